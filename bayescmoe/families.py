@@ -1,0 +1,74 @@
+"""Densities of the frozen expert, all parametrised by their variance nu (PAPERS.md section 1).
+
+Laplace with variance nu has scale sqrt(nu / 2); Student-t(df > 2) with variance nu has scale
+sqrt(nu (df - 2) / df). The ``scale`` reading of Laplace (P2's "nu0 = 0.001" may be the scale)
+takes nu as the scale b itself.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.scipy import stats
+
+from bayescmoe.errors import require
+
+Array = jax.Array
+
+FAMILIES = ("gaussian", "laplace", "student_t")
+LAPLACE_READINGS = ("variance", "scale")
+
+
+def check_family(family: str, df: float | None, laplace_reading: str, field: str) -> None:
+    """Validate a family name and its extra parameters."""
+    require(family in FAMILIES, f"{field}.family", f"unknown family {family!r}; choose from {list(FAMILIES)}")
+    if family == "student_t":
+        require(df is not None and df > 2, f"{field}.df", "student_t needs df > 2 for nu to be a variance")
+    else:
+        require(df is None, f"{field}.df", f"df applies only to student_t, not {family}")
+    require(
+        laplace_reading in LAPLACE_READINGS,
+        f"{field}.laplace_reading",
+        f"must be one of {list(LAPLACE_READINGS)}",
+    )
+
+
+def gaussian_logpdf(y: Array, mean: Array, nu: Array) -> Array:
+    """log N(y | mean, nu), nu the variance."""
+    return stats.norm.logpdf(y, mean, jnp.sqrt(nu))
+
+
+def family_scale(family: str, nu: Array, df: float | None = None, laplace_reading: str = "variance") -> Array:
+    """Scale parameter of ``family`` whose variance is ``nu`` (or whose scale is nu, for Laplace 'scale')."""
+    if family == "gaussian":
+        return jnp.sqrt(nu)
+    if family == "laplace":
+        return nu if laplace_reading == "scale" else jnp.sqrt(nu / 2.0)
+    return jnp.sqrt(nu * (df - 2.0) / df)
+
+
+def family_logpdf(
+    family: str, y: Array, mean: Array, nu: Array, df: float | None = None, laplace_reading: str = "variance"
+) -> Array:
+    """Log density of the frozen expert f0(y | mean, nu)."""
+    if family == "gaussian":
+        return gaussian_logpdf(y, mean, nu)
+    scale = family_scale(family, nu, df, laplace_reading)
+    if family == "laplace":
+        return stats.laplace.logpdf(y, mean, scale)
+    return stats.t.logpdf(y, df, mean, scale)
+
+
+def family_sample(
+    key: Array, family: str, mean: Array, nu: Array, df: float | None = None, laplace_reading: str = "variance"
+) -> Array:
+    """Draw y ~ f0(. | mean, nu), one per entry of ``mean``."""
+    scale = family_scale(family, nu, df, laplace_reading)
+    shape = jnp.shape(mean)
+    if family == "gaussian":
+        noise = jax.random.normal(key, shape)
+    elif family == "laplace":
+        noise = jax.random.laplace(key, shape)
+    else:
+        noise = jax.random.t(key, df, shape)
+    return mean + scale * noise

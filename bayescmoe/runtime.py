@@ -1,0 +1,28 @@
+"""JAX start-up: float64 and virtual CPU devices for parallel chains (STACK-NOTES.md).
+
+Both settings must be made before JAX computes anything, so :mod:`bayescmoe` makes them on
+import. Set ``BAYESCMOE_CPU_DEVICES`` to change the device count (default 4).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import jax
+
+DEFAULT_CPU_DEVICES = 4
+
+
+def configure(num_cpu_devices: int | None = None) -> None:
+    """Enable float64 and ask JAX for ``num_cpu_devices`` virtual CPU devices."""
+    jax.config.update("jax_enable_x64", True)
+    wanted = num_cpu_devices or int(os.environ.get("BAYESCMOE_CPU_DEVICES", DEFAULT_CPU_DEVICES))
+    try:
+        jax.config.update("jax_num_cpu_devices", wanted)
+    except RuntimeError:
+        warnings.warn(
+            "JAX was initialised before bayescmoe was imported: chains may run sequentially. "
+            "Import bayescmoe before any JAX computation.",
+            stacklevel=2,
+        )
