@@ -2,7 +2,9 @@
 
 ``flat`` is the improper uniform density on a parameter's natural scale, so the MAP under flat
 priors is the MLE. Defaults are weakly informative: Beta(1, 1) for lambda, Normal(0, 3) for
-real parameters, LogNormal(log nu0, 3) for the prompt variance (centred on the frozen expert's).
+real parameters, InverseGamma(2, nu0) for the prompt variance (mean nu0, the frozen expert's). The
+inverse-gamma density vanishes fast at nu = 0, which removes the degenerate spikes (nu -> 0 on a
+few points) that make a mixture likelihood unbounded (Fraley and Raftery 2007).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ PRIOR_FAMILIES: dict[str, tuple[int, tuple[str, ...]]] = {
     "normal": (2, ("real",)),
     "beta": (2, ("unit",)),
     "lognormal": (2, ("positive",)),
+    "inversegamma": (2, ("positive",)),
     "halfnormal": (1, ("positive",)),
     "halfcauchy": (1, ("positive",)),
 }
@@ -58,6 +61,7 @@ class Prior:
             "normal": dist.Normal,
             "beta": dist.Beta,
             "lognormal": dist.LogNormal,
+            "inversegamma": dist.InverseGamma,
             "halfnormal": dist.HalfNormal,
             "halfcauchy": dist.HalfCauchy,
         }[self.family](*self.args)
@@ -87,5 +91,5 @@ def default_prior(support: str, nu0: float) -> Prior:
     if support == "unit":
         return Prior("beta", (1.0, 1.0))
     if support == "positive":
-        return Prior("lognormal", (math.log(nu0), 3.0))
+        return Prior("inversegamma", (2.0, nu0))
     return Prior("normal", (0.0, 3.0))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
@@ -23,6 +22,7 @@ import xarray as xr
 from numpyro.infer import MCMC
 
 from bayescmoe.errors import BayescmoeError, require
+from bayescmoe.files import atomic_write
 from bayescmoe.likelihood import log_likelihood
 from bayescmoe.optimize import PointEstimate
 from bayescmoe.spec import ModelSpec, check_params
@@ -46,6 +46,7 @@ def estimate_tree(spec: ModelSpec, est: PointEstimate) -> xr.DataTree:
         "grad_norm": est.grad_norm,
         "converged": int(est.converged),
         "information_pd": int(est.information_pd),
+        "degenerate": int(est.degenerate),
         "best_start": est.best_start,
         "start_objectives": np.asarray(est.start_objectives),
     }
@@ -93,17 +94,7 @@ def to_datatree(
 
 def save(dt: xr.DataTree, path: str | os.PathLike) -> Path:
     """Write ``dt`` to NetCDF atomically: a killed write leaves no partial file at ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        dt.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: dt.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def load(path: str | os.PathLike) -> xr.DataTree:

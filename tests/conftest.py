@@ -1,0 +1,36 @@
+"""Test configuration: headless matplotlib, float64 JAX (via bayescmoe) and shared, compile-heavy fits."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["MPLBACKEND"] = "Agg"  # headless plots, set before matplotlib is imported
+
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import make_params, make_spec
+
+import bayescmoe  # noqa: F401  (enables float64 before any JAX computation)
+from bayescmoe.nuts import fit_nuts
+from bayescmoe.optimize import fit_map, fit_mle
+from bayescmoe.simulate import simulate
+
+#: sample size of the shared distinguishable fit (MLE, MAP and NUTS on the same data)
+N_SHARED = 3000
+
+
+@pytest.fixture(scope="session")
+def distinguishable_fit() -> SimpleNamespace:
+    """Student-t frozen expert, linear experts, constant gate, d = 2, n = 3000: MLE, MAP and 2 x 300 NUTS draws."""
+    spec = make_spec("student_t")
+    truth = make_params(spec)
+    x, y = simulate(jax.random.PRNGKey(1), spec, {k: jnp.asarray(v) for k, v in truth.items()}, N_SHARED)
+    x, y = np.asarray(x), np.asarray(y)
+    mle = fit_mle(spec, x, y, init=truth, key=0, num_random_starts=2)
+    map_ = fit_map(spec, x, y, init=truth, key=0, num_random_starts=2)
+    mcmc = fit_nuts(spec, x, y, key=2, num_warmup=300, num_samples=300, num_chains=2, progress_bar=False)
+    return SimpleNamespace(spec=spec, truth=truth, x=x, y=y, mle=mle, map=map_, mcmc=mcmc)

@@ -1,0 +1,200 @@
+"""Shared builders and an independent NumPy/SciPy reference of the contaminated MoE (PAPERS.md section 1).
+
+Nothing here imports the package's numerics: the reference densities, CDFs and log-likelihood are
+written from the maths so that the tests compare two independent implementations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from scipy import special, stats
+
+from bayescmoe.spec import FrozenExpert, ModelSpec, PromptExpert
+
+# --------------------------------------------------------------------------------------------
+# builders
+# --------------------------------------------------------------------------------------------
+
+#: the four frozen-family settings the tests sweep over: (family, df, laplace_reading)
+FAMILY_CASES = {
+    "gaussian": ("gaussian", None, "variance"),
+    "laplace": ("laplace", None, "variance"),
+    "student_t": ("student_t", 5.0, "variance"),
+    "laplace_scale": ("laplace", None, "scale"),
+}
+MEANS = ("linear", "sigmoid", "tanh", "relu", "gelu")
+
+
+def make_spec(
+    family: str = "student_t",
+    *,
+    mean: str = "linear",
+    prompt_mean: str | None = None,
+    gate: str = "constant",
+    weight: tuple[float, ...] = (1.0, -0.5),
+    bias: float | None = 0.0,
+    prompt_bias: bool = True,
+    nu: float = 1.0,
+    priors: Any = (),
+) -> ModelSpec:
+    """A small spec whose frozen family is a key of :data:`FAMILY_CASES` (student_t has df = 5)."""
+    fam, df, reading = FAMILY_CASES[family]
+    frozen = FrozenExpert(family=fam, mean=mean, weight=weight, bias=bias, nu=nu, df=df, laplace_reading=reading)
+    prompt = PromptExpert(mean=prompt_mean or mean, bias=prompt_bias)
+    return ModelSpec(frozen=frozen, prompt=prompt, gate=gate, priors=priors)
+
+
+def make_params(spec: ModelSpec, **overrides: Any) -> dict[str, np.ndarray]:
+    """Fixed, moderate parameter values for ``spec`` (d-dimensional vectors built from a pattern)."""
+    d = spec.dim
+    pattern = np.array([-1.0, 0.5, 0.25, -0.75, 1.5, -0.3, 0.8, 0.1])
+    values: dict[str, Any] = {
+        "lam": 0.3,
+        "beta": np.resize(np.array([0.8, -0.5, 0.3]), d),
+        "tau": 0.2,
+        "a": np.resize(pattern, d),
+        "b": 1.0,
+        "nu": 0.25,
+    }
+    values.update(overrides)
+    return {k: np.asarray(values[k], dtype=float) for k in spec.param_names}
+
+
+# --------------------------------------------------------------------------------------------
+# independent NumPy/SciPy reference
+# --------------------------------------------------------------------------------------------
+
+
+def ref_activation(name: str, z: np.ndarray) -> np.ndarray:
+    """The activations of the experts, written with NumPy/SciPy."""
+    z = np.asarray(z, dtype=float)
+    if name == "linear":
+        return z
+    if name == "sigmoid":
+        return special.expit(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "gelu":
+        return z * stats.norm.cdf(z)
+    raise AssertionError(name)
+
+
+def ref_frozen_mean(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
+    f = spec.frozen
+    z = np.asarray(x, dtype=float) @ np.asarray(f.weight) + (0.0 if f.bias is None else f.bias)
+    return ref_activation(f.mean, z)
+
+
+def ref_prompt_mean(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    z = np.asarray(x, dtype=float) @ np.asarray(params["a"], dtype=float)
+    if spec.prompt.bias:
+        z = z + float(params["b"])
+    return ref_activation(spec.prompt.mean, z)
+
+
+def ref_frozen_dist(spec: ModelSpec, mean: np.ndarray):
+    """A frozen scipy.stats distribution of f0 with the variance conventions of PAPERS.md section 1."""
+    f = spec.frozen
+    if f.family == "gaussian":
+        return stats.norm(mean, np.sqrt(f.nu))
+    if f.family == "laplace":
+        scale = f.nu if f.laplace_reading == "scale" else np.sqrt(f.nu / 2.0)
+        return stats.laplace(mean, scale)
+    return stats.t(f.df, mean, np.sqrt(f.nu * (f.df - 2.0) / f.df))
+
+
+def ref_log_gate(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log w(x), log(1 - w(x)))."""
+    n = np.shape(x)[0]
+    if spec.gate == "constant":
+        lam = float(params["lam"])
+        with np.errstate(divide="ignore"):
+            return np.full(n, np.log(lam)), np.full(n, np.log1p(-lam))
+    logit = np.asarray(x, dtype=float) @ np.asarray(params["beta"], dtype=float) + float(params["tau"])
+    return special.log_expit(logit), special.log_expit(-logit)
+
+
+def ref_gate_weight(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    if spec.gate == "constant":
+        return np.full(np.shape(x)[0], float(params["lam"]))
+    return special.expit(np.asarray(x, dtype=float) @ np.asarray(params["beta"], dtype=float) + float(params["tau"]))
+
+
+def ref_log_likelihood(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pointwise log p(y | x) by SciPy: logaddexp of the two weighted components."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    log_w, log_1mw = ref_log_gate(spec, params, x)
+    log_f0 = ref_frozen_dist(spec, ref_frozen_mean(spec, x)).logpdf(y)
+    log_prompt = stats.norm.logpdf(y, ref_prompt_mean(spec, params, x), np.sqrt(float(params["nu"])))
+    return np.logaddexp(log_1mw + log_f0, log_w + log_prompt)
+
+
+def ref_cdf(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Conditional mixture CDF F(y | x) = (1 - w) F0(y) + w Phi(y)."""
+    w = ref_gate_weight(spec, params, x)
+    f0 = ref_frozen_dist(spec, ref_frozen_mean(spec, x)).cdf(y)
+    prompt = stats.norm.cdf(y, ref_prompt_mean(spec, params, x), np.sqrt(float(params["nu"])))
+    return (1.0 - w) * f0 + w * prompt
+
+
+# --------------------------------------------------------------------------------------------
+# flattening in the package's label order (sorted names, vectors expanded)
+# --------------------------------------------------------------------------------------------
+
+
+def flatten(spec: ModelSpec, params: Mapping[str, Any]) -> np.ndarray:
+    return np.concatenate([np.atleast_1d(np.asarray(params[k], dtype=float)) for k in sorted(spec.param_names)])
+
+
+def unflatten(spec: ModelSpec, flat: np.ndarray) -> dict[str, np.ndarray]:
+    out, i = {}, 0
+    for name in sorted(spec.param_names):
+        size = spec.dim if spec.shape(name) else 1
+        out[name] = np.asarray(flat[i : i + size]).reshape(spec.shape(name))
+        i += size
+    return out
+
+
+def fd_hessian(fun, theta: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
+    """Central finite-difference Hessian of a scalar function of a flat vector."""
+    theta = np.asarray(theta, dtype=float)
+    h = rel_step * np.maximum(np.abs(theta), 1.0)
+    k = theta.size
+    hess = np.empty((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            ei, ej = np.zeros(k), np.zeros(k)
+            ei[i], ej[j] = h[i], h[j]
+            value = (fun(theta + ei + ej) - fun(theta + ei - ej) - fun(theta - ei + ej) + fun(theta - ei - ej)) / (
+                4.0 * h[i] * h[j]
+            )
+            hess[i, j] = hess[j, i] = value
+    return hess
+
+
+def ref_prior_logpdf(prior, value) -> float:
+    """log density of a :class:`~bayescmoe.priors.Prior` at ``value`` (summed over entries), by SciPy.
+
+    NumPyro's parametrisations: LogNormal(loc, scale) of log x, InverseGamma(concentration, rate).
+    """
+    value = np.asarray(value, dtype=float)
+    args = prior.args
+    frozen = {
+        "flat": None,
+        "normal": lambda: stats.norm(args[0], args[1]),
+        "beta": lambda: stats.beta(args[0], args[1]),
+        "lognormal": lambda: stats.lognorm(s=args[1], scale=np.exp(args[0])),
+        "inversegamma": lambda: stats.invgamma(a=args[0], scale=args[1]),
+        "halfnormal": lambda: stats.halfnorm(scale=args[0]),
+        "halfcauchy": lambda: stats.halfcauchy(scale=args[0]),
+    }[prior.family]
+    return 0.0 if frozen is None else float(np.sum(frozen().logpdf(value)))
+
+
+def ref_log_prior(spec: ModelSpec, params: Mapping[str, Any]) -> float:
+    return sum(ref_prior_logpdf(spec.prior(name), params[name]) for name in spec.param_names)

@@ -1,0 +1,124 @@
+"""The bayescmoe command: listing, fitting by name and from TOML, summary/plot, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bayescmoe import results
+from bayescmoe.cli import main
+from bayescmoe.config import load_setting, setting_from_config
+from bayescmoe.errors import BayescmoeError
+from bayescmoe.settings import SETTINGS, get_setting
+
+ROOT = Path(__file__).parents[1]
+EXAMPLE = ROOT / "models" / "configs" / "p1-family-small.toml"
+TINY = ["--n", "200", "--num-warmup", "30", "--num-samples", "30", "--num-chains", "2"]
+
+
+def test_list_names_every_setting(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in SETTINGS)
+
+
+def test_settings_round_trip_through_config():
+    for setting in SETTINGS.values():
+        again = setting_from_config(setting.to_config())
+        assert again.spec == setting.spec
+        for n in (1000, 100_000):
+            truth, back = setting.truth.at(setting.spec, n), again.truth.at(again.spec, n)
+            assert all((truth[k] == back[k]).all() for k in truth)
+
+
+def test_paper_truths():
+    p2 = get_setting("p2-merging-eta").truth.at(get_setting("p2-merging-eta").spec, 10**4)
+    assert p2["a"][0] == pytest.approx(1 + 10 ** (-4 / 8)) and p2["nu"] == pytest.approx(0.001)
+    vanish = get_setting("p1-vanishing")
+    assert vanish.truth.at(vanish.spec, 10**4)["lam"] == pytest.approx(0.5 * 10**-1)
+    as_written = get_setting("p2-merging-nu")
+    truth = as_written.truth.at(as_written.spec, 10**8)
+    assert truth["nu"] == pytest.approx(0.001 * (1 + 10**-1)) and truth["a"][0] == -1
+
+
+def test_fit_from_toml_then_summary_and_plot(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["fit", "--config", str(EXAMPLE), *TINY, "--out", str(out), "--no-plots"]) == 0
+    path = out / "p1-family-small.nc"
+    dt = results.load(path)
+    assert dt.attrs["setting"] == "p1-family-small"
+    assert results.spec_of(dt) == load_setting(EXAMPLE).spec
+    assert float(dt["truth"]["lam"]) == pytest.approx(0.1 + 2 * 200**-0.5)
+    capsys.readouterr()
+    assert main(["summary", str(path)]) == 0
+    assert "MLE +/- s.e." in capsys.readouterr().out
+    assert main(["plot", str(path), "--out", str(tmp_path / "figs")]) == 0
+    assert sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == [
+        "p1-family-small-pair.png",
+        "p1-family-small-trace.png",
+    ]
+
+
+BAD_TOML = {
+    "unknown family": ('family = "student_t"', 'family = "cauchy"', "frozen.family"),
+    "non-positive variance": ("nu = 0.1\n\n[spec.prompt]", "nu = -0.1\n\n[spec.prompt]", "frozen.nu"),
+    "weight outside [0, 1]": ("lam = 0.1\n", "lam = 1.5\n", "truth.lam"),
+    "unknown expert": ('mean = "linear"\nbias = true', 'mean = "softplus"\nbias = true', "prompt.mean"),
+    "malformed table": ("[data]", "[dataz]", "config"),
+    "wrong shape": ("a = [-1.0, 1.0]", "a = [-1.0, 1.0, 3.0]", "truth.a"),
+    "not TOML": ("[spec]", "[spec", "config"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TOML))
+def test_bad_config_is_one_line_error_without_output(case, tmp_path):
+    old, new, field = BAD_TOML[case]
+    text = EXAMPLE.read_text()
+    assert old in text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace(old, new, 1))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bayescmoe.cli", "fit", "--config", str(bad), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"bayescmoe: error: {field}"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [
+        (["fit", "no-such-setting"], "setting"),
+        (["fit"], "setting"),
+        (["fit", "p1-family", "--n", "-5"], "n"),
+        (["fit", "p1-family", "--num-samples", "0"], "num_samples"),
+        (["summary", "/nonexistent/result.nc"], "path"),
+        (["frobnicate"], "arguments"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(argv, field, tmp_path, capsys):
+    assert main([*argv, *(["--out", str(tmp_path / "o")] if argv[0] == "fit" else [])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"bayescmoe: error: {field}")
+    assert not (tmp_path / "o").exists()
+
+
+def test_summary_of_a_file_that_is_not_a_result(tmp_path, capsys):
+    junk = tmp_path / "junk.nc"
+    junk.write_bytes(b"not netcdf")
+    assert main(["summary", str(junk)]) == 2
+    assert capsys.readouterr().err.startswith("bayescmoe: error: path")
+
+
+def test_get_setting_names_the_choices():
+    with pytest.raises(BayescmoeError, match="p2-distinguishable"):
+        get_setting("nope")

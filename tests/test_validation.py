@@ -1,0 +1,416 @@
+"""Bad specs, parameters and data raise BayescmoeError naming the offending field; specs are values."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import jax
+import numpy as np
+import pytest
+from helpers import make_params, make_spec
+
+from bayescmoe.errors import BayescmoeError
+from bayescmoe.nuts import fit_nuts
+from bayescmoe.optimize import fit_map, fit_mle
+from bayescmoe.priors import Prior, default_prior
+from bayescmoe.simulate import simulate
+from bayescmoe.spec import FrozenExpert, ModelSpec, PromptExpert, check_data, check_params
+from bayescmoe.truth import Rate, Truth
+
+
+def _raises(field, fn, *args, **kwargs):
+    with pytest.raises(BayescmoeError) as err:
+        fn(*args, **kwargs)
+    assert err.value.field == field, str(err.value)
+    assert isinstance(err.value, ValueError)
+    assert str(err.value).startswith(f"{field}: ")
+    return err.value
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return make_spec("student_t")  # d = 2, constant gate, linear experts
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((20, 2)), rng.standard_normal(20)
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_y(spec, data, bad):
+    x, y = data
+    y = y.copy()
+    y[3] = bad
+    _raises("y", check_data, spec, x, y)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_x(spec, data, bad):
+    x, y = data
+    x = x.copy()
+    x[5, 1] = bad
+    _raises("x", check_data, spec, x, y)
+
+
+def test_x_shapes(spec, data):
+    x, y = data
+    _raises("x", check_data, spec, x[:, 0], y)  # 1-D
+    _raises("x", check_data, spec, np.ones((20, 3)), y)  # wrong d
+    _raises("x", check_data, spec, x[None], y)  # 3-D
+
+
+def test_y_shapes(spec, data):
+    x, y = data
+    _raises("y", check_data, spec, x, y[:, None])  # 2-D
+    _raises("y", check_data, spec, x, y[:-1])  # wrong length
+    _raises("y", check_data, spec, x[:0], y[:0])  # empty
+
+
+def test_check_data_returns_float_arrays(spec, data):
+    x, y = data
+    xs, ys = check_data(spec, x.tolist(), y.tolist())
+    np.testing.assert_array_equal(xs, x)
+    np.testing.assert_array_equal(ys, y)
+    assert xs.dtype == ys.dtype == np.float64
+
+
+def test_fitters_validate_data_first(spec, data):
+    x, y = data
+    bad = y.copy()
+    bad[0] = np.nan
+    _raises("y", fit_mle, spec, x, bad)
+    _raises("y", fit_map, spec, x, bad)
+    _raises("x", fit_nuts, spec, x[:, :1], y)
+    _raises("num_chains", fit_nuts, spec, x, y, num_chains=0)
+    _raises("num_samples", fit_nuts, spec, x, y, num_samples=1.5)
+    _raises("init", fit_map, spec, x, y, num_random_starts=0)
+    _raises("init.nu", fit_map, spec, x, y, init=make_params(spec, nu=-1.0))
+
+
+# ----------------------------------------------------------------------------------------------
+# parameters
+# ----------------------------------------------------------------------------------------------
+
+
+def test_check_params_accepts_good_values(spec):
+    params = check_params(spec, {"lam": 0, "a": [1, 2], "b": 0.5, "nu": 1})
+    assert set(params) == {"lam", "a", "b", "nu"}
+    assert params["a"].shape == (2,) and params["lam"].shape == ()
+    check_params(spec, make_params(spec, lam=1.0))
+
+
+@pytest.mark.parametrize("lam", [-1e-12, -0.5, 1.0 + 1e-12, 2.0])
+def test_lam_outside_unit_interval(spec, lam):
+    _raises("params.lam", check_params, spec, make_params(spec, lam=lam))
+
+
+@pytest.mark.parametrize("nu", [0.0, -1e-300, -2.0])
+def test_nonpositive_nu(spec, nu):
+    _raises("params.nu", check_params, spec, make_params(spec, nu=nu))
+
+
+def test_bad_params(spec):
+    good = make_params(spec)
+    _raises("params", check_params, spec, {k: v for k, v in good.items() if k != "b"})  # missing
+    _raises("params", check_params, spec, {**good, "tau": 0.0})  # extra
+    _raises("params.a", check_params, spec, {**good, "a": np.ones(3)})  # wrong shape
+    _raises("params.b", check_params, spec, {**good, "b": np.ones(2)})
+    _raises("params.a", check_params, spec, {**good, "a": np.array([1.0, np.nan])})
+    _raises("params.b", check_params, spec, {**good, "b": np.inf})
+    _raises("params.b", check_params, spec, {**good, "b": "one"})
+    _raises("params", check_params, spec, [1, 2, 3])
+    _raises("init.lam", check_params, spec, {**good, "lam": 3.0}, "init")
+
+
+def test_sigmoid_gate_params():
+    spec = make_spec("laplace", gate="sigmoid")
+    good = make_params(spec)
+    assert set(check_params(spec, good)) == {"beta", "tau", "a", "b", "nu"}
+    _raises("params", check_params, spec, {**good, "lam": 0.3})
+    _raises("params.beta", check_params, spec, {**good, "beta": np.ones(3)})
+    _raises("params.tau", check_params, spec, {**good, "tau": np.nan})
+
+
+def test_truth_nonpositive_nu(spec):
+    _raises("truth.nu", Truth(make_params(spec, nu=0.0)).at, spec, 100)
+    # a rate that drives nu negative at this n
+    truth = Truth(make_params(spec, nu=0.1), {"nu": Rate(-10.0, 0.5)})
+    _raises("truth.nu", truth.at, spec, 100)
+    _raises("truth.lam", Truth(make_params(spec, lam=1.5)).at, spec, 100)
+
+
+def test_truth_bad_inputs(spec):
+    truth = Truth(make_params(spec), {"tau": Rate(1.0, 0.5)})
+    _raises("truth.rates", truth.at, spec, 100)
+    _raises("n", Truth(make_params(spec)).at, spec, 0)
+    _raises("n", Truth(make_params(spec)).at, spec, 10.0)
+    _raises("truth", Truth.from_config, [1, 2])
+    _raises("truth.rates", Truth.from_config, {"lam": 0.3, "rates": 5})
+    _raises("truth.rates.lam", Truth.from_config, {"lam": 0.3, "rates": {"lam": {"coef": 1.0}}})
+
+
+def test_simulate_bad_n(spec):
+    params = make_params(spec)
+    _raises("n", simulate, jax.random.PRNGKey(0), spec, params, 0)
+    _raises("n", simulate, jax.random.PRNGKey(0), spec, params, 10.5)
+
+
+# ----------------------------------------------------------------------------------------------
+# frozen and prompt experts, families, gates
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nu", [0.0, -1.0, math.nan, math.inf, "abc"])
+def test_frozen_nu(nu):
+    _raises("frozen.nu", FrozenExpert, nu=nu)
+
+
+def test_unknown_mean_functions():
+    _raises("frozen.mean", FrozenExpert, mean="softplus")
+    _raises("prompt.mean", PromptExpert, mean="quadratic")
+    _raises("frozen.mean", ModelSpec.from_config, {"frozen": {"mean": "swish"}})
+    _raises("prompt.mean", ModelSpec.from_config, {"frozen": {}, "prompt": {"mean": "swish"}})
+
+
+def test_families():
+    _raises("frozen.family", FrozenExpert, family="cauchy")
+    _raises("frozen.df", FrozenExpert, family="student_t")  # no df
+    for df in (2.0, 1.0, 0.0, -3.0, math.nan):
+        _raises("frozen.df", FrozenExpert, family="student_t", df=df)
+    _raises("frozen.df", FrozenExpert, family="gaussian", df=5.0)  # df only for student_t
+    _raises("frozen.laplace_reading", FrozenExpert, family="laplace", laplace_reading="std")
+    assert FrozenExpert(family="student_t", df=2.5).df == 2.5
+
+
+def test_frozen_weight_and_bias():
+    _raises("frozen.weight", FrozenExpert, weight=())
+    _raises("frozen.weight", FrozenExpert, weight=(1.0, math.nan))
+    _raises("frozen.weight", FrozenExpert, weight=[[1.0, 2.0]])
+    _raises("frozen.bias", FrozenExpert, bias=math.inf)
+    _raises("frozen.bias", FrozenExpert, bias="zero")
+    assert FrozenExpert(weight=3).weight == (3.0,)
+
+
+def test_unknown_gate():
+    _raises("gate", ModelSpec, FrozenExpert(), gate="softmax")
+    _raises("gate", ModelSpec.from_config, {"frozen": {}, "gate": "top1"})
+
+
+def test_prompt_bias_must_be_bool():
+    _raises("prompt.bias", PromptExpert, bias=1)
+    _raises("prompt.bias", PromptExpert, bias="yes")
+
+
+# ----------------------------------------------------------------------------------------------
+# priors
+# ----------------------------------------------------------------------------------------------
+
+
+def test_unknown_prior_family():
+    _raises("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": "uniform"})
+    _raises("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["cauchy", 0.0, 1.0]})
+
+
+@pytest.mark.parametrize(
+    ("name", "prior"),
+    [
+        ("nu", ["beta", 1.0, 1.0]),  # beta on a positive parameter
+        ("nu", ["normal", 0.0, 1.0]),  # normal on a positive parameter
+        ("lam", ["normal", 0.0, 1.0]),  # normal on the unit interval
+        ("lam", ["halfnormal", 1.0]),
+        ("a", ["lognormal", 0.0, 1.0]),  # positive prior on a real parameter
+        ("b", ["beta", 2.0, 2.0]),
+    ],
+)
+def test_prior_not_suited_to_parameter(name, prior):
+    _raises(f"priors.{name}", ModelSpec, FrozenExpert(), priors={name: prior})
+
+
+def test_bad_prior_arguments():
+    _raises("priors.nu", ModelSpec, FrozenExpert(), priors={"nu": ["halfnormal", -1.0]})  # negative scale
+    _raises("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["normal", 0.0, 0.0]})
+    _raises("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["normal", 0.0]})  # wrong arity
+    _raises("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["normal", 0.0, math.inf]})
+    _raises("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": ["beta", 1.0, "x"]})
+    _raises("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": 3})
+    _raises("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": []})
+    _raises("priors", ModelSpec, FrozenExpert(), priors={"tau": "flat"})  # not a parameter of this gate
+    _raises("priors", ModelSpec, FrozenExpert(), priors="jeffreys")
+
+
+def test_priors_are_completed_with_defaults():
+    spec = ModelSpec(FrozenExpert(nu=0.5), priors={"a": ["normal", 1.0, 2.0]})
+    assert spec.prior("a") == Prior("normal", (1.0, 2.0))
+    for name in ("lam", "b", "nu"):
+        assert spec.prior(name) == default_prior(spec.support(name), 0.5)
+        spec.prior(name).check(spec.support(name), name)  # defaults suit their parameter
+    assert spec.prior("nu") != default_prior("positive", 2.0)  # the variance prior follows nu0
+    assert [name for name, _ in spec.priors] == sorted(spec.param_names)
+    flat = spec.with_priors("flat")
+    assert all(p.family == "flat" for _, p in flat.priors)
+    assert flat.frozen == spec.frozen
+
+
+# ----------------------------------------------------------------------------------------------
+# ModelSpec.from_config
+# ----------------------------------------------------------------------------------------------
+
+
+def test_from_config_structure_errors():
+    _raises("spec", ModelSpec.from_config, {"frozen": {}, "experts": 2})  # unknown top-level field
+    _raises("spec", ModelSpec.from_config, ["frozen"])
+    _raises("frozen", ModelSpec.from_config, {"gate": "constant"})  # missing frozen
+    _raises("frozen", ModelSpec.from_config, {"frozen": {"nu": 1.0, "scale": 2.0}})  # unknown frozen field
+    _raises("prompt", ModelSpec.from_config, {"frozen": {}, "prompt": {"bias": True, "df": 3}})
+
+
+def test_from_config_wrong_types():
+    _raises("frozen", ModelSpec.from_config, {"frozen": [1.0, 2.0]})
+    _raises("prompt", ModelSpec.from_config, {"frozen": {}, "prompt": "linear"})
+    _raises("priors", ModelSpec.from_config, {"frozen": {}, "priors": 3})
+    _raises("frozen.nu", ModelSpec.from_config, {"frozen": {"nu": "one"}})
+    _raises("frozen.bias", ModelSpec.from_config, {"frozen": {"bias": [1.0]}})
+    _raises("frozen.family", ModelSpec.from_config, {"frozen": {"family": 3}})
+    _raises("prompt.bias", ModelSpec.from_config, {"frozen": {}, "prompt": {"bias": "false"}})
+    _raises("gate", ModelSpec.from_config, {"frozen": {}, "gate": 1})
+
+
+@pytest.mark.xfail(
+    reason="BUG: spec.FrozenExpert.__post_init__ converts weight with np.asarray(..., dtype=float) outside any "
+    "try, so a non-numeric weight raises a bare ValueError instead of BayescmoeError('frozen.weight')",
+    strict=True,
+)
+def test_from_config_non_numeric_weight():
+    _raises("frozen.weight", ModelSpec.from_config, {"frozen": {"weight": ["a", "b"]}})
+
+
+@pytest.mark.xfail(
+    reason="BUG: families.check_family evaluates `df > 2` without checking the type, so a non-numeric df "
+    "raises TypeError instead of BayescmoeError('frozen.df')",
+    strict=True,
+)
+def test_from_config_non_numeric_df():
+    _raises("frozen.df", ModelSpec.from_config, {"frozen": {"family": "student_t", "df": "five"}})
+
+
+@pytest.mark.xfail(
+    reason="BUG: experts.check_mean tests `name in ACTIVATIONS` (a dict), so an unhashable mean such as a list "
+    "raises TypeError instead of BayescmoeError('frozen.mean' / 'prompt.mean')",
+    strict=True,
+)
+@pytest.mark.parametrize("part", ["frozen", "prompt"])
+def test_from_config_unhashable_mean(part):
+    config = {"frozen": {}, part: {"mean": ["linear"]}}
+    _raises(f"{part}.mean", ModelSpec.from_config, config)
+
+
+@pytest.mark.xfail(
+    reason="BUG: truth.Truth.from_config calls float(rate['alpha']) outside any try, so a non-numeric alpha raises "
+    "a bare ValueError instead of BayescmoeError('truth.rates.<name>')",
+    strict=True,
+)
+def test_truth_from_config_non_numeric_alpha():
+    _raises("truth.rates.lam", Truth.from_config, {"lam": 0.3, "rates": {"lam": {"coef": 1.0, "alpha": "fast"}}})
+
+
+@pytest.mark.xfail(
+    reason="BUG: spec.check_data converts with np.asarray(x, dtype=float) outside any try, so non-numeric or ragged "
+    "data raise a bare ValueError instead of BayescmoeError('x' / 'y')",
+    strict=True,
+)
+def test_check_data_non_numeric(spec, data):
+    x, y = data
+    _raises("y", check_data, spec, x, ["a"] * len(y))
+
+
+@pytest.mark.xfail(
+    reason="BUG: families.check_family accepts df = inf (inf > 2), but family_scale then computes "
+    "sqrt(nu * (inf - 2) / inf) = nan and every log-likelihood is NaN; df must be finite",
+    strict=True,
+)
+def test_student_t_infinite_df():
+    _raises("frozen.df", FrozenExpert, family="student_t", df=math.inf)
+
+
+# ----------------------------------------------------------------------------------------------
+# specs are hashable, immutable values that round-trip through their config
+# ----------------------------------------------------------------------------------------------
+
+
+def _round_trip_specs():
+    return [
+        make_spec("student_t"),
+        make_spec("laplace_scale", mean="tanh", gate="sigmoid", weight=(1.0, 0.0, 0.0), nu=0.001),
+        make_spec("gaussian", mean="linear", prompt_mean="sigmoid", priors={"a": ["normal", 0.0, 1.0]}),
+        make_spec("laplace", mean="gelu", priors="flat"),
+        make_spec("gaussian", priors={"nu": ["halfcauchy", 2.0], "lam": ["beta", 2.0, 5.0]}),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_config_round_trip(index):
+    spec = _round_trip_specs()[index]
+    config = spec.to_config()
+    again = ModelSpec.from_config(json.loads(json.dumps(config)))  # through JSON, as results store it
+    assert again == spec
+    assert hash(again) == hash(spec)
+    assert again.to_config() == config
+
+
+@pytest.mark.xfail(
+    reason="BUG: ModelSpec.to_config drops frozen fields equal to None, including bias=None (P2's bias-free "
+    "tanh(eta.x) expert); from_config then restores the default bias=0.0, so the spec changes (same_structure "
+    "flips from True to False and spec_of(result) differs from the fitted spec)",
+    strict=True,
+)
+def test_config_round_trip_without_frozen_bias():
+    spec = make_spec("gaussian", mean="tanh", gate="sigmoid", weight=(1.0, 0.0), bias=None, prompt_bias=False)
+    assert spec.same_structure and not spec.distinguishable
+    again = ModelSpec.from_config(json.loads(json.dumps(spec.to_config())))
+    assert again.frozen.bias is None
+    assert again == spec
+
+
+def test_specs_are_hashable_values():
+    a, b = make_spec("student_t"), make_spec("student_t")
+    assert a == b and hash(a) == hash(b)
+    assert len({a, b, make_spec("laplace")}) == 2
+    assert {a: 1}[b] == 1
+    assert a != a.with_priors("flat")
+    hash(make_spec("gaussian", gate="sigmoid", priors="flat"))
+
+
+def test_specs_are_immutable():
+    spec = make_spec("student_t")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.gate = "sigmoid"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.frozen.nu = 2.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.prompt.mean = "tanh"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.prior("a").args = (0.0, 1.0)
+    assert isinstance(spec.frozen.weight, tuple) and isinstance(spec.priors, tuple)
+
+
+def test_spec_properties():
+    spec = make_spec("gaussian", weight=(1.0, 2.0, 3.0))
+    assert spec.dim == 3
+    assert spec.param_names == ("lam", "a", "b", "nu")
+    assert spec.shape("a") == (3,) and spec.shape("b") == ()
+    assert spec.support("lam") == "unit" and spec.support("nu") == "positive" and spec.support("a") == "real"
+    assert spec.same_structure and not spec.distinguishable
+    sig = make_spec("gaussian", gate="sigmoid", prompt_bias=False)
+    assert sig.param_names == ("beta", "tau", "a", "nu")
+    assert not sig.same_structure and sig.distinguishable  # frozen has a bias, prompt has none
+    assert make_spec("laplace").distinguishable
+    assert make_spec("gaussian", prompt_mean="sigmoid").distinguishable
