@@ -84,10 +84,11 @@ def describe(dt) -> str:
     if "sample_stats" in dt.children:
         ss = dt["sample_stats"]
         lines.append(
-            f"NUTS: {ss.sizes['chain']} chains x {ss.sizes['draw']} draws, "
-            f"{int(ss['diverging'].sum())} divergences"
+            f"NUTS: {ss.sizes['chain']} chains x {ss.sizes['draw']} draws, {int(ss['diverging'].sum())} divergences"
         )
-    timings = [f"{k.removesuffix('_seconds')} {a[k]:.1f} s" for k in ("mle_seconds", "map_seconds", "nuts_seconds") if k in a]
+    timings = [
+        f"{k.removesuffix('_seconds')} {a[k]:.1f} s" for k in ("mle_seconds", "map_seconds", "nuts_seconds") if k in a
+    ]
     if timings:
         lines.append("time: " + ", ".join(timings))
     return "\n".join(lines) + "\n\n" + format_table(fit_table(dt))

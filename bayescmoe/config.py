@@ -1,13 +1,13 @@
 """Settings from TOML files: the same tables as :meth:`Setting.to_config`.
 
-    name = "my-cell"                       # optional: defaults to the file's stem
-    [spec]      gate = "constant"
-    [spec.frozen]  family = "student_t"  df = 5.0  mean = "linear"  weight = [1.0, 0.0]  bias = 0.0  nu = 0.1
-    [spec.prompt]  mean = "linear"  bias = true
-    [spec.priors]  nu = "flat"  a = ["normal", 0.0, 2.0]
-    [truth]     lam = 0.3  a = [-1.0, 1.0]  b = 0.5  nu = 0.1
-    [truth.rates.lam]  coef = 0.5  alpha = 0.25   # optional: lam*_n = 0.3 + 0.5 n^-1/4
-    [data]      n = 2000  x_dist = "normal"
+name = "my-cell"                       # optional: defaults to the file's stem
+[spec]      gate = "constant"
+[spec.frozen]  family = "student_t"  df = 5.0  mean = "linear"  weight = [1.0, 0.0]  bias = 0.0  nu = 0.1
+[spec.prompt]  mean = "linear"  bias = true
+[spec.priors]  nu = "flat"  a = ["normal", 0.0, 2.0]
+[truth]     lam = 0.3  a = [-1.0, 1.0]  b = 0.5  nu = 0.1
+[truth.rates.lam]  coef = 0.5  alpha = 0.25   # optional: lam*_n = 0.3 + 0.5 n^-1/4
+[data]      n = 2000  x_dist = "normal"
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class BayescmoeError(ValueError):
     """Invalid input. ``field`` names the offending field (e.g. ``frozen.nu`` or ``y``)."""
@@ -15,3 +17,11 @@ def require(condition: bool, field: str, message: str) -> None:
     """Raise :class:`BayescmoeError` for ``field`` unless ``condition`` holds."""
     if not condition:
         raise BayescmoeError(field, message)
+
+
+def as_floats(value: object, field: str) -> np.ndarray:
+    """``value`` as a float array, or a :class:`BayescmoeError` for ``field`` if it is not numeric."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise BayescmoeError(field, f"must be numeric, got {value!r}") from None

@@ -26,7 +26,11 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 
 def check_mean(name: str, field: str) -> None:
     """Raise a :class:`~bayescmoe.errors.BayescmoeError` unless ``name`` is a known mean function."""
-    require(name in ACTIVATIONS, field, f"unknown expert {name!r}; choose from {sorted(ACTIVATIONS)}")
+    require(
+        isinstance(name, str) and name in ACTIVATIONS,
+        field,
+        f"unknown expert {name!r}; choose from {sorted(ACTIVATIONS)}",
+    )
 
 
 def expert_mean(name: str, x: Array, weight: Array, bias: Array | float | None) -> Array:

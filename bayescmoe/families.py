@@ -7,6 +7,8 @@ takes nu as the scale b itself.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from jax.scipy import stats
@@ -21,9 +23,14 @@ LAPLACE_READINGS = ("variance", "scale")
 
 def check_family(family: str, df: float | None, laplace_reading: str, field: str) -> None:
     """Validate a family name and its extra parameters."""
-    require(family in FAMILIES, f"{field}.family", f"unknown family {family!r}; choose from {list(FAMILIES)}")
+    require(
+        isinstance(family, str) and family in FAMILIES,
+        f"{field}.family",
+        f"unknown family {family!r}; choose from {list(FAMILIES)}",
+    )
     if family == "student_t":
-        require(df is not None and df > 2, f"{field}.df", "student_t needs df > 2 for nu to be a variance")
+        ok = isinstance(df, (int, float)) and not isinstance(df, bool) and math.isfinite(df) and df > 2
+        require(ok, f"{field}.df", f"student_t needs a finite df > 2 for nu to be a variance, got {df!r}")
     else:
         require(df is None, f"{field}.df", f"df applies only to student_t, not {family}")
     require(

@@ -55,7 +55,25 @@ def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], x: Array, y
     return gaussian_logpdf(y, prompt_mean(spec, params, x), params["nu"])
 
 
+@jax.custom_jvp
+def log_mix(lam: Array, log_f0: Array, log_f1: Array) -> Array:
+    """log((1 - lam) f0 + lam f1) with exact, finite derivatives also at lam = 0 and lam = 1."""
+    return jnp.logaddexp(jnp.log1p(-lam) + log_f0, jnp.log(lam) + log_f1)
+
+
+@log_mix.defjvp
+def _log_mix_jvp(primals: tuple[Array, Array, Array], tangents: tuple[Array, Array, Array]) -> tuple[Array, Array]:
+    lam, log_f0, log_f1 = primals
+    d_lam, d_f0, d_f1 = tangents
+    out = log_mix(lam, log_f0, log_f1)
+    r0, r1 = jnp.exp(log_f0 - out), jnp.exp(log_f1 - out)  # f0 / p and f1 / p
+    return out, (r1 - r0) * d_lam + (1 - lam) * r0 * d_f0 + lam * r1 * d_f1
+
+
 def log_likelihood(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> Array:
     """Pointwise log p(y_i | x_i), shape (n,)."""
+    log_f0, log_f1 = frozen_log_density(spec, x, y), prompt_log_density(spec, params, x, y)
+    if spec.gate == "constant":
+        return log_mix(params["lam"], log_f0, log_f1)
     log_w, log_1mw = gate_log_weights(spec, params, x)
-    return jnp.logaddexp(log_1mw + frozen_log_density(spec, x, y), log_w + prompt_log_density(spec, params, x, y))
+    return jnp.logaddexp(log_1mw + log_f0, log_w + log_f1)

@@ -53,4 +53,5 @@ def fit_nuts(
     )
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
     mcmc.run(key, spec, jnp.asarray(x), jnp.asarray(y), extra_fields=EXTRA_FIELDS)
+    jax.block_until_ready((mcmc.get_samples(), mcmc.get_extra_fields()))  # parallel chains run async
     return mcmc

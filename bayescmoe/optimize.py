@@ -13,6 +13,7 @@ every start is; the estimate reports it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -87,6 +88,12 @@ def log_posterior(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Arr
     return jnp.sum(log_likelihood(spec, params, x, y)) + log_prior(spec, params)
 
 
+@partial(jax.jit, static_argnames="spec")
+def log_likelihood_and_prior(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> tuple[Array, Array]:
+    """(sum_i log p(y_i | x_i, theta), log prior(theta)) at natural parameters theta."""
+    return jnp.sum(log_likelihood(spec, params, x, y)), log_prior(spec, params)
+
+
 def objective(u: Params, spec: ModelSpec, x: Array, y: Array) -> Array:
     """The minimised function: -log posterior(T(u)) / n, no Jacobian."""
     return -log_posterior(spec, constrain(spec, u), x, y) / y.shape[0]
@@ -123,7 +130,7 @@ def random_starts(key: Array, spec: ModelSpec, y: Array, num: int) -> list[Param
     starts = []
     for k in jax.random.split(key, num):
         keys = jax.random.split(k, len(spec.param_names))
-        u = {name: jax.random.normal(kk, spec.shape(name)) for name, kk in zip(spec.param_names, keys)}
+        u = {name: jax.random.normal(kk, spec.shape(name)) for name, kk in zip(spec.param_names, keys, strict=True)}
         u["nu"] = u["nu"] + jnp.log(jnp.var(y))
         starts.append(u)
     return starts
@@ -137,6 +144,7 @@ def flat_labels(spec: ModelSpec) -> tuple[str, ...]:
     return tuple(labels)
 
 
+@partial(jax.jit, static_argnames="spec")
 def observed_information(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> Array:
     """Hessian of -log posterior in the flattened natural parameters (Fisher information for flat priors)."""
     flat, unravel = ravel_pytree(dict(params))
@@ -196,15 +204,15 @@ def fit_map(
     params = constrain(spec, solve.u)
     info = np.asarray(observed_information(spec, params, x, y))
     se, pd = standard_errors(spec, info)
-    lp = float(log_prior(spec, params))
+    loglik, logprior = log_likelihood_and_prior(spec, params, x, y)
     return PointEstimate(
         kind=kind,
         params={k: np.asarray(v) for k, v in params.items()},
         se=se,
         information=info,
         labels=flat_labels(spec),
-        log_likelihood=float(jnp.sum(log_likelihood(spec, params, x, y))),
-        log_prior=lp,
+        log_likelihood=float(loglik),
+        log_prior=float(logprior),
         n_iter=int(solve.n_iter),
         grad_norm=float(solve.grad_norm),
         converged=bool(np.isfinite(solve.grad_norm) and solve.grad_norm < 1e3 * tol),

@@ -45,9 +45,13 @@ class Prior:
 
     def check(self, support: str, field: str) -> None:
         """Raise unless the family is known, has valid arguments and suits ``support``."""
-        require(self.family in PRIOR_FAMILIES, field, f"unknown prior {self.family!r}; choose from {sorted(PRIOR_FAMILIES)}")
+        require(
+            self.family in PRIOR_FAMILIES, field, f"unknown prior {self.family!r}; choose from {sorted(PRIOR_FAMILIES)}"
+        )
         nargs, supports = PRIOR_FAMILIES[self.family]
-        require(len(self.args) == nargs, field, f"prior {self.family!r} takes {nargs} argument(s), got {len(self.args)}")
+        require(
+            len(self.args) == nargs, field, f"prior {self.family!r} takes {nargs} argument(s), got {len(self.args)}"
+        )
         require(all(math.isfinite(a) for a in self.args), field, "prior arguments must be finite")
         require(support in supports, field, f"prior {self.family!r} does not suit a {support} parameter")
         positive_args = self.args[1:] if self.family in ("normal", "lognormal") else self.args

@@ -42,7 +42,9 @@ def sample_y(key: Array, spec: ModelSpec, params: Mapping[str, Array], x: Array)
     return jnp.where(use_prompt, y_prompt, y_frozen)
 
 
-def simulate(key: Array, spec: ModelSpec, params: Mapping[str, Array], n: int, x_dist: str = "normal") -> tuple[Array, Array]:
+def simulate(
+    key: Array, spec: ModelSpec, params: Mapping[str, Array], n: int, x_dist: str = "normal"
+) -> tuple[Array, Array]:
     """Draw n pairs (x, y) with x of shape (n, d) and y of shape (n,)."""
     require(isinstance(n, int) and n > 0, "n", f"must be a positive integer, got {n!r}")
     k_x, k_y = jax.random.split(key)

@@ -9,14 +9,13 @@ are trained. Parameters travel as dicts keyed by :attr:`ModelSpec.param_names`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from bayescmoe.errors import BayescmoeError, require
+from bayescmoe.errors import as_floats, require
 from bayescmoe.experts import check_mean
 from bayescmoe.families import check_family
 from bayescmoe.priors import Prior, default_prior
@@ -25,22 +24,23 @@ GATES = ("constant", "sigmoid")
 
 
 def _finite(value: Any, field_name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise BayescmoeError(field_name, f"must be a number, got {value!r}") from None
-    require(math.isfinite(out), field_name, "must be finite")
-    return out
+    out = as_floats(value, field_name)
+    require(out.ndim == 0, field_name, f"must be a single number, got {value!r}")
+    require(bool(np.isfinite(out)), field_name, "must be finite")
+    return float(out)
 
 
 @dataclass(frozen=True)
 class FrozenExpert:
-    """The pre-trained expert f0(y | act(weight.x + bias), nu): fully known, never trained."""
+    """The pre-trained expert f0(y | act(weight.x [+ bias]), nu): fully known, never trained.
+
+    ``bias=None`` (the default, and what an absent ``bias`` in a config means) is no inner bias.
+    """
 
     family: str = "gaussian"
     mean: str = "linear"
     weight: tuple[float, ...] = (1.0,)
-    bias: float | None = 0.0
+    bias: float | None = None
     nu: float = 1.0
     df: float | None = None
     laplace_reading: str = "variance"
@@ -48,12 +48,14 @@ class FrozenExpert:
     def __post_init__(self) -> None:
         check_family(self.family, self.df, self.laplace_reading, "frozen")
         check_mean(self.mean, "frozen.mean")
-        weight = np.atleast_1d(np.asarray(self.weight, dtype=float))
+        weight = np.atleast_1d(as_floats(self.weight, "frozen.weight"))
         require(weight.ndim == 1 and weight.size > 0, "frozen.weight", "must be a non-empty vector")
         require(bool(np.all(np.isfinite(weight))), "frozen.weight", "must be finite")
         object.__setattr__(self, "weight", tuple(float(v) for v in weight))
         if self.bias is not None:
             object.__setattr__(self, "bias", _finite(self.bias, "frozen.bias"))
+        if self.df is not None:
+            object.__setattr__(self, "df", float(self.df))
         nu = _finite(self.nu, "frozen.nu")
         require(nu > 0, "frozen.nu", f"variance must be positive, got {nu}")
         object.__setattr__(self, "nu", nu)
@@ -104,8 +106,10 @@ class ModelSpec:
         require(not unknown, "priors", f"unknown parameter(s) {unknown}; parameters are {list(self.param_names)}")
         resolved = {}
         for name in self.param_names:
-            prior = Prior.from_config(given[name], f"priors.{name}") if name in given else default_prior(
-                self.support(name), self.frozen.nu
+            prior = (
+                Prior.from_config(given[name], f"priors.{name}")
+                if name in given
+                else default_prior(self.support(name), self.frozen.nu)
             )
             prior.check(self.support(name), f"priors.{name}")
             resolved[name] = prior
@@ -190,10 +194,7 @@ def check_params(spec: ModelSpec, params: Mapping[str, Any], field_name: str = "
     out = {}
     for name in spec.param_names:
         where = f"{field_name}.{name}"
-        try:
-            value = np.asarray(params[name], dtype=float)
-        except (TypeError, ValueError):
-            raise BayescmoeError(where, f"must be numeric, got {params[name]!r}") from None
+        value = as_floats(params[name], where)
         require(value.shape == spec.shape(name), where, f"must have shape {spec.shape(name)}, got {value.shape}")
         require(bool(np.all(np.isfinite(value))), where, "must be finite (no NaN or inf)")
         if name == "lam":
@@ -206,8 +207,8 @@ def check_params(spec: ModelSpec, params: Mapping[str, Any], field_name: str = "
 
 def check_data(spec: ModelSpec, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate data: x of shape (n, d) with d = spec.dim, y of shape (n,), all finite."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
+    x = as_floats(x, "x")
+    y = as_floats(y, "y")
     require(x.ndim == 2, "x", f"must be a 2-D array (n, d), got shape {x.shape}")
     require(x.shape[1] == spec.dim, "x", f"must have d = {spec.dim} columns, got {x.shape[1]}")
     require(y.ndim == 1, "y", f"must be a 1-D array (n,), got shape {y.shape}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bayescmoe.errors import BayescmoeError, require
+from bayescmoe.errors import BayescmoeError, as_floats, require
 from bayescmoe.spec import ModelSpec, check_params
 
 
@@ -43,7 +43,10 @@ class Truth:
         require(isinstance(n, (int, np.integer)) and n > 0, "n", f"must be a positive integer, got {n!r}")
         unknown = sorted(set(self.rates) - set(self.base))
         require(not unknown, "truth.rates", f"unknown parameter(s) {unknown}")
-        values = {k: np.asarray(v, dtype=float) + (self.rates[k].at(n) if k in self.rates else 0.0) for k, v in self.base.items()}
+        values = {
+            k: np.asarray(v, dtype=float) + (self.rates[k].at(n) if k in self.rates else 0.0)
+            for k, v in self.base.items()
+        }
         return check_params(spec, values, "truth")
 
     def to_config(self) -> dict[str, Any]:
@@ -51,7 +54,8 @@ class Truth:
         out: dict[str, Any] = {k: np.asarray(v, dtype=float).tolist() for k, v in self.base.items()}
         if self.rates:
             out["rates"] = {
-                k: {"coef": np.asarray(r.coef, dtype=float).tolist(), "alpha": float(r.alpha)} for k, r in self.rates.items()
+                k: {"coef": np.asarray(r.coef, dtype=float).tolist(), "alpha": float(r.alpha)}
+                for k, r in self.rates.items()
             }
         return out
 
@@ -67,7 +71,9 @@ class Truth:
             where = f"truth.rates.{name}"
             if not (isinstance(rate, Mapping) and set(rate) == {"coef", "alpha"}):
                 raise BayescmoeError(where, "must be a table with exactly 'coef' and 'alpha'")
-            rates[name] = Rate(rate["coef"], float(rate["alpha"]))
+            alpha = as_floats(rate["alpha"], f"{where}.alpha")
+            require(alpha.ndim == 0 and bool(np.isfinite(alpha)), f"{where}.alpha", "must be one finite number")
+            rates[name] = Rate(as_floats(rate["coef"], f"{where}.coef"), float(alpha))
         return cls(base, rates)
 
 

@@ -245,12 +245,6 @@ def test_lambda_near_one_gives_the_prompt_density(family):
     _assert_finite_grad(grad)
 
 
-@pytest.mark.xfail(
-    reason="BUG: likelihood.gate_log_weights uses log(lam)/log1p(-lam), so at the boundary values lam = 0 or 1 "
-    "(accepted by check_params) jax.grad of the log-likelihood is NaN (0 * inf) although the one-sided derivative "
-    "(N - f0)/p is finite",
-    strict=True,
-)
 @pytest.mark.parametrize("lam", [0.0, 1.0])
 def test_gradient_is_finite_at_boundary_lambda(lam):
     spec = make_spec("student_t")

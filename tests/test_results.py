@@ -141,11 +141,6 @@ def test_estimates_only_result(tmp_path):
     np.testing.assert_array_equal(params_of(out, "truth")["beta"], truth["beta"])
 
 
-@pytest.mark.xfail(
-    reason="BUG: ModelSpec.to_config drops frozen.bias=None, so spec_of() of a saved bias-free (P2) fit "
-    "returns a spec with frozen.bias = 0.0 that is not equal to the fitted one",
-    strict=True,
-)
 def test_spec_round_trip_bias_free_experts(tmp_path):
     spec = make_spec("laplace", mean="tanh", gate="sigmoid", weight=(1.0, 0.0), bias=None, prompt_bias=False)
     rng = np.random.default_rng(0)
