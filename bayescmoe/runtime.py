@@ -1,7 +1,12 @@
-"""JAX start-up: float64 and virtual CPU devices for parallel chains (STACK-NOTES.md).
+"""Start-up: float64 and virtual CPU devices for parallel chains (STACK-NOTES.md), NumPyro loaded.
 
-Both settings must be made before JAX computes anything, so :mod:`bayescmoe` makes them on
+Both JAX settings must be made before JAX computes anything, so :mod:`bayescmoe` makes them on
 import. Set ``BAYESCMOE_CPU_DEVICES`` to change the device count (default 4).
+
+arviz-base loads NumPyro lazily (``lazy_loader``); a NumPyro submodule imported while the package
+is still a lazy stub is not set as its attribute, and NumPyro's own ``numpyro.distributions.
+distribution`` lookups then fail inside MCMC. Loading NumPyro here, before any of its submodules
+is imported, avoids that whatever the user imported first.
 """
 
 from __future__ import annotations
@@ -10,12 +15,14 @@ import os
 import warnings
 
 import jax
+import numpyro
 
 DEFAULT_CPU_DEVICES = 4
 
 
 def configure(num_cpu_devices: int | None = None) -> None:
-    """Enable float64 and ask JAX for ``num_cpu_devices`` virtual CPU devices."""
+    """Enable float64, ask JAX for ``num_cpu_devices`` virtual CPU devices, load NumPyro fully."""
+    _ = numpyro.__version__  # forces a lazily imported numpyro to load (see module docstring)
     jax.config.update("jax_enable_x64", True)
     wanted = num_cpu_devices or int(os.environ.get("BAYESCMOE_CPU_DEVICES", DEFAULT_CPU_DEVICES))
     try:

@@ -10,11 +10,12 @@ from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from bayescmoe.errors import require
 from bayescmoe.families import family_sample
 from bayescmoe.likelihood import frozen_mean, gate_log_weights, prompt_mean
-from bayescmoe.spec import ModelSpec
+from bayescmoe.spec import ModelSpec, check_params
 
 Array = jax.Array
 X_DISTRIBUTIONS = ("normal", "ball")
@@ -45,8 +46,9 @@ def sample_y(key: Array, spec: ModelSpec, params: Mapping[str, Array], x: Array)
 def simulate(
     key: Array, spec: ModelSpec, params: Mapping[str, Array], n: int, x_dist: str = "normal"
 ) -> tuple[Array, Array]:
-    """Draw n pairs (x, y) with x of shape (n, d) and y of shape (n,)."""
-    require(isinstance(n, int) and n > 0, "n", f"must be a positive integer, got {n!r}")
+    """Draw n pairs (x, y) with x of shape (n, d) and y of shape (n,); ``params`` is validated."""
+    require(isinstance(n, (int, np.integer)) and n > 0, "n", f"must be a positive integer, got {n!r}")
+    params = {k: jnp.asarray(v) for k, v in check_params(spec, params, "params").items()}
     k_x, k_y = jax.random.split(key)
     x = sample_x(k_x, n, spec.dim, x_dist)
     return x, sample_y(k_y, spec, params, x)
