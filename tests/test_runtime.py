@@ -30,4 +30,3 @@ def test_numpyro_works_when_arviz_is_imported_first():
     )
     proc = _run(code)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
-
