@@ -255,6 +255,17 @@ def test_gradient_is_finite_at_boundary_lambda(lam):
     _assert_finite_grad(grad)
 
 
+def _finite_and_exact(spec, params, x, y):
+    """Pointwise log-likelihood: finite, equal to the SciPy reference, with a finite gradient."""
+    value, grad = _value_and_grad(spec, params, x, y)
+    pointwise = np.asarray(log_likelihood(spec, _jparams(params), jnp.asarray(x), jnp.asarray(y)))
+    assert value == pytest.approx(float(pointwise.sum()), rel=1e-12)
+    assert np.all(np.isfinite(pointwise))
+    np.testing.assert_allclose(pointwise, ref_log_likelihood(spec, params, x, y), rtol=1e-11)
+    _assert_finite_grad(grad)
+    return pointwise
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("nu", [1e-8, 1e8])
 def test_extreme_prompt_variance(family, nu):
@@ -264,12 +275,7 @@ def test_extreme_prompt_variance(family, nu):
     h = ref_prompt_mean(spec, params, x)
     y = np.concatenate([y, h, h + 1e-5])  # includes points on the spike of a narrow prompt
     x = np.concatenate([x, x, x])
-    value, grad = _value_and_grad(spec, params, x, y)
-    pointwise = np.asarray(log_likelihood(spec, _jparams(params), jnp.asarray(x), jnp.asarray(y)))
-    assert value == pytest.approx(float(pointwise.sum()), rel=1e-12)
-    assert np.all(np.isfinite(pointwise))
-    np.testing.assert_allclose(pointwise, ref_log_likelihood(spec, params, x, y), rtol=1e-11)
-    _assert_finite_grad(grad)
+    pointwise = _finite_and_exact(spec, params, x, y)
     if nu == 1e-8:
         # away from the spike the prompt is negligible: log(1 - lam) + log f0
         far = np.abs(y - np.concatenate([h, h, h])) > 0.1
@@ -288,12 +294,7 @@ def test_extreme_frozen_variance(family, nu0):
     spec = make_spec(family, nu=nu0)
     params = make_params(spec)
     x, y = _random_xy(n=16)
-    value, grad = _value_and_grad(spec, params, x, y)
-    pointwise = np.asarray(log_likelihood(spec, _jparams(params), jnp.asarray(x), jnp.asarray(y)))
-    assert value == pytest.approx(float(pointwise.sum()), rel=1e-12)
-    assert np.all(np.isfinite(pointwise))
-    np.testing.assert_allclose(pointwise, ref_log_likelihood(spec, params, x, y), rtol=1e-11)
-    _assert_finite_grad(grad)
+    _finite_and_exact(spec, params, x, y)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
