@@ -1,0 +1,108 @@
+"""The sweep engine: seeds, padding, cell records, and kill-and-resume equal to an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bayescmoe import sweep, sweep_store
+from bayescmoe.errors import BayescmoeError
+from bayescmoe.protocols import Protocol, get_protocol
+from bayescmoe.rates import protocol_main
+from bayescmoe.settings import get_setting
+from bayescmoe.sweep import SweepConfig, cell_key, fit_cell, padded_size, run_sweep
+
+TINY = Protocol("tiny", ("p1-family", "p1-vanishing"), (300, 350), 1)  # one padded size, one spec
+
+
+def test_padded_sizes_are_few_and_large_enough():
+    grid = get_protocol("p2").n_grid
+    sizes = {padded_size(n) for n in grid}
+    assert all(padded_size(n) >= n for n in grid)
+    assert all(padded_size(n) < 1.5 * n for n in grid)
+    assert len(sizes) < len(grid)
+
+
+def test_cell_keys_differ_by_setting_n_and_replicate_and_are_stable():
+    keys = {tuple(np.asarray(cell_key(0, s, n, r))) for s in ("a", "b") for n in (10, 11) for r in (0, 1)}
+    assert len(keys) == 8
+    assert np.array_equal(cell_key(0, "a", 10, 1), cell_key(0, "a", 10, 1))
+
+
+def test_cell_record_is_consistent():
+    setting = get_setting("p1-vanishing")
+    cell = fit_cell(setting, 350, 0, SweepConfig())
+    v = cell["values"]
+    truth = setting.truth.at(setting.spec, 350)
+    assert v["lam_true"] == pytest.approx(0.5 * 350**-0.25)
+    assert v["err_lam"] == pytest.approx(abs(v["lam_hat"] - v["lam_true"]))
+    assert v["err_a"] == pytest.approx(np.linalg.norm(np.subtract(v["a_hat"], truth["a"])))
+    assert v["converged"] == 1.0 and v["loglik_hat"] >= v["loglik_true"]
+    json.dumps(cell)  # journal-ready
+
+
+def _cells(ds: xr.Dataset) -> xr.Dataset:
+    return ds.drop_vars("seconds")
+
+
+def test_killed_and_resumed_sweep_equals_uninterrupted(tmp_path, monkeypatch):
+    whole = run_sweep(TINY, tmp_path / "whole.nc", progress=False)
+    assert int(whole["done"].sum()) == 4
+
+    real_fit, real_flush, calls = sweep.fit_cell, sweep.flush, {"n": 0, "die_at": 3}
+
+    def dying_fit(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == calls["die_at"]:
+            raise KeyboardInterrupt  # killed while fitting a cell
+        return real_fit(*args, **kwargs)
+
+    # first kill: the dataset is flushed on the way out
+    monkeypatch.setattr(sweep, "fit_cell", dying_fit)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(TINY, tmp_path / "resumed.nc", progress=False)
+    saved = xr.open_dataset(tmp_path / "resumed.nc", engine="h5netcdf").load()
+    assert int(saved["done"].sum()) == 2
+
+    # second kill as by SIGKILL: nothing flushed, only the journal survives (with a torn last line)
+    calls.update(n=0, die_at=2)
+    monkeypatch.setattr(sweep, "flush", lambda ds, out: None)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(TINY, tmp_path / "resumed.nc", progress=False)
+    journal = sweep_store.journal_path(tmp_path / "resumed.nc")
+    assert len(journal.read_text().splitlines()) == 1
+    with open(journal, "a") as f:
+        f.write('{"setting": "p1-fam')
+
+    monkeypatch.setattr(sweep, "fit_cell", real_fit)
+    monkeypatch.setattr(sweep, "flush", real_flush)
+    resumed = run_sweep(TINY, tmp_path / "resumed.nc", progress=False)
+    assert not journal.exists()
+    xr.testing.assert_identical(_cells(resumed), _cells(whole))
+    reloaded = xr.open_dataset(tmp_path / "resumed.nc", engine="h5netcdf").load()
+    xr.testing.assert_identical(_cells(reloaded), _cells(whole))
+
+
+def test_resume_with_another_config_is_refused(tmp_path):
+    small = Protocol("tiny", ("p1-family",), (300,), 1)
+    run_sweep(small, tmp_path / "s.nc", progress=False)
+    with pytest.raises(BayescmoeError, match="another configuration"):
+        run_sweep(small, tmp_path / "s.nc", SweepConfig(estimator="em"), progress=False)
+
+
+@pytest.mark.parametrize("protocol", ["p1", "p2"])
+def test_quick_protocol_runs_end_to_end(protocol, tmp_path, capsys):
+    out = tmp_path / protocol
+    assert protocol_main(protocol, None, ["--quick", "--no-progress", "--n-boot", "50", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    ds = xr.open_dataset(out / "sweep.nc", engine="h5netcdf").load()
+    quick = get_protocol(protocol).quick()
+    assert int(ds["done"].sum()) == len(quick.settings) * len(quick.n_grid) * quick.replicates
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(f"{s}.png" for s in quick.settings)
+    table = (out / "slopes.md").read_text()
+    assert table.strip() in printed
+    for setting in quick.settings:
+        assert f"| {setting} |" in table
