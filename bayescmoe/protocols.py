@@ -37,6 +37,12 @@ class Protocol:
         """The ``--quick`` preset: 4 sizes up to 1e4 and 3 replicates (used by the tests)."""
         return replace(self, name=f"{self.name}-quick", n_grid=(1000, 2000, 5000, 10000), replicates=3)
 
+    def with_settings(self, settings: tuple[str, ...]) -> Protocol:
+        """A copy restricted to some of its settings."""
+        unknown = sorted(set(settings) - set(self.settings))
+        require(not unknown, "settings", f"not in protocol {self.name}: {unknown}; it has {list(self.settings)}")
+        return replace(self, settings=tuple(s for s in self.settings if s in settings))
+
     def with_replicates(self, replicates: int) -> Protocol:
         """A copy with another number of replicates."""
         require(replicates > 0, "replicates", "must be a positive integer")

@@ -67,6 +67,7 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
     parser = _Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="4 sizes up to 1e4, 3 replicates")
     parser.add_argument("--replicates", type=int, default=None, help="override the number of replicates")
+    parser.add_argument("--settings", default=None, help="comma-separated subset of the protocol's settings")
     parser.add_argument("--estimator", choices=ESTIMATORS, default="direct")
     parser.add_argument("--init", choices=INITS, default="truth", help="start near the truth, or random starts")
     parser.add_argument("--perturbation", type=float, default=0.1, help="sd of the start around the truth")
@@ -82,6 +83,8 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
         protocol = protocol.quick() if args.quick else protocol
         if args.replicates is not None:
             protocol = protocol.with_replicates(args.replicates)
+        if args.settings:
+            protocol = protocol.with_settings(tuple(args.settings.split(",")))
         config = SweepConfig(
             estimator=args.estimator,
             init=args.init,

@@ -106,3 +106,11 @@ def test_quick_protocol_runs_end_to_end(protocol, tmp_path, capsys):
     assert table.strip() in printed
     for setting in quick.settings:
         assert f"| {setting} |" in table
+
+
+def test_protocol_subsets_and_unknown_settings():
+    p2 = get_protocol("p2")
+    assert p2.with_settings(("p2-merging-eta",)).settings == ("p2-merging-eta",)
+    with pytest.raises(BayescmoeError, match="p1-family"):
+        p2.with_settings(("p1-family",))
+    assert len(p2.n_grid) == 20 and p2.n_grid[0] == 1000 and p2.n_grid[-1] == 100_000 and p2.replicates == 40

@@ -1,0 +1,46 @@
+"""The NumPy/SciPy EM baseline of benchmarks/sweep_speed.py: an independent check of the likelihood and of EM."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bayescmoe.em import em_fit
+from bayescmoe.likelihood import log_likelihood
+from bayescmoe.settings import get_setting
+from bayescmoe.simulate import simulate
+from bayescmoe.sweep import SweepConfig
+
+_path = Path(__file__).parents[1] / "benchmarks" / "sweep_speed.py"
+_spec = importlib.util.spec_from_file_location("sweep_speed", _path)
+sweep_speed = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sweep_speed)
+
+
+@pytest.mark.parametrize("name", ["p1-family", "p1-structure", "p2-distinguishable", "p2-merging-eta"])
+def test_baseline_log_likelihood_matches_the_package(name):
+    setting = get_setting(name)
+    spec, truth = setting.spec, setting.truth.at(setting.spec, 300)
+    x, y = simulate(jax.random.PRNGKey(5), spec, truth, 300)
+    # away from the truth, with the prompt's variance small enough for both components to matter
+    params = {k: np.asarray(v) * 1.1 if k != "lam" else np.asarray(0.6) for k, v in truth.items()}
+    ours = log_likelihood(spec, {k: jnp.asarray(v) for k, v in params.items()}, x, y)
+    baseline = sweep_speed.log_likelihood(spec, params, np.asarray(x), np.asarray(y))
+    np.testing.assert_allclose(baseline, np.asarray(ours), rtol=1e-10, atol=1e-10)
+
+
+def test_baseline_em_reaches_our_em_optimum():
+    setting = get_setting("p1-family")
+    spec = setting.spec.with_priors("flat")
+    x, y, _, start = sweep_speed.cell_problem(setting, 500, 0, SweepConfig())
+    baseline = sweep_speed.baseline_em(spec, start, x, y)
+    ours = em_fit(spec, start, jnp.asarray(x), jnp.asarray(y), jnp.ones(len(y)), 2000, 1e-10)
+    assert baseline.converged and bool(ours.converged)
+    assert baseline.mean_loglik == pytest.approx(float(ours.mean_loglik), abs=1e-6)
+    for k in spec.param_names:
+        np.testing.assert_allclose(baseline.params[k], ours.params[k], rtol=1e-3, atol=1e-4)
