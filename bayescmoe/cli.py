@@ -1,10 +1,11 @@
-"""The ``bayescmoe`` command: list settings, fit one, summarise or plot a saved result.
+"""The ``bayescmoe`` command: list settings, fit one, summarise, plot or diagnose a saved result.
 
     bayescmoe list
     bayescmoe fit p2-distinguishable --n 2000 --out results
     bayescmoe fit --config my-cell.toml
     bayescmoe summary results/p2-distinguishable.nc
     bayescmoe plot results/p2-distinguishable.nc
+    bayescmoe collapse results/p2-merging-nu-e1.nc
 
 Bad input ends with one line on stderr, exit status 2, and no output file written.
 """
@@ -129,6 +130,16 @@ def _summary(args: argparse.Namespace) -> None:
     print(describe(load(args.result)))
 
 
+def _collapse(args: argparse.Namespace) -> None:
+    from bayescmoe.collapse import collapse_report
+    from bayescmoe.results import load
+
+    dt = load(args.result)
+    report = collapse_report(dt, eps=args.eps)
+    print(f"collapse report of {dt.attrs.get('setting', Path(args.result).name)}")
+    print(report.render(parameters=not args.brief))
+
+
 def _plot(args: argparse.Namespace) -> None:
     from bayescmoe.plots import plot_pair, plot_trace
     from bayescmoe.results import load
@@ -157,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("result")
     plot.add_argument("--out", default=None, help="directory for the figures (default: beside the result)")
     plot.set_defaults(func=_plot)
+    collapse = sub.add_parser(
+        "collapse", help="classify a saved NUTS fit: identified, prompt vanishing, prompt merging, weakly identified"
+    )
+    collapse.add_argument("result")
+    collapse.add_argument("--eps", type=float, default=None, help="gate 'near 0' level (default: 10 obs per param)")
+    collapse.add_argument("--brief", action="store_true", help="omit the per-parameter table")
+    collapse.set_defaults(func=_collapse)
     return parser
 
 

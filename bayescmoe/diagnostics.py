@@ -10,13 +10,15 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
 - **contraction** 1 - var_post / var_prior (Schad, Betancourt, Vasishth 2021): about 1 when the data
   pin a parameter down, about 0 when the posterior is still the prior. It is computed on the
   *natural* scale when the prior has a finite variance (normal, beta, lognormal, halfnormal,
-  inversegamma with alpha > 2), else on the *unconstrained* scale NUTS samples (log nu, logit lam),
-  where the prior variance is estimated from :data:`PRIOR_DRAWS` prior draws pushed through the
-  same bijection (the default InverseGamma(2, nu0) on nu has no variance, log nu has trigamma(2)).
-  A flat prior has no variance on any scale: NaN, scale ``"none"``.
-- **chain disagreement**: Kruskal-Wallis test of "all chains draw from one distribution", on draws
-  thinned by N / ESS_bulk so that they are about independent (raw autocorrelated draws would make
-  any test reject); a small p-value is what a rank plot shows as non-uniform ranks.
+  inversegamma with alpha > 2), else on the *unconstrained* scale NUTS samples (log nu), where the
+  priors in use have closed-form variances (:data:`LOG_VARIANCE`): the default InverseGamma(2, nu0)
+  on nu has no variance but log nu has trigamma(2) = 0.645; log of a half-Cauchy has pi^2 / 4. A
+  flat prior has no variance on any scale: NaN, scale ``"none"``. Contraction is a variance ratio,
+  so it does not depend on the prior's location; a posterior that is still the prior gives about 0
+  (slightly negative values are Monte-Carlo noise).
+- **chain disagreement**: Kruskal-Wallis test of "all chains draw from one distribution", each chain
+  thinned by its own draws / ESS so that its draws are about independent (raw autocorrelated draws
+  would make any test reject); a small p-value is what a rank plot shows as non-uniform ranks.
 - **multimodality**: the bimodality coefficient (g^2 + 1) / (k + 3 (m-1)^2 / ((m-2)(m-3))) of the
   marginal on the unconstrained scale (so a pile-up at a boundary is not read as a second mode);
   5/9 is its value for the uniform, 1/3 for the normal, values above 5/9 suggest two modes.
@@ -28,7 +30,9 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
   between the bin's median log wbar and the log of the prompt's spread in it, and the spread ratio
   of the lowest to the highest gate bin. A funnel widens as the gate shrinks: corr -> -1, ratio > 1.
 - **MAP distance** |MAP - posterior mean| / posterior sd, and for a prompt of the frozen expert's
-  structure the **frozen distance** |posterior mean - frozen value| / posterior sd (merging).
+  structure the **frozen distance** |posterior mean - frozen value| / posterior sd per scalar and
+  the **frozen mean test**: the Mahalanobis distance D^2 of the frozen expert's mean parameters
+  (a0 [, b0]) from the posterior of (a [, b]) and its chi^2 tail probability p (merging: p not small).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from numpyro.distributions.transforms import biject_to
-from scipy import stats
+from scipy import special, stats
 
 from bayescmoe.errors import require
 from bayescmoe.likelihood import gate_log_weights
@@ -56,8 +60,12 @@ from bayescmoe.spec import ModelSpec
 GATE_PARAMS = ("lam", "beta", "tau")
 #: prior families whose variance is finite on the natural scale (inversegamma: only when alpha > 2)
 FINITE_VARIANCE = ("normal", "beta", "lognormal", "halfnormal")
-#: Monte-Carlo prior draws for variances on the unconstrained scale and the prior gate mass
-PRIOR_DRAWS = 100_000
+#: variance of log(parameter) under the priors without a natural-scale variance (closed forms):
+#: log InverseGamma(alpha, rate) = log rate - log Gamma(alpha, 1), log HalfCauchy(s) = log s + log|Cauchy|
+LOG_VARIANCE = {
+    "inversegamma": lambda args: float(special.polygamma(1, args[0])),
+    "halfcauchy": lambda args: np.pi**2 / 4,
+}
 #: the prompt "vanishes" when it explains fewer observations than this per prompt parameter
 OBS_PER_PARAM = 10
 #: equal-count gate bins of the funnel statistic
@@ -140,17 +148,16 @@ def unconstrained(spec: ModelSpec, name: str, values: np.ndarray) -> np.ndarray:
     return np.asarray(biject_to(SUPPORTS[spec.support(name)]).inv(jnp.asarray(values)))
 
 
-def prior_variance(spec: ModelSpec, name: str, key: int = 0) -> tuple[np.ndarray, str]:
-    """Prior variance of each scalar of ``name`` and its scale: natural, unconstrained, or none (flat)."""
+def prior_variance(spec: ModelSpec, name: str) -> tuple[np.ndarray, str]:
+    """Prior variance of each scalar of ``name`` and its scale: natural, unconstrained (log), or none (flat)."""
     prior = spec.prior(name)
     shape = spec.shape(name)
-    if prior.family == "flat":
-        return np.full(shape, np.nan), "none"
-    law = prior.distribution(spec.support(name), shape)
     if prior.family in FINITE_VARIANCE or (prior.family == "inversegamma" and prior.args[0] > 2):
+        law = prior.distribution(spec.support(name), shape)
         return np.broadcast_to(np.asarray(law.variance, dtype=float), shape).copy(), "natural"
-    draws = law.sample(jax.random.PRNGKey(key), (PRIOR_DRAWS,))
-    return np.var(unconstrained(spec, name, draws), axis=0), "unconstrained"
+    if prior.family in LOG_VARIANCE:
+        return np.full(shape, LOG_VARIANCE[prior.family](prior.args)), "unconstrained"
+    return np.full(shape, np.nan), "none"
 
 
 def contraction(post: np.ndarray, prior_var: np.ndarray | float) -> np.ndarray:
@@ -173,12 +180,17 @@ def gate_draws(dt: xr.DataTree) -> np.ndarray:
     return mean_gate_weight(spec, gate, dt["constant_data"]["x"].values)
 
 
-def prior_gate_draws(spec: ModelSpec, x: np.ndarray, num: int = 4000, key: int = 0) -> np.ndarray:
-    """wbar of ``num`` draws of the gate parameters from their priors (proper priors only)."""
-    priors = prior_distributions(spec)
+def prior_gate_mass(spec: ModelSpec, x: np.ndarray, eps: float, num: int = 4000, key: int = 0) -> float:
+    """Prior probability of wbar < eps: the prior CDF of lam, or ``num`` prior draws of (beta, tau); NaN if flat."""
     names = [k for k in spec.param_names if k in GATE_PARAMS]
+    if any(spec.prior(k).family == "flat" for k in names):
+        return float("nan")
+    priors = prior_distributions(spec)
+    if spec.gate == "constant":
+        return float(priors["lam"].cdf(eps))
     keys = jax.random.split(jax.random.PRNGKey(key), len(names))
-    return mean_gate_weight(spec, {k: priors[k].sample(kk, (num,)) for k, kk in zip(names, keys, strict=True)}, x)
+    draws = {k: priors[k].sample(kk, (num,)) for k, kk in zip(names, keys, strict=True)}
+    return float(np.mean(mean_gate_weight(spec, draws, x) < eps))
 
 
 def gate_eps(spec: ModelSpec, n: int) -> float:
@@ -187,15 +199,17 @@ def gate_eps(spec: ModelSpec, n: int) -> float:
     return OBS_PER_PARAM * k / n
 
 
-def chain_disagreement(draws: np.ndarray, ess: float) -> float:
+def chain_disagreement(draws: np.ndarray) -> float:
     """Kruskal-Wallis p-value that the chains (rows of ``draws``) share one distribution.
 
-    Draws are thinned by N / ``ess`` so that they are about independent. NaN for one chain or constant draws.
+    Each chain is thinned by its own draws / ESS (``az.ess`` within the chain, so disagreement
+    between chains does not shrink it) to about independent draws. NaN for one chain or constant draws.
     """
     if draws.shape[0] < 2 or np.ptp(draws) == 0:
         return float("nan")
-    step = max(1, round(draws.size / ess)) if np.isfinite(ess) and ess > 0 else draws.shape[1]
-    return float(stats.kruskal(*(chain[::step] for chain in draws)).pvalue)
+    ess = np.atleast_1d(az.ess(draws[:, None, :], chain_axis=1, draw_axis=2))
+    steps = [max(1, round(draws.shape[1] / e)) if np.isfinite(e) and e > 0 else draws.shape[1] for e in ess]
+    return float(stats.kruskal(*(chain[::step] for chain, step in zip(draws, steps, strict=True))).pvalue)
 
 
 def bimodality_coefficient(values: np.ndarray) -> float:
@@ -236,9 +250,9 @@ def _name(label: str) -> str:
     return label.split("[")[0]
 
 
-def _per_label(dt: xr.DataTree, names: tuple[str, ...], stat) -> dict[str, float]:
+def _per_label(dt: xr.DataTree, names: tuple[str, ...], stat, **kwargs) -> dict[str, float]:
     """An ArviZ statistic of the posterior (``az.rhat``, ``az.ess``), one float per scalar label."""
-    result = stat(dt, var_names=list(names)).ds
+    result = stat(dt, var_names=list(names), **kwargs).ds
     return {label: float(v) for label, v in by_label({k: result[k].values for k in names}).items()}
 
 
@@ -249,22 +263,24 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
     names = spec.param_names
     post = {name: dt["posterior"][name].values for name in names}
     x = dt["constant_data"]["x"].values
+    require(eps is None or 0.0 < eps < 1.0, "eps", f"the gate's 'near 0' level must lie in (0, 1), got {eps}")
     eps = gate_eps(spec, x.shape[0]) if eps is None else eps
     natural = by_label(post, lead=2)
     free = by_label({name: unconstrained(spec, name, v) for name, v in post.items()}, lead=2)
     rhat = _per_label(dt, names, az.rhat)
-    ess_bulk = _per_label(dt, names, lambda *a, **k: az.ess(*a, method="bulk", **k))
-    ess_tail = _per_label(dt, names, lambda *a, **k: az.ess(*a, method="tail", **k))
+    ess_bulk = _per_label(dt, names, az.ess, method="bulk")
+    ess_tail = _per_label(dt, names, az.ess, method="tail")
     priors = {name: prior_variance(spec, name) for name in names}
     prior_var = by_label({name: var for name, (var, _) in priors.items()})
     map_ = by_label({k: dt["map"][k].values for k in names}) if "map" in dt.children else {}
     frozen = by_label(spec.frozen.params()) if spec.same_structure else {}
     wbar = gate_draws(dt)
+    log_gate = np.log(np.maximum(wbar, np.finfo(float).tiny))
     parameters = []
     for label, draws in natural.items():
         role = "gate" if _name(label) in GATE_PARAMS else "prompt"
         scale = priors[_name(label)][1]
-        corr, ratio = funnel(np.log(wbar), free[label].ravel()) if role == "prompt" else (np.nan, np.nan)
+        corr, ratio = funnel(log_gate, free[label].ravel()) if role == "prompt" else (np.nan, np.nan)
         parameters.append(
             ParameterDiagnostics(
                 label=label,
@@ -279,7 +295,7 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
                     contraction((free if scale == "unconstrained" else natural)[label].ravel(), prior_var[label])
                 ),
                 contraction_scale=scale,
-                chain_p=chain_disagreement(draws, ess_bulk[label]),
+                chain_p=chain_disagreement(draws),
                 bimodality=bimodality_coefficient(free[label].ravel()),
                 funnel_corr=corr,
                 funnel_ratio=ratio,
@@ -287,15 +303,11 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
                 frozen_distance=standardized_distance(draws, float(frozen[label])) if label in frozen else np.nan,
             )
         )
-    mean_labels = [label for label in frozen if _name(label) in ("a", "b")]
-    d2, p = (
-        frozen_mean_test(
-            np.column_stack([natural[k].ravel() for k in mean_labels]), np.array([frozen[k] for k in mean_labels])
-        )
-        if mean_labels
-        else (np.nan, np.nan)
-    )
-    proper_gate = all(spec.prior(k).family != "flat" for k in names if k in GATE_PARAMS)
+    mean_labels = [label for label in frozen if _name(label) in ("a", "b")]  # empty unless same structure
+    d2, p = (np.nan, np.nan)
+    if mean_labels:
+        draws = np.column_stack([natural[k].ravel() for k in mean_labels])
+        d2, p = frozen_mean_test(draws, np.array([frozen[k] for k in mean_labels]))
     return FitDiagnostics(
         n=int(x.shape[0]),
         num_chains=int(dt["posterior"].sizes["chain"]),
@@ -305,7 +317,7 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
         bfmi=tuple(float(v) for v in np.atleast_1d(az.bfmi(dt)["energy"].values)),
         gate_eps=float(eps),
         gate_mass_near_zero=float(np.mean(wbar < eps)),
-        prior_gate_mass_near_zero=float(np.mean(prior_gate_draws(spec, x) < eps)) if proper_gate else np.nan,
+        prior_gate_mass_near_zero=prior_gate_mass(spec, x, eps),
         frozen_mahalanobis=d2,
         frozen_p=p,
         parameters=tuple(parameters),
