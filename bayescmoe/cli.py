@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bayescmoe.errors import BayescmoeError
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -97,9 +97,9 @@ def describe(dt) -> str:
 
 def script_main(setting_name: str, doc: str | None, argv: Sequence[str] | None = None) -> int:
     """Entry point of a ``models/`` script: the setting's flags, one run, one-line errors."""
-    parser = _Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(parser)
-    return _guarded(lambda: _run_named(setting_name, parser.parse_args(argv)))
+    return guarded(lambda: _run_named(setting_name, parser.parse_args(argv)))
 
 
 def _run_named(name: str, args: argparse.Namespace) -> None:
@@ -153,8 +153,8 @@ def _plot(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``bayescmoe`` argument parser."""
-    parser = _Parser(prog="bayescmoe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="bayescmoe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     sub.add_parser("list", help="list the named settings").set_defaults(func=_list)
     fit = sub.add_parser("fit", help="simulate and fit a setting (MLE, MAP, NUTS)")
     fit.add_argument("setting", nargs="?", help="setting name (see 'bayescmoe list')")
@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _guarded(action) -> int:
+def guarded(action: Callable[[], object]) -> int:
+    """Run ``action``; a :class:`BayescmoeError` becomes one stderr line and exit status 2."""
     try:
         action()
     except BayescmoeError as err:
@@ -193,7 +194,7 @@ def _guarded(action) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point."""
     parser = build_parser()
-    return _guarded(lambda: (lambda args: args.func(args))(parser.parse_args(argv)))
+    return guarded(lambda: (lambda args: args.func(args))(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayescmoe.cli import _guarded, _Parser
+from bayescmoe.cli import OneLineParser, guarded
 from bayescmoe.files import atomic_write
 from bayescmoe.protocols import Protocol, get_protocol
 from bayescmoe.rate_plots import plot_rates
@@ -64,7 +64,7 @@ def run_protocol(protocol: Protocol, config: SweepConfig, out: Path, progress: b
 
 def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None) -> int:
     """Entry point of an ``analyses/rates_*.py`` script."""
-    parser = _Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="4 sizes up to 1e4, 3 replicates")
     parser.add_argument("--replicates", type=int, default=None, help="override the number of replicates")
     parser.add_argument("--settings", default=None, help="comma-separated subset of the protocol's settings")
@@ -97,4 +97,4 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
         print(run_protocol(protocol, config, out, progress=not args.no_progress, n_boot=args.n_boot))
         print(f"wrote {out / 'sweep.nc'}, {out / 'slopes.md'} and one figure per setting in {out}")
 
-    return _guarded(run)
+    return guarded(run)
