@@ -1,0 +1,198 @@
+"""Fisher information at the truth along paths from identified to collapsed (PAPERS.md sections 2-3).
+
+Per-observation Fisher information at natural parameters theta (flattened in
+:func:`bayescmoe.optimize.flat_labels` order), by Monte Carlo over (X, Y) drawn from the model:
+
+    I(theta) = E_{X,Y}[ s s^T ],   s = grad_theta log p(Y | X, theta)
+
+Why it collapses at a merge (f0 Gaussian, same structure, prompt = frozen + Delta u). The gate
+score is (f1 - f0) / p = Delta (u . grad f) / p + Delta^2 (u^T grad^2 f u) / (2 p) + ..., and
+the prompt scores are lam grad f / p. At Delta = 0 the gate score is identically 0, so e_lam is
+an exact null vector; near the merge the first-order term is a combination of prompt scores, so
+the weakest eigenvector is e_lam - (Delta / lam) u + O(Delta^2) and its eigenvalue is the mean
+square of the second-order residual: ~ Delta^4 (gate rate n^-1/2 / Delta^2 in PAPERS.md section 3).
+
+The heat equation d^2 f / d b^2 = 2 d f / d nu (linear prompt with bias) makes the second-order
+term of a pure bias move (u = e_b) equal to Delta^2 d f / d nu, again a prompt score: along that
+path the residual starts at third order and the weakest eigenvalue should fall like Delta^6.
+:func:`heat_direction` is that e_b; :func:`gate_direction` is e_lam (the exact null direction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from bayescmoe.errors import require
+from bayescmoe.likelihood import log_likelihood
+from bayescmoe.optimize import flat_labels, observed_information
+from bayescmoe.simulate import simulate
+from bayescmoe.slopes import loglog_fit
+from bayescmoe.spec import FrozenExpert, ModelSpec, check_params
+
+Array = jax.Array
+
+#: slopes are fitted on the part of a path with Delta <= this value (the smallest-Delta part)
+SLOPE_MAX_DELTA = 0.1
+#: eigenvalues below this fraction of the largest are at float64 round-off and left out of slope fits
+EIGEN_FLOOR = 1e-13
+
+
+class Information(NamedTuple):
+    """A per-observation information matrix with its spectrum (eigenvalues ascending, vectors as columns)."""
+
+    matrix: np.ndarray
+    labels: tuple[str, ...]
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+
+
+def _spectrum(spec: ModelSpec, matrix: np.ndarray) -> Information:
+    matrix = (matrix + matrix.T) / 2
+    values, vectors = np.linalg.eigh(matrix)
+    return Information(matrix, flat_labels(spec), values, vectors)
+
+
+@partial(jax.jit, static_argnames="spec")
+def mean_score_outer(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> Array:
+    """mean_i s_i s_i^T, s_i the gradient of log p(y_i | x_i) in the flattened natural parameters."""
+    flat, unravel = ravel_pytree(dict(params))
+
+    def pointwise(v: Array, xi: Array, yi: Array) -> Array:
+        return log_likelihood(spec, unravel(v), xi[None], yi[None])[0]
+
+    scores = jax.vmap(jax.grad(pointwise), in_axes=(None, 0, 0))(flat, x, y)
+    return scores.T @ scores / y.shape[0]
+
+
+def _draw(spec: ModelSpec, params: Mapping[str, np.ndarray], key: Array, num_samples: int):
+    params = {k: jnp.asarray(v) for k, v in check_params(spec, params).items()}
+    x, y = simulate(key, spec, params, num_samples)
+    return params, x, y
+
+
+def fisher_information(spec: ModelSpec, params: Mapping[str, np.ndarray], key: Array, num_samples: int) -> Information:
+    """Monte Carlo E[s s^T] at ``params`` from ``num_samples`` draws of (X, Y) (X ~ N(0, I_d))."""
+    params, x, y = _draw(spec, params, key, num_samples)
+    return _spectrum(spec, np.asarray(mean_score_outer(spec, params, x, y)))
+
+
+def observed_fisher(spec: ModelSpec, params: Mapping[str, np.ndarray], key: Array, num_samples: int) -> Information:
+    """Monte Carlo -mean Hessian of log p(Y | X) at ``params`` (the cross-check of :func:`fisher_information`)."""
+    params, x, y = _draw(spec, params, key, num_samples)
+    hessian = observed_information(spec.with_priors("flat"), params, x, y)
+    return _spectrum(spec, np.asarray(hessian) / num_samples)
+
+
+def unit_vector(spec: ModelSpec, direction: Mapping[str, np.ndarray]) -> np.ndarray:
+    """A parameter-space direction (dict of parameter -> displacement) as a unit flat vector."""
+    full = {name: np.zeros(spec.shape(name)) for name in spec.param_names}
+    full.update({k: np.asarray(v, dtype=float) for k, v in direction.items()})
+    flat = np.asarray(ravel_pytree(full)[0])
+    return flat / np.linalg.norm(flat)
+
+
+def gate_direction(spec: ModelSpec) -> np.ndarray:
+    """e_lam (constant gate) or e_tau (sigmoid gate): the gate score vanishes at an exact merge."""
+    return unit_vector(spec, {"lam": 1.0} if spec.gate == "constant" else {"tau": 1.0})
+
+
+def heat_direction(spec: ModelSpec) -> np.ndarray:
+    """e_b: the prompt move whose second-order term d^2 f / d b^2 = 2 d f / d nu is itself a score.
+
+    Needs a linear prompt with bias (the heat equation couples b and nu only there; module doc).
+    """
+    require(
+        spec.prompt.mean == "linear" and spec.prompt.bias, "spec", "the heat direction needs a linear prompt with bias"
+    )
+    return unit_vector(spec, {"b": 1.0})
+
+
+def cosine(vector: np.ndarray, reference: np.ndarray, drop: np.ndarray | None = None) -> float:
+    """|cos| of the angle between ``vector`` and ``reference``, after zeroing the entries where ``drop`` != 0."""
+    keep = np.ones_like(vector) if drop is None else (np.asarray(drop) == 0).astype(float)
+    v, r = vector * keep, reference * keep
+    norm = np.linalg.norm(v) * np.linalg.norm(r)
+    return float(abs(v @ r) / norm) if norm > 0 else float("nan")
+
+
+class FisherPath(NamedTuple):
+    """Truths along a path at a fixed spec: ``truths[i]`` sits at distance ``deltas[i]``."""
+
+    name: str
+    spec: ModelSpec
+    deltas: np.ndarray
+    truths: tuple[dict[str, np.ndarray], ...]
+    direction: np.ndarray
+
+
+def merging_path(
+    name: str, spec: ModelSpec, lam: float, direction: Mapping[str, np.ndarray], deltas: np.ndarray
+) -> FisherPath:
+    """Prompt = frozen + Delta * u / ||u|| at gate weight ``lam`` (as :func:`bayescmoe.truth.merging_prompt`).
+
+    With a non-Gaussian f0 the same moves are the distinguishable control: nothing merges.
+    """
+    require(spec.same_structure, "spec", "a merging path needs prompt and frozen experts of the same structure")
+    frozen = spec.frozen.params()
+    u = {k: np.asarray(v, dtype=float) for k, v in direction.items()}
+    norm = np.sqrt(sum(float(np.sum(v**2)) for v in u.values()))
+    truths = tuple(
+        {"lam": np.asarray(lam), **{k: frozen[k] + delta * u.get(k, 0.0) / norm for k in frozen}} for delta in deltas
+    )
+    return FisherPath(name, spec, np.asarray(deltas, dtype=float), truths, unit_vector(spec, u))
+
+
+def vanishing_path(name: str, spec: ModelSpec, prompt: Mapping[str, np.ndarray], deltas: np.ndarray) -> FisherPath:
+    """lam* = 0.5 Delta (0.5 down to 0.5 min Delta) at a fixed prompt."""
+    truths = tuple({"lam": np.asarray(0.5 * delta), **prompt} for delta in deltas)
+    return FisherPath(name, spec, np.asarray(deltas, dtype=float), truths, gate_direction(spec))
+
+
+def path_information(path: FisherPath, key: Array, num_samples: int) -> list[Information]:
+    """Fisher information at each truth of ``path``, with the same random numbers at every Delta."""
+    return [fisher_information(path.spec, truth, key, num_samples) for truth in path.truths]
+
+
+def eigen_slopes(
+    deltas: np.ndarray, eigenvalues: np.ndarray, max_delta: float = SLOPE_MAX_DELTA, floor: float = EIGEN_FLOOR
+) -> np.ndarray:
+    """Log-log slope of each eigenvalue (columns of ``eigenvalues``, rows = ``deltas``) against Delta.
+
+    Fitted by least squares (np.polyfit) on Delta <= ``max_delta``, leaving out eigenvalues below
+    ``floor`` times the largest (float64 round-off); NaN when fewer than 2 points remain.
+    """
+    deltas, eigenvalues = np.asarray(deltas, dtype=float), np.asarray(eigenvalues, dtype=float)
+    top = eigenvalues.max(axis=1, keepdims=True)
+    slopes = np.full(eigenvalues.shape[1], np.nan)
+    for rank in range(eigenvalues.shape[1]):
+        ok = (deltas <= max_delta) & (eigenvalues[:, rank] > floor * top[:, 0])
+        if ok.sum() >= 2:
+            slopes[rank] = loglog_fit(deltas[ok], eigenvalues[ok, rank])[0]
+    return slopes
+
+
+def standard_paths(deltas: np.ndarray) -> tuple[FisherPath, ...]:
+    """The paths of ``analyses/fisher_paths.py``: d = 1, constant gate, linear experts, frozen N(x, 1).
+
+    merging: Gaussian f0, lam* = 0.4, prompt = frozen + Delta (1, 1, 1)/sqrt(3) in (a, b, nu);
+    heat: the same along u = e_b; control: Student-t(5) f0 (distinguishable), the merging moves;
+    vanishing: Student-t(5) f0, prompt a* = -1, b* = 0.5, nu* = 1, lam* = 0.5 Delta.
+    """
+    frozen = {"mean": "linear", "weight": (1.0,), "bias": 0.0, "nu": 1.0}
+    gaussian = ModelSpec(FrozenExpert("gaussian", **frozen))
+    student = ModelSpec(FrozenExpert("student_t", df=5.0, **frozen))
+    move = {"a": np.ones(1), "b": 1.0, "nu": 1.0}
+    prompt = {"a": -np.ones(1), "b": np.asarray(0.5), "nu": np.asarray(1.0)}
+    return (
+        merging_path("merging", gaussian, 0.4, move, deltas),
+        merging_path("heat", gaussian, 0.4, {"b": 1.0}, deltas),
+        vanishing_path("vanishing", student, prompt, deltas),
+        merging_path("control", student, 0.4, move, deltas),
+    )
