@@ -1,0 +1,75 @@
+"""Paths to collapse (bayescmoe.paths, analyses/collapse_paths.py): the Fisher ground truth and the quick run."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+import xarray as xr
+
+from bayescmoe.paths import fisher_label, path_points, predicted_contraction, standard_paths
+
+SCRIPT = Path(__file__).parents[1] / "analyses" / "collapse_paths.py"
+KEY = jax.random.PRNGKey(0)
+
+
+def _point(path: str, value: float):
+    points = path_points(standard_paths([1.0, 0.0], [0.5, 0.0]))
+    return next(p for p in points if p.path == path and p.value == value)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "label", "weakest"),
+    [
+        ("merging", 0.0, "collapsed: merging", "lam"),  # exact merge: e_lam is a null vector of I
+        ("vanishing", 0.0, "collapsed: vanishing", None),  # lam* = 0: every prompt score is 0
+        ("control", 1.0, "identified", None),
+        ("merging", 1.0, "identified", None),
+    ],
+)
+def test_fisher_label_at_the_ends_of_the_paths(path, value, label, weakest):
+    point = _point(path, value)
+    found = fisher_label(point.spec, point.truth, 2000, KEY, 4000)
+    assert found.label == label
+    assert found.singular == (value == 0.0)
+    if weakest:
+        assert found.weakest == weakest
+
+
+def test_predicted_contraction_is_one_minus_variance_ratio_on_the_diagnostics_scale():
+    point = _point("control", 1.0)
+    labels = ("a[0]", "a[1]", "b", "lam", "nu")
+    matrix = np.diag([1.0, 1.0, 1.0, 1.0, 1.0])
+    got = predicted_contraction(point.spec, point.truth, matrix, 100)
+    # normal(0, 3) on a, b: prior var 9; Beta(1, 1) on lam: 1/12; log nu under InverseGamma(2, .): trigamma(2)
+    nu = float(point.truth["nu"])
+    expected = [1 - 0.01 / 9] * 3 + [1 - 0.01 * 12, 1 - 0.01 / nu**2 / (np.pi**2 / 6 - 1)]
+    assert [got[k] for k in labels] == pytest.approx(expected)
+
+
+def test_quick_run_flags_every_collapse_and_no_control(tmp_path, monkeypatch, capsys):
+    """Seed 0 is deterministic on CPU; the quick points sit far from the boundaries (Delta, lam* in {1, 0.5, 0})."""
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--quick", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(SCRIPT), run_name="__main__")
+    assert stop.value.code == 0
+    printed = capsys.readouterr().out
+    assert "collapsed fits not flagged: 0" in printed
+    assert "controls flagged (any): 0" in printed
+    with xr.open_dataset(tmp_path / "paths.nc", engine="h5netcdf") as ds:
+        ds = ds.load()
+    assert set(ds["path"].values) == {"merging", "vanishing", "control"} and ds.attrs["n"] == 1000
+    values = {
+        (p, float(ds["value"].sel(path=p, point=i))): str(ds["verdict"].sel(path=p, point=i).item())
+        for p in ds["path"].values
+        for i in ds["point"].values
+        if ds["verdict"].sel(path=p, point=i).item()
+    }
+    assert values[("merging", 0.0)] == "prompt merging"
+    assert values[("vanishing", 0.0)] == "prompt vanishing"
+    assert values[("control", 1.0)] == values[("merging", 1.0)] == values[("vanishing", 0.5)] == "identified"
+    assert set(ds["label"].sel(path="control", point=0).values.ravel()) == {"identified"}
