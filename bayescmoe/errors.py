@@ -25,3 +25,10 @@ def as_floats(value: object, field: str) -> np.ndarray:
         return np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise BayescmoeError(field, f"must be numeric, got {value!r}") from None
+
+
+def require_positive_ints(**values: object) -> None:
+    """Raise for the first of ``values`` (name=value) that is not a positive integer."""
+    for name, value in values.items():
+        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        require(ok, name, f"must be a positive integer, got {value!r}")

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from numpyro.infer import MCMC, NUTS, init_to_uniform, init_to_value
 
-from bayescmoe.errors import require
+from bayescmoe.errors import require_positive_ints
 from bayescmoe.model import model
 from bayescmoe.spec import ModelSpec, check_data, check_params
 
@@ -37,8 +37,7 @@ def fit_nuts(
     The progress bar shows when stderr is a terminal unless ``progress_bar`` says otherwise.
     """
     x, y = check_data(spec, x, y)
-    for name, value in (("num_warmup", num_warmup), ("num_samples", num_samples), ("num_chains", num_chains)):
-        require(isinstance(value, int) and value > 0, name, f"must be a positive integer, got {value!r}")
+    require_positive_ints(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
     strategy = init_to_uniform
     if init is not None:
         strategy = init_to_value(values={k: jnp.asarray(v) for k, v in check_params(spec, init, "init").items()})

@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import arviz as az
-import matplotlib
 import xarray as xr
 
 from bayescmoe.files import atomic_write
 from bayescmoe.results import spec_of
-
-matplotlib.use("Agg")
 
 
 def pair_variables(dt: xr.DataTree) -> tuple[list[str], dict[str, list[int]]]:

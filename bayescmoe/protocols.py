@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from bayescmoe.errors import require
+from bayescmoe.losses import error_groups
+from bayescmoe.settings import get_setting
 
 HALF, QUARTER, THREE_EIGHTHS = -0.5, -0.25, -0.375
 
@@ -53,16 +55,20 @@ def _same(value: float, groups: tuple[str, ...]) -> dict[str, float]:
     return dict.fromkeys(groups, value)
 
 
-P2_GROUPS = ("beta", "tau", "exp_tau", "a", "nu")
+#: both papers' grid: 20 log-spaced n from 1e3 to 1e5, 40 replicates each (PAPERS.md section 4)
+N_GRID, REPLICATES = log_grid(1e3, 1e5, 20), 40
+P2_GROUPS = error_groups(get_setting("p2-distinguishable").spec)
+P1_GROUPS = error_groups(get_setting("p1-family").spec)
 P2_SLOWED = {"beta": THREE_EIGHTHS, "tau": QUARTER, "exp_tau": QUARTER, "a": THREE_EIGHTHS, "nu": THREE_EIGHTHS}
-P1_GROUPS = ("lam", "a", "b", "nu")
+#: P2's reported (b-ii) slopes, compared with both readings of (b-ii)
+P2_B_II = {"beta": -0.39, "tau": -0.22, "exp_tau": -0.22, "a": -0.37, "nu": -0.39}
 
 PROTOCOLS: dict[str, Protocol] = {
     "p2": Protocol(
         name="p2",
         settings=("p2-distinguishable", "p2-merging-eta", "p2-merging-nu", "p2-merging-nu-e1"),
-        n_grid=log_grid(1e3, 1e5, 20),
-        replicates=40,
+        n_grid=N_GRID,
+        replicates=REPLICATES,
         theory={
             "p2-distinguishable": _same(HALF, P2_GROUPS),
             "p2-merging-eta": P2_SLOWED,
@@ -72,15 +78,15 @@ PROTOCOLS: dict[str, Protocol] = {
         paper={
             "p2-distinguishable": {"beta": -0.45, "tau": -0.52, "exp_tau": -0.52, "a": -0.50, "nu": -0.54},
             "p2-merging-eta": {"beta": -0.37, "tau": -0.23, "exp_tau": -0.23, "a": -0.39, "nu": -0.35},
-            "p2-merging-nu": {"beta": -0.39, "tau": -0.22, "exp_tau": -0.22, "a": -0.37, "nu": -0.39},
-            "p2-merging-nu-e1": {"beta": -0.39, "tau": -0.22, "exp_tau": -0.22, "a": -0.37, "nu": -0.39},
+            "p2-merging-nu": P2_B_II,
+            "p2-merging-nu-e1": P2_B_II,
         },
     ),
     "p1": Protocol(
         name="p1",
         settings=("p1-family", "p1-structure", "p1-merging", "p1-vanishing"),
-        n_grid=log_grid(1e3, 1e5, 20),
-        replicates=40,
+        n_grid=N_GRID,
+        replicates=REPLICATES,
         theory={
             "p1-family": _same(HALF, P1_GROUPS),
             "p1-structure": _same(HALF, P1_GROUPS),

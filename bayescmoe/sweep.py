@@ -33,6 +33,7 @@ from bayescmoe.optimize import constrain, lbfgs_solve, random_starts, unconstrai
 from bayescmoe.protocols import Protocol
 from bayescmoe.settings import Setting, get_setting
 from bayescmoe.simulate import simulate
+from bayescmoe.spec import ModelSpec
 from bayescmoe.sweep_store import append_journal, empty_dataset, flush, open_store, record
 
 ESTIMATORS = ("direct", "em")
@@ -83,9 +84,8 @@ def _pad(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     return jnp.pad(x, ((0, pad), (0, 0))), jnp.pad(y, (0, pad)), mask
 
 
-def _starts(key: jax.Array, setting: Setting, truth: dict, y: jax.Array, config: SweepConfig) -> list[dict]:
-    """Unconstrained starting points of one cell."""
-    spec = setting.spec.with_priors("flat")
+def cell_starts(key: jax.Array, spec: ModelSpec, truth: dict, y: jax.Array, config: SweepConfig) -> list[dict]:
+    """Unconstrained starting points of one cell (``spec`` with flat priors)."""
     if config.init == "random":
         return random_starts(key, spec, y, config.random_starts)
     u = unconstrain(spec, truth)
@@ -93,9 +93,8 @@ def _starts(key: jax.Array, setting: Setting, truth: dict, y: jax.Array, config:
     return [{k: v + config.perturbation * jax.random.normal(keys[k], v.shape) for k, v in u.items()}]
 
 
-def _fit(setting: Setting, starts: list[dict], x, y, mask, config: SweepConfig) -> tuple[dict, float, bool]:
+def _fit(spec: ModelSpec, starts: list[dict], x, y, mask, config: SweepConfig) -> tuple[dict, float, bool]:
     """Best of the starts: (natural parameters, iterations, converged)."""
-    spec = setting.spec.with_priors("flat")
     best = None
     for u0 in starts:
         if config.estimator == "direct":
@@ -118,7 +117,7 @@ def fit_cell(setting: Setting, n: int, replicate: int, config: SweepConfig) -> d
     k_data, k_start = jax.random.split(cell_key(config.seed, setting.name, n, replicate))
     x, y = simulate(k_data, setting.spec, truth, n, setting.x_dist)
     xp, yp, mask = _pad(x, y)
-    est, n_iter, converged = _fit(setting, _starts(k_start, setting, truth, y, config), xp, yp, mask, config)
+    est, n_iter, converged = _fit(spec, cell_starts(k_start, spec, truth, y, config), xp, yp, mask, config)
     values: dict[str, Any] = {}
     for p in spec.param_names:
         values[f"{p}_hat"] = np.asarray(est[p]).tolist()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import xarray as xr
 
-from bayescmoe.errors import require
+from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.nuts import fit_nuts
 from bayescmoe.optimize import fit_map, fit_mle
 from bayescmoe.results import to_datatree
@@ -36,10 +38,17 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         require(self.init in ("map", "prior"), "init", "must be 'map' (start NUTS at the MAP) or 'prior'")
-        require(self.n is None or (isinstance(self.n, int) and self.n > 0), "n", "must be a positive integer")
-        for name in ("num_warmup", "num_samples", "num_chains"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and value > 0, name, f"must be a positive integer, got {value!r}")
+        if self.n is not None:
+            require_positive_ints(n=self.n)
+        require_positive_ints(num_warmup=self.num_warmup, num_samples=self.num_samples, num_chains=self.num_chains)
+
+
+def _timed[T](timings: dict[str, float], label: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``fn`` and record its wall time in ``timings[label]``."""
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    timings[label] = time.perf_counter() - start
+    return out
 
 
 def run_setting(setting: Setting, config: RunConfig = RunConfig()) -> xr.DataTree:
@@ -48,15 +57,13 @@ def run_setting(setting: Setting, config: RunConfig = RunConfig()) -> xr.DataTre
     truth = setting.truth.at(setting.spec, n)
     k_data, k_mle, k_map, k_nuts = jax.random.split(jax.random.PRNGKey(config.seed), 4)
     x, y = simulate(k_data, setting.spec, truth, n, setting.x_dist)
-    timings = {}
-    start = time.perf_counter()
-    mle = fit_mle(setting.spec, x, y, key=k_mle, init=truth)
-    timings["mle_seconds"] = time.perf_counter() - start
-    start = time.perf_counter()
-    map_ = fit_map(setting.spec, x, y, key=k_map, init=truth)
-    timings["map_seconds"] = time.perf_counter() - start
-    start = time.perf_counter()
-    mcmc = fit_nuts(
+    timings: dict[str, float] = {}
+    mle = _timed(timings, "mle_seconds", fit_mle, setting.spec, x, y, key=k_mle, init=truth)
+    map_ = _timed(timings, "map_seconds", fit_map, setting.spec, x, y, key=k_map, init=truth)
+    mcmc = _timed(
+        timings,
+        "nuts_seconds",
+        fit_nuts,
         setting.spec,
         x,
         y,
@@ -67,7 +74,6 @@ def run_setting(setting: Setting, config: RunConfig = RunConfig()) -> xr.DataTre
         init=map_.params if config.init == "map" else None,
         progress_bar=config.progress_bar,
     )
-    timings["nuts_seconds"] = time.perf_counter() - start
     attrs = {
         "setting": setting.name,
         "paper": setting.paper,

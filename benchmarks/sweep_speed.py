@@ -222,8 +222,9 @@ def cell_problem(
     truth = setting.truth.at(setting.spec, n)
     k_data, k_start = jax.random.split(sweep.cell_key(config.seed, setting.name, n, replicate))
     x, y = simulate(k_data, setting.spec, truth, n, setting.x_dist)
-    (u0,) = sweep._starts(k_start, setting, truth, y, config)
-    start = constrain(setting.spec.with_priors("flat"), u0)
+    spec = setting.spec.with_priors("flat")
+    (u0,) = sweep.cell_starts(k_start, spec, truth, y, config)
+    start = constrain(spec, u0)
     return np.asarray(x), np.asarray(y), truth, {k: np.asarray(v) for k, v in start.items()}
 
 
