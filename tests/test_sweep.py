@@ -114,3 +114,27 @@ def test_protocol_subsets_and_unknown_settings():
     with pytest.raises(BayescmoeError, match="p1-family"):
         p2.with_settings(("p1-family",))
     assert len(p2.n_grid) == 20 and p2.n_grid[0] == 1000 and p2.n_grid[-1] == 100_000 and p2.replicates == 40
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: get_protocol("p1").with_replicates(0), "replicates"),
+        (lambda: SweepConfig(estimator="newton"), "estimator"),
+        (lambda: SweepConfig(init="prior"), "init"),
+        (lambda: SweepConfig(perturbation=-0.1), "perturbation"),
+        (lambda: SweepConfig(random_starts=0), "random_starts"),
+    ],
+)
+def test_bad_sweep_options_name_their_field(build, field):
+    with pytest.raises(BayescmoeError) as err:
+        build()
+    assert err.value.field == field
+
+
+def test_bad_protocol_option_is_one_line_error_without_output(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert protocol_main("p2", None, ["--quick", "--settings", "p1-family", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bayescmoe: error: settings")
+    assert not out.exists()
