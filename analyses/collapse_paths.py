@@ -4,7 +4,9 @@ Model: p(y | x) = (1 - lam) f0(y | a0.x + b0, nu0) + lam N(y | a.x + b, nu), d =
 frozen a0 = e1, b0 = 0, nu0 = 0.1 (bayescmoe.paths.standard_paths). Paths at a fixed n:
   merging    f0 Gaussian, lam* = 0.4, (a, b, nu) = (a0, b0, nu0) + Delta u, u = (e2, 1, 0.1)/||.||, Delta -> 0
   vanishing  f0 Student-t(5), (a, b, nu) = (-e1 + e2, 0.5, 0.1), lam* -> 0
-  control    f0 Student-t(5) (distinguishable), the merging moves
+  control            f0 Student-t(5) (distinguishable), the merging moves
+  control-laplace    f0 Laplace, the merging moves
+  control-structure  f0 Gaussian linear, sigmoid prompt sigmoid(a.x + b) (another structure), the merging moves
 Each point: simulate n pairs, MAP from the truth, NUTS from the MAP, bayescmoe.collapse verdict.
 Ground truth, independent of the classifier: with I the per-observation Fisher information at the
 truth (Monte Carlo), the predicted posterior variance is diag(I^-1)/n (delta method to log nu), the
@@ -13,9 +15,9 @@ classifier's threshold) or I is singular (Delta = 0, lam* = 0), kind "merging" w
 merge and the weakest parameter is lam, else "vanishing". The merging rate theory (gate error
 n^-1/2 / Delta^2, PAPERS.md 3) puts the merging boundary at Delta ~ n^-1/4 times a constant.
 
-    python analyses/collapse_paths.py            # 6 + 6 + 6 points, n = 2000, 4 chains x 500 + 500
+    python analyses/collapse_paths.py            # 6 + 6 + 3 x 6 points, n = 2000, 4 chains x 500 + 500
     python analyses/collapse_paths.py --n 20000  # the same paths at a larger n
-    python analyses/collapse_paths.py --quick    # 2 + 2 + 1 points, n = 1000, 2 chains x 200 + 200
+    python analyses/collapse_paths.py --quick    # 2 + 2 + 3 x 1 points, n = 1000, 2 chains x 200 + 400
 
 Writes <out>/paths.nc (dims path x point) and prints one row per fit, the confusion table
 (Fisher label x verdict) and the counts of collapsed fits not flagged and of controls flagged.
@@ -66,7 +68,7 @@ def to_dataset(rows: pd.DataFrame, attrs: dict) -> xr.Dataset:
     for name in ds.data_vars:
         if ds[name].dtype == object:
             ds[name] = ds[name].fillna("").astype(str)
-    ds["value"].attrs["description"] = "Delta (merging, control) or lam* (vanishing)"
+    ds["value"].attrs["description"] = "Delta (merging, controls) or lam* (vanishing)"
     ds["label"].attrs["description"] = "Fisher ground truth: identified, collapsed: merging, collapsed: vanishing"
     ds.attrs.update(attrs)
     return ds
@@ -93,7 +95,7 @@ def format_rows(rows: pd.DataFrame) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Fit every path point, write ``<out>/paths.nc``, print the rows, the confusion table and the error counts."""
     parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="5 points, n = 1000, 2 chains x 200 + 200, 4000 MC draws")
+    parser.add_argument("--quick", action="store_true", help="7 points, n = 1000, 2 chains x 200 + 400, 4000 MC draws")
     parser.add_argument("--n", type=int, default=None, help="sample size (default 2000; 1000 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/collapse-paths", help="output directory")
@@ -101,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run() -> None:
         args = parser.parse_args(argv)
         n = args.n or (1000 if args.quick else 2000)
-        chains = Chains(200, 200, 2) if args.quick else Chains()
+        chains = Chains(200, 400, 2) if args.quick else Chains()
         fisher_samples = 4000 if args.quick else 20000
         deltas, lams, control = QUICK if args.quick else FULL
         start = time.perf_counter()

@@ -1,9 +1,10 @@
 """Fisher information at the truth along paths from identified to collapsed (PAPERS.md sections 2-3).
 
-Per-observation information I(theta*) = E_{X,Y}[s s^T], s the score in the natural parameters
-(a, b, lam, nu), by Monte Carlo over (X, Y) from the model (the same random numbers at every Delta).
-d = 1, constant gate (P1), linear experts, frozen expert N(y | x, 1). Paths (bayescmoe.fisher.standard_paths):
-  merging    Gaussian f0, lam* = 0.4, prompt = frozen + Delta (1, 1, 1)/sqrt(3)
+Per-observation information I(theta*) = E_{X,Y}[s s^T], s the score in the natural parameters,
+by Monte Carlo over (X, Y) from the model (the same random numbers at every Delta), for two papers.
+
+P1 (group p1): d = 1, constant gate, linear experts, frozen expert N(y | x, 1) (bayescmoe.fisher.standard_paths):
+  merging    Gaussian f0, lam* = 0.4, prompt = frozen + Delta (1, 1, 1)/sqrt(3) in (a, b, nu)
   heat       the same along the bias only, u = e_b
   vanishing  Student-t(5) f0, prompt (a, b, nu) = (-1, 0.5, 1), lam* = 0.5 Delta
   control    Student-t(5) f0 (distinguishable), the merging moves
@@ -13,10 +14,25 @@ weakest eigenvalue ~ Delta^4 (the gate rate n^-1/2 / Delta^2) with eigenvector -
 The heat equation d^2 f/d b^2 = 2 d f/d nu makes the second-order term of u = e_b a score too:
 there the weakest eigenvalue should fall like Delta^6. The control's spectrum stays bounded; on the
 vanishing path the prompt eigenvalues fall like a power of lam* (lam* or lam*^2, see the table).
+
+P2 (group p2): d = 2, gate sigmoid(beta.x + tau), beta* = (1, 1)/sqrt(2), tau* = 1, tanh experts
+without bias, frozen tanh(e1.x) with nu0 = 0.1 (P2 has 0.001 in d = 8; bayescmoe.fisher.p2_paths):
+  eta        Gaussian f0, prompt eta = e1 (1 + Delta), nu = nu0                      (P2 b-i)
+  nu         Gaussian f0, eta = e1, nu = nu0 + Delta                                 (P2 b-ii with eta = e1)
+  control    Laplace f0 (distinguishable, P2 a), the eta moves
+Theory. At a merge all d + 1 gate scores sigma' g(x) (f1 - f0)/p (g = x_j or 1) vanish: the null
+space is the gate subspace (beta, tau). Near it the first-order gate term sigma (1 - sigma) g(x)
+Delta u.grad f / p is not a combination of the prompt scores sigma v.grad f / p (the factor
+1 - sigma(beta.x + tau) varies with x), so nothing cancels: the d + 1 weakest eigenvalues should
+fall like Delta^2 (beta, tau at n^-1/2 / Delta), their eigenvectors spanning the gate subspace
+(gate_overlap -> 1), and the prompt eigenvalues stay bounded.
 Slopes: log-log least squares on Delta <= 0.1, eigenvalues under 1e-13 x the largest left out.
 
-    python analyses/fisher_paths.py            # 13 Delta values from 1 to 1e-3, 20000 MC draws
-    python analyses/fisher_paths.py --quick    # 4 Delta values, 4000 draws
+    python analyses/fisher_paths.py                # both papers, 13 Delta values from 1 to 1e-3, 20000 MC draws
+    python analyses/fisher_paths.py --paper p2     # one paper (p1, p2 or all)
+    python analyses/fisher_paths.py --quick        # 4 Delta values, 4000 draws
+
+Writes <out>/fisher.nc (a DataTree, one group per paper) and <out>/fisher.png (one row per paper).
 """
 
 from __future__ import annotations
@@ -34,37 +50,52 @@ from bayescmoe.cli import OneLineParser, guarded
 from bayescmoe.files import atomic_write
 from bayescmoe.fisher import (
     EIGEN_FLOOR,
+    P2_NU0,
     SLOPE_MAX_DELTA,
+    FisherPath,
     cosine,
     eigen_slopes,
+    gate_basis,
     gate_direction,
     heat_direction,
+    p2_paths,
     path_information,
     standard_paths,
+    subspace_overlap,
+    subspace_projection,
 )
 from bayescmoe.fisher_plots import plot_eigenvalues
 
+#: the paths of each paper (functions of the Delta grid)
+PAPERS = {"p1": standard_paths, "p2": p2_paths}
 
-def fisher_dataset(deltas: np.ndarray, num_samples: int, seed: int) -> xr.Dataset:
-    """information(path, delta, param, param2), its spectrum, slopes and cosines with the reference directions."""
-    paths = standard_paths(deltas)
+
+def fisher_dataset(paths: Sequence[FisherPath], deltas: np.ndarray, num_samples: int, seed: int) -> xr.Dataset:
+    """information(path, delta, param, param2), its spectrum, slopes, cosines and gate-subspace projections.
+
+    ``paths`` share one spec layout (one paper). ``cos_heat`` is only there when the prompt is linear with bias.
+    """
     key = jax.random.PRNGKey(seed)
-    fields: dict[str, list] = {k: [] for k in ("information", "eigenvalue", "eigenvector", "slope")}
-    cosines: dict[str, list] = {"cos_gate": [], "cos_direction": [], "cos_heat": []}
+    fields: dict[str, list] = {k: [] for k in ("information", "eigenvalue", "eigenvector", "slope", "gate_overlap")}
+    heat = paths[0].spec.prompt.mean == "linear" and paths[0].spec.prompt.bias
+    cosines: dict[str, list] = {"cos_gate": [], "gate_projection": [], "cos_direction": []}
+    if heat:
+        cosines["cos_heat"] = []
     for path in paths:
         infos = path_information(path, key, num_samples)
-        gate = gate_direction(path.spec)
-        refs = {
-            "cos_gate": (gate, None),
-            "cos_direction": (path.direction, gate),
-            "cos_heat": (heat_direction(path.spec), gate),
-        }
+        gate, basis = gate_direction(path.spec), gate_basis(path.spec)
+        drop = basis.sum(axis=1)
+        refs = {"cos_gate": (gate, None), "cos_direction": (path.direction, drop)}
+        if heat:
+            refs["cos_heat"] = (heat_direction(path.spec), drop)
         fields["information"].append([i.matrix for i in infos])
         fields["eigenvalue"].append([i.eigenvalues for i in infos])
         fields["eigenvector"].append([i.eigenvectors for i in infos])
         fields["slope"].append(eigen_slopes(deltas, np.array(fields["eigenvalue"][-1])))
-        for name, (ref, drop) in refs.items():
-            cosines[name].append([[cosine(v, ref, drop) for v in i.eigenvectors.T] for i in infos])
+        fields["gate_overlap"].append([subspace_overlap(i.eigenvectors, basis) for i in infos])
+        cosines["gate_projection"].append([subspace_projection(i.eigenvectors, basis) for i in infos])
+        for name, (ref, dropped) in refs.items():
+            cosines[name].append([[cosine(v, ref, dropped) for v in i.eigenvectors.T] for i in infos])
     labels = list(infos[0].labels)
     ranks = np.arange(len(labels))
     ds = xr.Dataset(
@@ -73,6 +104,7 @@ def fisher_dataset(deltas: np.ndarray, num_samples: int, seed: int) -> xr.Datase
             "eigenvalue": (("path", "delta", "rank"), np.array(fields["eigenvalue"])),
             "eigenvector": (("path", "delta", "param", "rank"), np.array(fields["eigenvector"])),
             "slope": (("path", "rank"), np.array(fields["slope"])),
+            "gate_overlap": (("path", "delta"), np.array(fields["gate_overlap"])),
             **{k: (("path", "delta", "rank"), np.array(v)) for k, v in cosines.items()},
             "delta_label": (
                 "path",
@@ -85,38 +117,56 @@ def fisher_dataset(deltas: np.ndarray, num_samples: int, seed: int) -> xr.Datase
             "seed": seed,
             "slope_max_delta": SLOPE_MAX_DELTA,
             "eigen_floor": EIGEN_FLOOR,
+            "gate_dim": int(gate_basis(paths[0].spec).shape[1]),
             "description": "per-observation Fisher information at the truth (Monte Carlo), PAPERS.md sections 2-3",
         },
     )
-    ds["cos_gate"].attrs["description"] = "|cos| of each eigenvector with e_lam"
+    ds["cos_gate"].attrs["description"] = "|cos| of each eigenvector with e_lam (constant gate) or e_tau (sigmoid)"
+    ds["gate_projection"].attrs["description"] = "norm of each eigenvector's projection on the gate coordinates"
+    ds["gate_overlap"].attrs["description"] = "||B^T V_k||_F^2 / k: weakest k eigenvectors vs the k gate coordinates"
     ds["cos_direction"].attrs["description"] = "|cos| of each eigenvector's prompt part with the path direction u"
-    ds["cos_heat"].attrs["description"] = "|cos| of each eigenvector's prompt part with e_b (heat direction)"
+    if heat:
+        ds["cos_heat"].attrs["description"] = "|cos| of each eigenvector's prompt part with e_b (heat direction)"
     return ds
 
 
-def format_table(ds: xr.Dataset) -> str:
-    """Markdown: path | rank | slope | cosines of that eigenvector at the smallest Delta."""
+#: table columns: (variable, header)
+COLUMNS = (
+    ("cos_gate", "cos(v, e_gate)"),
+    ("gate_projection", "|P_gate v|"),
+    ("cos_direction", "cos(v_prompt, u)"),
+    ("cos_heat", "cos(v_prompt, e_b)"),
+)
+
+
+def format_table(ds: xr.Dataset, paper: str = "p1") -> str:
+    """Markdown: paper, path, rank, slope; eigenvalue, cosines and gate projection of that eigenvector at min Delta."""
+    columns = [(k, h) for k, h in COLUMNS if k in ds]
     lines = [
-        "| path | eigenvalue rank | slope | eigenvalue at min Delta | cos(v, e_lam) | cos(v_prompt, u) "
-        "| cos(v_prompt, e_b) |",
-        "|---|---|---|---|---|---|---|",
+        "| paper | path | eigenvalue rank | slope | eigenvalue at min Delta | "
+        + " | ".join(h for _, h in columns)
+        + " |",
+        "|" + "---|" * (5 + len(columns)),
     ]
     last = ds.isel(delta=int(np.argmin(ds["delta"].values)))
     for path in ds["path"].values:
         for rank in ds["rank"].values:
             at = last.sel(path=path, rank=rank)
-            cells = [f"{at[k].item():.3f}" for k in ("cos_gate", "cos_direction", "cos_heat")]
+            cells = [f"{at[k].item():.3f}" for k, _ in columns]
             slope = ds["slope"].sel(path=path, rank=rank).item()
             lines.append(
-                f"| {path} | {rank} | {slope:.2f} | {at['eigenvalue'].item():.3g} | " + " | ".join(cells) + " |"
+                f"| {paper} | {path} | {rank} | {slope:.2f} | {at['eigenvalue'].item():.3g} | "
+                + " | ".join(cells)
+                + " |"
             )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Compute, write ``<out>/fisher.nc`` and ``<out>/fisher.png``, print the slope table."""
+    """Compute, write ``<out>/fisher.nc`` and ``<out>/fisher.png``, print the slope tables."""
     parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="4 Delta values and 4000 Monte Carlo draws")
+    parser.add_argument("--paper", choices=(*PAPERS, "all"), default="all", help="paths of P1, P2 or both")
     parser.add_argument("--num-samples", type=int, default=None, help="Monte Carlo draws of (X, Y) (default 20000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/fisher", help="output directory")
@@ -125,12 +175,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         deltas = np.logspace(0, -3, 4 if args.quick else 13)
         num_samples = args.num_samples or (4000 if args.quick else 20000)
+        papers = list(PAPERS) if args.paper == "all" else [args.paper]
         start = time.perf_counter()
-        ds = fisher_dataset(deltas, num_samples, args.seed)
+        sets = {paper: fisher_dataset(PAPERS[paper](deltas), deltas, num_samples, args.seed) for paper in papers}
+        tree = xr.DataTree.from_dict(sets)
+        tree.attrs.update({"papers": " ".join(papers), "p2_nu0": P2_NU0})
         out = Path(args.out)
-        nc = atomic_write(out / "fisher.nc", lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
-        png = plot_eigenvalues(ds, out / "fisher.png")
-        print(format_table(ds))
+        nc = atomic_write(out / "fisher.nc", lambda tmp: tree.to_netcdf(tmp, engine="h5netcdf"))
+        png = plot_eigenvalues(sets, out / "fisher.png")
+        for paper, ds in sets.items():
+            print(format_table(ds, paper))
+            print()
         print(f"{num_samples} Monte Carlo draws, {deltas.size} Delta values, {time.perf_counter() - start:.1f} s")
         print(f"wrote {nc} and {png}")
 

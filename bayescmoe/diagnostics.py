@@ -250,10 +250,16 @@ def _name(label: str) -> str:
     return label.split("[")[0]
 
 
-def _per_label(dt: xr.DataTree, names: tuple[str, ...], stat, **kwargs) -> dict[str, float]:
+def per_label(dt: xr.DataTree, names: tuple[str, ...], stat, **kwargs) -> dict[str, float]:
     """An ArviZ statistic of the posterior (``az.rhat``, ``az.ess``), one float per scalar label."""
     result = stat(dt, var_names=list(names), **kwargs).ds
     return {label: float(v) for label, v in by_label({k: result[k].values for k in names}).items()}
+
+
+def rhat_ess(draws: Mapping[str, np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
+    """ArviZ's rank-normalised R-hat and bulk ESS of each (chain, draw) array, keyed as ``draws``."""
+    rhat = {k: float(az.rhat(np.asarray(v))) for k, v in draws.items()}
+    return rhat, {k: float(az.ess(np.asarray(v), method="bulk")) for k, v in draws.items()}
 
 
 def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
@@ -267,9 +273,9 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
     eps = gate_eps(spec, x.shape[0]) if eps is None else eps
     natural = by_label(post, lead=2)
     free = by_label({name: unconstrained(spec, name, v) for name, v in post.items()}, lead=2)
-    rhat = _per_label(dt, names, az.rhat)
-    ess_bulk = _per_label(dt, names, az.ess, method="bulk")
-    ess_tail = _per_label(dt, names, az.ess, method="tail")
+    rhat = per_label(dt, names, az.rhat)
+    ess_bulk = per_label(dt, names, az.ess, method="bulk")
+    ess_tail = per_label(dt, names, az.ess, method="tail")
     priors = {name: prior_variance(spec, name) for name in names}
     prior_var = by_label({name: var for name, (var, _) in priors.items()})
     map_ = by_label({k: dt["map"][k].values for k in names}) if "map" in dt.children else {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
@@ -28,7 +30,7 @@ def as_floats(value: object, field: str) -> np.ndarray:
 
 
 def require_positive_ints(**values: object) -> None:
-    """Raise for the first of ``values`` (name=value) that is not a positive integer."""
+    """Raise for the first of ``values`` (name=value) that is not a positive integer (NumPy integers count)."""
     for name, value in values.items():
-        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and value > 0
         require(ok, name, f"must be a positive integer, got {value!r}")

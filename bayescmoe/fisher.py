@@ -16,6 +16,18 @@ The heat equation d^2 f / d b^2 = 2 d f / d nu (linear prompt with bias) makes t
 term of a pure bias move (u = e_b) equal to Delta^2 d f / d nu, again a prompt score: along that
 path the residual starts at third order and the weakest eigenvalue should fall like Delta^6.
 :func:`heat_direction` is that e_b; :func:`gate_direction` is e_lam (the exact null direction).
+
+Sigmoid gate (P2, :func:`p2_paths`): w(x) = sigmoid(beta.x + tau), gate scores
+sigmoid'(beta.x + tau) g(x) (f1 - f0) / p with g(x) = x_j (beta_j) or 1 (tau). At an exact merge
+all d + 1 of them vanish: the null space is the whole gate subspace (:func:`gate_basis`), not e_tau
+alone. Near it the first-order gate term sigma (1 - sigma) g(x) Delta (u . grad f) / p is NOT a
+combination of the prompt scores sigma (v . grad f) / p: that would need (1 - sigma(beta.x + tau))
+(c.x + c0) x_1 = v.x for all x (u = e_eta1; for u = e_nu, (1 - sigma)(c.x + c0) = constant), which
+no (c, c0) != 0 achieves since sigma varies with x. So nothing cancels at first order: the d + 1
+weakest eigenvalues should all fall like Delta^2 (slope 2; beta and tau at n^-1/2 / Delta), with
+eigenvectors in the gate subspace up to O(Delta), and the prompt block stays O(1) (PAPERS.md
+section 3 states exp(tau) at n^-1/2 / Delta^2 and eta, nu at n^-1/2 / Delta; the constant-gate
+pattern, which the local information does not reproduce).
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ from bayescmoe.likelihood import log_likelihood
 from bayescmoe.optimize import flat_labels, observed_information
 from bayescmoe.simulate import simulate
 from bayescmoe.slopes import loglog_fit
-from bayescmoe.spec import FrozenExpert, ModelSpec, check_params
+from bayescmoe.spec import FrozenExpert, ModelSpec, PromptExpert, check_params
 
 Array = jax.Array
 
@@ -99,8 +111,34 @@ def unit_vector(spec: ModelSpec, direction: Mapping[str, np.ndarray]) -> np.ndar
 
 
 def gate_direction(spec: ModelSpec) -> np.ndarray:
-    """e_lam (constant gate) or e_tau (sigmoid gate): the gate score vanishes at an exact merge."""
+    """e_lam (constant gate) or e_tau (sigmoid gate): a direction whose gate score vanishes at an exact merge.
+
+    For the sigmoid gate e_tau is one vector of a (d + 1)-dimensional null space (module doc):
+    compare with :func:`gate_basis` there.
+    """
     return unit_vector(spec, {"lam": 1.0} if spec.gate == "constant" else {"tau": 1.0})
+
+
+def gate_basis(spec: ModelSpec) -> np.ndarray:
+    """Orthonormal basis (columns) of the gate coordinates: e_lam, or e_beta[0..d-1] and e_tau."""
+    names = [k for k in spec.param_names if k in ("lam", "beta", "tau")]
+    columns = [
+        unit_vector(spec, {name: np.eye(spec.dim)[j] if spec.shape(name) else 1.0})
+        for name in names
+        for j in range(int(np.prod(spec.shape(name))))
+    ]
+    return np.stack(columns, axis=1)
+
+
+def subspace_projection(vectors: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Norm of each column of ``vectors`` (unit) projected on the span of ``basis`` (orthonormal columns)."""
+    return np.linalg.norm(basis.T @ np.asarray(vectors).reshape(basis.shape[0], -1), axis=0)
+
+
+def subspace_overlap(eigenvectors: np.ndarray, basis: np.ndarray) -> float:
+    """||B^T V_k||_F^2 / k for the k = rank(B) weakest eigenvectors V_k: 1 when they span span(B), 0 if orthogonal."""
+    k = basis.shape[1]
+    return float(np.sum((basis.T @ eigenvectors[:, :k]) ** 2) / k)
 
 
 def heat_direction(spec: ModelSpec) -> np.ndarray:
@@ -133,19 +171,30 @@ class FisherPath(NamedTuple):
 
 
 def merging_path(
-    name: str, spec: ModelSpec, lam: float, direction: Mapping[str, np.ndarray], deltas: np.ndarray
+    name: str,
+    spec: ModelSpec,
+    gate: float | Mapping[str, np.ndarray],
+    direction: Mapping[str, np.ndarray],
+    deltas: np.ndarray,
 ) -> FisherPath:
-    """Prompt = frozen + Delta * u / ||u|| at gate weight ``lam`` (as :func:`bayescmoe.truth.merging_prompt`).
+    """Prompt = frozen + Delta * u / ||u|| at a fixed gate (as :func:`bayescmoe.truth.merging_prompt`).
 
-    With a non-Gaussian f0 the same moves are the distinguishable control: nothing merges.
+    ``gate``: the weight lam (constant gate) or a dict of the gate parameters (``beta``, ``tau``).
+    Delta is the distance Delta* of PAPERS.md section 3. With a non-Gaussian f0, or a prompt of
+    another mean function (e.g. sigmoid against a linear f0), the same moves are a distinguishable
+    control: nothing merges. The prompt needs the frozen expert's parameters (a bias iff f0 has one).
     """
-    require(spec.same_structure, "spec", "a merging path needs prompt and frozen experts of the same structure")
+    require(
+        spec.prompt.bias == (spec.frozen.bias is not None),
+        "spec",
+        "a merging path needs a prompt with the frozen expert's parameters (a bias iff the frozen expert has one)",
+    )
     frozen = spec.frozen.params()
+    fixed = dict(gate) if isinstance(gate, Mapping) else {"lam": gate}
+    fixed = {k: np.asarray(v, dtype=float) for k, v in fixed.items()}
     u = {k: np.asarray(v, dtype=float) for k, v in direction.items()}
     norm = np.sqrt(sum(float(np.sum(v**2)) for v in u.values()))
-    truths = tuple(
-        {"lam": np.asarray(lam), **{k: frozen[k] + delta * u.get(k, 0.0) / norm for k in frozen}} for delta in deltas
-    )
+    truths = tuple({**fixed, **{k: frozen[k] + delta * u.get(k, 0.0) / norm for k in frozen}} for delta in deltas)
     return FisherPath(name, spec, np.asarray(deltas, dtype=float), truths, unit_vector(spec, u))
 
 
@@ -195,4 +244,30 @@ def standard_paths(deltas: np.ndarray) -> tuple[FisherPath, ...]:
         merging_path("heat", gaussian, 0.4, {"b": 1.0}, deltas),
         vanishing_path("vanishing", student, prompt, deltas),
         merging_path("control", student, 0.4, move, deltas),
+    )
+
+
+#: frozen variance of :func:`p2_paths`: P2's 0.001 (in d = 8) made Monte Carlo of the d + 1 tiny
+#: gate eigenvalues noisy at small Delta; 0.1 in d = 2 keeps them stable (same structure otherwise)
+P2_NU0 = 0.1
+#: P2's gate truth in d = 2: beta* = (1, 1)/sqrt(2), tau* = 1
+P2_GATE = {"beta": np.ones(2) / np.sqrt(2.0), "tau": np.asarray(1.0)}
+
+
+def p2_paths(deltas: np.ndarray) -> tuple[FisherPath, ...]:
+    """P2's paths in d = 2: sigmoid gate beta* = (1, 1)/sqrt(2), tau* = 1, tanh experts without bias.
+
+    eta (b-i): Gaussian f0 tanh(e1.x), nu0 = :data:`P2_NU0`, prompt eta = e1 (1 + Delta);
+    nu (b-ii, with eta = e1): nu = nu0 + Delta = nu0 (1 + Delta / nu0) (Delta is the distance Delta*);
+    control (P2 (a)): Laplace f0 (distinguishable), the eta moves.
+    """
+    frozen = {"mean": "tanh", "weight": (1.0, 0.0), "nu": P2_NU0}
+    prompt = PromptExpert(mean="tanh", bias=False)
+    gaussian = ModelSpec(FrozenExpert("gaussian", **frozen), prompt, gate="sigmoid")
+    laplace = ModelSpec(FrozenExpert("laplace", **frozen), prompt, gate="sigmoid")
+    eta = {"a": np.array([1.0, 0.0])}
+    return (
+        merging_path("eta", gaussian, P2_GATE, eta, deltas),
+        merging_path("nu", gaussian, P2_GATE, {"nu": 1.0}, deltas),
+        merging_path("control", laplace, P2_GATE, eta, deltas),
     )

@@ -1,14 +1,15 @@
 """NUTS on the NumPyro model: parallel chains on virtual CPU devices, energy and divergences kept.
 
-:func:`nuts_sampler` builds an ``MCMC`` bound to one spec that compiles once and reruns on new data
-of the same shape (``jit_model_args``): replicate studies (coverage, contraction, SBC) call
-:func:`run_nuts` on it once per dataset. :func:`fit_nuts` is the one-off fit.
+:func:`fit_nuts` is the one-off fit (an ``MCMC`` object, for :func:`bayescmoe.results.to_datatree`).
+Replicate studies (coverage, contraction, SBC) use :func:`compiled_nuts`: NumPyro wraps every
+``MCMC.run`` in a new ``pmap`` and so recompiles per dataset, while the whole run jitted as a
+function of (key, x, y, init) compiles once per data shape and reruns in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 
 import jax
@@ -22,6 +23,8 @@ from bayescmoe.spec import ModelSpec, check_data, check_params
 
 Array = jax.Array
 EXTRA_FIELDS = ("energy", "diverging", "num_steps", "accept_prob")
+#: a compiled NUTS run: (key, x, y, init=None) -> (draws by chain, divergences by chain)
+NutsRun = Callable[..., tuple[dict[str, Array], Array]]
 
 
 def nuts_sampler(
@@ -34,7 +37,7 @@ def nuts_sampler(
     max_tree_depth: int = 10,
     progress_bar: bool | None = None,
 ) -> MCMC:
-    """An ``MCMC`` running NUTS on ``model(spec, x, y)``, reusable across datasets of one shape.
+    """An ``MCMC`` running NUTS on ``model(spec, x, y)`` (data passed to ``run`` as arguments).
 
     Chains run in parallel when JAX has at least ``num_chains`` devices, else one after the other.
     The progress bar shows when stderr is a terminal unless ``progress_bar`` says otherwise.
@@ -52,24 +55,10 @@ def nuts_sampler(
     )
 
 
-def run_nuts(
-    mcmc: MCMC, spec: ModelSpec, x: Array, y: Array, *, key: Array | int = 0, init: Mapping[str, Array] | None = None
-) -> MCMC:
-    """Run ``mcmc`` (from :func:`nuts_sampler` for ``spec``) on (x, y); ``init`` starts every chain there.
-
-    Without ``init`` NumPyro draws each chain's start uniformly in (-2, 2) on the unconstrained scale.
-    """
-    x, y = check_data(spec, x, y)
-    init_params = None
-    if init is not None:
-        u = unconstrain(spec, check_params(spec, init, "init"))
-        init_params = {k: jnp.broadcast_to(v, (mcmc.num_chains, *jnp.shape(v))) for k, v in u.items()}
-        if mcmc.num_chains == 1:
-            init_params = {k: v[0] for k, v in init_params.items()}
-    key = jax.random.PRNGKey(key) if isinstance(key, int) else key
-    mcmc.run(key, jnp.asarray(x), jnp.asarray(y), extra_fields=EXTRA_FIELDS, init_params=init_params)
-    jax.block_until_ready((mcmc.get_samples(), mcmc.get_extra_fields()))  # parallel chains run async
-    return mcmc
+def chain_inits(spec: ModelSpec, init: Mapping[str, Array], num_chains: int) -> dict[str, Array]:
+    """``init`` (natural parameters) on the unconstrained scale, repeated for each chain when there are several."""
+    u = unconstrain(spec, init)
+    return u if num_chains == 1 else {k: jnp.broadcast_to(v, (num_chains, *jnp.shape(v))) for k, v in u.items()}
 
 
 def fit_nuts(
@@ -81,6 +70,33 @@ def fit_nuts(
     init: Mapping[str, Array] | None = None,
     **sampler: int | float | bool | None,
 ) -> MCMC:
-    """One NUTS fit: :func:`run_nuts` on a fresh :func:`nuts_sampler` (``sampler`` = its options)."""
+    """Run NUTS (``sampler``: options of :func:`nuts_sampler`); ``init`` (e.g. the MAP) starts every chain there.
+
+    Without ``init`` NumPyro draws each chain's start uniformly in (-2, 2) on the unconstrained scale.
+    """
     x, y = check_data(spec, x, y)
-    return run_nuts(nuts_sampler(spec, **sampler), spec, x, y, key=key, init=init)
+    mcmc = nuts_sampler(spec, **sampler)
+    init_params = None if init is None else chain_inits(spec, check_params(spec, init, "init"), mcmc.num_chains)
+    key = jax.random.PRNGKey(key) if isinstance(key, int) else key
+    mcmc.run(key, jnp.asarray(x), jnp.asarray(y), extra_fields=EXTRA_FIELDS, init_params=init_params)
+    jax.block_until_ready((mcmc.get_samples(), mcmc.get_extra_fields()))  # parallel chains run async
+    return mcmc
+
+
+def compiled_nuts(spec: ModelSpec, **sampler: int | float) -> NutsRun:
+    """NUTS compiled once as ``(key, x, y, init=None) -> (draws by chain, divergences by chain)``.
+
+    ``sampler``: options of :func:`nuts_sampler`. Chains run one after the other (``lax.map``)
+    inside the compiled program; ``init`` (natural parameters, e.g. the MAP) starts every chain
+    there, else NumPyro's data-free uniform (-2, 2) start on the unconstrained scale.
+    """
+    mcmc = nuts_sampler(spec, progress_bar=False, **sampler)
+    mcmc.chain_method = lambda chain: partial(jax.lax.map, chain)  # NumPyro accepts a callable chain method
+
+    @jax.jit
+    def run(key: Array, x: Array, y: Array, init: Mapping[str, Array] | None = None) -> tuple[dict[str, Array], Array]:
+        init_params = None if init is None else chain_inits(spec, init, mcmc.num_chains)
+        mcmc.run(key, x, y, extra_fields=("diverging",), init_params=init_params)
+        return mcmc.get_samples(group_by_chain=True), mcmc.get_extra_fields(group_by_chain=True)["diverging"]
+
+    return run

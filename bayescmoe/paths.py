@@ -8,7 +8,9 @@ and :func:`bayescmoe.fisher.vanishing_path`:
   Delta = 0 is the exact merge (lam not identified at all).
 - **vanishing**: Student-t(5) f0 (distinguishable), prompt (a, b, nu) = (-e1 + e2, 0.5, 0.1), lam* -> 0
   (lam* = 0: no prompt in the data at all).
-- **control**: Student-t(5) f0 and the merging moves: nothing can merge.
+- **controls**, the merging moves where nothing can merge: ``control`` (Student-t(5) f0: at n = 2000
+  its gate is only weakly learned near Delta = 0, Fisher labels those points collapsed),
+  ``control-laplace`` (Laplace f0) and ``control-structure`` (Gaussian f0, sigmoid prompt).
 
 Each point is simulated, fitted (MAP from the truth, NUTS from the MAP) and classified by
 :func:`bayescmoe.collapse.collapse_report`.
@@ -45,7 +47,7 @@ from bayescmoe.optimize import fit_map, flat_labels
 from bayescmoe.priors import SUPPORTS
 from bayescmoe.results import to_datatree
 from bayescmoe.simulate import simulate
-from bayescmoe.spec import FrozenExpert, ModelSpec
+from bayescmoe.spec import FrozenExpert, ModelSpec, PromptExpert
 
 Array = jax.Array
 
@@ -53,11 +55,15 @@ Array = jax.Array
 FROZEN = {"mean": "linear", "weight": (1.0, 0.0), "bias": 0.0, "nu": 0.1}
 GAUSSIAN = ModelSpec(FrozenExpert("gaussian", **FROZEN))
 STUDENT = ModelSpec(FrozenExpert("student_t", df=5.0, **FROZEN))
+LAPLACE = ModelSpec(FrozenExpert("laplace", **FROZEN))
+STRUCTURE = ModelSpec(FrozenExpert("gaussian", **FROZEN), PromptExpert("sigmoid"))
 #: the merging (and control) move u in (a, b, nu), and its gate weight
 MOVE = {"a": np.array([0.0, 1.0]), "b": 1.0, "nu": 0.1}
 MERGE_LAM = 0.4
 #: the vanishing path's fixed prompt
 PROMPT = {"a": np.array([-1.0, 1.0]), "b": np.asarray(0.5), "nu": np.asarray(0.1)}
+#: the distinguishable controls along the merging moves
+CONTROLS = {"control": STUDENT, "control-laplace": LAPLACE, "control-structure": STRUCTURE}
 #: the labels of :func:`fisher_label`
 LABELS = ("identified", "collapsed: merging", "collapsed: vanishing")
 
@@ -89,11 +95,12 @@ class FisherLabel(NamedTuple):
 def standard_paths(
     deltas: Sequence[float], lams: Sequence[float], control: Sequence[float] | None = None
 ) -> tuple[FisherPath, ...]:
-    """Merging at ``deltas``, vanishing at lam* in ``lams``, control at ``control`` (default ``deltas``)."""
+    """Merging at ``deltas``, vanishing at lam* in ``lams``, the controls at ``control`` (default ``deltas``)."""
+    control = np.asarray(deltas if control is None else control, dtype=float)
     return (
         merging_path("merging", GAUSSIAN, MERGE_LAM, MOVE, np.asarray(deltas, dtype=float)),
         vanishing_path("vanishing", STUDENT, PROMPT, 2.0 * np.asarray(lams, dtype=float)),
-        merging_path("control", STUDENT, MERGE_LAM, MOVE, np.asarray(deltas if control is None else control, float)),
+        *(merging_path(name, spec, MERGE_LAM, MOVE, control) for name, spec in CONTROLS.items()),
     )
 
 
@@ -212,7 +219,7 @@ def errors(rows: pd.DataFrame) -> dict[str, int]:
     """Counts of the classifier's misses: collapsed fits called identified, controls flagged."""
     collapsed = rows["label"] != "identified"
     flagged = rows["verdict"] != "identified"
-    control = rows["path"] == "control"
+    control = rows["path"].isin(list(CONTROLS))
     return {
         "collapsed fits not flagged": int((collapsed & ~flagged).sum()),
         "controls flagged (Fisher label identified)": int((control & ~collapsed & flagged).sum()),

@@ -24,7 +24,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
 from bayescmoe.em import em_fit, mean_loglik
 from bayescmoe.errors import require
@@ -34,7 +33,7 @@ from bayescmoe.protocols import Protocol
 from bayescmoe.settings import Setting, get_setting
 from bayescmoe.simulate import simulate
 from bayescmoe.spec import ModelSpec
-from bayescmoe.sweep_store import append_journal, empty_dataset, flush, open_store, record
+from bayescmoe.sweep_store import empty_dataset, open_store, run_cells
 
 ESTIMATORS = ("direct", "em")
 INITS = ("truth", "random")
@@ -155,23 +154,8 @@ def run_sweep(
     """Run (or resume) every unfinished cell of ``protocol``, saving to ``out``; returns the dataset."""
     out = Path(out)
     ds = open_store(out, new_dataset(protocol, config))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    todo = [
-        (s, n, r)
-        for n in protocol.n_grid
-        for s in protocol.settings
-        for r in range(protocol.replicates)
-        if not ds["done"].sel(setting=s, n=n, replicate=r)
-    ]
-    last = time.monotonic()
-    try:
-        for s, n, r in tqdm(todo, desc=protocol.name, unit="cell", disable=not progress):
-            cell = fit_cell(get_setting(s), n, r, config)
-            append_journal(out, cell)
-            record(ds, cell)
-            if time.monotonic() - last > flush_seconds:
-                flush(ds, out)
-                last = time.monotonic()
-    finally:
-        flush(ds, out)
-    return ds
+
+    def fit(s: str, n: int, r: int) -> dict[str, Any]:
+        return fit_cell(get_setting(s), n, r, config)
+
+    return run_cells(ds, out, fit, protocol.name, progress=progress, flush_seconds=flush_seconds)

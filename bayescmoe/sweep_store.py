@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
+from tqdm.auto import tqdm
 
 from bayescmoe.errors import BayescmoeError, require
 from bayescmoe.files import atomic_write
@@ -54,6 +56,25 @@ def empty_dataset(
         data[f"{p}_true"] = (dims, np.full(full, np.nan))
     for name in [*(f"err_{g}" for g in groups), "loss_D1", "loss_D2", *SCALARS]:
         data[name] = (cell, np.full(shape, np.nan))
+    data["done"] = (cell, np.zeros(shape, dtype=np.int8))
+    return xr.Dataset(data, coords=coords, attrs=dict(attrs))
+
+
+def labelled_dataset(
+    settings: Sequence[str],
+    n_grid: Sequence[int],
+    replicates: int,
+    labels: Sequence[str],
+    per_param: Sequence[str],
+    per_cell: Sequence[str],
+    attrs: Mapping[str, Any],
+) -> xr.Dataset:
+    """All-NaN store with ``per_param`` fields on (setting, n, replicate, param), ``per_cell`` ones on the cell."""
+    coords = {"setting": list(settings), "n": list(n_grid), "replicate": np.arange(replicates), "param": list(labels)}
+    cell = ("setting", "n", "replicate")
+    shape = (len(settings), len(n_grid), replicates)
+    data: dict[str, Any] = {name: ((*cell, "param"), np.full((*shape, len(labels)), np.nan)) for name in per_param}
+    data.update({name: (cell, np.full(shape, np.nan)) for name in per_cell})
     data["done"] = (cell, np.zeros(shape, dtype=np.int8))
     return xr.Dataset(data, coords=coords, attrs=dict(attrs))
 
@@ -108,4 +129,40 @@ def open_store(path: Path, fresh: xr.Dataset) -> xr.Dataset:
                 record(ds, cell)
             except KeyError as err:
                 raise BayescmoeError("out", f"{journal} does not match this sweep ({err})") from None
+    return ds
+
+
+def run_cells(
+    ds: xr.Dataset,
+    out: Path,
+    fit: Callable[[str, int, int], Mapping[str, Any]],
+    desc: str,
+    *,
+    progress: bool = True,
+    flush_seconds: float = 20.0,
+) -> xr.Dataset:
+    """Fit every cell of ``ds`` not yet done (n-major order), journalling each and flushing every few seconds.
+
+    ``fit(setting, n, replicate)`` returns the cell's record (``setting``, ``n``, ``replicate``,
+    ``values``); the dataset is flushed at the end even when a fit raises or the run is interrupted.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    todo = [
+        (str(s), int(n), int(r))
+        for n in ds["n"].values
+        for s in ds["setting"].values
+        for r in ds["replicate"].values
+        if not ds["done"].sel(setting=s, n=n, replicate=r)
+    ]
+    last = time.monotonic()
+    try:
+        for s, n, r in tqdm(todo, desc=desc, unit="cell", disable=not progress):
+            cell = fit(s, n, r)
+            append_journal(out, cell)
+            record(ds, cell)
+            if time.monotonic() - last > flush_seconds:
+                flush(ds, out)
+                last = time.monotonic()
+    finally:
+        flush(ds, out)
     return ds

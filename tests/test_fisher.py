@@ -15,11 +15,16 @@ from bayescmoe.fisher import (
     cosine,
     eigen_slopes,
     fisher_information,
+    gate_basis,
     gate_direction,
     merging_path,
     observed_fisher,
+    p2_paths,
     path_information,
+    subspace_overlap,
+    subspace_projection,
 )
+from bayescmoe.optimize import flat_labels
 from bayescmoe.spec import FrozenExpert, ModelSpec
 
 SCRIPT = Path(__file__).parents[1] / "analyses" / "fisher_paths.py"
@@ -60,13 +65,57 @@ def test_weakest_eigenvalue_falls_monotonically_like_delta_to_the_fourth_along_a
     assert eigen_slopes(deltas, smallest)[0] == pytest.approx(4.0, abs=0.3)
 
 
+def test_gate_basis_spans_the_gate_coordinates():
+    spec = p2_paths(np.array([0.0]))[0].spec
+    basis = gate_basis(spec)
+    labels = np.array(flat_labels(spec))
+    assert basis.shape == (6, 3) and sorted(labels[basis.argmax(axis=0)]) == ["beta[0]", "beta[1]", "tau"]
+    np.testing.assert_allclose(basis.T @ basis, np.eye(3))
+    assert gate_basis(GAUSSIAN).shape == (4, 1) and cosine(gate_basis(GAUSSIAN)[:, 0], gate_direction(GAUSSIAN)) == 1
+    assert subspace_projection(basis[:, :1] + 0.0, basis)[0] == pytest.approx(1.0)
+
+
+def test_p2_exact_merge_has_a_null_space_of_all_gate_coordinates_and_the_control_does_not():
+    eta, _, control = p2_paths(np.array([0.0]))
+    merge = fisher_information(eta.spec, eta.truths[0], KEY, 4000)
+    k = gate_basis(eta.spec).shape[1]  # d + 1 = 3: beta and tau
+    assert np.all(merge.eigenvalues[:k] < 1e-12 * merge.eigenvalues[-1])
+    assert merge.eigenvalues[k] > 1e-3 * merge.eigenvalues[-1]
+    assert subspace_overlap(merge.eigenvectors, gate_basis(eta.spec)) > 0.999
+    assert cosine(merge.eigenvectors[:, 0], gate_direction(eta.spec)) < 0.99  # e_tau alone is not the null space
+    distinct = fisher_information(control.spec, control.truths[0], KEY, 4000)
+    assert distinct.eigenvalues[0] > 1e-5 * distinct.eigenvalues[-1]
+
+
+def test_p2_gate_eigenvalues_fall_like_delta_squared_along_both_merges():
+    deltas = np.logspace(-1.5, -3, 3)
+    for path in p2_paths(deltas)[:2]:
+        values = np.array([i.eigenvalues for i in path_information(path, KEY, 4000)])
+        slopes = eigen_slopes(deltas, values)
+        np.testing.assert_allclose(slopes[:3], 2.0, atol=0.15)
+        assert np.all(np.abs(slopes[3:]) < 0.2)
+
+
 def test_script_quick_writes_dataset_and_figure(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--quick", "--num-samples", "2000", "--out", str(tmp_path)])
     with pytest.raises(SystemExit) as stop:
         runpy.run_path(str(SCRIPT), run_name="__main__")
     assert stop.value.code == 0
-    assert "| merging | 0 |" in capsys.readouterr().out
-    with xr.open_dataset(tmp_path / "fisher.nc", engine="h5netcdf") as ds:
-        assert ds["information"].dims == ("path", "delta", "param", "param2")
-        assert list(ds["path"].values) == ["merging", "heat", "vanishing", "control"]
+    out = capsys.readouterr().out
+    assert "| p1 | merging | 0 |" in out and "| p2 | eta | 0 |" in out
+    with xr.open_datatree(tmp_path / "fisher.nc", engine="h5netcdf") as tree:
+        assert tree["p1"]["information"].dims == ("path", "delta", "param", "param2")
+        assert list(tree["p1"]["path"].values) == ["merging", "heat", "vanishing", "control"]
+        assert list(tree["p2"]["path"].values) == ["eta", "nu", "control"]
+        assert tree["p2"]["gate_projection"].dims == ("path", "delta", "rank") and "cos_heat" not in tree["p2"]
     assert (tmp_path / "fisher.png").stat().st_size > 0
+
+
+def test_script_rejects_an_unknown_paper_in_one_line(tmp_path, capsys):
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    loader = spec_from_file_location("fisher_paths", SCRIPT)
+    module = module_from_spec(loader)
+    loader.loader.exec_module(module)
+    assert module.main(["--paper", "p3", "--out", str(tmp_path)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not any(tmp_path.iterdir())

@@ -62,7 +62,8 @@ def test_quick_run_flags_every_collapse_and_no_control(tmp_path, monkeypatch, ca
     assert "controls flagged (any): 0" in printed
     with xr.open_dataset(tmp_path / "paths.nc", engine="h5netcdf") as ds:
         ds = ds.load()
-    assert set(ds["path"].values) == {"merging", "vanishing", "control"} and ds.attrs["n"] == 1000
+    paths = {"merging", "vanishing", "control", "control-laplace", "control-structure"}
+    assert set(ds["path"].values) == paths and ds.attrs["n"] == 1000
     values = {
         (p, float(ds["value"].sel(path=p, point=i))): str(ds["verdict"].sel(path=p, point=i).item())
         for p in ds["path"].values

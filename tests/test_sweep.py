@@ -52,7 +52,7 @@ def test_killed_and_resumed_sweep_equals_uninterrupted(tmp_path, monkeypatch):
     whole = run_sweep(TINY, tmp_path / "whole.nc", progress=False)
     assert int(whole["done"].sum()) == 4
 
-    real_fit, real_flush, calls = sweep.fit_cell, sweep.flush, {"n": 0, "die_at": 3}
+    real_fit, real_flush, calls = sweep.fit_cell, sweep_store.flush, {"n": 0, "die_at": 3}
 
     def dying_fit(*args, **kwargs):
         calls["n"] += 1
@@ -69,7 +69,7 @@ def test_killed_and_resumed_sweep_equals_uninterrupted(tmp_path, monkeypatch):
 
     # second kill as by SIGKILL: nothing flushed, only the journal survives (with a torn last line)
     calls.update(n=0, die_at=2)
-    monkeypatch.setattr(sweep, "flush", lambda ds, out: None)
+    monkeypatch.setattr(sweep_store, "flush", lambda ds, out: None)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(TINY, tmp_path / "resumed.nc", progress=False)
     journal = sweep_store.journal_path(tmp_path / "resumed.nc")
@@ -78,7 +78,7 @@ def test_killed_and_resumed_sweep_equals_uninterrupted(tmp_path, monkeypatch):
         f.write('{"setting": "p1-fam')
 
     monkeypatch.setattr(sweep, "fit_cell", real_fit)
-    monkeypatch.setattr(sweep, "flush", real_flush)
+    monkeypatch.setattr(sweep_store, "flush", real_flush)
     resumed = run_sweep(TINY, tmp_path / "resumed.nc", progress=False)
     assert not journal.exists()
     xr.testing.assert_identical(_cells(resumed), _cells(whole))
