@@ -14,15 +14,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 MODELS = Path(__file__).parents[1] / "models"
 
 
-def time_script(path: Path, out: Path) -> tuple[float, str]:
-    """Run one script; return its wall time and its 'time:' line."""
+def time_script(path: Path, out: Path, flags: Sequence[str] = ()) -> tuple[float, str]:
+    """Run one script with ``--out out`` and ``flags``; return its wall time and its 'time:' line."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(path), "--out", str(out)], capture_output=True, text=True, check=True)
+    command = [sys.executable, str(path), "--out", str(out), *flags]
+    proc = subprocess.run(command, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - start
     stages = next((line.removeprefix("time: ") for line in proc.stdout.splitlines() if line.startswith("time:")), "")
     return wall, stages

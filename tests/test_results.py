@@ -265,3 +265,12 @@ def test_load_foreign_netcdf(tmp_path):
     with pytest.raises(BayescmoeError) as err:
         load(path)
     assert err.value.field == "path"
+
+
+def test_saved_file_has_the_mode_open_would_give(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = save(_small_tree(), tmp_path / "fit.nc")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
