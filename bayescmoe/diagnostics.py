@@ -26,8 +26,9 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
   the constant gate, the mean of sigmoid(beta.x + tau) for the sigmoid one), per draw. "Near 0"
   means the prompt gets fewer than :data:`OBS_PER_PARAM` observations per prompt parameter:
   n wbar < OBS_PER_PARAM k, i.e. wbar < eps = OBS_PER_PARAM k / n. The prior mass is reported too.
-- **funnel**: prompt draws (unconstrained scale) binned by quantiles of log wbar; the correlation
-  between the bin's median log wbar and the log of the prompt's spread in it, and the spread ratio
+- **funnel**: prompt draws (unconstrained scale, less their linear fit on log wbar) binned by
+  quantiles of log wbar; the correlation between the bin's median log wbar and the log of the
+  prompt's residual spread in it, and the spread ratio
   of the lowest to the highest gate bin. A funnel widens as the gate shrinks: corr -> -1, ratio > 1.
 - **MAP distance** |MAP - posterior mean| / posterior sd, and for a prompt of the frozen expert's
   structure the **frozen distance** |posterior mean - frozen value| / posterior sd per scalar and
@@ -221,10 +222,17 @@ def bimodality_coefficient(values: np.ndarray) -> float:
 
 
 def funnel(log_gate: np.ndarray, values: np.ndarray, bins: int = FUNNEL_BINS) -> tuple[float, float]:
-    """(corr, ratio): correlation of bin-median log gate with log spread, and spread(low)/spread(high)."""
+    """(corr, ratio): correlation of bin-median log gate with log spread, and spread(low)/spread(high).
+
+    Spreads are of the residuals of a linear fit of ``values`` on ``log_gate``: a funnel is a spread
+    that changes with the gate, not a correlation (a linear dependence on a skewed gate would
+    otherwise widen the tail bin by itself).
+    """
+    slope, intercept = np.polyfit(log_gate, values, 1)
+    residuals = values - (slope * log_gate + intercept)
     groups = np.array_split(np.argsort(log_gate), bins)
     centres = np.array([np.median(log_gate[g]) for g in groups])
-    spreads = np.array([np.std(values[g]) for g in groups])
+    spreads = np.array([np.std(residuals[g]) for g in groups])
     if np.any(spreads == 0):
         return float("nan"), float("nan")
     return float(np.corrcoef(centres, np.log(spreads))[0, 1]), float(spreads[0] / spreads[-1])

@@ -50,7 +50,7 @@ import xarray as xr
 from scipy import stats
 
 from bayescmoe.diagnostics import by_label, rhat_ess
-from bayescmoe.errors import require
+from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.model import prior_distributions
 from bayescmoe.nuts import compiled_nuts
 from bayescmoe.priors import Prior
@@ -122,9 +122,8 @@ class SBCConfig:
         require(len(set(self.settings)) == len(self.settings), "settings", "a setting is named twice")
         for name in self.settings:
             sbc_spec(name)
-        for name in ("sims", "n", "num_warmup", "num_samples", "num_chains", "num_ranks", "bins"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and value > 0, name, f"must be a positive integer, got {value!r}")
+        names = ("sims", "n", "num_warmup", "num_samples", "num_chains", "num_ranks", "bins")
+        require_positive_ints(**{name: getattr(self, name) for name in names})
         require((self.num_ranks + 1) % self.bins == 0, "bins", f"must divide L + 1 = {self.num_ranks + 1}")
         draws = self.num_chains * self.num_samples
         require(draws >= self.num_ranks, "num_ranks", f"L = {self.num_ranks} exceeds the {draws} posterior draws")

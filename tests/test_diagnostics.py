@@ -238,3 +238,10 @@ def test_a_result_without_posterior_is_an_error():
     del dt["posterior"]
     with pytest.raises(BayescmoeError, match="result: has no 'posterior' group"):
         dg.diagnose(dt)
+
+
+def test_funnel_ignores_a_linear_dependence_on_a_skewed_gate():
+    rng = np.random.default_rng(3)
+    log_gate = -rng.gamma(2.0, 0.5, size=5000)  # long tail towards small gates
+    _, ratio = dg.funnel(log_gate, 3.0 * log_gate + rng.normal(size=5000))  # constant spread around a line
+    assert ratio < 1.2
