@@ -136,3 +136,15 @@ def test_bad_study_flags_exit_with_one_line(tmp_path, capsys, flag, field):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and field in err
     assert not out.exists()
+
+
+def test_quick_contraction_writes_slopes_and_figures(tmp_path, capsys):
+    argv = ["--quick", "--settings", "p1-family", "--out", str(tmp_path), "--no-progress"]
+    assert study_main("contraction", None, argv) == 0
+    text = (tmp_path / "contraction.txt").read_text()
+    assert "p1-family" in text and "post_mean" in text
+    for quantity in ("sd", "post_mean", "mle"):
+        assert (tmp_path / f"p1-family-{quantity}.png").is_file()
+    with xr.open_dataset(tmp_path / "study.nc", engine="h5netcdf") as ds:
+        assert list(ds["n"].values) == [300, 600] and int(ds["done"].sum()) == 4
+        assert bool((ds["post_sd"] > 0).all())
