@@ -60,6 +60,10 @@ BIMODALITY_MAX = 5 / 9
 FUNNEL_RATIO_MIN = 1.5
 #: ... and the correlation of log gate with log spread at most this
 FUNNEL_CORR_MAX = -0.8
+#: ... and the gate ranging over at least this factor (highest / lowest gate bin): a gate that varies
+#: less is not shrinking towards 0, and a prompt whose information grows with lam (inside the frozen
+#: expert's bulk: information ~ lam^2) shows a mild funnel in any identified fit
+FUNNEL_GATE_SPAN_MIN = 2.0
 #: |MAP - posterior mean| above this many posterior sds
 MAP_DISTANCE_MAX = 2.0
 
@@ -99,7 +103,8 @@ def checks(d: FitDiagnostics) -> tuple[Check, ...]:
     """Every check of :mod:`bayescmoe.collapse` on one fit's diagnostics, in report order."""
     gate, prompt = d.of_role("gate"), d.of_role("prompt")
     ess_min = ESS_PER_CHAIN_MIN * d.num_chains
-    funnel_strength = lambda p: p.funnel_ratio if p.funnel_corr <= FUNNEL_CORR_MAX else 1.0  # noqa: E731
+    spans = d.gate_span >= FUNNEL_GATE_SPAN_MIN
+    funnel_strength = lambda p: p.funnel_ratio if spans and p.funnel_corr <= FUNNEL_CORR_MAX else 1.0  # noqa: E731
     return (
         _check("gate_mass_near_zero", d.gate_mass_near_zero, ">", GATE_MASS_MIN),
         _worst("gate_contraction", gate, lambda p: p.contraction, "<", CONTRACTION_MIN),

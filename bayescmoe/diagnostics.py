@@ -30,6 +30,7 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
   quantiles of log wbar; the correlation between the bin's median log wbar and the log of the
   prompt's residual spread in it, and the spread ratio
   of the lowest to the highest gate bin. A funnel widens as the gate shrinks: corr -> -1, ratio > 1.
+  The **gate span** (median wbar of the highest bin / of the lowest) says how far the gate ranges.
 - **MAP distance** |MAP - posterior mean| / posterior sd, and for a prompt of the frozen expert's
   structure the **frozen distance** |posterior mean - frozen value| / posterior sd per scalar and
   the **frozen mean test**: the Mahalanobis distance D^2 of the frozen expert's mean parameters
@@ -108,6 +109,7 @@ class FitDiagnostics:
     gate_eps: float
     gate_mass_near_zero: float
     prior_gate_mass_near_zero: float
+    gate_span: float
     frozen_mahalanobis: float
     frozen_p: float
     parameters: tuple[ParameterDiagnostics, ...]
@@ -238,6 +240,12 @@ def funnel(log_gate: np.ndarray, values: np.ndarray, bins: int = FUNNEL_BINS) ->
     return float(np.corrcoef(centres, np.log(spreads))[0, 1]), float(spreads[0] / spreads[-1])
 
 
+def gate_span(log_gate: np.ndarray, bins: int = FUNNEL_BINS) -> float:
+    """How far the gate ranges: median wbar in the highest / in the lowest of the funnel's gate bins."""
+    groups = np.array_split(np.sort(log_gate), bins)
+    return float(np.exp(np.median(groups[-1]) - np.median(groups[0])))
+
+
 def standardized_distance(draws: np.ndarray, point: float) -> float:
     """|posterior mean - point| / posterior sd."""
     return float(abs(np.mean(draws) - point) / np.std(draws))
@@ -332,6 +340,7 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
         gate_eps=float(eps),
         gate_mass_near_zero=float(np.mean(wbar < eps)),
         prior_gate_mass_near_zero=prior_gate_mass(spec, x, eps),
+        gate_span=gate_span(log_gate),
         frozen_mahalanobis=d2,
         frozen_p=p,
         parameters=tuple(parameters),

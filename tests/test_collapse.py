@@ -58,6 +58,7 @@ def made_up(distinguishable: bool = True, params: dict | None = None, **fit) -> 
         gate_eps=0.04,
         gate_mass_near_zero=0.0,
         prior_gate_mass_near_zero=0.04,
+        gate_span=1.3,
         frozen_mahalanobis=400.0,
         frozen_p=1e-80,
         parameters=tuple(_param(label, **(params or {}).get(label, {})) for label in labels),
@@ -112,7 +113,7 @@ def test_merging_is_tested_before_vanishing():
         ("bfmi", {"bfmi": (1.0, 0.2, 1.0, 1.0)}, {}),
         ("chain_p", {}, {"lam": {"chain_p": 1e-4}}),
         ("bimodality", {}, {"a[0]": {"bimodality": 0.7}}),
-        ("funnel", {}, {"b": {"funnel_corr": -0.95, "funnel_ratio": 2.0}}),
+        ("funnel", {"gate_span": 10.0}, {"b": {"funnel_corr": -0.95, "funnel_ratio": 2.0}}),
         ("map_distance", {}, {"nu": {"map_distance": 3.0}}),
     ],
 )
@@ -125,9 +126,10 @@ def test_each_problem_alone_makes_a_fit_weakly_identified(check, fit, params):
 
 
 def test_weak_funnel_or_nan_numbers_do_not_fire():
-    uncorrelated = made_up(params={"b": {"funnel_corr": 0.2, "funnel_ratio": 3.0}})
+    uncorrelated = made_up(gate_span=10.0, params={"b": {"funnel_corr": 0.2, "funnel_ratio": 3.0}})
+    narrow_gate = made_up(gate_span=1.5, params={"b": {"funnel_corr": -0.99, "funnel_ratio": 1.5}})
     flat_priors = made_up(params={k: {"contraction": np.nan} for k in ("lam", "a[0]", "a[1]", "b", "nu")})
-    for d in (uncorrelated, flat_priors):
+    for d in (uncorrelated, narrow_gate, flat_priors):
         assert verdict(d)[0] == "identified"
 
 
