@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -83,11 +83,13 @@ def fit_nuts(
     return mcmc
 
 
+@lru_cache(maxsize=16)
 def compiled_nuts(spec: ModelSpec, **sampler: int | float) -> NutsRun:
     """NUTS compiled once as ``(key, x, y, init=None) -> (draws by chain, divergences by chain)``.
 
-    ``sampler``: options of :func:`nuts_sampler`. Chains run one after the other (``lax.map``)
-    inside the compiled program; ``init`` (natural parameters, e.g. the MAP) starts every chain
+    ``sampler``: options of :func:`nuts_sampler`. The same (spec, options) returns the same function,
+    so callers need no cache of their own; JAX compiles it once per data shape. Chains run one after
+    the other (``lax.map``) inside the compiled program; ``init`` (natural parameters, e.g. the MAP) starts every chain
     there, else NumPyro's data-free uniform (-2, 2) start on the unconstrained scale.
     """
     mcmc = nuts_sampler(spec, progress_bar=False, **sampler)

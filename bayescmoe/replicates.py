@@ -86,7 +86,7 @@ class StudyConfig:
         return flat_labels(get_setting(self.settings[0]).spec)
 
     def sampler(self, setting: Setting) -> NutsRun:
-        """NUTS of one setting at this config's sizes, compiled once (:func:`bayescmoe.nuts.compiled_nuts`)."""
+        """NUTS of one setting at this config's sizes (:func:`bayescmoe.nuts.compiled_nuts`, cached)."""
         return compiled_nuts(
             setting.spec, num_warmup=self.num_warmup, num_samples=self.num_samples, num_chains=self.num_chains
         )
@@ -105,7 +105,7 @@ def _flat(values: dict[str, Any], labels: Sequence[str]) -> list[float]:
     return [float(scalars[label]) for label in labels]
 
 
-def fit_replicate(setting: Setting, n: int, replicate: int, config: StudyConfig, sampler: NutsRun) -> dict[str, Any]:
+def fit_replicate(setting: Setting, n: int, replicate: int, config: StudyConfig) -> dict[str, Any]:
     """Simulate one replicate, fit MLE, MAP and NUTS; a JSON-ready record for the store."""
     start = time.perf_counter()
     spec, labels = setting.spec, config.labels
@@ -115,7 +115,8 @@ def fit_replicate(setting: Setting, n: int, replicate: int, config: StudyConfig,
     x, y = simulate(k_data, spec, truth, n, setting.x_dist)
     mle = fit_mle(spec, x, y, key=k_mle, init=truth)
     map_ = fit_map(spec, x, y, key=k_map, init=truth)
-    samples, diverging = sampler(k_nuts, x, y, {k: jnp.asarray(v) for k, v in map_.params.items()})
+    init = {k: jnp.asarray(v) for k, v in map_.params.items()}
+    samples, diverging = config.sampler(setting)(k_nuts, x, y, init)
     by_chain = by_label({k: np.asarray(v) for k, v in samples.items()}, lead=2)
     draws = {label: v.ravel() for label, v in by_chain.items()}
     rhat, ess = rhat_ess(by_chain)
@@ -148,11 +149,8 @@ def run_study(
     """Run (or resume) every unfinished replicate of ``config``, saving to ``out``; returns the store."""
     out = Path(out)
     ds = open_store(out, new_dataset(config))
-    samplers: dict[tuple[str, int], NutsRun] = {}
 
     def fit(s: str, n: int, r: int) -> dict[str, Any]:
-        setting = get_setting(s)
-        sampler = samplers.setdefault((s, n), config.sampler(setting))  # one compile per (setting, n)
-        return fit_replicate(setting, n, r, config, sampler)
+        return fit_replicate(get_setting(s), n, r, config)
 
     return run_cells(ds, out, fit, "replicates", progress=progress, flush_seconds=flush_seconds)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ from scipy import stats
 from bayescmoe.diagnostics import by_label, rhat_ess
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.model import prior_distributions
-from bayescmoe.nuts import compiled_nuts
+from bayescmoe.nuts import NutsRun, compiled_nuts
 from bayescmoe.priors import Prior
 from bayescmoe.simulate import simulate
 from bayescmoe.spec import FrozenExpert, ModelSpec, PromptExpert
@@ -177,7 +177,7 @@ def passes(pvalues: Sequence[float], alpha: float = ALPHA) -> bool:
     return bool(np.all(p > alpha / p.size))
 
 
-def simulation(fit: Callable, name: str, spec: ModelSpec, replicate: int, config: SBCConfig) -> dict[str, Any]:
+def simulation(fit: NutsRun, name: str, spec: ModelSpec, replicate: int, config: SBCConfig) -> dict[str, Any]:
     """One SBC simulation: theta from the prior, data, NUTS (``fit`` from :func:`compiled_nuts`), ranks, checks."""
     start = time.perf_counter()
     k_theta, k_data, k_nuts = jax.random.split(cell_key(config.seed, name, config.n, replicate), 3)
@@ -226,15 +226,11 @@ def run_sbc(
     out = Path(out)
     ds = open_store(out, new_dataset(config))
     todo = int((ds["done"] == 0).sum())
-    fits: dict[str, Callable] = {}
 
     def fit(name: str, n: int, replicate: int) -> dict[str, Any]:
         spec = sbc_spec(name)
-        if name not in fits:
-            fits[name] = compiled_nuts(
-                spec, num_warmup=config.num_warmup, num_samples=config.num_samples, num_chains=config.num_chains
-            )
-        return simulation(fits[name], name, spec, replicate, config)
+        sizes = {"num_warmup": config.num_warmup, "num_samples": config.num_samples, "num_chains": config.num_chains}
+        return simulation(compiled_nuts(spec, **sizes), name, spec, replicate, config)  # cached per spec
 
     ds = run_cells(ds, out, fit, "sbc", progress=progress, flush_seconds=flush_seconds)
     return ds, todo
