@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/time_models.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .ruff_cache

@@ -1,13 +1,13 @@
 """Does the collapse report flag every collapsed fit along paths to collapse, and no control? (PAPERS.md 2-3)
 
 Model: p(y | x) = (1 - lam) f0(y | a0.x + b0, nu0) + lam N(y | a.x + b, nu), d = 2, X ~ N(0, I_2),
-frozen a0 = e1, b0 = 0, nu0 = 0.1 (bayescmoe.paths.standard_paths). Paths at a fixed n:
+frozen a0 = e1, b0 = 0, nu0 = 0.1 (bayescmoe.studies.collapse_paths.standard_paths). Paths at a fixed n:
   merging    f0 Gaussian, lam* = 0.4, (a, b, nu) = (a0, b0, nu0) + Delta u, u = (e2, 1, 0.1)/||.||, Delta -> 0
   vanishing  f0 Student-t(5), (a, b, nu) = (-e1 + e2, 0.5, 0.1), lam* -> 0
   control            f0 Student-t(5) (distinguishable), the merging moves
   control-laplace    f0 Laplace, the merging moves
   control-structure  f0 Gaussian linear, sigmoid prompt sigmoid(a.x + b) (another structure), the merging moves
-Each point: simulate n pairs, MAP from the truth, NUTS from the MAP, bayescmoe.collapse verdict.
+Each point: simulate n pairs, MAP from the truth, NUTS from the MAP, bayescmoe.diagnostics.collapse verdict.
 Ground truth, independent of the classifier: with I the per-observation Fisher information at the
 truth (Monte Carlo), the predicted posterior variance is diag(I^-1)/n (delta method to log nu), the
 predicted contraction 1 - var / prior var; "collapsed" when some parameter's is below 0.9 (the
@@ -35,7 +35,7 @@ import xarray as xr
 
 from bayescmoe.cli import OneLineParser, guarded
 from bayescmoe.files import atomic_write
-from bayescmoe.paths import Chains, confusion, errors, path_points, run_paths, standard_paths
+from bayescmoe.studies.collapse_paths import Chains, confusion, errors, path_points, run_paths, standard_paths
 
 #: (merging and control Delta, vanishing lam*, control Delta) of the full and the quick run
 FULL = ((1.0, 0.3, 0.1, 0.03, 0.01, 0.0), (0.5, 0.1, 0.03, 0.01, 0.002, 0.0), None)

@@ -1,6 +1,6 @@
 """Posterior contraction against n in each regime, next to the MLE's rate on the same data (PAPERS.md 3).
 
-Model: P1's cells (bayescmoe.settings, d = 8), the truth moving with n as in the rate experiments:
+Model: P1's cells (bayescmoe.model.settings, d = 8), the truth moving with n as in the rate experiments:
   p1-family     distinguishable: everything at n^-1/2
   p1-merging    Delta* = n^-1/8: theory lam n^-1/4, prompt n^-3/8 (the rate sweep saw ~ n^-1/2 over 1e3..1e5)
   p1-vanishing  lam* = 0.5 n^-1/4: theory lam n^-1/2, prompt n^-1/4
@@ -15,7 +15,7 @@ with 95% bootstrap intervals, and the theory's slope.
 Writes <out>/study.nc (resumable), contraction.txt and <setting>-<quantity>.png.
 """
 
-from bayescmoe.studies import study_main
+from bayescmoe.cli.studies import study_main
 
 if __name__ == "__main__":
     raise SystemExit(study_main("contraction", __doc__))

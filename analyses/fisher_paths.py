@@ -3,7 +3,8 @@
 Per-observation information I(theta*) = E_{X,Y}[s s^T], s the score in the natural parameters,
 by Monte Carlo over (X, Y) from the model (the same random numbers at every Delta), for two papers.
 
-P1 (group p1): d = 1, constant gate, linear experts, frozen expert N(y | x, 1) (bayescmoe.fisher.standard_paths):
+P1 (group p1): d = 1, constant gate, linear experts, frozen expert N(y | x, 1)
+(bayescmoe.studies.fisher_paths.standard_paths):
   merging    Gaussian f0, lam* = 0.4, prompt = frozen + Delta (1, 1, 1)/sqrt(3) in (a, b, nu)
   heat       the same along the bias only, u = e_b
   vanishing  Student-t(5) f0, prompt (a, b, nu) = (-1, 0.5, 1), lam* = 0.5 Delta
@@ -16,7 +17,7 @@ there the weakest eigenvalue should fall like Delta^6. The control's spectrum st
 vanishing path the prompt eigenvalues fall like a power of lam* (lam* or lam*^2, see the table).
 
 P2 (group p2): d = 2, gate sigmoid(beta.x + tau), beta* = (1, 1)/sqrt(2), tau* = 1, tanh experts
-without bias, frozen tanh(e1.x) with nu0 = 0.1 (P2 has 0.001 in d = 8; bayescmoe.fisher.p2_paths):
+without bias, frozen tanh(e1.x) with nu0 = 0.1 (P2 has 0.001 in d = 8; bayescmoe.studies.fisher_paths.p2_paths):
   eta        Gaussian f0, prompt eta = e1 (1 + Delta), nu = nu0                      (P2 b-i)
   nu         Gaussian f0, eta = e1, nu = nu0 + Delta                                 (P2 b-ii with eta = e1)
   control    Laplace f0 (distinguishable, P2 a), the eta moves
@@ -47,24 +48,26 @@ import numpy as np
 import xarray as xr
 
 from bayescmoe.cli import OneLineParser, guarded
-from bayescmoe.files import atomic_write
-from bayescmoe.fisher import (
+from bayescmoe.diagnostics.fisher import (
     EIGEN_FLOOR,
-    P2_NU0,
-    SLOPE_MAX_DELTA,
-    FisherPath,
     cosine,
-    eigen_slopes,
     gate_basis,
     gate_direction,
     heat_direction,
-    p2_paths,
-    path_information,
-    standard_paths,
     subspace_overlap,
     subspace_projection,
 )
-from bayescmoe.fisher_plots import plot_eigenvalues
+from bayescmoe.files import atomic_write
+from bayescmoe.plots.fisher import plot_eigenvalues
+from bayescmoe.studies.fisher_paths import (
+    P2_NU0,
+    SLOPE_MAX_DELTA,
+    FisherPath,
+    eigen_slopes,
+    p2_paths,
+    path_information,
+    standard_paths,
+)
 
 #: the paths of each paper (functions of the Delta grid)
 PAPERS = {"p1": standard_paths, "p2": p2_paths}

@@ -1,11 +1,11 @@
 """Posterior geometry near a merge: the funnel, the heat ridge, and which combinations the data learn (PAPERS.md 2-3).
 
 Model: p(y | x) = (1 - lam) N(y | a0.x + b0, nu0) + lam N(y | a.x + b, nu), d = 2, X ~ N(0, I_2),
-frozen a0 = e1, b0 = 0, nu0 = 0.1 (bayescmoe.paths.GAUSSIAN), lam* = 0.4. Truths
-(bayescmoe.fisher.merging_path):
+frozen a0 = e1, b0 = 0, nu0 = 0.1 (bayescmoe.studies.collapse_paths.GAUSSIAN), lam* = 0.4. Truths
+(bayescmoe.studies.fisher_paths.merging_path):
   merging-D  prompt = frozen + D u, u = (e2, 1, 0.1)/||.|| in (a, b, nu), D in {1, 0.3, 0.1}
   heat-0.3   prompt = frozen + 0.3 e_b: only the bias moves
-Each truth: simulate n pairs, MAP from the truth, NUTS from the MAP; per draw (bayescmoe.geometry)
+Each truth: simulate n pairs, MAP from the truth, NUTS from the MAP; per draw (bayescmoe.diagnostics.geometry)
 Delta_hat = ||(a, b, nu) - (a0, b0, nu0)||, da, db, dnu and the combinations lam Delta_hat,
 lam Delta_hat^2, lam db, lam (dnu + db^2).
 Theory. Near a merge p - f0 = lam (theta - theta0).grad f + lam (theta - theta0)^T grad^2 f (theta - theta0)/2 + ...:
@@ -37,16 +37,16 @@ import pandas as pd
 import xarray as xr
 
 from bayescmoe.cli import OneLineParser, guarded
+from bayescmoe.diagnostics.geometry import geometry_table, posterior_quantities, true_quantities
 from bayescmoe.errors import require
 from bayescmoe.files import atomic_write
-from bayescmoe.fisher import merging_path
-from bayescmoe.geometry import geometry_table, posterior_quantities, true_quantities
-from bayescmoe.geometry_plots import plot_combinations, plot_funnel, plot_ridge
-from bayescmoe.nuts import fit_nuts
-from bayescmoe.optimize import fit_map
-from bayescmoe.paths import GAUSSIAN, MERGE_LAM, MOVE, Chains
-from bayescmoe.results import save, to_datatree
-from bayescmoe.simulate import simulate
+from bayescmoe.inference.nuts import fit_nuts
+from bayescmoe.inference.optimize import fit_map
+from bayescmoe.model.simulate import simulate
+from bayescmoe.plots.geometry import plot_combinations, plot_funnel, plot_ridge
+from bayescmoe.results.datatree import save, to_datatree
+from bayescmoe.studies.collapse_paths import GAUSSIAN, MERGE_LAM, MOVE, Chains
+from bayescmoe.studies.fisher_paths import merging_path
 
 #: (path, Delta) of the full and the quick run
 FULL = (("merging", 1.0), ("merging", 0.3), ("merging", 0.1), ("heat", 0.3))
@@ -58,7 +58,7 @@ SHOWN = ("kind", "truth", "median", "rel_sd", "rel_width", "sqrt_n_sd", "error")
 
 
 def truths(points: Sequence[tuple[str, float]]) -> dict[str, dict[str, np.ndarray]]:
-    """``{"<path>-<Delta>": truth}`` on :data:`bayescmoe.paths.GAUSSIAN` at lam* = 0.4."""
+    """``{"<path>-<Delta>": truth}`` on :data:`bayescmoe.studies.collapse_paths.GAUSSIAN` at lam* = 0.4."""
     return {
         f"{name}-{delta:g}": merging_path(name, GAUSSIAN, MERGE_LAM, MOVES[name], np.array([delta])).truths[0]
         for name, delta in points

@@ -1,6 +1,6 @@
 """MAP/MLE Wald intervals against NUTS credible intervals over replicate datasets (PAPERS.md 5).
 
-Model: P1's cells (bayescmoe.settings, d = 8, linear experts, constant gate), at n = 1000:
+Model: P1's cells (bayescmoe.model.settings, d = 8, linear experts, constant gate), at n = 1000:
   p1-family     Student-t(5) f0: distinguishable, lam* = 0.3
   p1-merging    Gaussian f0, prompt = pre-trained + n^-1/8 (e2, 1, 0.1): Delta* = 0.42 at n = 1000
   p1-vanishing  Student-t(5) f0, lam* = 0.5 n^-1/4 = 0.089 at n = 1000
@@ -18,7 +18,7 @@ Writes <out>/study.nc (resumable: rerun the same command after an interruption),
 errors.csv, coverage.txt and coverage.png.
 """
 
-from bayescmoe.studies import study_main
+from bayescmoe.cli.studies import study_main
 
 if __name__ == "__main__":
     raise SystemExit(study_main("map-vs-nuts", __doc__))

@@ -12,7 +12,7 @@ Errors |lam_hat - lam*|, ||a_hat - a*||, |b_hat - b*|, |nu_hat - nu*| against ea
     python analyses/rates_p1.py --quick   # 4 sizes up to 1e4, 3 replicates
 """
 
-from bayescmoe.rates import protocol_main
+from bayescmoe.cli.rates import protocol_main
 
 if __name__ == "__main__":
     raise SystemExit(protocol_main("p1", __doc__))

@@ -16,7 +16,7 @@ intervals, next to the paper's slopes and the theory's.
     python analyses/rates_p2.py --init random    # random starts instead of starts near the truth
 """
 
-from bayescmoe.rates import protocol_main
+from bayescmoe.cli.rates import protocol_main
 
 if __name__ == "__main__":
     raise SystemExit(protocol_main("p2", __doc__))

@@ -1,7 +1,7 @@
 """Simulation-based calibration of simulate -> NUTS (Talts et al. 2018; PAPERS.md sections 1, 2 and 5).
 
 Model: p(y | x) = (1 - lam) f0(y | a0 x + b0, nu0) + lam N(y | a x + b, nu), d = 1, X ~ N(0, 1),
-frozen a0 = 1, b0 = 0, nu0 = 0.1 (bayescmoe.sbc.SBC_SETTINGS):
+frozen a0 = 1, b0 = 0, nu0 = 0.1 (bayescmoe.studies.sbc.SBC_SETTINGS):
   distinguishable  f0 Student-t(5); lam ~ Beta(6, 6), a ~ N(-1, 0.3), b ~ N(0.5, 0.3), nu ~ InvGamma(6, 0.5)
   collapsed        f0 Gaussian; lam ~ Beta(2, 2), a ~ N(1, 0.05), b ~ N(0, 0.05), nu ~ InvGamma(20, 1.9):
                    the prompt is drawn next to f0 (merging, PAPERS.md 2), so lam is weakly identified
@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from bayescmoe.cli import OneLineParser, guarded
-from bayescmoe.sbc import SBC_SETTINGS, SBCConfig, run_sbc, summary
-from bayescmoe.sbc_plots import plot_ecdf_difference, plot_rank_histograms
+from bayescmoe.plots.sbc import plot_ecdf_difference, plot_rank_histograms
+from bayescmoe.studies.sbc import SBC_SETTINGS, SBCConfig, pit_tree, rank_histogram, run_sbc, summary
 
 #: (sims, n, warmup, draws, chains, L, bins) of the full and the quick run
 FULL = {"sims": 200, "n": 500, "num_warmup": 500, "num_samples": 500, "num_chains": 4, "num_ranks": 99, "bins": 20}
@@ -78,8 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ds, fitted = run_sbc(config, out / "sbc.nc", progress=not args.no_progress)
         written = [out / "sbc.nc"]
         for name in config.settings:
-            written.append(plot_rank_histograms(ds, name, out / f"sbc-{name}.png"))
-            written.append(plot_ecdf_difference(ds, name, out / f"sbc-{name}-ecdf.png"))
+            written.append(plot_rank_histograms(rank_histogram(ds, name), out / f"sbc-{name}.png"))
+            written.append(plot_ecdf_difference(pit_tree(ds, name), out / f"sbc-{name}-ecdf.png"))
         print(format_summary(summary(ds)))
         print()
         seconds = ds["seconds"].values[ds["done"].values.astype(bool)]

@@ -1,8 +1,75 @@
-"""bayescmoe: contaminated mixture of experts in NumPyro and JAX.
+"""bayescmoe: the contaminated mixture of experts in NumPyro and JAX (the public API).
 
-Importing the package enables float64 and virtual CPU devices (see :mod:`bayescmoe.runtime`).
+Importing the package enables float64 and virtual CPU devices first (:mod:`bayescmoe.runtime`),
+then exposes the names below. The layers, each importing only those before it:
+``model`` -> ``inference`` -> ``results`` -> ``diagnostics`` -> ``studies`` -> ``plots`` -> ``cli``,
+on the foundations ``errors``, ``files`` and ``runtime``. Deep imports
+(``bayescmoe.inference.optimize.fit_map``) stay available.
 """
 
 from bayescmoe.runtime import configure
 
 configure()
+
+from bayescmoe.diagnostics import CollapseReport, collapse_report, diagnose  # noqa: E402
+from bayescmoe.errors import BayescmoeError  # noqa: E402
+from bayescmoe.inference import PointEstimate, compiled_nuts, fit_map, fit_mle, fit_nuts  # noqa: E402
+from bayescmoe.model import (  # noqa: E402
+    FrozenExpert,
+    ModelSpec,
+    Prior,
+    PromptExpert,
+    Rate,
+    Setting,
+    Truth,
+    get_setting,
+    log_likelihood,
+    simulate,
+)
+from bayescmoe.results import (  # noqa: E402
+    data_of,
+    describe,
+    fit,
+    load,
+    load_setting,
+    log_likelihood_of,
+    params_of,
+    run_setting,
+    save,
+    spec_of,
+    to_datatree,
+)
+
+__all__ = [
+    "BayescmoeError",
+    "CollapseReport",
+    "FrozenExpert",
+    "ModelSpec",
+    "PointEstimate",
+    "Prior",
+    "PromptExpert",
+    "Rate",
+    "Setting",
+    "Truth",
+    "collapse_report",
+    "compiled_nuts",
+    "configure",
+    "data_of",
+    "describe",
+    "diagnose",
+    "fit",
+    "fit_map",
+    "fit_mle",
+    "fit_nuts",
+    "get_setting",
+    "load",
+    "load_setting",
+    "log_likelihood",
+    "log_likelihood_of",
+    "params_of",
+    "run_setting",
+    "save",
+    "simulate",
+    "spec_of",
+    "to_datatree",
+]

@@ -44,13 +44,13 @@ import jax
 import numpy as np
 from scipy import optimize, special, stats
 
-from bayescmoe import sweep
-from bayescmoe.em import INNER_TOL
-from bayescmoe.optimize import constrain
-from bayescmoe.protocols import get_protocol
-from bayescmoe.settings import Setting, get_setting
-from bayescmoe.simulate import simulate
-from bayescmoe.spec import ModelSpec
+from bayescmoe.inference.em import INNER_TOL
+from bayescmoe.inference.optimize import constrain
+from bayescmoe.model.settings import Setting, get_setting
+from bayescmoe.model.simulate import simulate
+from bayescmoe.model.spec import ModelSpec
+from bayescmoe.studies import sweep
+from bayescmoe.studies.protocols import get_protocol
 
 Params = dict[str, np.ndarray]
 
@@ -218,7 +218,7 @@ def baseline_em(
 def cell_problem(
     setting: Setting, n: int, replicate: int, config: sweep.SweepConfig
 ) -> tuple[np.ndarray, np.ndarray, Params, Params]:
-    """(x, y, truth, start) of a cell exactly as :func:`bayescmoe.sweep.fit_cell` derives them (init = truth)."""
+    """(x, y, truth, start) of a cell exactly as :func:`bayescmoe.studies.sweep.fit_cell` makes them (init = truth)."""
     truth = setting.truth.at(setting.spec, n)
     k_data, k_start = jax.random.split(sweep.cell_key(config.seed, setting.name, n, replicate))
     x, y = simulate(k_data, setting.spec, truth, n, setting.x_dist)

@@ -15,9 +15,9 @@ import pytest
 from helpers import make_params, make_spec
 
 import bayescmoe  # noqa: F401  (enables float64 before any JAX computation)
-from bayescmoe.nuts import fit_nuts
-from bayescmoe.optimize import fit_map, fit_mle
-from bayescmoe.simulate import simulate
+from bayescmoe.inference.nuts import fit_nuts
+from bayescmoe.inference.optimize import fit_map, fit_mle
+from bayescmoe.model.simulate import simulate
 
 #: sample size of the shared distinguishable fit (MLE, MAP and NUTS on the same data)
 N_SHARED = 3000

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from bayescmoe.spec import FrozenExpert, ModelSpec, PromptExpert
+from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
 
 # --------------------------------------------------------------------------------------------
 # builders
@@ -178,7 +178,7 @@ def fd_hessian(fun, theta: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
 
 
 def ref_prior_logpdf(prior, value) -> float:
-    """log density of a :class:`~bayescmoe.priors.Prior` at ``value`` (summed over entries), by SciPy.
+    """log density of a :class:`~bayescmoe.model.priors.Prior` at ``value`` (summed over entries), by SciPy.
 
     NumPyro's parametrisations: LogNormal(loc, scale) of log x, InverseGamma(concentration, rate).
     """

@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayescmoe.em import em_fit
-from bayescmoe.likelihood import log_likelihood
-from bayescmoe.settings import get_setting
-from bayescmoe.simulate import simulate
-from bayescmoe.sweep import SweepConfig
+from bayescmoe.inference.em import em_fit
+from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.model.settings import get_setting
+from bayescmoe.model.simulate import simulate
+from bayescmoe.studies.sweep import SweepConfig
 
 _path = Path(__file__).parents[1] / "benchmarks" / "sweep_speed.py"
 _spec = importlib.util.spec_from_file_location("sweep_speed", _path)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bayescmoe import results
 from bayescmoe.cli import main
-from bayescmoe.config import load_setting, setting_from_config
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.settings import SETTINGS, get_setting
+from bayescmoe.model.settings import SETTINGS, get_setting
+from bayescmoe.results import datatree as results
+from bayescmoe.results.config import load_setting, setting_from_config
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "models" / "configs" / "p1-family-small.toml"

@@ -8,14 +8,14 @@ import jax
 import numpy as np
 import pytest
 
-from bayescmoe import collapse as cl
 from bayescmoe.cli import main
-from bayescmoe.diagnostics import FitDiagnostics, ParameterDiagnostics
-from bayescmoe.nuts import fit_nuts
-from bayescmoe.results import save, to_datatree
-from bayescmoe.simulate import simulate
-from bayescmoe.spec import FrozenExpert, ModelSpec
-from bayescmoe.truth import Truth, merging_prompt
+from bayescmoe.diagnostics import collapse as cl
+from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics
+from bayescmoe.inference.nuts import fit_nuts
+from bayescmoe.model.simulate import simulate
+from bayescmoe.model.spec import FrozenExpert, ModelSpec
+from bayescmoe.model.truth import Truth, merging_prompt
+from bayescmoe.results.datatree import save, to_datatree
 
 # ----------------------------------------------------------------------------------------------
 # the decision rule on diagnostics with chosen values

@@ -10,9 +10,9 @@ import pytest
 from helpers import make_spec
 from scipy import special, stats
 
-from bayescmoe import diagnostics as dg
+from bayescmoe.diagnostics import signals as dg
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.spec import FrozenExpert, ModelSpec
+from bayescmoe.model.spec import FrozenExpert, ModelSpec
 
 CHAINS, DRAWS = 2, 2000
 

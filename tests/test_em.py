@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayescmoe.em import em_fit, gate_m_step, mean_loglik, prompt_m_step, responsibilities
-from bayescmoe.lbfgs import minimize
-from bayescmoe.optimize import constrain, lbfgs_solve, unconstrain
-from bayescmoe.settings import get_setting
-from bayescmoe.simulate import simulate
+from bayescmoe.inference.em import em_fit, gate_m_step, mean_loglik, prompt_m_step, responsibilities
+from bayescmoe.inference.lbfgs import minimize
+from bayescmoe.inference.optimize import constrain, lbfgs_solve, unconstrain
+from bayescmoe.model.settings import get_setting
+from bayescmoe.model.simulate import simulate
 
 
 def _data(name: str, n: int, seed: int = 3):

@@ -1,4 +1,4 @@
-"""Fisher information at the truth (bayescmoe/fisher.py; PAPERS.md sections 2-3) and its analysis script."""
+"""Fisher information at the truth (bayescmoe/diagnostics/fisher.py; PAPERS.md sections 2-3) and its analysis script."""
 
 from __future__ import annotations
 
@@ -11,21 +11,18 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayescmoe.fisher import (
+from bayescmoe.diagnostics.fisher import (
     cosine,
-    eigen_slopes,
     fisher_information,
     gate_basis,
     gate_direction,
-    merging_path,
     observed_fisher,
-    p2_paths,
-    path_information,
     subspace_overlap,
     subspace_projection,
 )
-from bayescmoe.optimize import flat_labels
-from bayescmoe.spec import FrozenExpert, ModelSpec
+from bayescmoe.inference.optimize import flat_labels
+from bayescmoe.model.spec import FrozenExpert, ModelSpec
+from bayescmoe.studies.fisher_paths import eigen_slopes, merging_path, p2_paths, path_information
 
 SCRIPT = Path(__file__).parents[1] / "analyses" / "fisher_paths.py"
 FROZEN = {"mean": "linear", "weight": (1.0,), "bias": 0.0, "nu": 1.0}

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from helpers import fd_hessian, flatten, ref_log_likelihood, ref_log_prior, unflatten
 
-from bayescmoe.optimize import fit_map, fit_mle, log_posterior, observed_information
-from bayescmoe.results import to_datatree
-from bayescmoe.simulate import simulate
+from bayescmoe.inference.optimize import fit_map, fit_mle, log_posterior, observed_information
+from bayescmoe.model.simulate import simulate
+from bayescmoe.results.datatree import to_datatree
 
 N_LARGE = 12_000  # 4 x the shared n = 3000
 

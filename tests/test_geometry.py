@@ -1,4 +1,4 @@
-"""Posterior geometry near a merge (bayescmoe/geometry.py; PAPERS.md sections 2-3) and its analysis script."""
+"""Posterior geometry near a merge (bayescmoe.diagnostics.geometry; PAPERS.md sections 2-3) and its analysis script."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from bayescmoe.errors import BayescmoeError
-from bayescmoe.geometry import (
+from bayescmoe.diagnostics.geometry import (
     ESTIMABLE,
     NOT_ESTIMABLE,
     derived_quantities,
@@ -20,9 +19,10 @@ from bayescmoe.geometry import (
     spread_table,
     true_quantities,
 )
-from bayescmoe.paths import GAUSSIAN
-from bayescmoe.results import load, to_datatree
-from bayescmoe.spec import FrozenExpert, ModelSpec, PromptExpert
+from bayescmoe.errors import BayescmoeError
+from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
+from bayescmoe.results.datatree import load, to_datatree
+from bayescmoe.studies.collapse_paths import GAUSSIAN
 
 SCRIPT = Path(__file__).parents[1] / "analyses" / "geometry.py"
 TRUTH = {"lam": 0.4, "a": np.array([1.0, 0.3]), "b": 0.2, "nu": 0.15}  # frozen a0 = e1, b0 = 0, nu0 = 0.1

@@ -23,10 +23,10 @@ from helpers import (
 )
 from scipy import integrate, special, stats
 
-from bayescmoe.experts import ACTIVATIONS, expert_mean
-from bayescmoe.families import family_logpdf, family_sample, family_scale
-from bayescmoe.likelihood import gate_log_weights, log_likelihood
-from bayescmoe.model import ContaminatedMoE
+from bayescmoe.model.experts import ACTIVATIONS, expert_mean
+from bayescmoe.model.families import family_logpdf, family_sample, family_scale
+from bayescmoe.model.likelihood import gate_log_weights, log_likelihood
+from bayescmoe.model.numpyro_model import ContaminatedMoE
 
 FAMILIES = tuple(FAMILY_CASES)
 GATES = ("constant", "sigmoid")

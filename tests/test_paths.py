@@ -1,4 +1,4 @@
-"""Paths to collapse (bayescmoe.paths, analyses/collapse_paths.py): the Fisher ground truth and the quick run."""
+"""Paths to collapse (bayescmoe.studies.collapse_paths, analyses/collapse_paths.py): Fisher ground truth, quick run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayescmoe.paths import fisher_label, path_points, predicted_contraction, standard_paths
+from bayescmoe.studies.collapse_paths import fisher_label, path_points, predicted_contraction, standard_paths
 
 SCRIPT = Path(__file__).parents[1] / "analyses" / "collapse_paths.py"
 KEY = jax.random.PRNGKey(0)

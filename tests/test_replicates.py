@@ -1,4 +1,4 @@
-"""Replicate studies (bayescmoe.replicates, coverage, contraction, studies): numbers on known inputs, runs."""
+"""Replicate studies (bayescmoe.studies.replicates, coverage, contraction, studies): numbers on known inputs, runs."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayescmoe import replicates
-from bayescmoe.contraction import contraction_table, group_quantity
-from bayescmoe.coverage import coverage_table, estimate_errors
-from bayescmoe.diagnostics import by_label
+from bayescmoe.cli.studies import study_main
+from bayescmoe.diagnostics.signals import by_label
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.nuts import compiled_nuts
-from bayescmoe.protocols import get_protocol
-from bayescmoe.replicates import PARAM_FIELDS, StudyConfig
-from bayescmoe.studies import study_main
+from bayescmoe.inference.nuts import compiled_nuts
+from bayescmoe.studies import replicates
+from bayescmoe.studies.contraction import contraction_table, group_quantity
+from bayescmoe.studies.coverage import coverage_table, estimate_errors
+from bayescmoe.studies.protocols import get_protocol
+from bayescmoe.studies.replicates import PARAM_FIELDS, StudyConfig
 
 LABELS = StudyConfig(("p1-family",), (100,), 1).labels
 

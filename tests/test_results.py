@@ -12,7 +12,7 @@ import xarray as xr
 from helpers import make_params, make_spec
 
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.results import data_of, load, log_likelihood_of, params_of, save, spec_of, to_datatree
+from bayescmoe.results.datatree import data_of, load, log_likelihood_of, params_of, save, spec_of, to_datatree
 
 GROUPS = ("posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data", "mle", "map", "truth")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""Simulation-based calibration (bayescmoe.sbc, analyses/sbc.py): ranks, uniformity test, priors, the quick run."""
+"""Simulation-based calibration (bayescmoe.studies.sbc, analyses/sbc.py): ranks, uniformity, priors, the quick run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.sbc import (
+from bayescmoe.studies.sbc import (
     SBCConfig,
     draw_prior,
     param_labels,

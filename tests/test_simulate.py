@@ -12,8 +12,8 @@ from helpers import make_params, make_spec, ref_cdf, ref_gate_weight
 from scipy import stats
 
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.simulate import sample_x, sample_y, simulate
-from bayescmoe.truth import Rate, Truth, merging_prompt, vanishing_weight
+from bayescmoe.model.simulate import sample_x, sample_y, simulate
+from bayescmoe.model.truth import Rate, Truth, merging_prompt, vanishing_weight
 
 N_GOF = 20_000
 

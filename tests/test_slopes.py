@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayescmoe.slopes import fit_slope, loglog_fit
+from bayescmoe.studies.slopes import fit_slope, loglog_fit
 
 N = np.array([1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000])
 

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayescmoe import sweep, sweep_store
+from bayescmoe.cli.rates import protocol_main
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.protocols import Protocol, get_protocol
-from bayescmoe.rates import protocol_main
-from bayescmoe.settings import get_setting
-from bayescmoe.sweep import SweepConfig, cell_key, fit_cell, padded_size, run_sweep
+from bayescmoe.model.settings import get_setting
+from bayescmoe.studies import store as sweep_store
+from bayescmoe.studies import sweep
+from bayescmoe.studies.protocols import Protocol, get_protocol
+from bayescmoe.studies.sweep import SweepConfig, cell_key, fit_cell, padded_size, run_sweep
 
 TINY = Protocol("tiny", ("p1-family", "p1-vanishing"), (300, 350), 1)  # one padded size, one spec
 

@@ -12,12 +12,12 @@ import pytest
 from helpers import make_params, make_spec
 
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.nuts import fit_nuts
-from bayescmoe.optimize import fit_map, fit_mle
-from bayescmoe.priors import Prior, default_prior
-from bayescmoe.simulate import simulate
-from bayescmoe.spec import FrozenExpert, ModelSpec, PromptExpert, check_data, check_params
-from bayescmoe.truth import Rate, Truth
+from bayescmoe.inference.nuts import fit_nuts
+from bayescmoe.inference.optimize import fit_map, fit_mle
+from bayescmoe.model.priors import Prior, default_prior
+from bayescmoe.model.simulate import simulate
+from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, check_data, check_params
+from bayescmoe.model.truth import Rate, Truth
 
 
 def _raises(field, fn, *args, **kwargs):

@@ -1,0 +1,59 @@
+"""Argument parsing shared by every command: one-line usage errors, the run flags, exit statuses.
+
+A :class:`~bayescmoe.errors.BayescmoeError` (bad input, naming its field) becomes one line on
+stderr and exit status 2 (:func:`guarded`); Ctrl-C becomes exit status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from bayescmoe.errors import BayescmoeError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BayescmoeError("arguments", message)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, out: str = "results", n: int | None = None) -> None:
+    """The flags shared by ``bayescmoe fit`` and every ``models/`` script (``n``: the default sample size)."""
+    size = "the setting's" if n is None else n
+    parser.add_argument("--n", type=int, default=n, help=f"sample size (default: {size})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of data, starts and chains")
+    parser.add_argument("--num-warmup", type=int, default=500)
+    parser.add_argument("--num-samples", type=int, default=500)
+    parser.add_argument("--num-chains", type=int, default=4)
+    parser.add_argument("--init", choices=("map", "prior"), default="map", help="where NUTS chains start")
+    parser.add_argument("--no-log-likelihood", action="store_true", help="do not store the pointwise log-lik")
+    parser.add_argument("--out", default=out, help="output directory (DataTree .nc and figures)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the trace and pair plots")
+
+
+def fit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`bayescmoe.fit` that the run flags set."""
+    return {
+        "num_warmup": args.num_warmup,
+        "num_samples": args.num_samples,
+        "num_chains": args.num_chains,
+        "nuts_init": args.init,
+        "log_likelihood": not args.no_log_likelihood,
+    }
+
+
+def guarded(action: Callable[[], object]) -> int:
+    """Run ``action``; a :class:`BayescmoeError` becomes one stderr line and exit status 2."""
+    try:
+        action()
+    except BayescmoeError as err:
+        print(f"bayescmoe: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bayescmoe: interrupted", file=sys.stderr)
+        return 130
+    return 0

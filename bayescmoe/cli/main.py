@@ -1,0 +1,125 @@
+"""The ``bayescmoe`` command: list settings, fit one, summarise, plot or diagnose a saved result.
+
+    bayescmoe list
+    bayescmoe fit p2-distinguishable --n 2000 --out results
+    bayescmoe fit --config my-cell.toml
+    bayescmoe summary results/p2-distinguishable.nc
+    bayescmoe plot results/p2-distinguishable.nc
+    bayescmoe collapse results/p2-merging-nu-e1.nc
+
+Bad input ends with one line on stderr, exit status 2, and no output file written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded
+from bayescmoe.errors import BayescmoeError
+
+
+def report_run(dt, name: str, args: argparse.Namespace, note: str = "") -> Path:
+    """Print a result's table (and ``note``), write ``<out>/<name>.nc`` and, unless ``--no-plots``, its figures."""
+    from bayescmoe.plots.fit import plot_pair, plot_trace
+    from bayescmoe.results.datatree import save
+    from bayescmoe.results.tables import describe
+
+    for key, value in (("setting", name), ("seed", args.seed), ("description", getattr(args, "description", ""))):
+        dt.attrs.setdefault(key, value)
+    print(describe(dt) + (f"\n\n{note}" if note else ""))
+    out = Path(args.out)
+    path = save(dt, out / f"{name}.nc")
+    written = [path]
+    if not args.no_plots:
+        written += [plot_trace(dt, out / f"{name}-trace.png"), plot_pair(dt, out / f"{name}-pair.png")]
+    print("wrote " + ", ".join(str(p) for p in written))
+    return path
+
+
+def run_script(main: Callable[[argparse.Namespace], object], doc: str | None, n: int = 2000) -> int:
+    """Entry point of a ``models/`` script: parse the run flags (default size ``n``), call ``main``, one-line errors."""
+    parser = OneLineParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(parser, n=n)
+    parser.set_defaults(description=doc.strip().splitlines()[0] if doc else "")
+    return guarded(lambda: main(parser.parse_args()))
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from bayescmoe.model.settings import get_setting
+    from bayescmoe.results.config import load_setting
+    from bayescmoe.results.workflow import run_setting
+
+    if (args.setting is None) == (args.config is None):
+        raise BayescmoeError("setting", "give a setting name or --config FILE (one of them)")
+    setting = get_setting(args.setting) if args.config is None else load_setting(args.config)
+    report_run(run_setting(setting, n=args.n, seed=args.seed, **fit_options(args)), setting.name, args)
+
+
+def _list(args: argparse.Namespace) -> None:
+    from bayescmoe.model.settings import SETTINGS
+
+    for s in SETTINGS.values():
+        print(f"{s.name:20s} {s.paper}  {s.regime:40s} n={s.n:<6d} {s.description}")
+
+
+def _summary(args: argparse.Namespace) -> None:
+    from bayescmoe.results.datatree import load
+    from bayescmoe.results.tables import describe
+
+    print(describe(load(args.result)))
+
+
+def _collapse(args: argparse.Namespace) -> None:
+    from bayescmoe.diagnostics.collapse import collapse_report
+    from bayescmoe.results.datatree import load
+
+    dt = load(args.result)
+    report = collapse_report(dt, eps=args.eps)
+    print(f"collapse report of {dt.attrs.get('setting', Path(args.result).name)}")
+    print(report.render(parameters=not args.brief))
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from bayescmoe.plots.fit import plot_pair, plot_trace
+    from bayescmoe.results.datatree import load
+
+    dt = load(args.result)
+    stem = Path(args.result).stem
+    out = Path(args.out) if args.out else Path(args.result).parent
+    paths = [plot_trace(dt, out / f"{stem}-trace.png"), plot_pair(dt, out / f"{stem}-pair.png")]
+    print("wrote " + ", ".join(str(p) for p in paths))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``bayescmoe`` argument parser."""
+    parser = OneLineParser(prog="bayescmoe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    sub.add_parser("list", help="list the named settings").set_defaults(func=_list)
+    fit = sub.add_parser("fit", help="simulate and fit a setting (MLE, MAP, NUTS)")
+    fit.add_argument("setting", nargs="?", help="setting name (see 'bayescmoe list')")
+    fit.add_argument("--config", help="TOML file describing spec, truth and data instead of a name")
+    add_run_arguments(fit)
+    fit.set_defaults(func=_fit)
+    summary = sub.add_parser("summary", help="print the table of a saved result")
+    summary.add_argument("result")
+    summary.set_defaults(func=_summary)
+    plot = sub.add_parser("plot", help="draw the trace and pair plots of a saved result")
+    plot.add_argument("result")
+    plot.add_argument("--out", default=None, help="directory for the figures (default: beside the result)")
+    plot.set_defaults(func=_plot)
+    collapse = sub.add_parser(
+        "collapse", help="classify a saved NUTS fit: identified, prompt vanishing, prompt merging, weakly identified"
+    )
+    collapse.add_argument("result")
+    collapse.add_argument("--eps", type=float, default=None, help="gate 'near 0' level (default: 10 obs per param)")
+    collapse.add_argument("--brief", action="store_true", help="omit the per-parameter table")
+    collapse.set_defaults(func=_collapse)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point."""
+    parser = build_parser()
+    return guarded(lambda: (lambda args: args.func(args))(parser.parse_args(argv)))

@@ -1,0 +1,25 @@
+"""The diagnostics layer: numbers about one fit or one truth, and the collapse verdict built on them.
+
+``signals`` (:func:`diagnose`: ArviZ's sampler checks and the identifiability signals of a NUTS
+result), ``collapse`` (:func:`collapse_report`: identified, vanishing, merging or weakly
+identified), ``fisher`` (the Fisher information at a truth and its spectrum) and ``geometry``
+(derived quantities of the posterior near a merge). Imports the model, inference and results layers.
+"""
+
+from bayescmoe.diagnostics.collapse import CollapseReport, collapse_report
+from bayescmoe.diagnostics.fisher import Information, fisher_information, observed_fisher
+from bayescmoe.diagnostics.geometry import geometry_table, posterior_quantities
+from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics, diagnose
+
+__all__ = [
+    "CollapseReport",
+    "FitDiagnostics",
+    "Information",
+    "ParameterDiagnostics",
+    "collapse_report",
+    "diagnose",
+    "fisher_information",
+    "geometry_table",
+    "observed_fisher",
+    "posterior_quantities",
+]

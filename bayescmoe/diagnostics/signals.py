@@ -1,0 +1,348 @@
+"""Collapse diagnostics of one NUTS fit: ArviZ's sampler checks and our identifiability signals.
+
+A result DataTree (:mod:`bayescmoe.results.datatree`) goes in, numbers come out; nothing is drawn here and
+nothing is judged (:mod:`bayescmoe.diagnostics.collapse` holds the thresholds and the verdict). PAPERS.md
+section 2 describes the two collapses (vanishing, merging) and section 5 the Bayesian questions.
+Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
+
+- **sampler**: rank-normalised split R-hat, bulk and tail ESS (``az.rhat``, ``az.ess``); per fit the
+  divergence count and the E-BFMI of each chain (``az.bfmi``).
+- **contraction** 1 - var_post / var_prior (Schad, Betancourt, Vasishth 2021): about 1 when the data
+  pin a parameter down, about 0 when the posterior is still the prior. It is computed on the
+  *natural* scale when the prior has a finite variance (normal, beta, lognormal, halfnormal,
+  inversegamma with alpha > 2), else on the *unconstrained* scale NUTS samples (log nu), where the
+  priors in use have closed-form variances (:data:`LOG_VARIANCE`): the default InverseGamma(2, nu0)
+  on nu has no variance but log nu has trigamma(2) = 0.645; log of a half-Cauchy has pi^2 / 4. A
+  flat prior has no variance on any scale: NaN, scale ``"none"``. Contraction is a variance ratio,
+  so it does not depend on the prior's location; a posterior that is still the prior gives about 0
+  (slightly negative values are Monte-Carlo noise).
+- **chain disagreement**: Kruskal-Wallis test of "all chains draw from one distribution", each chain
+  thinned by its own draws / ESS so that its draws are about independent (raw autocorrelated draws
+  would make any test reject); a small p-value is what a rank plot shows as non-uniform ranks.
+- **multimodality**: the bimodality coefficient (g^2 + 1) / (k + 3 (m-1)^2 / ((m-2)(m-3))) of the
+  marginal on the unconstrained scale (so a pile-up at a boundary is not read as a second mode);
+  5/9 is its value for the uniform, 1/3 for the normal, values above 5/9 suggest two modes.
+- **gate mass near 0**: the gate's share of the data, wbar = E_x[w(x)] over the stored x (lam for
+  the constant gate, the mean of sigmoid(beta.x + tau) for the sigmoid one), per draw. "Near 0"
+  means the prompt gets fewer than :data:`OBS_PER_PARAM` observations per prompt parameter:
+  n wbar < OBS_PER_PARAM k, i.e. wbar < eps = OBS_PER_PARAM k / n. The prior mass is reported too.
+- **funnel**: prompt draws (unconstrained scale, less their linear fit on log wbar) binned by
+  quantiles of log wbar; the correlation between the bin's median log wbar and the log of the
+  prompt's residual spread in it, and the spread ratio
+  of the lowest to the highest gate bin. A funnel widens as the gate shrinks: corr -> -1, ratio > 1.
+  The **gate span** (median wbar of the highest bin / of the lowest) says how far the gate ranges.
+- **MAP distance** |MAP - posterior mean| / posterior sd, and for a prompt of the frozen expert's
+  structure the **frozen distance** |posterior mean - frozen value| / posterior sd per scalar and
+  the **frozen mean test**: the Mahalanobis distance D^2 of the frozen expert's mean parameters
+  (a0 [, b0]) from the posterior of (a [, b]) and its chi^2 tail probability p (merging: p not small).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import xarray as xr
+from numpyro.distributions.transforms import biject_to
+from scipy import special, stats
+
+from bayescmoe.errors import require
+from bayescmoe.model.likelihood import gate_log_weights
+from bayescmoe.model.numpyro_model import prior_distributions
+from bayescmoe.model.priors import SUPPORTS
+from bayescmoe.model.spec import ModelSpec
+from bayescmoe.results.datatree import spec_of
+
+#: gate parameters; all others belong to the prompt
+GATE_PARAMS = ("lam", "beta", "tau")
+#: prior families whose variance is finite on the natural scale (inversegamma: only when alpha > 2)
+FINITE_VARIANCE = ("normal", "beta", "lognormal", "halfnormal")
+#: variance of log(parameter) under the priors without a natural-scale variance (closed forms):
+#: log InverseGamma(alpha, rate) = log rate - log Gamma(alpha, 1), log HalfCauchy(s) = log s + log|Cauchy|
+LOG_VARIANCE = {
+    "inversegamma": lambda args: float(special.polygamma(1, args[0])),
+    "halfcauchy": lambda args: np.pi**2 / 4,
+}
+#: the prompt "vanishes" when it explains fewer observations than this per prompt parameter
+OBS_PER_PARAM = 10
+#: equal-count gate bins of the funnel statistic
+FUNNEL_BINS = 5
+
+
+@dataclass(frozen=True)
+class ParameterDiagnostics:
+    """Every per-scalar signal of one parameter (``label`` like ``a[0]``; ``role`` gate or prompt)."""
+
+    label: str
+    name: str
+    role: str
+    mean: float
+    sd: float
+    rhat: float
+    ess_bulk: float
+    ess_tail: float
+    contraction: float
+    contraction_scale: str
+    chain_p: float
+    bimodality: float
+    funnel_corr: float
+    funnel_ratio: float
+    map_distance: float
+    frozen_distance: float
+
+
+@dataclass(frozen=True)
+class FitDiagnostics:
+    """The diagnostics of one fit: per-parameter signals plus the per-fit sampler and gate numbers."""
+
+    n: int
+    num_chains: int
+    num_draws: int
+    distinguishable: bool
+    divergences: int
+    bfmi: tuple[float, ...]
+    gate_eps: float
+    gate_mass_near_zero: float
+    prior_gate_mass_near_zero: float
+    gate_span: float
+    frozen_mahalanobis: float
+    frozen_p: float
+    parameters: tuple[ParameterDiagnostics, ...]
+
+    def of_role(self, role: str) -> tuple[ParameterDiagnostics, ...]:
+        """The parameters of the gate (``"gate"``) or of the prompt (``"prompt"``)."""
+        return tuple(p for p in self.parameters if p.role == role)
+
+    def table(self) -> pd.DataFrame:
+        """One row per scalar parameter, indexed by label."""
+        return pd.DataFrame([asdict(p) for p in self.parameters]).set_index("label")
+
+
+def _require_nuts(dt: xr.DataTree) -> None:
+    for group in ("posterior", "sample_stats", "constant_data"):
+        require(group in dt.children, "result", f"has no {group!r} group: collapse diagnostics need a NUTS fit")
+
+
+def _flat_draws(dt: xr.DataTree, name: str) -> np.ndarray:
+    """Draws of parameter ``name`` as (chain * draw, *shape)."""
+    values = dt["posterior"][name].values
+    return values.reshape(-1, *values.shape[2:])
+
+
+def by_label(values: Mapping[str, np.ndarray], lead: int = 0) -> dict[str, np.ndarray]:
+    """Split parameter arrays into scalars labelled as in ``az.summary`` (``a[0]``), keeping ``lead`` axes."""
+    out = {}
+    for name, value in values.items():
+        value = np.asarray(value)
+        if value.ndim == lead:
+            out[name] = value
+        else:
+            out.update({f"{name}[{i}]": value[..., i] for i in range(value.shape[-1])})
+    return out
+
+
+def unconstrained(spec: ModelSpec, name: str, values: np.ndarray) -> np.ndarray:
+    """``values`` of parameter ``name`` on the scale NUTS samples (logit lam, log nu, identity otherwise)."""
+    return np.asarray(biject_to(SUPPORTS[spec.support(name)]).inv(jnp.asarray(values)))
+
+
+def prior_variance(spec: ModelSpec, name: str) -> tuple[np.ndarray, str]:
+    """Prior variance of each scalar of ``name`` and its scale: natural, unconstrained (log), or none (flat)."""
+    prior = spec.prior(name)
+    shape = spec.shape(name)
+    if prior.family in FINITE_VARIANCE or (prior.family == "inversegamma" and prior.args[0] > 2):
+        law = prior.distribution(spec.support(name), shape)
+        return np.broadcast_to(np.asarray(law.variance, dtype=float), shape).copy(), "natural"
+    if prior.family in LOG_VARIANCE:
+        return np.full(shape, LOG_VARIANCE[prior.family](prior.args)), "unconstrained"
+    return np.full(shape, np.nan), "none"
+
+
+def contraction(post: np.ndarray, prior_var: np.ndarray | float) -> np.ndarray:
+    """1 - var_post / var_prior over the leading (draw) axis: 0 = posterior is the prior, 1 = a point."""
+    return 1.0 - np.var(post, axis=0) / prior_var
+
+
+def mean_gate_weight(spec: ModelSpec, gate: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """wbar = E_x[w(x)] over the rows of ``x`` for each draw of the gate parameters (leading axis)."""
+    xj = jnp.asarray(x)
+    params = {k: jnp.asarray(v) for k, v in gate.items()}
+    one = lambda p: jnp.mean(jnp.exp(gate_log_weights(spec, p, xj)[0]))  # noqa: E731
+    return np.asarray(jax.lax.map(one, params, batch_size=256))
+
+
+def gate_draws(dt: xr.DataTree) -> np.ndarray:
+    """wbar of every posterior draw, shape (chain * draw,)."""
+    spec = spec_of(dt)
+    gate = {k: _flat_draws(dt, k) for k in spec.param_names if k in GATE_PARAMS}
+    return mean_gate_weight(spec, gate, dt["constant_data"]["x"].values)
+
+
+def prior_gate_mass(spec: ModelSpec, x: np.ndarray, eps: float, num: int = 4000, key: int = 0) -> float:
+    """Prior probability of wbar < eps: the prior CDF of lam, or ``num`` prior draws of (beta, tau); NaN if flat."""
+    names = [k for k in spec.param_names if k in GATE_PARAMS]
+    if any(spec.prior(k).family == "flat" for k in names):
+        return float("nan")
+    priors = prior_distributions(spec)
+    if spec.gate == "constant":
+        return float(priors["lam"].cdf(eps))
+    keys = jax.random.split(jax.random.PRNGKey(key), len(names))
+    draws = {k: priors[k].sample(kk, (num,)) for k, kk in zip(names, keys, strict=True)}
+    return float(np.mean(mean_gate_weight(spec, draws, x) < eps))
+
+
+def gate_eps(spec: ModelSpec, n: int) -> float:
+    """The gate is near 0 below eps = OBS_PER_PARAM k / n, k the number of prompt scalars."""
+    k = sum(int(np.prod(spec.shape(name))) for name in spec.param_names if name not in GATE_PARAMS)
+    return OBS_PER_PARAM * k / n
+
+
+def chain_disagreement(draws: np.ndarray) -> float:
+    """Kruskal-Wallis p-value that the chains (rows of ``draws``) share one distribution.
+
+    Each chain is thinned by its own draws / ESS (``az.ess`` within the chain, so disagreement
+    between chains does not shrink it) to about independent draws. NaN for one chain or constant draws.
+    """
+    if draws.shape[0] < 2 or np.ptp(draws) == 0:
+        return float("nan")
+    ess = np.atleast_1d(az.ess(draws[:, None, :], chain_axis=1, draw_axis=2))
+    steps = [max(1, round(draws.shape[1] / e)) if np.isfinite(e) and e > 0 else draws.shape[1] for e in ess]
+    return float(stats.kruskal(*(chain[::step] for chain, step in zip(draws, steps, strict=True))).pvalue)
+
+
+def bimodality_coefficient(values: np.ndarray) -> float:
+    """Sample bimodality coefficient (SAS; Pfister et al. 2013): > 5/9 suggests two modes."""
+    m = values.size
+    g = stats.skew(values, bias=False)
+    k = stats.kurtosis(values, bias=False)
+    return float((g**2 + 1) / (k + 3 * (m - 1) ** 2 / ((m - 2) * (m - 3))))
+
+
+def funnel(log_gate: np.ndarray, values: np.ndarray, bins: int = FUNNEL_BINS) -> tuple[float, float]:
+    """(corr, ratio): correlation of bin-median log gate with log spread, and spread(low)/spread(high).
+
+    Spreads are of the residuals of a linear fit of ``values`` on ``log_gate``: a funnel is a spread
+    that changes with the gate, not a correlation (a linear dependence on a skewed gate would
+    otherwise widen the tail bin by itself).
+    """
+    slope, intercept = np.polyfit(log_gate, values, 1)
+    residuals = values - (slope * log_gate + intercept)
+    groups = np.array_split(np.argsort(log_gate), bins)
+    centres = np.array([np.median(log_gate[g]) for g in groups])
+    spreads = np.array([np.std(residuals[g]) for g in groups])
+    if np.any(spreads == 0):
+        return float("nan"), float("nan")
+    return float(np.corrcoef(centres, np.log(spreads))[0, 1]), float(spreads[0] / spreads[-1])
+
+
+def gate_span(log_gate: np.ndarray, bins: int = FUNNEL_BINS) -> float:
+    """How far the gate ranges: median wbar in the highest / in the lowest of the funnel's gate bins."""
+    groups = np.array_split(np.sort(log_gate), bins)
+    return float(np.exp(np.median(groups[-1]) - np.median(groups[0])))
+
+
+def standardized_distance(draws: np.ndarray, point: float) -> float:
+    """|posterior mean - point| / posterior sd."""
+    return float(abs(np.mean(draws) - point) / np.std(draws))
+
+
+def frozen_mean_test(draws: np.ndarray, frozen: np.ndarray) -> tuple[float, float]:
+    """(D^2, p): Mahalanobis distance of ``frozen`` from the draws (S, k) and its chi^2_k tail probability.
+
+    Under a Gaussian approximation of the posterior, p is the posterior tail mass beyond the frozen
+    expert's mean parameters: p near 0 means the prompt's mean function is not the frozen one.
+    """
+    delta = np.mean(draws, axis=0) - frozen
+    d2 = float(delta @ np.linalg.pinv(np.atleast_2d(np.cov(draws, rowvar=False))) @ delta)
+    return d2, float(stats.chi2.sf(d2, df=draws.shape[1]))
+
+
+def name_of(label: str) -> str:
+    """The parameter of a scalar label (``a[3]`` -> ``a``)."""
+    return label.split("[")[0]
+
+
+def per_label(dt: xr.DataTree, names: tuple[str, ...], stat, **kwargs) -> dict[str, float]:
+    """An ArviZ statistic of the posterior (``az.rhat``, ``az.ess``), one float per scalar label."""
+    result = stat(dt, var_names=list(names), **kwargs).ds
+    return {label: float(v) for label, v in by_label({k: result[k].values for k in names}).items()}
+
+
+def rhat_ess(draws: Mapping[str, np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
+    """ArviZ's rank-normalised R-hat and bulk ESS of each (chain, draw) array, keyed as ``draws``."""
+    rhat = {k: float(az.rhat(np.asarray(v))) for k, v in draws.items()}
+    return rhat, {k: float(az.ess(np.asarray(v), method="bulk")) for k, v in draws.items()}
+
+
+def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
+    """All diagnostics of a NUTS result; ``eps`` overrides the gate's "near 0" level (:func:`gate_eps`)."""
+    _require_nuts(dt)
+    spec = spec_of(dt)
+    names = spec.param_names
+    post = {name: dt["posterior"][name].values for name in names}
+    x = dt["constant_data"]["x"].values
+    require(eps is None or 0.0 < eps < 1.0, "eps", f"the gate's 'near 0' level must lie in (0, 1), got {eps}")
+    eps = gate_eps(spec, x.shape[0]) if eps is None else eps
+    natural = by_label(post, lead=2)
+    free = by_label({name: unconstrained(spec, name, v) for name, v in post.items()}, lead=2)
+    rhat = per_label(dt, names, az.rhat)
+    ess_bulk = per_label(dt, names, az.ess, method="bulk")
+    ess_tail = per_label(dt, names, az.ess, method="tail")
+    priors = {name: prior_variance(spec, name) for name in names}
+    prior_var = by_label({name: var for name, (var, _) in priors.items()})
+    map_ = by_label({k: dt["map"][k].values for k in names}) if "map" in dt.children else {}
+    frozen = by_label(spec.frozen.params()) if spec.same_structure else {}
+    wbar = gate_draws(dt)
+    log_gate = np.log(np.maximum(wbar, np.finfo(float).tiny))
+    parameters = []
+    for label, draws in natural.items():
+        role = "gate" if name_of(label) in GATE_PARAMS else "prompt"
+        scale = priors[name_of(label)][1]
+        corr, ratio = funnel(log_gate, free[label].ravel()) if role == "prompt" else (np.nan, np.nan)
+        parameters.append(
+            ParameterDiagnostics(
+                label=label,
+                name=name_of(label),
+                role=role,
+                mean=float(np.mean(draws)),
+                sd=float(np.std(draws)),
+                rhat=rhat[label],
+                ess_bulk=ess_bulk[label],
+                ess_tail=ess_tail[label],
+                contraction=float(
+                    contraction((free if scale == "unconstrained" else natural)[label].ravel(), prior_var[label])
+                ),
+                contraction_scale=scale,
+                chain_p=chain_disagreement(draws),
+                bimodality=bimodality_coefficient(free[label].ravel()),
+                funnel_corr=corr,
+                funnel_ratio=ratio,
+                map_distance=standardized_distance(draws, float(map_[label])) if map_ else np.nan,
+                frozen_distance=standardized_distance(draws, float(frozen[label])) if label in frozen else np.nan,
+            )
+        )
+    mean_labels = [label for label in frozen if name_of(label) in ("a", "b")]  # empty unless same structure
+    d2, p = (np.nan, np.nan)
+    if mean_labels:
+        draws = np.column_stack([natural[k].ravel() for k in mean_labels])
+        d2, p = frozen_mean_test(draws, np.array([frozen[k] for k in mean_labels]))
+    return FitDiagnostics(
+        n=int(x.shape[0]),
+        num_chains=int(dt["posterior"].sizes["chain"]),
+        num_draws=int(dt["posterior"].sizes["draw"]),
+        distinguishable=spec.distinguishable,
+        divergences=int(dt["sample_stats"]["diverging"].sum()),
+        bfmi=tuple(float(v) for v in np.atleast_1d(az.bfmi(dt)["energy"].values)),
+        gate_eps=float(eps),
+        gate_mass_near_zero=float(np.mean(wbar < eps)),
+        prior_gate_mass_near_zero=prior_gate_mass(spec, x, eps),
+        gate_span=gate_span(log_gate),
+        frozen_mahalanobis=d2,
+        frozen_p=p,
+        parameters=tuple(parameters),
+    )

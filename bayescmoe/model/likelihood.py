@@ -1,0 +1,79 @@
+"""The log-likelihood of the contaminated MoE, in log space throughout (PAPERS.md section 1).
+
+    log p(y | x) = logaddexp( log(1 - w(x)) + log f0(y | h0(x), nu0),  log w(x) + log N(y | h(x), nu) )
+
+log w and log(1 - w) come from log/log1p (constant gate) or log_sigmoid (sigmoid gate), so
+lambda near 0 or 1 and large |beta.x + tau| stay finite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+
+from bayescmoe.model.experts import expert_mean
+from bayescmoe.model.families import family_logpdf, gaussian_logpdf
+from bayescmoe.model.spec import ModelSpec
+
+Array = jax.Array
+
+
+def gate_log_weights(spec: ModelSpec, params: Mapping[str, Array], x: Array) -> tuple[Array, Array]:
+    """(log w(x), log(1 - w(x))) of the prompt, shape (n,) each.
+
+    Constant gate (P1): w = lam. Sigmoid gate (P2): w = sigmoid(beta.x + tau), the two-expert
+    softmax with the frozen expert's logit fixed at 0.
+    """
+    if spec.gate == "constant":
+        lam = jnp.broadcast_to(params["lam"], x.shape[:1])
+        return jnp.log(lam), jnp.log1p(-lam)
+    logit = x @ params["beta"] + params["tau"]
+    return jax.nn.log_sigmoid(logit), jax.nn.log_sigmoid(-logit)
+
+
+def frozen_mean(spec: ModelSpec, x: Array) -> Array:
+    """h0(x) = act(a0.x [+ b0]) of the pre-trained expert."""
+    f = spec.frozen
+    return expert_mean(f.mean, x, jnp.asarray(f.weight), f.bias)
+
+
+def frozen_log_density(spec: ModelSpec, x: Array, y: Array) -> Array:
+    """log f0(y | h0(x), nu0) of the pre-trained expert, shape (n,)."""
+    f = spec.frozen
+    return family_logpdf(f.family, y, frozen_mean(spec, x), f.nu, f.df, f.laplace_reading)
+
+
+def prompt_mean(spec: ModelSpec, params: Mapping[str, Array], x: Array) -> Array:
+    """h(x) = act(a.x [+ b]) of the prompt expert."""
+    return expert_mean(spec.prompt.mean, x, params["a"], params.get("b"))
+
+
+def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> Array:
+    """log N(y | h(x), nu) of the prompt expert, shape (n,)."""
+    return gaussian_logpdf(y, prompt_mean(spec, params, x), params["nu"])
+
+
+@jax.custom_jvp
+def log_mix(lam: Array, log_f0: Array, log_f1: Array) -> Array:
+    """log((1 - lam) f0 + lam f1) with exact, finite derivatives also at lam = 0 and lam = 1."""
+    return jnp.logaddexp(jnp.log1p(-lam) + log_f0, jnp.log(lam) + log_f1)
+
+
+@log_mix.defjvp
+def _log_mix_jvp(primals: tuple[Array, Array, Array], tangents: tuple[Array, Array, Array]) -> tuple[Array, Array]:
+    lam, log_f0, log_f1 = primals
+    d_lam, d_f0, d_f1 = tangents
+    out = log_mix(lam, log_f0, log_f1)
+    r0, r1 = jnp.exp(log_f0 - out), jnp.exp(log_f1 - out)  # f0 / p and f1 / p
+    return out, (r1 - r0) * d_lam + (1 - lam) * r0 * d_f0 + lam * r1 * d_f1
+
+
+def log_likelihood(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> Array:
+    """Pointwise log p(y_i | x_i), shape (n,)."""
+    log_f0, log_f1 = frozen_log_density(spec, x, y), prompt_log_density(spec, params, x, y)
+    if spec.gate == "constant":
+        return log_mix(params["lam"], log_f0, log_f1)
+    log_w, log_1mw = gate_log_weights(spec, params, x)
+    return jnp.logaddexp(log_1mw + log_f0, log_w + log_f1)

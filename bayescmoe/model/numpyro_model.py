@@ -1,0 +1,52 @@
+"""The NumPyro model: priors on the trainable parameters, then y observed through a distribution.
+
+The observation site uses :class:`ContaminatedMoE`, whose ``log_prob`` is the one
+:func:`~bayescmoe.model.likelihood.log_likelihood`, so NumPyro and ArviZ see a pointwise
+log-likelihood (needed for LOO) and ``sample`` is the simulator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import jax
+import numpyro
+import numpyro.distributions as dist
+from numpyro.distributions import constraints
+
+from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.model.simulate import sample_y
+from bayescmoe.model.spec import ModelSpec
+
+Array = jax.Array
+
+
+class ContaminatedMoE(dist.Distribution):
+    """p(y | x) of the contaminated MoE for fixed parameters; batch shape (n,)."""
+
+    support = constraints.real
+
+    def __init__(self, spec: ModelSpec, params: Mapping[str, Array], x: Array, *, validate_args: bool | None = None):
+        self.spec, self.params, self.x = spec, dict(params), x
+        super().__init__(batch_shape=x.shape[:1], validate_args=validate_args)
+
+    def sample(self, key: Array, sample_shape: tuple[int, ...] = ()) -> Array:
+        keys = jax.random.split(key, math.prod(sample_shape))
+        draws = jax.vmap(lambda k: sample_y(k, self.spec, self.params, self.x))(keys)
+        return draws.reshape(sample_shape + self.batch_shape)
+
+    def log_prob(self, value: Array) -> Array:
+        return log_likelihood(self.spec, self.params, self.x, value)
+
+
+def prior_distributions(spec: ModelSpec) -> dict[str, dist.Distribution]:
+    """The prior distribution of each trainable parameter, keyed by name."""
+    return {name: spec.prior(name).distribution(spec.support(name), spec.shape(name)) for name in spec.param_names}
+
+
+def model(spec: ModelSpec, x: Array, y: Array | None = None) -> None:
+    """theta ~ priors; y_i | x_i ~ ContaminatedMoE(theta) for i = 1..n."""
+    params = {name: numpyro.sample(name, prior) for name, prior in prior_distributions(spec).items()}
+    with numpyro.plate("obs", x.shape[0]):
+        numpyro.sample("y", ContaminatedMoE(spec, params, x), obs=y)

@@ -1,0 +1,143 @@
+"""The named settings of both papers: a spec, a (possibly n-dependent) truth and a default size.
+
+P2's settings are those of its experiments (PAPERS.md section 4); P1's protocol is not public, so
+its four cells are ours, in P2's style (d = 8, X ~ N(0, I_8)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bayescmoe.errors import require
+from bayescmoe.model.simulate import X_DISTRIBUTIONS
+from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
+from bayescmoe.model.truth import Rate, Truth, merging_prompt, vanishing_weight
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A model, its truth and the data-generating defaults of one experiment cell."""
+
+    name: str
+    paper: str
+    regime: str
+    description: str
+    spec: ModelSpec
+    truth: Truth
+    n: int = 2000
+    x_dist: str = "normal"
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require(self.x_dist in X_DISTRIBUTIONS, "x_dist", f"must be one of {list(X_DISTRIBUTIONS)}")
+        require(isinstance(self.n, int) and self.n > 0, "n", "must be a positive integer")
+        self.truth.at(self.spec, self.n)  # validates the truth against the spec
+
+    def to_config(self) -> dict[str, Any]:
+        """TOML/JSON form read back by :func:`bayescmoe.results.config.setting_from_config`."""
+        return {
+            "name": self.name,
+            "paper": self.paper,
+            "regime": self.regime,
+            "description": self.description,
+            "spec": self.spec.to_config(),
+            "truth": self.truth.to_config(),
+            "data": {"n": self.n, "x_dist": self.x_dist},
+        }
+
+
+D = 8
+E1, E2 = np.eye(D)[0], np.eye(D)[1]
+
+# P1 (our design): a linear pre-trained expert, a constant gate.
+P1_FROZEN = {"mean": "linear", "weight": tuple(E1), "bias": 0.0, "nu": 0.1}
+P1_GAUSSIAN = ModelSpec(FrozenExpert("gaussian", **P1_FROZEN))
+P1_STUDENT = ModelSpec(FrozenExpert("student_t", df=5.0, **P1_FROZEN))
+P1_PROMPT = {"a": -E1 + E2, "b": 0.5, "nu": 0.1}
+
+# P2 (its section 5): tanh experts without bias, d = 8, softmax (sigmoid) gate.
+P2_FROZEN = {"mean": "tanh", "weight": tuple(E1), "bias": None, "nu": 0.001}
+P2_PROMPT = PromptExpert("tanh", bias=False)
+P2_GATE = {"beta": np.ones(D) / np.sqrt(D), "tau": 1.0}
+P2_LAPLACE = ModelSpec(FrozenExpert("laplace", **P2_FROZEN), P2_PROMPT, gate="sigmoid")
+P2_GAUSSIAN = ModelSpec(FrozenExpert("gaussian", **P2_FROZEN), P2_PROMPT, gate="sigmoid")
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting(
+            "p1-family",
+            "P1",
+            "distinguishable by family",
+            "Student-t(5) frozen expert, linear experts, constant gate lam* = 0.3",
+            P1_STUDENT,
+            Truth({"lam": 0.3, **P1_PROMPT}),
+        ),
+        Setting(
+            "p1-structure",
+            "P1",
+            "distinguishable by structure",
+            "Gaussian frozen expert with a linear mean, sigmoid prompt, constant gate lam* = 0.3",
+            ModelSpec(FrozenExpert("gaussian", **P1_FROZEN), PromptExpert("sigmoid")),
+            Truth({"lam": 0.3, "a": 2.0 * E2, "b": 0.0, "nu": 0.1}),
+        ),
+        Setting(
+            "p1-merging",
+            "P1",
+            "not distinguishable: merging prompt",
+            "Gaussian frozen expert, linear experts, prompt = pre-trained + n^-1/8 (e2, 1, 0.1), lam* = 0.4",
+            P1_GAUSSIAN,
+            merging_prompt(P1_GAUSSIAN, {"lam": 0.4}, 1.0, 1 / 8, {"a": E2, "b": 1.0, "nu": 0.1}),
+        ),
+        Setting(
+            "p1-vanishing",
+            "P1",
+            "vanishing prompt weight",
+            "the p1-family cell with lam* = 0.5 n^-1/4",
+            P1_STUDENT,
+            vanishing_weight(P1_PROMPT, 0.5, 1 / 4),
+        ),
+        Setting(
+            "p2-distinguishable",
+            "P2",
+            "distinguishable (a)",
+            "Laplace frozen expert tanh(e1.x), prompt tanh(eta.x) with eta* = -e1, nu* = nu0 = 0.001",
+            P2_LAPLACE,
+            Truth({**P2_GATE, "a": -E1, "nu": 0.001}),
+        ),
+        Setting(
+            "p2-merging-eta",
+            "P2",
+            "not distinguishable (b-i)",
+            "Gaussian frozen expert, prompt eta* = e1 (1 + n^-1/8), nu* = nu0 = 0.001",
+            P2_GAUSSIAN,
+            merging_prompt(P2_GAUSSIAN, P2_GATE, 1.0, 1 / 8, {"a": E1}),
+        ),
+        Setting(
+            "p2-merging-nu",
+            "P2",
+            "not distinguishable (b-ii), as written",
+            "Gaussian frozen expert, prompt eta* = -e1, nu* = 0.001 (1 + n^-1/8): Delta* stays about 2",
+            P2_GAUSSIAN,
+            Truth({**P2_GATE, "a": -E1, "nu": 0.001}, {"nu": Rate(0.001, 1 / 8)}),
+        ),
+        Setting(
+            "p2-merging-nu-e1",
+            "P2",
+            "not distinguishable (b-ii), eta* = e1",
+            "Gaussian frozen expert, prompt eta* = e1, nu* = 0.001 (1 + n^-1/8): the merging reading",
+            P2_GAUSSIAN,
+            merging_prompt(P2_GAUSSIAN, P2_GATE, 0.001, 1 / 8, {"nu": 1.0}),
+        ),
+    )
+}
+
+
+def get_setting(name: str) -> Setting:
+    """The named setting; raises with the list of names if unknown."""
+    require(name in SETTINGS, "setting", f"unknown setting {name!r}; choose from {sorted(SETTINGS)}")
+    return SETTINGS[name]

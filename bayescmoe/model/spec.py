@@ -1,0 +1,219 @@
+"""What a contaminated mixture of experts is: immutable, validated specs (PAPERS.md section 1).
+
+    p(y | x) = (1 - w(x)) f0(y | h0(x), nu0) + w(x) N(y | h(x), nu)
+
+with gate w(x) = lam (``constant``, P1) or sigmoid(beta.x + tau) (``sigmoid``, P2). The frozen
+expert (family, h0 and nu0) is fixed; the prompt's mean parameters a (and bias b) and variance nu
+are trained. Parameters travel as dicts keyed by :attr:`ModelSpec.param_names`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from bayescmoe.errors import as_floats, require
+from bayescmoe.model.experts import check_mean
+from bayescmoe.model.families import check_family
+from bayescmoe.model.priors import Prior, default_prior
+
+GATES = ("constant", "sigmoid")
+
+
+def _finite(value: Any, field_name: str) -> float:
+    out = as_floats(value, field_name)
+    require(out.ndim == 0, field_name, f"must be a single number, got {value!r}")
+    require(bool(np.isfinite(out)), field_name, "must be finite")
+    return float(out)
+
+
+@dataclass(frozen=True)
+class FrozenExpert:
+    """The pre-trained expert f0(y | act(weight.x [+ bias]), nu): fully known, never trained.
+
+    ``bias=None`` (the default, and what an absent ``bias`` in a config means) is no inner bias.
+    """
+
+    family: str = "gaussian"
+    mean: str = "linear"
+    weight: tuple[float, ...] = (1.0,)
+    bias: float | None = None
+    nu: float = 1.0
+    df: float | None = None
+    laplace_reading: str = "variance"
+
+    def __post_init__(self) -> None:
+        check_family(self.family, self.df, self.laplace_reading, "frozen")
+        check_mean(self.mean, "frozen.mean")
+        weight = np.atleast_1d(as_floats(self.weight, "frozen.weight"))
+        require(weight.ndim == 1 and weight.size > 0, "frozen.weight", "must be a non-empty vector")
+        require(bool(np.all(np.isfinite(weight))), "frozen.weight", "must be finite")
+        object.__setattr__(self, "weight", tuple(float(v) for v in weight))
+        if self.bias is not None:
+            object.__setattr__(self, "bias", _finite(self.bias, "frozen.bias"))
+        if self.df is not None:
+            object.__setattr__(self, "df", float(self.df))
+        nu = _finite(self.nu, "frozen.nu")
+        require(nu > 0, "frozen.nu", f"variance must be positive, got {nu}")
+        object.__setattr__(self, "nu", nu)
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The frozen expert's mean parameters and variance, keyed like the prompt's."""
+        out = {"a": np.asarray(self.weight), "nu": np.asarray(self.nu)}
+        if self.bias is not None:
+            out["b"] = np.asarray(self.bias)
+        return out
+
+
+@dataclass(frozen=True)
+class PromptExpert:
+    """The trainable Gaussian prompt N(y | act(a.x [+ b]), nu)."""
+
+    mean: str = "linear"
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        check_mean(self.mean, "prompt.mean")
+        require(isinstance(self.bias, bool), "prompt.bias", "must be true or false")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A contaminated MoE: gate kind, frozen expert, prompt expert and a prior per parameter.
+
+    ``priors`` may name any subset of the parameters (missing ones get defaults) or be the string
+    ``"flat"`` for flat priors on all of them; it is stored complete, as sorted pairs.
+    """
+
+    frozen: FrozenExpert
+    prompt: PromptExpert = field(default_factory=PromptExpert)
+    gate: str = "constant"
+    priors: Any = ()
+
+    def __post_init__(self) -> None:
+        require(isinstance(self.frozen, FrozenExpert), "frozen", "must be a FrozenExpert")
+        require(isinstance(self.prompt, PromptExpert), "prompt", "must be a PromptExpert")
+        require(self.gate in GATES, "gate", f"unknown gate {self.gate!r}; choose from {list(GATES)}")
+        if isinstance(self.priors, str):
+            require(self.priors == "flat", "priors", "the only named prior set is 'flat'")
+            given: dict[str, Any] = {name: "flat" for name in self.param_names}
+        else:
+            given = dict(self.priors)
+        unknown = sorted(set(given) - set(self.param_names))
+        require(not unknown, "priors", f"unknown parameter(s) {unknown}; parameters are {list(self.param_names)}")
+        resolved = {}
+        for name in self.param_names:
+            prior = (
+                Prior.from_config(given[name], f"priors.{name}")
+                if name in given
+                else default_prior(self.support(name), self.frozen.nu)
+            )
+            prior.check(self.support(name), f"priors.{name}")
+            resolved[name] = prior
+        object.__setattr__(self, "priors", tuple(sorted(resolved.items())))
+
+    @property
+    def dim(self) -> int:
+        """Dimension d of the input x."""
+        return len(self.frozen.weight)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """Trainable parameters: gate (lam, or beta and tau), then prompt (a, [b], nu)."""
+        gate = ("lam",) if self.gate == "constant" else ("beta", "tau")
+        prompt = ("a", "b", "nu") if self.prompt.bias else ("a", "nu")
+        return gate + prompt
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """Shape of parameter ``name``: (d,) for the vectors a and beta, () otherwise."""
+        return (self.dim,) if name in ("a", "beta") else ()
+
+    def support(self, name: str) -> str:
+        """Natural constraint of a parameter: 'unit' (lam), 'positive' (nu) or 'real'."""
+        return {"lam": "unit", "nu": "positive"}.get(name, "real")
+
+    def prior(self, name: str) -> Prior:
+        """The prior of parameter ``name``."""
+        return dict(self.priors)[name]
+
+    def with_priors(self, priors: Mapping[str, Any] | str) -> ModelSpec:
+        """A copy with the given priors (``"flat"`` for the MLE); unnamed ones get defaults."""
+        return replace(self, priors=priors)
+
+    @property
+    def same_structure(self) -> bool:
+        """Whether prompt and frozen mean functions coincide (mean and bias): merging is possible."""
+        return self.prompt.mean == self.frozen.mean and self.prompt.bias == (self.frozen.bias is not None)
+
+    @property
+    def distinguishable(self) -> bool:
+        """P2 Definition 1 with P1's structure condition: False iff f0 is Gaussian of the same structure."""
+        return not (self.frozen.family == "gaussian" and self.same_structure)
+
+    def to_config(self) -> dict[str, Any]:
+        """Plain dict (TOML/JSON form) that :meth:`from_config` reads back."""
+        frozen = {k: v for k, v in vars(self.frozen).items() if v is not None}
+        frozen["weight"] = list(self.frozen.weight)
+        return {
+            "gate": self.gate,
+            "frozen": frozen,
+            "prompt": dict(vars(self.prompt)),
+            "priors": {name: prior.to_config() for name, prior in self.priors},
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ModelSpec:
+        """Build a spec from its dict form, naming the field of any malformed entry."""
+        require(isinstance(config, Mapping), "spec", "must be a table")
+        unknown = sorted(set(config) - {"gate", "frozen", "prompt", "priors"})
+        require(not unknown, "spec", f"unknown field(s) {unknown}")
+        require("frozen" in config, "frozen", "missing: the pre-trained expert must be described")
+        parts = {}
+        for name, kind in (("frozen", FrozenExpert), ("prompt", PromptExpert)):
+            table = config.get(name, {})
+            require(isinstance(table, Mapping), name, "must be a table")
+            allowed = set(kind.__dataclass_fields__)
+            extra = sorted(set(table) - allowed)
+            require(not extra, name, f"unknown field(s) {extra}; allowed: {sorted(allowed)}")
+            parts[name] = kind(**table)
+        priors = config.get("priors", ())
+        require(isinstance(priors, (Mapping, str, tuple)), "priors", "must be a table or 'flat'")
+        return cls(gate=config.get("gate", "constant"), priors=priors, **parts)
+
+
+def check_params(spec: ModelSpec, params: Mapping[str, Any], field_name: str = "params") -> dict[str, np.ndarray]:
+    """Validate a parameter dict against ``spec``: names, shapes, finiteness, lam in [0, 1], nu > 0."""
+    require(isinstance(params, Mapping), field_name, "must be a mapping of parameter name to value")
+    missing = sorted(set(spec.param_names) - set(params))
+    extra = sorted(set(params) - set(spec.param_names))
+    require(not missing, field_name, f"missing parameter(s) {missing}")
+    require(not extra, field_name, f"unknown parameter(s) {extra}; parameters are {list(spec.param_names)}")
+    out = {}
+    for name in spec.param_names:
+        where = f"{field_name}.{name}"
+        value = as_floats(params[name], where)
+        require(value.shape == spec.shape(name), where, f"must have shape {spec.shape(name)}, got {value.shape}")
+        require(bool(np.all(np.isfinite(value))), where, "must be finite (no NaN or inf)")
+        if name == "lam":
+            require(0.0 <= float(value) <= 1.0, where, f"weight must lie in [0, 1], got {float(value)}")
+        if name == "nu":
+            require(float(value) > 0.0, where, f"variance must be positive, got {float(value)}")
+        out[name] = value
+    return out
+
+
+def check_data(spec: ModelSpec, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate data: x of shape (n, d) with d = spec.dim, y of shape (n,), all finite."""
+    x = as_floats(x, "x")
+    y = as_floats(y, "y")
+    require(x.ndim == 2, "x", f"must be a 2-D array (n, d), got shape {x.shape}")
+    require(x.shape[1] == spec.dim, "x", f"must have d = {spec.dim} columns, got {x.shape[1]}")
+    require(y.ndim == 1, "y", f"must be a 1-D array (n,), got shape {y.shape}")
+    require(y.shape[0] == x.shape[0], "y", f"has {y.shape[0]} rows but x has {x.shape[0]}")
+    require(y.shape[0] > 0, "y", "is empty")
+    require(bool(np.all(np.isfinite(x))), "x", "contains NaN or inf")
+    require(bool(np.all(np.isfinite(y))), "y", "contains NaN or inf")
+    return x, y

@@ -1,0 +1,135 @@
+"""Self-describing results: one ``xarray.DataTree`` per fit, saved as NetCDF.
+
+Groups: ArviZ's ``posterior``, ``sample_stats``, ``log_likelihood`` (optional), ``observed_data``
+(y) and ``constant_data`` (x); ours: ``mle`` and ``map`` (estimates, with children ``se`` and
+``information``, convergence in attrs) and ``truth``. The root attrs hold the spec as JSON and the
+seeds, so :func:`spec_of` and :func:`data_of` rebuild the model and its data from the file alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from numpyro.infer import MCMC
+
+from bayescmoe.errors import BayescmoeError, require
+from bayescmoe.files import atomic_write
+from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.inference.optimize import PointEstimate
+from bayescmoe.model.spec import ModelSpec, check_params
+
+VECTOR_DIMS = {"a": ["feature"], "beta": ["feature"]}
+DIMS = {**VECTOR_DIMS, "y": ["obs"], "x": ["obs", "feature"]}
+
+
+def params_dataset(spec: ModelSpec, params: Mapping[str, Any], attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """A Dataset with one variable per parameter (vectors along ``feature``)."""
+    data = {k: (VECTOR_DIMS.get(k, []), np.asarray(params[k], dtype=float)) for k in spec.param_names}
+    return xr.Dataset(data, coords={"feature": np.arange(spec.dim)}, attrs=dict(attrs or {}))
+
+
+def estimate_tree(spec: ModelSpec, est: PointEstimate) -> xr.DataTree:
+    """The group of one MLE/MAP: estimates, ``se`` and ``information`` children, convergence attrs."""
+    attrs = {
+        "log_likelihood": est.log_likelihood,
+        "log_prior": est.log_prior,
+        "n_iter": est.n_iter,
+        "grad_norm": est.grad_norm,
+        "converged": int(est.converged),
+        "information_pd": int(est.information_pd),
+        "degenerate": int(est.degenerate),
+        "best_start": est.best_start,
+        "start_objectives": np.asarray(est.start_objectives),
+    }
+    info = xr.Dataset(
+        {"information": (("param", "param_bis"), est.information)},
+        coords={"param": list(est.labels), "param_bis": list(est.labels)},
+    )
+    return xr.DataTree.from_dict(
+        {"/": params_dataset(spec, est.params, attrs), "se": params_dataset(spec, est.se), "information": info}
+    )
+
+
+def to_datatree(
+    spec: ModelSpec,
+    x: Any,
+    y: Any,
+    *,
+    mcmc: MCMC | None = None,
+    estimates: Sequence[PointEstimate] = (),
+    truth: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    log_likelihood: bool = True,
+) -> xr.DataTree:
+    """Collect a fit into one DataTree (see module docstring); ``attrs`` adds seeds, setting name, n..."""
+    x, y = np.asarray(x), np.asarray(y)
+    coords = {"feature": np.arange(spec.dim), "obs": np.arange(y.shape[0])}
+    constant = {"x": x}
+    if mcmc is not None:
+        dt = az.from_numpyro(mcmc, log_likelihood=log_likelihood, constant_data=constant, coords=coords, dims=DIMS)
+    else:
+        dt = az.from_dict({"observed_data": {"y": y}, "constant_data": constant}, coords=coords, dims=DIMS)
+    for est in estimates:
+        dt[est.kind] = estimate_tree(spec, est)
+    if truth is not None:
+        dt["truth"] = xr.DataTree(params_dataset(spec, check_params(spec, truth, "truth")))
+    dt.attrs.update(
+        {
+            "bayescmoe_spec": json.dumps(spec.to_config()),
+            "bayescmoe_version": version("bayescmoe"),
+            **{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in (attrs or {}).items()},
+        }
+    )
+    return dt
+
+
+def save(dt: xr.DataTree, path: str | os.PathLike) -> Path:
+    """Write ``dt`` to NetCDF atomically: a killed write leaves no partial file at ``path``."""
+    return atomic_write(path, lambda tmp: dt.to_netcdf(tmp, engine="h5netcdf"))
+
+
+def load(path: str | os.PathLike) -> xr.DataTree:
+    """Read a saved result fully into memory (the file is closed afterwards)."""
+    path = Path(path)
+    require(path.is_file(), "path", f"no result file at {path}")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as dt:
+            out = dt.load()
+    except (OSError, ValueError) as err:
+        raise BayescmoeError("path", f"{path} is not a readable NetCDF result ({err})") from None
+    require("bayescmoe_spec" in out.attrs, "path", f"{path} was not written by bayescmoe (no spec attribute)")
+    return out
+
+
+def spec_of(dt: xr.DataTree) -> ModelSpec:
+    """Rebuild the model spec stored in a result."""
+    return ModelSpec.from_config(json.loads(dt.attrs["bayescmoe_spec"]))
+
+
+def data_of(dt: xr.DataTree) -> tuple[np.ndarray, np.ndarray]:
+    """The (x, y) the result was fitted to."""
+    return dt["constant_data"]["x"].values, dt["observed_data"]["y"].values
+
+
+def params_of(dt: xr.DataTree, group: str) -> dict[str, np.ndarray]:
+    """Parameter dict stored in a group (``mle``, ``map`` or ``truth``)."""
+    require(group in dt.children, "group", f"result has no {group!r} group; it has {sorted(dt.children)}")
+    spec = spec_of(dt)
+    return {k: dt[group][k].values for k in spec.param_names}
+
+
+def log_likelihood_of(dt: xr.DataTree, group: str) -> float:
+    """Re-evaluate the total log-likelihood at the parameters of ``group`` on the stored data."""
+    spec = spec_of(dt)
+    x, y = data_of(dt)
+    params = {k: jnp.asarray(v) for k, v in params_of(dt, group).items()}
+    return float(jnp.sum(log_likelihood(spec, params, jnp.asarray(x), jnp.asarray(y))))

@@ -1,0 +1,119 @@
+"""From data to one complete result: :func:`fit` (MLE, MAP and NUTS in one call) and :func:`run_setting`.
+
+:func:`fit` is this package's ``pm.sample``: a spec and data go in, one self-describing DataTree
+(:mod:`bayescmoe.results.datatree`) comes out, with the MLE (flat priors), the MAP (the spec's
+priors) and NUTS (started at the MAP) and each stage's wall time. :func:`run_setting` simulates a
+named setting (:mod:`bayescmoe.model.settings`) and fits it: what ``bayescmoe fit <setting>`` runs.
+The same seed gives the same numbers as the ``models/`` scripts: the data come from the first half
+of ``split(PRNGKey(seed))``, the fits from the second.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import xarray as xr
+
+from bayescmoe.errors import require, require_positive_ints
+from bayescmoe.inference.nuts import fit_nuts
+from bayescmoe.inference.optimize import fit_map, fit_mle
+from bayescmoe.model.settings import Setting
+from bayescmoe.model.simulate import simulate
+from bayescmoe.model.spec import ModelSpec, check_data
+from bayescmoe.results.datatree import to_datatree
+
+Array = jax.Array
+#: the estimators :func:`fit` runs, in the order it runs them
+METHODS = ("mle", "map", "nuts")
+#: where NUTS chains start: at the MAP, or NumPyro's uniform (-2, 2) on the unconstrained scale
+NUTS_INITS = ("map", "prior")
+
+
+def _timed[T](record: dict[str, Any], label: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``fn`` and store its wall time in ``record[label]``."""
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    record[label] = time.perf_counter() - start
+    return out
+
+
+def fit(
+    spec: ModelSpec,
+    x: Any,
+    y: Any,
+    *,
+    methods: Sequence[str] = METHODS,
+    key: Array | int = 0,
+    truth: Mapping[str, Any] | None = None,
+    init: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    num_warmup: int = 500,
+    num_samples: int = 500,
+    num_chains: int = 4,
+    nuts_init: str = "map",
+    log_likelihood: bool = True,
+    progress_bar: bool | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.DataTree:
+    """Fit ``spec`` to (x, y) by each of ``methods`` and return everything as one DataTree.
+
+    ``truth`` (simulated data) is stored and, unless ``init`` is given, is the first start of the
+    MLE and the MAP (each also tries 4 random starts). NUTS runs ``num_chains`` x (``num_warmup`` +
+    ``num_samples``) and starts at the MAP (``nuts_init="map"``, which needs ``"map"`` in
+    ``methods``) or at NumPyro's default (``"prior"``). ``attrs`` adds root attributes.
+    """
+    methods = tuple(methods)
+    unknown = sorted(set(methods) - set(METHODS))
+    require(not unknown, "methods", f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    require(len(methods) > 0 and len(set(methods)) == len(methods), "methods", "name each method at most once")
+    require(nuts_init in NUTS_INITS, "nuts_init", f"must be one of {list(NUTS_INITS)}")
+    require(
+        nuts_init != "map" or "nuts" not in methods or "map" in methods,
+        "nuts_init",
+        "'map' starts NUTS at the MAP: add 'map' to methods or use 'prior'",
+    )
+    require_positive_ints(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
+    x, y = check_data(spec, x, y)
+    k_mle, k_map, k_nuts = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key, 3)
+    starts = truth if init is None else init
+    meta: dict[str, Any] = {"n": int(y.shape[0]), "methods": list(methods)}
+    estimates = {}
+    if "mle" in methods:
+        estimates["mle"] = _timed(meta, "mle_seconds", fit_mle, spec, x, y, key=k_mle, init=starts)
+    if "map" in methods:
+        estimates["map"] = _timed(meta, "map_seconds", fit_map, spec, x, y, key=k_map, init=starts)
+    mcmc = None
+    if "nuts" in methods:
+        sampler = {"num_warmup": num_warmup, "num_samples": num_samples, "num_chains": num_chains}
+        start = estimates["map"].params if nuts_init == "map" else None
+        mcmc = _timed(
+            meta, "nuts_seconds", fit_nuts, spec, x, y, key=k_nuts, init=start, progress_bar=progress_bar, **sampler
+        )
+        meta.update(sampler, nuts_init=nuts_init)
+    meta.update(attrs or {})
+    return to_datatree(
+        spec, x, y, mcmc=mcmc, estimates=list(estimates.values()), truth=truth, attrs=meta, log_likelihood=log_likelihood
+    )
+
+
+def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **options: Any) -> xr.DataTree:
+    """Simulate ``setting`` at size n (its default unless given) from ``seed`` and :func:`fit` it (``options``)."""
+    n = setting.n if n is None else n
+    require_positive_ints(n=n)
+    truth = setting.truth.at(setting.spec, n)
+    k_data, k_fit = jax.random.split(jax.random.PRNGKey(seed))
+    x, y = simulate(k_data, setting.spec, truth, n, setting.x_dist)
+    attrs = {
+        "setting": setting.name,
+        "paper": setting.paper,
+        "regime": setting.regime,
+        "description": setting.description,
+        "setting_config": json.dumps(setting.to_config()),
+        "n": n,
+        "x_dist": setting.x_dist,
+        "seed": seed,
+    }
+    return fit(setting.spec, x, y, key=k_fit, truth=truth, attrs=attrs, **options)

@@ -1,0 +1,29 @@
+"""The studies layer: many fits, stored resumably, and the statistics over them. No figures.
+
+``store`` (one NetCDF dataset per study plus a write-ahead journal), ``sweep`` and ``protocols``
+(the rate experiments), ``losses`` and ``slopes`` (errors and log-log rates), ``replicates``,
+``coverage`` and ``contraction`` (full Bayes against the MLE and MAP), ``sbc`` (simulation-based
+calibration), ``fisher_paths`` and ``collapse_paths`` (paths from identified to collapsed).
+Imports every layer below it: model, inference, results, diagnostics.
+"""
+
+from bayescmoe.studies.protocols import PROTOCOLS, Protocol, get_protocol
+from bayescmoe.studies.replicates import StudyConfig, run_study
+from bayescmoe.studies.sbc import SBCConfig, run_sbc
+from bayescmoe.studies.slopes import Slope, fit_slope, slope_table
+from bayescmoe.studies.sweep import SweepConfig, run_sweep
+
+__all__ = [
+    "PROTOCOLS",
+    "Protocol",
+    "SBCConfig",
+    "Slope",
+    "StudyConfig",
+    "SweepConfig",
+    "fit_slope",
+    "get_protocol",
+    "run_sbc",
+    "run_study",
+    "run_sweep",
+    "slope_table",
+]

@@ -1,0 +1,56 @@
+"""Errors of an estimate against the truth, per parameter group, and the losses of PAPERS.md section 3.
+
+Groups: constant gate (P1) lam, a, b, nu; sigmoid gate (P2) beta, tau, exp_tau, a (P2's eta), nu.
+Vectors use the Euclidean norm. Losses *(reconstructed in PAPERS.md)*, with g the gate quantity
+(lam, or exp(tau)), theta the prompt block ((a, b, nu), or (beta, a, nu) for P2) and
+Delta* = ||(prompt mean parameters*, nu*) - (pre-trained parameters, nu0)||:
+    D1 = |g - g*| + g* ||theta - theta*||                 (distinguishable)
+    D2 = |g - g*| Delta*^2 + g* Delta* ||theta - theta*||   (not distinguishable)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from bayescmoe.model.spec import ModelSpec
+
+
+def error_groups(spec: ModelSpec) -> tuple[str, ...]:
+    """The parameter groups whose errors a sweep records."""
+    if spec.gate == "constant":
+        return ("lam", "a", "b", "nu") if spec.prompt.bias else ("lam", "a", "nu")
+    return ("beta", "tau", "exp_tau", "a", "nu")
+
+
+@np.errstate(over="ignore")
+def group_errors(spec: ModelSpec, est: Mapping[str, np.ndarray], truth: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """|estimate - truth| per group (norm for vectors; exp_tau compares exp(tau), inf if it overflows)."""
+    out = {}
+    for group in error_groups(spec):
+        if group == "exp_tau":
+            out[group] = float(abs(np.exp(est["tau"]) - np.exp(truth["tau"])))
+        else:
+            out[group] = float(np.linalg.norm(np.asarray(est[group]) - np.asarray(truth[group])))
+    return out
+
+
+def delta_star(spec: ModelSpec, truth: Mapping[str, np.ndarray]) -> float:
+    """Distance of the true prompt (mean parameters and nu) from the pre-trained expert's."""
+    frozen = spec.frozen.params()
+    keys = [k for k in ("a", "b", "nu") if k in truth]
+    diff = [np.ravel(np.asarray(truth[k]) - frozen.get(k, 0.0)) for k in keys]
+    return float(np.linalg.norm(np.concatenate(diff)))
+
+
+@np.errstate(over="ignore")
+def losses(spec: ModelSpec, est: Mapping[str, np.ndarray], truth: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """D1 and D2 of the module docstring."""
+    if spec.gate == "constant":
+        g_hat, g_true, block = float(est["lam"]), float(truth["lam"]), [k for k in ("a", "b", "nu") if k in truth]
+    else:
+        g_hat, g_true, block = float(np.exp(est["tau"])), float(np.exp(truth["tau"])), ["beta", "a", "nu"]
+    theta = np.linalg.norm(np.concatenate([np.ravel(np.asarray(est[k]) - np.asarray(truth[k])) for k in block]))
+    gate, delta = abs(g_hat - g_true), delta_star(spec, truth)
+    return {"D1": gate + g_true * theta, "D2": gate * delta**2 + g_true * delta * theta}

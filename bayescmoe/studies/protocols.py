@@ -1,0 +1,103 @@
+"""The rate experiments of PAPERS.md section 4: which settings, which n, how many replicates.
+
+Theory slopes follow PAPERS.md section 3 with Delta* ~ n^-1/8 and lam*_n ~ n^-1/4; the paper's
+slopes are P2's reported numbers (P1 published none). They are reference values to compare with,
+never inputs of a computation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from bayescmoe.errors import require
+from bayescmoe.model.settings import get_setting
+from bayescmoe.studies.losses import error_groups
+
+HALF, QUARTER, THREE_EIGHTHS = -0.5, -0.25, -0.375
+
+
+def log_grid(lo: float, hi: float, num: int) -> tuple[int, ...]:
+    """``num`` log-spaced integer sample sizes from ``lo`` to ``hi``."""
+    return tuple(round(v) for v in np.logspace(np.log10(lo), np.log10(hi), num))
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A grid of settings x sample sizes x replicates, with reference slopes per setting and group."""
+
+    name: str
+    settings: tuple[str, ...]
+    n_grid: tuple[int, ...]
+    replicates: int
+    theory: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    paper: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def quick(self) -> Protocol:
+        """The ``--quick`` preset: 4 sizes up to 1e4 and 3 replicates (used by the tests)."""
+        return replace(self, name=f"{self.name}-quick", n_grid=(1000, 2000, 5000, 10000), replicates=3)
+
+    def with_settings(self, settings: tuple[str, ...]) -> Protocol:
+        """A copy restricted to some of its settings."""
+        unknown = sorted(set(settings) - set(self.settings))
+        require(not unknown, "settings", f"not in protocol {self.name}: {unknown}; it has {list(self.settings)}")
+        return replace(self, settings=tuple(s for s in self.settings if s in settings))
+
+    def with_replicates(self, replicates: int) -> Protocol:
+        """A copy with another number of replicates."""
+        require(replicates > 0, "replicates", "must be a positive integer")
+        return replace(self, replicates=replicates)
+
+
+def _same(value: float, groups: tuple[str, ...]) -> dict[str, float]:
+    return dict.fromkeys(groups, value)
+
+
+#: both papers' grid: 20 log-spaced n from 1e3 to 1e5, 40 replicates each (PAPERS.md section 4)
+N_GRID, REPLICATES = log_grid(1e3, 1e5, 20), 40
+P2_GROUPS = error_groups(get_setting("p2-distinguishable").spec)
+P1_GROUPS = error_groups(get_setting("p1-family").spec)
+P2_SLOWED = {"beta": THREE_EIGHTHS, "tau": QUARTER, "exp_tau": QUARTER, "a": THREE_EIGHTHS, "nu": THREE_EIGHTHS}
+#: P2's reported (b-ii) slopes, compared with both readings of (b-ii)
+P2_B_II = {"beta": -0.39, "tau": -0.22, "exp_tau": -0.22, "a": -0.37, "nu": -0.39}
+
+PROTOCOLS: dict[str, Protocol] = {
+    "p2": Protocol(
+        name="p2",
+        settings=("p2-distinguishable", "p2-merging-eta", "p2-merging-nu", "p2-merging-nu-e1"),
+        n_grid=N_GRID,
+        replicates=REPLICATES,
+        theory={
+            "p2-distinguishable": _same(HALF, P2_GROUPS),
+            "p2-merging-eta": P2_SLOWED,
+            "p2-merging-nu": _same(HALF, P2_GROUPS),  # as written Delta* stays about 2
+            "p2-merging-nu-e1": P2_SLOWED,
+        },
+        paper={
+            "p2-distinguishable": {"beta": -0.45, "tau": -0.52, "exp_tau": -0.52, "a": -0.50, "nu": -0.54},
+            "p2-merging-eta": {"beta": -0.37, "tau": -0.23, "exp_tau": -0.23, "a": -0.39, "nu": -0.35},
+            "p2-merging-nu": P2_B_II,
+            "p2-merging-nu-e1": P2_B_II,
+        },
+    ),
+    "p1": Protocol(
+        name="p1",
+        settings=("p1-family", "p1-structure", "p1-merging", "p1-vanishing"),
+        n_grid=N_GRID,
+        replicates=REPLICATES,
+        theory={
+            "p1-family": _same(HALF, P1_GROUPS),
+            "p1-structure": _same(HALF, P1_GROUPS),
+            "p1-merging": {"lam": QUARTER, "a": THREE_EIGHTHS, "b": THREE_EIGHTHS, "nu": THREE_EIGHTHS},
+            "p1-vanishing": {"lam": HALF, "a": QUARTER, "b": QUARTER, "nu": QUARTER},
+        },
+    ),
+}
+
+
+def get_protocol(name: str) -> Protocol:
+    """The named protocol."""
+    require(name in PROTOCOLS, "protocol", f"unknown protocol {name!r}; choose from {sorted(PROTOCOLS)}")
+    return PROTOCOLS[name]

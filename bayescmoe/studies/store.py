@@ -1,0 +1,168 @@
+"""Persistence of a sweep: one NetCDF dataset (setting, n, replicate) plus a write-ahead journal.
+
+Each finished cell is appended (and fsync'ed) to ``<out>.journal.jsonl`` at once, and the dataset
+is rewritten atomically every few seconds and at the end, after which the journal is dropped. A
+sweep killed at any point, even by SIGKILL, therefore loses no finished cell: reopening replays
+the journal into the dataset (a torn last line is ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from bayescmoe.errors import BayescmoeError, require
+from bayescmoe.files import atomic_write
+
+VECTOR_PARAMS = ("a", "beta")
+SCALARS = ("loglik_hat", "loglik_true", "converged", "n_iter", "seconds", "delta_star")
+
+
+def journal_path(path: Path) -> Path:
+    """Where the write-ahead journal of ``path`` lives."""
+    return path.with_name(path.name + ".journal.jsonl")
+
+
+def empty_dataset(
+    settings: Sequence[str],
+    n_grid: Sequence[int],
+    replicates: int,
+    dim: int,
+    params: Sequence[str],
+    groups: Sequence[str],
+    attrs: Mapping[str, Any],
+) -> xr.Dataset:
+    """All-NaN dataset with estimates, truths, errors, losses and fit records for every cell."""
+    coords = {
+        "setting": list(settings),
+        "n": list(n_grid),
+        "replicate": np.arange(replicates),
+        "feature": np.arange(dim),
+    }
+    cell = ("setting", "n", "replicate")
+    shape = (len(settings), len(n_grid), replicates)
+    data: dict[str, Any] = {}
+    for p in params:
+        dims, full = ((*cell, "feature"), (*shape, dim)) if p in VECTOR_PARAMS else (cell, shape)
+        data[f"{p}_hat"] = (dims, np.full(full, np.nan))
+        data[f"{p}_true"] = (dims, np.full(full, np.nan))
+    for name in [*(f"err_{g}" for g in groups), "loss_D1", "loss_D2", *SCALARS]:
+        data[name] = (cell, np.full(shape, np.nan))
+    data["done"] = (cell, np.zeros(shape, dtype=np.int8))
+    return xr.Dataset(data, coords=coords, attrs=dict(attrs))
+
+
+def labelled_dataset(
+    settings: Sequence[str],
+    n_grid: Sequence[int],
+    replicates: int,
+    labels: Sequence[str],
+    per_param: Sequence[str],
+    per_cell: Sequence[str],
+    attrs: Mapping[str, Any],
+) -> xr.Dataset:
+    """All-NaN store with ``per_param`` fields on (setting, n, replicate, param), ``per_cell`` ones on the cell."""
+    coords = {"setting": list(settings), "n": list(n_grid), "replicate": np.arange(replicates), "param": list(labels)}
+    cell = ("setting", "n", "replicate")
+    shape = (len(settings), len(n_grid), replicates)
+    data: dict[str, Any] = {name: ((*cell, "param"), np.full((*shape, len(labels)), np.nan)) for name in per_param}
+    data.update({name: (cell, np.full(shape, np.nan)) for name in per_cell})
+    data["done"] = (cell, np.zeros(shape, dtype=np.int8))
+    return xr.Dataset(data, coords=coords, attrs=dict(attrs))
+
+
+def record(ds: xr.Dataset, cell: Mapping[str, Any]) -> None:
+    """Write one finished cell (a dict from :func:`bayescmoe.studies.sweep.fit_cell`) into ``ds`` in place."""
+    where = {"setting": cell["setting"], "n": cell["n"], "replicate": cell["replicate"]}
+    for name, value in cell["values"].items():
+        ds[name].loc[where] = value
+    ds["done"].loc[where] = 1
+
+
+def append_journal(path: Path, cell: Mapping[str, Any]) -> None:
+    """Append one cell to the journal and make it durable."""
+    with open(journal_path(path), "a") as f:
+        f.write(json.dumps(cell) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def flush(ds: xr.Dataset, path: Path) -> None:
+    """Rewrite the dataset atomically, then drop the journal it now contains."""
+    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+    journal_path(path).unlink(missing_ok=True)
+
+
+def open_store(path: Path, fresh: xr.Dataset) -> xr.Dataset:
+    """The sweep's dataset: ``fresh`` for a new run, else the saved one with its journal replayed.
+
+    A saved sweep made with another configuration (its ``config`` attribute) is an error: resuming
+    it would mix incompatible cells.
+    """
+    ds = fresh
+    if path.exists():
+        with xr.open_dataset(path, engine="h5netcdf") as saved:
+            ds = saved.load()
+        require(
+            ds.attrs.get("config") == fresh.attrs["config"],
+            "out",
+            f"{path} holds a sweep with another configuration; choose another --out or delete it",
+        )
+        for name in ("setting", "n", "replicate"):
+            require(list(ds[name].values) == list(fresh[name].values), "out", f"{path} has another {name} grid")
+    journal = journal_path(path)
+    if journal.exists():
+        for line in journal.read_text().splitlines():
+            try:
+                cell = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # torn last line of a killed run
+            try:
+                record(ds, cell)
+            except KeyError as err:
+                raise BayescmoeError("out", f"{journal} does not match this sweep ({err})") from None
+    return ds
+
+
+def run_cells(
+    ds: xr.Dataset,
+    out: Path,
+    fit: Callable[[str, int, int], Mapping[str, Any]],
+    desc: str,
+    *,
+    progress: bool = True,
+    flush_seconds: float = 20.0,
+) -> xr.Dataset:
+    """Fit every cell of ``ds`` not yet done (n-major order), journalling each and flushing every few seconds.
+
+    ``fit(setting, n, replicate)`` returns the cell's record (``setting``, ``n``, ``replicate``,
+    ``values``); the dataset is flushed at the end even when a fit raises or the run is interrupted.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    todo = [
+        (str(s), int(n), int(r))
+        for n in ds["n"].values
+        for s in ds["setting"].values
+        for r in ds["replicate"].values
+        if not ds["done"].sel(setting=s, n=n, replicate=r)
+    ]
+    last = time.monotonic()
+    try:
+        for s, n, r in tqdm(todo, desc=desc, unit="cell", disable=not progress):
+            cell = fit(s, n, r)
+            append_journal(out, cell)
+            record(ds, cell)
+            if time.monotonic() - last > flush_seconds:
+                flush(ds, out)
+                last = time.monotonic()
+    finally:
+        flush(ds, out)
+    return ds

@@ -1,0 +1,127 @@
+"""The package's layers (README "Layout"): each imports only the layers below it; the public API imports.
+
+Layer order, from the bottom: the foundations (errors, files, runtime), then model, inference,
+results, diagnostics, studies, plots, cli. Plots compute no statistics (no SciPy, no study runner);
+studies draw no figures (no matplotlib, no plots).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+import bayescmoe
+
+PACKAGE = Path(bayescmoe.__file__).parent
+LAYERS = ("foundation", "model", "inference", "results", "diagnostics", "studies", "plots", "cli")
+FOUNDATIONS = ("errors", "files", "runtime")
+#: the public API the layout issue names (all importable from the top-level namespace)
+REQUIRED_API = (
+    "ModelSpec",
+    "FrozenExpert",
+    "PromptExpert",
+    "Prior",
+    "simulate",
+    "log_likelihood",
+    "fit_mle",
+    "fit_map",
+    "fit_nuts",
+    "to_datatree",
+    "save",
+    "load",
+    "collapse_report",
+    "get_setting",
+)
+
+
+def layer_of(module: str) -> str | None:
+    """The layer of a ``bayescmoe`` module (dotted name); None for the top-level package itself."""
+    parts = module.split(".")
+    if parts[0] != "bayescmoe":
+        raise ValueError(module)
+    if len(parts) == 1:
+        return None
+    return "foundation" if parts[1] in FOUNDATIONS else parts[1]
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, typing: bool = True) -> set[str]:
+    """Every module ``path`` imports, at module level or inside a function (``typing=False``: not the
+    imports under ``if TYPE_CHECKING:``, which exist for annotations only)."""
+    found = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            if not typing:
+                return
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            if node.module == "bayescmoe":  # "from bayescmoe import results" imports a subpackage
+                found.update(f"bayescmoe.{a.name}" for a in node.names if (PACKAGE / a.name).exists())
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return found
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE or p.name != "__init__.py")
+
+
+def test_every_module_is_in_a_layer():
+    for path in MODULES:
+        assert layer_of(module_name(path)) in LAYERS, path
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_a_layer_imports_only_layers_below_it(path):
+    name = module_name(path)
+    rank = LAYERS.index(layer_of(name))
+    for imported in imports_of(path):
+        if imported.split(".")[0] != "bayescmoe":
+            continue
+        assert imported != "bayescmoe", f"{name} imports the top-level API, which sits above every layer"
+        assert LAYERS.index(layer_of(imported)) <= rank, f"{name} ({LAYERS[rank]}) imports {imported}"
+
+
+def test_plots_compute_no_statistics_and_studies_draw_no_figures():
+    for path in MODULES:
+        name, imported = module_name(path), imports_of(path, typing=False)
+        roots = {m.split(".")[0] for m in imported}
+        if layer_of(name) == "plots":
+            assert "scipy" not in roots, name
+            assert not any(m.startswith("bayescmoe.studies") for m in imported), f"{name} runs study code"
+        if layer_of(name) == "studies":
+            assert "matplotlib" not in roots, name
+
+
+def test_the_layer_test_sees_a_violation(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from bayescmoe.plots.fit import plot_pair\n")
+    assert "bayescmoe.plots.fit" in imports_of(bad)
+    assert LAYERS.index(layer_of("bayescmoe.plots.fit")) > LAYERS.index("model")
+
+
+def test_public_api_names_import_from_the_top_level():
+    assert set(REQUIRED_API) <= set(bayescmoe.__all__)
+    namespace: dict = {}
+    exec(f"from bayescmoe import {', '.join(bayescmoe.__all__)}", namespace)
+    assert all(callable(namespace[name]) for name in REQUIRED_API)
+
+
+@pytest.mark.parametrize("layer", LAYERS[1:])
+def test_each_layer_exposes_its_all(layer):
+    module = importlib.import_module(f"bayescmoe.{layer}")
+    assert module.__doc__ and module.__all__
+    for name in module.__all__:
+        assert hasattr(module, name), f"bayescmoe.{layer}.{name}"
