@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from bayescmoe.cli import OneLineParser, guarded
+from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
 from bayescmoe.files import atomic_write
 from bayescmoe.studies.collapse_paths import Chains, confusion, errors, path_points, run_paths, standard_paths
 
@@ -97,11 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="7 points, n = 1000, 2 chains x 200 + 400, 4000 MC draws")
     parser.add_argument("--n", type=int, default=None, help="sample size (default 2000; 1000 with --quick)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/collapse-paths", help="output directory")
+    add_output_arguments(parser, "results/collapse-paths")
 
     def run() -> None:
-        args = parser.parse_args(argv)
+        args = parse_checked(parser, argv)
         n = args.n or (1000 if args.quick else 2000)
         chains = Chains(200, 400, 2) if args.quick else Chains()
         fisher_samples = 4000 if args.quick else 20000

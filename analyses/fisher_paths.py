@@ -47,7 +47,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from bayescmoe.cli import OneLineParser, guarded
+from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
 from bayescmoe.diagnostics.fisher import (
     EIGEN_FLOOR,
     cosine,
@@ -171,11 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="4 Delta values and 4000 Monte Carlo draws")
     parser.add_argument("--paper", choices=(*PAPERS, "all"), default="all", help="paths of P1, P2 or both")
     parser.add_argument("--num-samples", type=int, default=None, help="Monte Carlo draws of (X, Y) (default 20000)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/fisher", help="output directory")
+    add_output_arguments(parser, "results/fisher")
 
     def run() -> None:
-        args = parser.parse_args(argv)
+        args = parse_checked(parser, argv)
         deltas = np.logspace(0, -3, 4 if args.quick else 13)
         num_samples = args.num_samples or (4000 if args.quick else 20000)
         papers = list(PAPERS) if args.paper == "all" else [args.paper]

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescmoe.cli import OneLineParser, guarded
+from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
 from bayescmoe.diagnostics.geometry import geometry_table, posterior_quantities, true_quantities
 from bayescmoe.errors import require
 from bayescmoe.files import atomic_write
@@ -89,11 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 truths, n = 500, 2 chains x 150 + 150")
     parser.add_argument("--n", type=int, default=None, help="sample size (default 2000; 500 with --quick)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/geometry", help="output directory")
+    add_output_arguments(parser, "results/geometry")
 
     def run() -> None:
-        args = parser.parse_args(argv)
+        args = parse_checked(parser, argv)
         n = args.n or (500 if args.quick else 2000)
         require(n > 1, "n", f"must be at least 2, got {n}")
         chains = Chains(150, 150, 2) if args.quick else Chains()

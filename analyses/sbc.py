@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayescmoe.cli import OneLineParser, guarded
+from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
 from bayescmoe.plots.sbc import plot_ecdf_difference, plot_rank_histograms
 from bayescmoe.studies.sbc import SBC_SETTINGS, SBCConfig, pit_tree, rank_histogram, run_sbc, summary
 
@@ -64,13 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="8 sims, n = 200, 2 chains x 150 + 150, L = 19")
     parser.add_argument("--sims", type=int, default=None, help="simulations per setting (default 200; 8 with --quick)")
     parser.add_argument("--n", type=int, default=None, help="sample size (default 500; 200 with --quick)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/sbc", help="output directory")
+    add_output_arguments(parser, "results/sbc")
     parser.add_argument("--settings", nargs="+", default=list(SBC_SETTINGS), help=f"subset of {list(SBC_SETTINGS)}")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def run() -> None:
-        args = parser.parse_args(argv)
+        args = parse_checked(parser, argv)
         size = dict(QUICK if args.quick else FULL)
         size.update({k: v for k, v in (("sims", args.sims), ("n", args.n)) if v is not None})
         config = SBCConfig(settings=tuple(args.settings), seed=args.seed, **size)

@@ -11,7 +11,7 @@ class BayescmoeError(ValueError):
     """Invalid input. ``field`` names the offending field (e.g. ``frozen.nu`` or ``y``)."""
 
     def __init__(self, field: str, message: str) -> None:
-        self.field = field
+        self.field, self.message = field, message
         super().__init__(f"{field}: {message}")
 
 

@@ -17,6 +17,8 @@ import warnings
 import jax
 import numpyro
 
+from bayescmoe.errors import require
+
 DEFAULT_CPU_DEVICES = 4
 
 
@@ -33,3 +35,23 @@ def configure(num_cpu_devices: int | None = None) -> None:
             "Import bayescmoe before any JAX computation.",
             stacklevel=2,
         )
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still use: MemAvailable of /proc/meminfo, else the physical memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def require_memory(nbytes: float, field: str, what: str) -> None:
+    """Raise a one-line :class:`~bayescmoe.errors.BayescmoeError` for ``field`` if ``nbytes`` exceed the memory left."""
+    free = available_memory()
+    require(
+        nbytes < free, field, f"{what} needs about {nbytes / 1e9:.3g} GB, more than the {free / 1e9:.3g} GB available"
+    )

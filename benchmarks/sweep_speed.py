@@ -40,14 +40,12 @@ import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-import jax
 import numpy as np
 from scipy import optimize, special, stats
 
 from bayescmoe.inference.em import INNER_TOL
 from bayescmoe.inference.optimize import constrain
 from bayescmoe.model.settings import Setting, get_setting
-from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.studies import sweep
 from bayescmoe.studies.protocols import get_protocol
@@ -219,13 +217,10 @@ def cell_problem(
     setting: Setting, n: int, replicate: int, config: sweep.SweepConfig
 ) -> tuple[np.ndarray, np.ndarray, Params, Params]:
     """(x, y, truth, start) of a cell exactly as :func:`bayescmoe.studies.sweep.fit_cell` makes them (init = truth)."""
-    truth = setting.truth.at(setting.spec, n)
-    k_data, k_start = jax.random.split(sweep.cell_key(config.seed, setting.name, n, replicate))
-    x, y = simulate(k_data, setting.spec, truth, n, setting.x_dist)
-    spec = setting.spec.with_priors("flat")
-    (u0,) = sweep.cell_starts(k_start, spec, truth, y, config)
-    start = constrain(spec, u0)
-    return np.asarray(x), np.asarray(y), truth, {k: np.asarray(v) for k, v in start.items()}
+    cell = sweep.simulate_cell(setting, n, replicate, config)
+    start = constrain(cell.spec, cell.starts[0])
+    x, y = np.asarray(cell.x)[:n], np.asarray(cell.y)[:n]
+    return x, y, cell.truth, {k: np.asarray(v) for k, v in start.items()}
 
 
 def time_ours(setting: Setting, n: int, replicate: int, config: sweep.SweepConfig, repeats: int) -> dict[str, float]:

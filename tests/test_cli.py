@@ -70,6 +70,7 @@ BAD_TOML = {
     "malformed table": ("[data]", "[dataz]", "config"),
     "wrong shape": ("a = [-1.0, 1.0]", "a = [-1.0, 1.0, 3.0]", "truth.a"),
     "not TOML": ("[spec]", "[spec", "config"),
+    "rate leaves [0, 1]": ("coef = 2.0", "coef = 2000.0", "truth.lam"),
 }
 
 
@@ -110,6 +111,47 @@ def test_bad_arguments_exit_2_with_one_line(argv, field, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"bayescmoe: error: {field}")
     assert not (tmp_path / "o").exists()
+
+
+def _one_line_error(capsys, field: str) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"bayescmoe: error: {field}"), err
+    return err[0]
+
+
+@pytest.mark.parametrize("where", ["under a file", "in /proc"])
+def test_unwritable_out_is_refused_before_any_work(where, tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = blocker / "out" if where == "under a file" else Path("/proc/bayescmoe-out")
+    monkeypatch.setattr("bayescmoe.results.workflow.simulate", lambda *a, **k: pytest.fail("simulated anyway"))
+    assert main(["fit", "p1-family", "--n", "300", "--out", str(out)]) == 2
+    _one_line_error(capsys, "out")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("n", "field", "says"), [("1000000000000", "n", "GB"), ("1", "y", "more observations than parameters")]
+)
+def test_impossible_sample_sizes_are_one_line_errors(n, field, says, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["fit", "p1-family", "--n", n, "--num-warmup", "5", "--num-samples", "5", "--out", str(out)]) == 2
+    assert says in _one_line_error(capsys, field)
+    assert not out.exists()
+
+
+def test_config_errors_name_the_right_field(tmp_path, capsys):
+    assert main(["fit", "--config", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "is a directory" in _one_line_error(capsys, "config")
+    text = EXAMPLE.read_text()
+    for old, new, says in (
+        ("weight = [1.0, 0.0]", "weight = [1.0, 0.0, 0.0]", "the length of frozen.weight"),
+        ("lam = 0.1\n", "lam = 1.5\n", "got 1.5"),  # the value typed, not lam + 2 n^-1/2
+    ):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text.replace(old, new, 1))
+        assert main(["fit", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
+        assert says in _one_line_error(capsys, "truth")
 
 
 def test_summary_of_a_file_that_is_not_a_result(tmp_path, capsys):

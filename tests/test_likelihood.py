@@ -25,7 +25,7 @@ from scipy import integrate, special, stats
 
 from bayescmoe.model.experts import ACTIVATIONS, expert_mean
 from bayescmoe.model.families import family_logpdf, family_sample, family_scale
-from bayescmoe.model.likelihood import gate_log_weights, log_likelihood
+from bayescmoe.model.likelihood import frozen_log_density, gate_log_weights, log_likelihood, prompt_log_density
 from bayescmoe.model.numpyro_model import ContaminatedMoE
 
 FAMILIES = tuple(FAMILY_CASES)
@@ -253,6 +253,36 @@ def test_gradient_is_finite_at_boundary_lambda(lam):
     value, grad = _value_and_grad(spec, params, x, y)
     assert np.isfinite(value)
     _assert_finite_grad(grad)
+
+
+#: log f1 - log f0 beyond which d/dlam at lam = 0 (f1 / f0 - 1) exceeds float64 (likewise f0 / f1 at lam = 1)
+OVERFLOW = np.log(np.finfo(float).max)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("lam", [0.0, 1.0])
+def test_gradient_at_the_boundary_is_never_nan_and_finite_but_where_stated(family, lam):
+    """An extremes grid: observations from the bulk to far tails, a narrow and a wide prompt."""
+    spec = make_spec(family)
+    x = np.tile(_random_xy(n=6)[0], (63, 1))
+    offsets = np.repeat(np.concatenate([-np.logspace(-2, 3, 31), [0.0], np.logspace(-2, 3, 31)]), 6)
+    y = ref_frozen_mean(spec, x) + offsets
+    for nu in (1e-3, 1.0, 1e3):
+        params = make_params(spec, lam=lam, nu=nu)
+        grads = jax.vmap(
+            jax.grad(lambda p, xi, yi: log_likelihood(spec, p, xi[None], yi[None])[0]), in_axes=(None, 0, 0)
+        )(_jparams(params), jnp.asarray(x), jnp.asarray(y))
+        jp, jx, jy = _jparams(params), jnp.asarray(x), jnp.asarray(y)  # SciPy's Laplace tail underflows to -inf
+        gap = np.asarray(prompt_log_density(spec, jp, jx, jy) - frozen_log_density(spec, jx, jy))
+        beyond = gap > OVERFLOW if lam == 0.0 else -gap > OVERFLOW
+        for name, g in grads.items():
+            g = np.asarray(g).reshape(len(y), -1)
+            assert not np.isnan(g).any(), (name, nu)
+            finite = np.isfinite(g).all(axis=1)
+            if name == "lam":
+                np.testing.assert_array_equal(finite, ~beyond)
+            else:
+                assert finite.all(), (name, nu)
 
 
 def _finite_and_exact(spec, params, x, y):

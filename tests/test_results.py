@@ -233,6 +233,23 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     assert spec_of(load(target)) == make_spec("student_t")
 
 
+def test_a_killed_write_leaves_nothing_after_the_next_save(tmp_path):
+    target = tmp_path / "fit.nc"
+    stale = tmp_path / ".fit.x1y2z3.part.nc"  # what a SIGKILL during a save leaves (no clean-up can run)
+    stale.write_bytes(b"\x89HDF partial")
+    save(_small_tree(), target)
+    assert os.listdir(tmp_path) == ["fit.nc"]
+
+
+def test_saves_are_durable_before_the_rename(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real(fd))
+    target = save(_small_tree(), tmp_path / "fit.nc")
+    assert len(synced) == 2 and ".part.nc" in synced[0] and synced[1] == str(tmp_path)  # the file, then its folder
+    assert target.exists()
+
+
 def test_save_overwrites(tmp_path):
     target = tmp_path / "fit.nc"
     target.write_text("old")
@@ -274,3 +291,64 @@ def test_saved_file_has_the_mode_open_would_give(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
+# ----------------------------------------------------------------------------------------------
+# a complete ArviZ result: every group ArviZ's functions look for, on a saved and loaded file
+# ----------------------------------------------------------------------------------------------
+
+COMPLETE = ("prior", "prior_predictive", "posterior_predictive", "log_prior", "unconstrained_posterior")
+
+
+@pytest.fixture(scope="module")
+def complete(fit, tmp_path_factory):
+    dt = to_datatree(
+        fit.spec, fit.x, fit.y, mcmc=fit.mcmc, estimates=[fit.map], truth=fit.truth, predictive=True, prior_draws=200
+    )
+    return load(save(dt, tmp_path_factory.mktemp("complete") / "fit.nc"))
+
+
+def test_complete_result_has_every_group(complete, fit):
+    assert set(COMPLETE) <= set(complete.children)
+    assert complete["posterior_predictive"]["y"].shape == (2, 300, 3000)
+    assert complete["prior_predictive"]["y"].shape == (1, 200, 3000)
+    assert set(complete["prior"].data_vars) == set(fit.spec.param_names)
+    post = complete["posterior"]
+    np.testing.assert_allclose(complete["unconstrained_posterior"]["nu"], np.log(post["nu"]), rtol=1e-12)
+    np.testing.assert_allclose(complete["unconstrained_posterior"]["lam"], np.log(post["lam"] / (1 - post["lam"])))
+    lam_prior = fit.spec.prior("lam").distribution("unit", ())
+    np.testing.assert_allclose(complete["log_prior"]["lam"], lam_prior.log_prob(post["lam"].values), rtol=1e-12)
+
+
+def test_posterior_predictive_resembles_the_data(complete, fit):
+    y_rep = complete["posterior_predictive"]["y"].values
+    assert abs(y_rep.mean() - fit.y.mean()) < 4 * fit.y.std() / np.sqrt(fit.y.size)
+    assert y_rep.std() == pytest.approx(fit.y.std(), rel=0.05)
+
+
+def test_arviz_predictive_and_sensitivity_functions(complete, tmp_path):
+    pit = az.loo_pit(complete)["y"].values
+    assert pit.shape == (3000,) and 0 <= pit.min() and pit.max() <= 1  # LOO-PIT of a well-specified model: ~uniform
+    assert np.quantile(pit, [0.1, 0.5, 0.9]) == pytest.approx([0.1, 0.5, 0.9], abs=0.03)
+    sensitivity = az.psense_summary(complete)
+    assert {"lam", "nu"} <= set(sensitivity.index) and (sensitivity["prior"].astype(float) < 0.05).all()
+    comparison = az.compare({"complete": complete, "again": complete})
+    assert list(comparison["elpd_diff"]) == [0.0, 0.0]
+    for plot in ("plot_ppc_dist", "plot_prior_posterior", "plot_rank", "plot_energy"):
+        out = tmp_path / f"{plot}.png"
+        try:
+            getattr(az, plot)(complete).savefig(out)
+        finally:
+            plt.close("all")
+        assert out.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_pointwise_groups_can_be_thinned_or_skipped(fit):
+    thinned = to_datatree(fit.spec, fit.x, fit.y, mcmc=fit.mcmc, predictive=True, pointwise_thin=3)
+    assert thinned["log_likelihood"].sizes["draw"] == thinned["posterior_predictive"].sizes["draw"] == 100
+    assert thinned["posterior"].sizes["draw"] == 300  # the posterior itself is kept whole
+    np.testing.assert_array_equal(thinned["posterior_predictive"]["draw"], np.arange(0, 300, 3))
+    lean = to_datatree(fit.spec, fit.x, fit.y, mcmc=fit.mcmc, log_likelihood=False, prior_draws=0)
+    assert not {"log_likelihood", "posterior_predictive", "prior"} & set(lean.children)
+    with pytest.raises(BayescmoeError, match="pointwise_thin"):
+        to_datatree(fit.spec, fit.x, fit.y, mcmc=fit.mcmc, pointwise_thin=0)

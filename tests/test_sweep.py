@@ -14,6 +14,7 @@ from bayescmoe.model.settings import get_setting
 from bayescmoe.studies import store as sweep_store
 from bayescmoe.studies import sweep
 from bayescmoe.studies.protocols import Protocol, get_protocol
+from bayescmoe.studies.slopes import format_slopes, slope_table
 from bayescmoe.studies.sweep import SweepConfig, cell_key, fit_cell, padded_size, run_sweep
 
 TINY = Protocol("tiny", ("p1-family", "p1-vanishing"), (300, 350), 1)  # one padded size, one spec
@@ -94,7 +95,7 @@ def test_resume_with_another_config_is_refused(tmp_path):
         run_sweep(small, tmp_path / "s.nc", SweepConfig(estimator="em"), progress=False)
 
 
-@pytest.mark.parametrize("protocol", ["p1", "p2"])
+@pytest.mark.parametrize("protocol", ["p1", "p2", "p1-slow", "p2-slow"])
 def test_quick_protocol_runs_end_to_end(protocol, tmp_path, capsys):
     out = tmp_path / protocol
     assert protocol_main(protocol, None, ["--quick", "--no-progress", "--n-boot", "50", "--out", str(out)]) == 0
@@ -107,6 +108,33 @@ def test_quick_protocol_runs_end_to_end(protocol, tmp_path, capsys):
     assert table.strip() in printed
     for setting in quick.settings:
         assert f"| {setting} |" in table
+
+
+def test_sweep_flags_fits_below_the_truth_and_says_why_each_stopped(tmp_path):
+    protocol = Protocol("merging", ("p1-merging", "p2-merging-eta-noisy"), (400, 500), 2)
+    ds = run_sweep(protocol, tmp_path / "sweep.nc", progress=False)
+    assert json.loads(ds.attrs["stop_names"])[:2] == ["gradient", "relative change"]
+    below = ds["loglik_hat"] < ds["loglik_true"] - sweep.BELOW_TRUTH_TOL * ds["n"]
+    assert (ds["below_truth"] == below).all()
+    assert int(ds["below_truth"].sum()) == 0
+    assert (ds["converged"] == (ds["stop"] <= 1)).all()
+    for group in ("a_merge", "a_perp"):  # both cells merge their slope (along e2 and e1)
+        assert bool(ds[f"err_{group}"].notnull().all())
+    np.testing.assert_allclose(np.hypot(ds["err_a_merge"], ds["err_a_perp"]), ds["err_a"], rtol=1e-9)
+    table = slope_table(ds, protocol, n_boot=20)
+    assert set(table["below_truth"]) == {0.0} and set(table["fits"]) == {4}
+    text = format_slopes(table)
+    assert "fits below truth" in text and "| 0 / 4 |" in text
+
+
+def test_starts_are_near_the_truth_on_the_statistical_scale():
+    setting = get_setting("p2-distinguishable")  # nu0 = 0.001: the slope's start moves by 0.1 noise sd
+    truth = setting.truth.at(setting.spec, 1000)
+    starts = [sweep.cell_starts(cell_key(0, "x", 1000, r), setting.spec, truth, None, SweepConfig()) for r in range(50)]
+    slope = np.array([s[0]["a"] - truth["a"] for s in starts])
+    gate = np.array([s[0]["tau"] - truth["tau"] for s in starts])
+    assert np.std(slope) == pytest.approx(0.1 * np.sqrt(0.001), rel=0.15)
+    assert np.std(gate) == pytest.approx(0.1, rel=0.3)
 
 
 def test_protocol_subsets_and_unknown_settings():
@@ -139,3 +167,17 @@ def test_bad_protocol_option_is_one_line_error_without_output(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("bayescmoe: error: settings")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("sizes", ["1e4,1e6", "1e6,1e4,5", "a,b,c", "1e3,1e4,1"])
+def test_bad_sizes_are_one_line_errors_without_output(sizes, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert protocol_main("p1-slow", None, ["--sizes", sizes, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bayescmoe: error: sizes")
+    assert not out.exists()
+
+
+def test_sizes_replace_the_grid():
+    assert get_protocol("p2-slow").with_grid(1e4, 1e6, 12).n_grid == get_protocol("p1-slow").n_grid
+    assert get_protocol("p2-slow").n_grid[0] == 30000 and get_protocol("p2-slow").n_grid[-1] == 1_000_000

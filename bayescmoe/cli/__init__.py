@@ -4,7 +4,24 @@ It may import every layer below it (model, inference, results, diagnostics, stud
 the only layer that both runs a computation and draws or writes its outputs.
 """
 
-from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded
+from bayescmoe.cli.args import (
+    OneLineParser,
+    add_output_arguments,
+    add_run_arguments,
+    fit_options,
+    guarded,
+    parse_checked,
+)
 from bayescmoe.cli.main import main, report_run, run_script
 
-__all__ = ["OneLineParser", "add_run_arguments", "fit_options", "guarded", "main", "report_run", "run_script"]
+__all__ = [
+    "OneLineParser",
+    "add_output_arguments",
+    "add_run_arguments",
+    "fit_options",
+    "guarded",
+    "main",
+    "parse_checked",
+    "report_run",
+    "run_script",
+]

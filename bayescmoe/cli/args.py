@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bayescmoe.errors import BayescmoeError
+from bayescmoe.files import require_writable
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -31,8 +32,23 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str = "results", n: 
     parser.add_argument("--num-chains", type=int, default=4)
     parser.add_argument("--init", choices=("map", "prior"), default="map", help="where NUTS chains start")
     parser.add_argument("--no-log-likelihood", action="store_true", help="do not store the pointwise log-lik")
+    parser.add_argument("--no-predictive", action="store_true", help="no prior and posterior predictive groups")
+    parser.add_argument("--thin", type=int, default=1, help="keep every k-th draw in the pointwise groups")
     parser.add_argument("--out", default=out, help="output directory (DataTree .nc and figures)")
     parser.add_argument("--no-plots", action="store_true", help="skip the trace and pair plots")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """``--seed`` and ``--out`` (default ``out``), the flags every analysis command shares."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=out, help="output directory")
+
+
+def parse_checked(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv`` and check, before any work, that ``--out`` can be written."""
+    args = parser.parse_args(argv)
+    require_writable(args.out)
+    return args
 
 
 def fit_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -43,6 +59,9 @@ def fit_options(args: argparse.Namespace) -> dict[str, Any]:
         "num_chains": args.num_chains,
         "nuts_init": args.init,
         "log_likelihood": not args.no_log_likelihood,
+        "predictive": not args.no_predictive,
+        "prior_draws": 0 if args.no_predictive else 500,
+        "pointwise_thin": args.thin,
     }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded
 from bayescmoe.errors import BayescmoeError
+from bayescmoe.files import require_writable
 
 
 def report_run(dt, name: str, args: argparse.Namespace, note: str = "") -> Path:
@@ -43,7 +44,13 @@ def run_script(main: Callable[[argparse.Namespace], object], doc: str | None, n:
     parser = OneLineParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(parser, n=n)
     parser.set_defaults(description=doc.strip().splitlines()[0] if doc else "")
-    return guarded(lambda: main(parser.parse_args()))
+
+    def run() -> None:
+        args = parser.parse_args()
+        require_writable(args.out)
+        main(args)
+
+    return guarded(run)
 
 
 def _fit(args: argparse.Namespace) -> None:
@@ -54,13 +61,14 @@ def _fit(args: argparse.Namespace) -> None:
     if (args.setting is None) == (args.config is None):
         raise BayescmoeError("setting", "give a setting name or --config FILE (one of them)")
     setting = get_setting(args.setting) if args.config is None else load_setting(args.config)
+    require_writable(args.out)
     report_run(run_setting(setting, n=args.n, seed=args.seed, **fit_options(args)), setting.name, args)
 
 
 def _list(args: argparse.Namespace) -> None:
-    from bayescmoe.model.settings import SETTINGS
+    from bayescmoe.model.settings import PROTOCOL_CELLS, SETTINGS
 
-    for s in SETTINGS.values():
+    for s in [*SETTINGS.values(), *PROTOCOL_CELLS.values()]:
         print(f"{s.name:20s} {s.paper}  {s.regime:40s} n={s.n:<6d} {s.description}")
 
 
@@ -87,7 +95,7 @@ def _plot(args: argparse.Namespace) -> None:
 
     dt = load(args.result)
     stem = Path(args.result).stem
-    out = Path(args.out) if args.out else Path(args.result).parent
+    out = require_writable(Path(args.out) if args.out else Path(args.result).parent)
     paths = [plot_trace(dt, out / f"{stem}-trace.png"), plot_pair(dt, out / f"{stem}-pair.png")]
     print("wrote " + ", ".join(str(p) for p in paths))
 

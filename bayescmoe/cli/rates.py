@@ -13,11 +13,19 @@ from pathlib import Path
 import pandas as pd
 
 from bayescmoe.cli.args import OneLineParser, guarded
-from bayescmoe.files import atomic_write
+from bayescmoe.errors import BayescmoeError
+from bayescmoe.files import atomic_write, require_writable
+from bayescmoe.model.settings import get_setting
 from bayescmoe.plots.rates import plot_rates
 from bayescmoe.studies.protocols import Protocol, get_protocol
-from bayescmoe.studies.slopes import Slope, error_summary, format_slopes, groups_of, slope_table
+from bayescmoe.studies.slopes import RUNAWAY, Slope, error_summary, format_slopes, gate_table, groups_of, slope_table
 from bayescmoe.studies.sweep import ESTIMATORS, INITS, SweepConfig, run_sweep
+
+#: EM's stopping rules: ours, and that of the papers' group's public EM scripts
+EM_STOPS = {
+    "ours": {"em_max_iter": 2000, "em_tol": 1e-10, "em_relative": False},
+    "papers": {"em_max_iter": 2000, "em_tol": 1e-6, "em_relative": True},
+}
 
 
 def write_figures(ds, protocol: Protocol, table: pd.DataFrame, out: Path) -> list[Path]:
@@ -41,6 +49,10 @@ def run_protocol(protocol: Protocol, config: SweepConfig, out: Path, progress: b
     ds = run_sweep(protocol, out / "sweep.nc", config, progress=progress)
     table = slope_table(ds, protocol, n_boot=n_boot)
     text = format_slopes(table)
+    for setting in protocol.settings:
+        if get_setting(setting).spec.gate == "sigmoid":
+            gates = gate_table(ds, setting).to_string(float_format=lambda v: f"{v:.3g}")
+            text += f"\n\n{setting}: the gate per n (runaway: gate error > {RUNAWAY:g})\n{gates}"
     atomic_write(out / "slopes.md", lambda tmp: tmp.write_text(text + "\n"))
     write_figures(ds, protocol, table, out)
     return text
@@ -52,10 +64,17 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
     parser.add_argument("--quick", action="store_true", help="4 sizes up to 1e4, 3 replicates")
     parser.add_argument("--replicates", type=int, default=None, help="override the number of replicates")
     parser.add_argument("--settings", default=None, help="comma-separated subset of the protocol's settings")
+    parser.add_argument("--sizes", default=None, help="LO,HI,NUM: NUM log-spaced sample sizes instead of the grid")
     parser.add_argument("--estimator", choices=ESTIMATORS, default="direct")
     parser.add_argument("--init", choices=INITS, default="truth", help="start near the truth, or random starts")
     parser.add_argument("--perturbation", type=float, default=0.1, help="sd of the start around the truth")
     parser.add_argument("--starts", type=int, default=4, help="random starts per cell (--init random)")
+    parser.add_argument(
+        "--em-stop",
+        choices=tuple(EM_STOPS),
+        default="ours",
+        help="EM's stopping rule: ours (mean log-lik gain < 1e-10) or papers (relative change < 1e-6, at most 2000)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the slope intervals")
     parser.add_argument("--out", default=None, help="output directory (default results/rates-<protocol>...)")
@@ -69,16 +88,30 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
             protocol = protocol.with_replicates(args.replicates)
         if args.settings:
             protocol = protocol.with_settings(tuple(args.settings.split(",")))
+        if args.sizes:
+            lo, hi, num = _sizes(args.sizes)
+            protocol = protocol.with_grid(lo, hi, num)
         config = SweepConfig(
             estimator=args.estimator,
             init=args.init,
             perturbation=args.perturbation,
             random_starts=args.starts,
             seed=args.seed,
+            **EM_STOPS[args.em_stop],
         )
-        default = f"results/rates-{protocol.name}-{args.estimator}-{args.init}"
-        out = Path(args.out or default)
+        em = f"-{args.em_stop}" if args.estimator == "em" and args.em_stop != "ours" else ""
+        default = f"results/rates-{protocol.name}-{args.estimator}{em}-{args.init}"
+        out = require_writable(args.out or default)
         print(run_protocol(protocol, config, out, progress=not args.no_progress, n_boot=args.n_boot))
         print(f"wrote {out / 'sweep.nc'}, {out / 'slopes.md'} and one figure per setting in {out}")
 
     return guarded(run)
+
+
+def _sizes(text: str) -> tuple[float, float, int]:
+    """``LO,HI,NUM`` of ``--sizes``."""
+    try:
+        lo, hi, num = text.split(",")
+        return float(lo), float(hi), int(num)
+    except ValueError:
+        raise BayescmoeError("sizes", f"expected LO,HI,NUM such as 1e4,1e6,12, got {text!r}") from None

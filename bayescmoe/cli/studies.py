@@ -17,7 +17,7 @@ import xarray as xr
 
 from bayescmoe.cli.args import OneLineParser, guarded
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.files import atomic_write
+from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.plots.coverage import plot_coverage
 from bayescmoe.plots.rates import plot_rates
 from bayescmoe.studies.contraction import QUANTITIES, contraction_table, group_quantity
@@ -116,7 +116,7 @@ def study_main(name: str, doc: str | None, argv: Sequence[str] | None = None) ->
         n_grid = sizes.n_grid if args.n is None else _ints(args.n, "n")
         settings = tuple(args.settings.split(","))
         config = StudyConfig(settings=settings, seed=args.seed, **(sizes._asdict() | {"n_grid": n_grid}))
-        out = Path(args.out)
+        out = require_writable(args.out)
         ds = run_study(config, out / "study.nc", progress=not args.no_progress)
         print(report(ds, out))
         seconds = float(ds["seconds"].sum())

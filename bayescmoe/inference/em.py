@@ -49,6 +49,11 @@ class EMResult(NamedTuple):
     n_iter: Array
     converged: Array
 
+    @property
+    def stop(self) -> Array:
+        """Why EM stopped, as a code of :data:`bayescmoe.inference.lbfgs.STOPS` (relative change, max, non-finite)."""
+        return jnp.where(~jnp.isfinite(self.mean_loglik), 3, jnp.where(self.converged, 1, 2))
+
 
 def mean_loglik(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, mask: Array) -> Array:
     """(1 / n) sum_i mask_i log p(y_i | x_i)."""
@@ -110,7 +115,7 @@ def em_step(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, ma
     return {**gate_m_step(spec, params, x, r, mask), **prompt_m_step(spec, params, x, y, r, mask, closed_form)}
 
 
-@partial(jax.jit, static_argnames=("spec", "max_iter", "closed_form"))
+@partial(jax.jit, static_argnames=("spec", "max_iter", "closed_form", "relative"))
 def em_fit(
     spec: ModelSpec,
     params0: Mapping[str, Array],
@@ -120,15 +125,23 @@ def em_fit(
     max_iter: int = 2000,
     tol: float = 1e-10,
     closed_form: bool = True,
+    relative: bool = False,
 ) -> EMResult:
-    """Iterate :func:`em_step` until the mean log-likelihood gains less than ``tol`` (or ``max_iter``)."""
+    """Iterate :func:`em_step` until the mean log-likelihood gains less than ``tol`` (or ``max_iter``).
+
+    ``relative``: stop when the gain is below ``tol`` |log-likelihood| instead (the rule of the
+    papers' group's public EM scripts, with tol = 1e-6 and at most 2000 iterations).
+    """
     params0 = {k: jnp.asarray(v, dtype=float) for k, v in params0.items()}
     ll0 = mean_loglik(spec, params0, x, y, mask)
     trace0 = jnp.full(max_iter + 1, jnp.nan).at[0].set(ll0)
 
+    def small(ll, prev):
+        return jnp.abs(ll - prev) < tol * (jnp.abs(ll) if relative else 1.0)
+
     def keep_going(state):
         _, ll, prev, it, _ = state
-        return (it == 0) | ((it < max_iter) & (jnp.abs(ll - prev) >= tol) & jnp.isfinite(ll))
+        return (it == 0) | ((it < max_iter) & ~small(ll, prev) & jnp.isfinite(ll))
 
     def step(state):
         params, ll, _, it, trace = state
@@ -137,4 +150,4 @@ def em_fit(
         return new, new_ll, ll, it + 1, trace.at[it + 1].set(new_ll)
 
     params, ll, prev, it, trace = jax.lax.while_loop(keep_going, step, (params0, ll0, ll0 - 1.0, 0, trace0))
-    return EMResult(params, ll, trace, it, jnp.isfinite(ll) & (jnp.abs(ll - prev) < tol))
+    return EMResult(params, ll, trace, it, jnp.isfinite(ll) & small(ll, prev))

@@ -8,6 +8,11 @@ by n (STACK-NOTES.md: the mean behaves better than the sum in quasi-Newton).
 A mixture likelihood is unbounded: the prompt can interpolate a few points with nu -> 0. A start
 that ends with nu below ``min_nu`` (default 1e-6 var(y)) is *degenerate* and is kept only when
 every start is; the estimate reports it.
+
+``converged`` is honest: it holds only when the solver stopped at a stationary point or on a flat
+ridge (:data:`bayescmoe.inference.lbfgs.STOPS`) *and* the end is not degenerate. A small gradient
+where the gate is saturated (fewer than one expected observation from the prompt, or from the frozen
+expert) or at a variance spike is not convergence; ``stop_reason`` names what stopped the solver.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from jax.flatten_util import ravel_pytree
 from numpyro.distributions.transforms import biject_to
 
 from bayescmoe.errors import require
-from bayescmoe.inference.lbfgs import diagonal_scale, minimize
-from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize, stopped_converged
+from bayescmoe.model.likelihood import gate_log_weights, log_likelihood
 from bayescmoe.model.numpyro_model import prior_distributions
 from bayescmoe.model.priors import SUPPORTS
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
@@ -40,7 +45,9 @@ class Solve(NamedTuple):
     objective: Array
     grad_norm: Array
     n_iter: Array
-    converged: Array
+    stop: Array
+
+    converged = property(lambda self: stopped_converged(self.stop), doc="Convergence before any degeneracy check.")
 
 
 class PointEstimate(NamedTuple):
@@ -56,6 +63,7 @@ class PointEstimate(NamedTuple):
     n_iter: int
     grad_norm: float
     converged: bool
+    stop_reason: str
     information_pd: bool
     degenerate: bool
     best_start: int
@@ -105,25 +113,66 @@ def objective(u: Params, spec: ModelSpec, x: Array, y: Array, mask: Array) -> Ar
 
 #: relative change of the mean objective in one iteration below which L-BFGS stops (SciPy-style ftol)
 FTOL = 1e-10
+#: a fit whose variance ends below this fraction of var(y) is a degenerate spike (module docstring)
+SPIKE_FRACTION = 1e-6
 #: rows used to estimate the diagonal preconditioner (the mean objective's curvature does not grow with n)
 PRECONDITIONER_ROWS = 1024
 
 
 def _lbfgs(
-    u0: Params, spec: ModelSpec, x: Array, y: Array, mask: Array, max_iter: int, tol: float, ftol: float = FTOL
+    u0: Params,
+    spec: ModelSpec,
+    x: Array,
+    y: Array,
+    mask: Array,
+    max_iter: int,
+    tol: float,
+    ftol: float = FTOL,
+    precondition: bool = True,
 ) -> Solve:
     flat0, unravel = ravel_pytree(u0)
     m = min(PRECONDITIONER_ROWS, y.shape[0])
-    scale = diagonal_scale(lambda v: objective(unravel(v), spec, x[:m], y[:m], mask[:m]), flat0)
+    scale = (
+        diagonal_scale(lambda v: objective(unravel(v), spec, x[:m], y[:m], mask[:m]), flat0) if precondition else None
+    )
     fun = lambda v: objective(unravel(v), spec, x, y, mask)  # noqa: E731
     res = minimize(fun, flat0, max_iter=max_iter, tol=tol, ftol=ftol, scale=scale)
-    return Solve(unravel(res.x), res.value, res.grad_norm, res.n_iter, res.converged)
+    return Solve(unravel(res.x), res.value, res.grad_norm, res.n_iter, res.stop)
 
 
-lbfgs_solve = jax.jit(_lbfgs, static_argnames=("spec", "max_iter"))
+lbfgs_solve = jax.jit(_lbfgs, static_argnames=("spec", "max_iter", "precondition"))
 lbfgs_solve.__doc__ = (
-    "Minimise :func:`objective` from ``u0`` by preconditioned L-BFGS (:func:`bayescmoe.inference.lbfgs.minimize`)."
+    "Minimise :func:`objective` from ``u0`` by L-BFGS (:func:`bayescmoe.inference.lbfgs.minimize`), diagonally "
+    "preconditioned unless ``precondition=False``."
 )
+
+#: the stop reasons that count as convergence
+CONVERGED = STOPS[:2]
+#: stop reasons of a degenerate end, which override the solver's own
+SATURATED, SPIKE = "saturated gate", "variance spike"
+
+
+@partial(jax.jit, static_argnames="spec")
+def prompt_share(spec: ModelSpec, params: Mapping[str, Array], x: Array, mask: Array) -> Array:
+    """(sum_i w(x_i), sum_i (1 - w(x_i))) over the unmasked rows: the expected observations of each expert."""
+    log_w, log_1mw = gate_log_weights(spec, params, x)
+    return jnp.sum(mask * jnp.exp(log_w)), jnp.sum(mask * jnp.exp(log_1mw))
+
+
+def stop_reason(spec: ModelSpec, params: Mapping[str, Array], x: Array, mask: Array, code: int, min_nu: float) -> str:
+    """Why a fit ended: a variance spike (nu < ``min_nu``), a saturated gate (an expert expected to
+    explain fewer than one observation), else the solver's own reason ``STOPS[code]``."""
+    if float(params["nu"]) < min_nu:
+        return SPIKE
+    if min(float(v) for v in prompt_share(spec, params, x, mask)) < 1.0:
+        return SATURATED
+    return STOPS[int(code)]
+
+
+def best_start(objectives: np.ndarray, spikes: np.ndarray) -> int:
+    """Index of the best finite objective among the starts that did not end in a spike (any, if all did)."""
+    ranked = np.where(np.isfinite(objectives), objectives, np.inf) + np.where(spikes, np.inf, 0.0)
+    return int(np.argmin(ranked)) if np.isfinite(ranked).any() else int(np.nanargmin(objectives))
 
 
 def random_starts(key: Array, spec: ModelSpec, y: Array, num: int) -> list[Params]:
@@ -188,6 +237,13 @@ def fit_map(
     ``kind`` labels the estimate (its group name in a result).
     """
     x_np, y_np = check_data(spec, x, y)
+    k = len(flat_labels(spec))
+    flat = all(spec.prior(name).family == "flat" for name in spec.param_names)
+    require(
+        not flat or y_np.shape[0] > k,
+        "y",
+        f"{y_np.shape[0]} observation(s) for {k} parameters: the MLE needs more observations than parameters",
+    )
     inits = [init] if isinstance(init, Mapping) else list(init or [])
     require(num_random_starts >= 0, "num_random_starts", "must be >= 0")
     require(inits or num_random_starts > 0, "init", "give an init or at least one random start")
@@ -198,12 +254,12 @@ def fit_map(
     mask = jnp.ones_like(y)
     solves = [lbfgs_solve(u0, spec, x, y, mask, max_iter, tol) for u0 in starts]
     objectives = np.array([float(s.objective) for s in solves])
-    min_nu = 1e-6 * float(jnp.var(y)) if min_nu is None else min_nu
+    min_nu = SPIKE_FRACTION * float(jnp.var(y)) if min_nu is None else min_nu
     spikes = np.array([float(constrain(spec, s.u)["nu"]) < min_nu for s in solves])
-    ranked = np.where(np.isfinite(objectives), objectives, np.inf) + np.where(spikes, np.inf, 0.0)
-    best = int(np.argmin(ranked)) if np.isfinite(ranked).any() else int(np.nanargmin(objectives))
+    best = best_start(objectives, spikes)
     solve = solves[best]
     params = constrain(spec, solve.u)
+    reason = stop_reason(spec, params, x, mask, solve.stop, min_nu)
     info = np.asarray(observed_information(spec, params, x, y))
     se, pd = standard_errors(spec, info)
     loglik, logprior = log_likelihood_and_prior(spec, params, x, y)
@@ -217,7 +273,8 @@ def fit_map(
         log_prior=float(logprior),
         n_iter=int(solve.n_iter),
         grad_norm=float(solve.grad_norm),
-        converged=bool(solve.converged),
+        converged=reason in CONVERGED,
+        stop_reason=reason,
         information_pd=pd,
         degenerate=bool(spikes[best]),
         best_start=best,

@@ -57,7 +57,15 @@ def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], x: Array, y
 
 @jax.custom_jvp
 def log_mix(lam: Array, log_f0: Array, log_f1: Array) -> Array:
-    """log((1 - lam) f0 + lam f1) with exact, finite derivatives also at lam = 0 and lam = 1."""
+    """log((1 - lam) f0 + lam f1) with exact derivatives also at lam = 0 and lam = 1.
+
+    The derivatives in the experts' parameters are the responsibilities (1 - lam) f0 / p and
+    lam f1 / p, computed in log space: always in [0, 1]. The derivative in lam, (f1 - f0) / p, is
+    finite except at a boundary where it is genuinely beyond float64: at lam = 0 it is f1 / f0 - 1,
+    which overflows once log f1 - log f0 > 709.78 (an observation in f0's far tail, covered by the
+    prompt); at lam = 1, 1 - f0 / f1 overflows once log f0 - log f1 > 709.78. It is then +inf or
+    -inf, never NaN.
+    """
     return jnp.logaddexp(jnp.log1p(-lam) + log_f0, jnp.log(lam) + log_f1)
 
 
@@ -66,8 +74,10 @@ def _log_mix_jvp(primals: tuple[Array, Array, Array], tangents: tuple[Array, Arr
     lam, log_f0, log_f1 = primals
     d_lam, d_f0, d_f1 = tangents
     out = log_mix(lam, log_f0, log_f1)
+    w0 = jnp.exp(jnp.log1p(-lam) + log_f0 - out)  # (1 - lam) f0 / p, 0 at lam = 1
+    w1 = jnp.exp(jnp.log(lam) + log_f1 - out)  # lam f1 / p, 0 at lam = 0
     r0, r1 = jnp.exp(log_f0 - out), jnp.exp(log_f1 - out)  # f0 / p and f1 / p
-    return out, (r1 - r0) * d_lam + (1 - lam) * r0 * d_f0 + lam * r1 * d_f1
+    return out, (r1 - r0) * d_lam + w0 * d_f0 + w1 * d_f1
 
 
 def log_likelihood(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> Array:

@@ -137,7 +137,43 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+#: P1's frozen noise sd: the slowed-rate cells move the prompt in noise units
+P1_SD = float(np.sqrt(P1_FROZEN["nu"]))
+#: one noise unit of every prompt parameter: sd along e2 for a, sd for b, nu0 for nu
+P1_NOISE_MOVE = {"a": P1_SD * E2, "b": P1_SD, "nu": P1_FROZEN["nu"]}
+P2_NOISY = ModelSpec(FrozenExpert("gaussian", **{**P2_FROZEN, "nu": 0.1}), P2_PROMPT, gate="sigmoid")
+
+def p1_noise_merge(name: str, alpha: float, regime: str) -> Setting:
+    """P1's Gaussian merging cell with the prompt = pre-trained + 0.7 n^-alpha in noise units (P1_NOISE_MOVE)."""
+    move = f"0.7 n^-{'1/8' if alpha == 1 / 8 else '1/4'}"
+    description = f"Gaussian f0, linear experts, lam* = 0.4, prompt = pre-trained + {move} (sd e2, sd, nu0)"
+    truth = merging_prompt(P1_GAUSSIAN, {"lam": 0.4}, 0.7, alpha, P1_NOISE_MOVE)
+    return Setting(name, "P1", regime, description, P1_GAUSSIAN, truth, n=10_000)
+
+
+#: cells of the slowed-rate protocols (README "Convergence rates"): the merging gap is small against
+#: the noise, so the local expansion behind the slowed rates holds; no models/ script (each differs
+#: from a script's setting only in its truth schedule), found by :func:`get_setting` all the same
+PROTOCOL_CELLS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        p1_noise_merge("p1-merging-slow", 1 / 8, "merging, the gap small against the noise"),
+        p1_noise_merge("p1-merging-quarter", 1 / 4, "merging at Delta* ~ n^-1/4: the gate stops converging"),
+        Setting(
+            "p2-merging-eta-noisy",
+            "P2",
+            "not distinguishable (b-i), nu0 = nu* = 0.1",
+            "P2's (b-i) with nu0 = nu* = 0.1: Gaussian f0 tanh(e1.x), prompt eta* = e1 (1 + n^-1/8)",
+            P2_NOISY,
+            merging_prompt(P2_NOISY, P2_GATE, 1.0, 1 / 8, {"a": E1}),
+            n=10_000,
+        ),
+    )
+}
+
+
 def get_setting(name: str) -> Setting:
-    """The named setting; raises with the list of names if unknown."""
-    require(name in SETTINGS, "setting", f"unknown setting {name!r}; choose from {sorted(SETTINGS)}")
-    return SETTINGS[name]
+    """The named setting (:data:`SETTINGS` or :data:`PROTOCOL_CELLS`); raises with the list of names if unknown."""
+    known = {**SETTINGS, **PROTOCOL_CELLS}
+    require(name in known, "setting", f"unknown setting {name!r}; choose from {sorted(known)}")
+    return known[name]

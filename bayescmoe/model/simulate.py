@@ -16,9 +16,12 @@ from bayescmoe.errors import require
 from bayescmoe.model.families import family_sample
 from bayescmoe.model.likelihood import frozen_mean, gate_log_weights, prompt_mean
 from bayescmoe.model.spec import ModelSpec, check_params
+from bayescmoe.runtime import require_memory
 
 Array = jax.Array
 X_DISTRIBUTIONS = ("normal", "ball")
+#: bytes per simulated number: x, its direction and radius draws, y and the two experts' draws in float64
+SIMULATION_BYTES = 8 * 8
 
 
 def sample_x(key: Array, n: int, d: int, kind: str = "normal") -> Array:
@@ -48,6 +51,7 @@ def simulate(
 ) -> tuple[Array, Array]:
     """Draw n pairs (x, y) with x of shape (n, d) and y of shape (n,); ``params`` is validated."""
     require(isinstance(n, (int, np.integer)) and n > 0, "n", f"must be a positive integer, got {n!r}")
+    require_memory(SIMULATION_BYTES * n * (spec.dim + 2), "n", f"simulating n = {n} observations")
     params = {k: jnp.asarray(v) for k, v in check_params(spec, params, "params").items()}
     k_x, k_y = jax.random.split(key)
     x = sample_x(k_x, n, spec.dim, x_dist)

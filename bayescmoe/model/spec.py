@@ -195,7 +195,9 @@ def check_params(spec: ModelSpec, params: Mapping[str, Any], field_name: str = "
     for name in spec.param_names:
         where = f"{field_name}.{name}"
         value = as_floats(params[name], where)
-        require(value.shape == spec.shape(name), where, f"must have shape {spec.shape(name)}, got {value.shape}")
+        shape = spec.shape(name)
+        origin = f" (d = {spec.dim}, the length of frozen.weight)" if shape else ""
+        require(value.shape == shape, where, f"must have shape {shape}{origin}, got {value.shape}")
         require(bool(np.all(np.isfinite(value))), where, "must be finite (no NaN or inf)")
         if name == "lam":
             require(0.0 <= float(value) <= 1.0, where, f"weight must lie in [0, 1], got {float(value)}")

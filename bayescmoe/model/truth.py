@@ -43,11 +43,18 @@ class Truth:
         require(isinstance(n, (int, np.integer)) and n > 0, "n", f"must be a positive integer, got {n!r}")
         unknown = sorted(set(self.rates) - set(self.base))
         require(not unknown, "truth.rates", f"unknown parameter(s) {unknown}")
+        check_params(spec, self.base, "truth")  # the values as typed, before any rate is added
         values = {
             k: np.asarray(v, dtype=float) + (self.rates[k].at(n) if k in self.rates else 0.0)
             for k, v in self.base.items()
         }
-        return check_params(spec, values, "truth")
+        try:
+            return check_params(spec, values, "truth")
+        except BayescmoeError as err:
+            name = err.field.removeprefix("truth.")
+            rate = self.rates.get(name)
+            typed = "" if rate is None else f" (the value typed, {self.base[name]}, plus truth.rates.{name} at n = {n})"
+            raise BayescmoeError(err.field, err.message + typed) from None
 
     def to_config(self) -> dict[str, Any]:
         """Plain dict form (TOML/JSON)."""

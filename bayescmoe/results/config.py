@@ -54,6 +54,7 @@ def setting_from_config(config: Mapping[str, Any], default_name: str = "custom")
 def load_setting(path: str | Path) -> Setting:
     """Read a setting from a TOML file."""
     path = Path(path)
+    require(not path.is_dir(), "config", f"{path} is a directory, not a TOML file")
     require(path.is_file(), "config", f"no such file: {path}")
     try:
         config = tomllib.loads(path.read_text())

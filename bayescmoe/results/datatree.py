@@ -1,8 +1,11 @@
 """Self-describing results: one ``xarray.DataTree`` per fit, saved as NetCDF.
 
-Groups: ArviZ's ``posterior``, ``sample_stats``, ``log_likelihood`` (optional), ``observed_data``
-(y) and ``constant_data`` (x); ours: ``mle`` and ``map`` (estimates, with children ``se`` and
-``information``, convergence in attrs) and ``truth``. The root attrs hold the spec as JSON and the
+Groups: ArviZ's ``posterior``, ``sample_stats``, ``log_likelihood``, ``posterior_predictive``,
+``log_prior``, ``unconstrained_posterior``, ``prior``, ``prior_predictive``, ``observed_data`` (y)
+and ``constant_data`` (x), so that ArviZ's functions (``az.loo``, ``az.loo_pit``,
+``az.plot_ppc_dist``, ``az.plot_prior_posterior``, ``az.psense_summary``...) work on a result as
+they are; ours: ``mle`` and ``map`` (estimates, with children ``se`` and ``information``,
+convergence in attrs) and ``truth``. The root attrs hold the spec as JSON and the
 seeds, so :func:`spec_of` and :func:`data_of` rebuild the model and its data from the file alone.
 """
 
@@ -16,15 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import arviz as az
+import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 from numpyro.infer import MCMC
 
-from bayescmoe.errors import BayescmoeError, require
+from bayescmoe.errors import BayescmoeError, require, require_positive_ints
 from bayescmoe.files import atomic_write
 from bayescmoe.model.likelihood import log_likelihood
 from bayescmoe.inference.optimize import PointEstimate
+from bayescmoe.inference.predictive import (
+    log_prior_draws,
+    posterior_predictive,
+    proper_prior,
+    unconstrained_draws,
+)
+from bayescmoe.inference.predictive import prior_draws as prior_draws_of
 from bayescmoe.model.spec import ModelSpec, check_params
 
 VECTOR_DIMS = {"a": ["feature"], "beta": ["feature"]}
@@ -37,6 +48,12 @@ def params_dataset(spec: ModelSpec, params: Mapping[str, Any], attrs: Mapping[st
     return xr.Dataset(data, coords={"feature": np.arange(spec.dim)}, attrs=dict(attrs or {}))
 
 
+def draws_tree(spec: ModelSpec, draws: Mapping[str, np.ndarray]) -> xr.DataTree:
+    """A group of per-draw values (chain, draw[, feature]) keyed by parameter, as ArviZ's groups are."""
+    data = {k: (("chain", "draw", *VECTOR_DIMS.get(k, [])[: np.ndim(v) - 2]), np.asarray(v)) for k, v in draws.items()}
+    return xr.DataTree(xr.Dataset(data, coords={"feature": np.arange(spec.dim)}))
+
+
 def estimate_tree(spec: ModelSpec, est: PointEstimate) -> xr.DataTree:
     """The group of one MLE/MAP: estimates, ``se`` and ``information`` children, convergence attrs."""
     attrs = {
@@ -45,6 +62,7 @@ def estimate_tree(spec: ModelSpec, est: PointEstimate) -> xr.DataTree:
         "n_iter": est.n_iter,
         "grad_norm": est.grad_norm,
         "converged": int(est.converged),
+        "stop_reason": est.stop_reason,
         "information_pd": int(est.information_pd),
         "degenerate": int(est.degenerate),
         "best_start": est.best_start,
@@ -69,15 +87,48 @@ def to_datatree(
     truth: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
     log_likelihood: bool = True,
+    predictive: bool = False,
+    prior_draws: int = 0,
+    pointwise_thin: int = 1,
+    key: jax.Array | int = 0,
 ) -> xr.DataTree:
-    """Collect a fit into one DataTree (see module docstring); ``attrs`` adds seeds, setting name, n..."""
+    """Collect a fit into one DataTree (see module docstring); ``attrs`` adds seeds, setting name, n...
+
+    With a NUTS fit: ``log_prior`` and ``unconstrained_posterior`` always; the pointwise groups
+    ``log_likelihood`` (``log_likelihood``) and ``posterior_predictive`` (``predictive``), each
+    thinned to every ``pointwise_thin``-th draw (n numbers per draw: the bulk of a file);
+    ``prior`` and ``prior_predictive`` from ``prior_draws`` draws of proper priors (0: none).
+    :func:`bayescmoe.fit` asks for all of them; the predictive groups cost a compilation (seconds)
+    per spec and data shape, which replicate studies that only need the posterior skip.
+    """
+    require_positive_ints(pointwise_thin=pointwise_thin)
+    require(isinstance(prior_draws, int) and prior_draws >= 0, "prior_draws", f"must be >= 0, got {prior_draws!r}")
     x, y = np.asarray(x), np.asarray(y)
     coords = {"feature": np.arange(spec.dim), "obs": np.arange(y.shape[0])}
     constant = {"x": x}
+    k_prior, k_post = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key)
     if mcmc is not None:
         dt = az.from_numpyro(mcmc, log_likelihood=log_likelihood, constant_data=constant, coords=coords, dims=DIMS)
+        samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+        dt["log_prior"] = draws_tree(spec, log_prior_draws(spec, samples))
+        dt["unconstrained_posterior"] = draws_tree(spec, unconstrained_draws(spec, samples))
+        thinned = {k: v[:, ::pointwise_thin] for k, v in samples.items()}
+        draw = np.arange(0, next(iter(samples.values())).shape[1], pointwise_thin)
+        if log_likelihood and pointwise_thin > 1:
+            dt["log_likelihood"] = xr.DataTree(dt["log_likelihood"].to_dataset().isel(draw=slice(None, None, pointwise_thin)))
+        if predictive:
+            y_rep = posterior_predictive(spec, jnp.asarray(x), thinned, k_post)
+            dt["posterior_predictive"] = xr.DataTree(
+                xr.Dataset({"y": (("chain", "draw", "obs"), y_rep)}, coords={"obs": coords["obs"], "draw": draw})
+            )
     else:
         dt = az.from_dict({"observed_data": {"y": y}, "constant_data": constant}, coords=coords, dims=DIMS)
+    if prior_draws and proper_prior(spec):
+        prior = {k: v[None] for k, v in prior_draws_of(spec, jnp.asarray(x), k_prior, prior_draws).items()}
+        y_prior = prior.pop("y")
+        dt["prior"] = draws_tree(spec, prior)
+        obs = {"obs": coords["obs"]}
+        dt["prior_predictive"] = xr.DataTree(xr.Dataset({"y": (("chain", "draw", "obs"), y_prior)}, coords=obs))
     for est in estimates:
         dt[est.kind] = estimate_tree(spec, est)
     if truth is not None:

@@ -66,7 +66,7 @@ def describe(dt: xr.DataTree) -> str:
             k = dt[kind].attrs
             lines.append(
                 f"{kind.upper()}: log-lik {k['log_likelihood']:.2f}, converged {bool(k['converged'])} "
-                f"({k['n_iter']} iterations, |grad| {k['grad_norm']:.1e}), "
+                f"(stopped by {k.get('stop_reason', '?')}, {k['n_iter']} iterations, |grad| {k['grad_norm']:.1e}), "
                 f"information positive definite {bool(k['information_pd'])}"
                 + (", DEGENERATE (nu -> 0 spike)" if k["degenerate"] else "")
             )

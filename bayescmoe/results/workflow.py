@@ -25,10 +25,14 @@ from bayescmoe.model.settings import Setting
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import ModelSpec, check_data
 from bayescmoe.results.datatree import to_datatree
+from bayescmoe.runtime import require_memory
 
 Array = jax.Array
 #: the estimators :func:`fit` runs, in the order it runs them
 METHODS = ("mle", "map", "nuts")
+#: bytes per number held while fitting: the data, the solvers' per-row intermediates and the
+#: pointwise log-likelihood of every draw (written twice: NumPyro's and ArviZ's copies)
+FIT_BYTES = 8 * 4
 #: where NUTS chains start: at the MAP, or NumPyro's uniform (-2, 2) on the unconstrained scale
 NUTS_INITS = ("map", "prior")
 
@@ -39,6 +43,12 @@ def _timed[T](record: dict[str, Any], label: str, fn: Callable[..., T], *args: A
     out = fn(*args, **kwargs)
     record[label] = time.perf_counter() - start
     return out
+
+
+def require_fit_memory(spec: ModelSpec, n: int, methods: Sequence[str], draws: int, pointwise: int) -> None:
+    """Refuse, before any work, a fit whose data and ``pointwise`` groups of n numbers per draw would not fit."""
+    stored = draws * pointwise if "nuts" in methods else 0
+    require_memory(FIT_BYTES * n * (spec.dim + 2 + stored), "n", f"fitting n = {n} observations")
 
 
 def fit(
@@ -55,6 +65,9 @@ def fit(
     num_chains: int = 4,
     nuts_init: str = "map",
     log_likelihood: bool = True,
+    predictive: bool = True,
+    prior_draws: int = 500,
+    pointwise_thin: int = 1,
     progress_bar: bool | None = None,
     attrs: Mapping[str, Any] | None = None,
 ) -> xr.DataTree:
@@ -63,7 +76,10 @@ def fit(
     ``truth`` (simulated data) is stored and, unless ``init`` is given, is the first start of the
     MLE and the MAP (each also tries 4 random starts). NUTS runs ``num_chains`` x (``num_warmup`` +
     ``num_samples``) and starts at the MAP (``nuts_init="map"``, which needs ``"map"`` in
-    ``methods``) or at NumPyro's default (``"prior"``). ``attrs`` adds root attributes.
+    ``methods``) or at NumPyro's default (``"prior"``). The result is complete for ArviZ:
+    ``log_likelihood``, ``posterior_predictive`` (``predictive``), ``prior`` and ``prior_predictive``
+    (``prior_draws`` draws, proper priors only), ``log_prior``, ``unconstrained_posterior``; the
+    pointwise groups keep every ``pointwise_thin``-th draw. ``attrs`` adds root attributes.
     """
     methods = tuple(methods)
     unknown = sorted(set(methods) - set(METHODS))
@@ -77,7 +93,9 @@ def fit(
     )
     require_positive_ints(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
     x, y = check_data(spec, x, y)
-    k_mle, k_map, k_nuts = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key, 3)
+    pointwise = (int(log_likelihood) + int(predictive)) / pointwise_thin
+    require_fit_memory(spec, y.shape[0], methods, num_chains * num_samples, pointwise)
+    k_mle, k_map, k_nuts, k_pred = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key, 4)
     starts = truth if init is None else init
     meta: dict[str, Any] = {"n": int(y.shape[0]), "methods": list(methods)}
     estimates = {}
@@ -95,7 +113,18 @@ def fit(
         meta.update(sampler, nuts_init=nuts_init)
     meta.update(attrs or {})
     return to_datatree(
-        spec, x, y, mcmc=mcmc, estimates=list(estimates.values()), truth=truth, attrs=meta, log_likelihood=log_likelihood
+        spec,
+        x,
+        y,
+        mcmc=mcmc,
+        estimates=list(estimates.values()),
+        truth=truth,
+        attrs=meta,
+        log_likelihood=log_likelihood,
+        predictive=predictive,
+        prior_draws=prior_draws,
+        pointwise_thin=pointwise_thin,
+        key=k_pred,
     )
 
 
@@ -103,6 +132,11 @@ def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **opti
     """Simulate ``setting`` at size n (its default unless given) from ``seed`` and :func:`fit` it (``options``)."""
     n = setting.n if n is None else n
     require_positive_ints(n=n)
+    draws = options.get("num_chains", 4) * options.get("num_samples", 500)
+    pointwise = (int(options.get("log_likelihood", True)) + int(options.get("predictive", True))) / options.get(
+        "pointwise_thin", 1
+    )
+    require_fit_memory(setting.spec, n, options.get("methods", METHODS), draws, pointwise)
     truth = setting.truth.at(setting.spec, n)
     k_data, k_fit = jax.random.split(jax.random.PRNGKey(seed))
     x, y = simulate(k_data, setting.spec, truth, n, setting.x_dist)

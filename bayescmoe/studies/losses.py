@@ -1,9 +1,11 @@
 """Errors of an estimate against the truth, per parameter group, and the losses of PAPERS.md section 3.
 
 Groups: constant gate (P1) lam, a, b, nu; sigmoid gate (P2) beta, tau, exp_tau, a (P2's eta), nu.
-Vectors use the Euclidean norm. Losses *(reconstructed in PAPERS.md)*, with g the gate quantity
-(lam, or exp(tau)), theta the prompt block ((a, b, nu), or (beta, a, nu) for P2) and
-Delta* = ||(prompt mean parameters*, nu*) - (pre-trained parameters, nu0)||:
+Vectors use the Euclidean norm. When the prompt's slope merges along a direction u (a merging truth,
+:func:`merge_direction`), the slope's error is also split into ``a_merge`` = |(a_hat - a*) . u| and
+``a_perp``, the norm of the rest: the slowed rates apply along u only. Losses *(reconstructed in
+PAPERS.md)*, with g the gate quantity (lam, or exp(tau)), theta the prompt block ((a, b, nu), or
+(beta, a, nu) for P2) and Delta* = ||(prompt mean parameters*, nu*) - (pre-trained parameters, nu0)||:
     D1 = |g - g*| + g* ||theta - theta*||                 (distinguishable)
     D2 = |g - g*| Delta*^2 + g* Delta* ||theta - theta*||   (not distinguishable)
 """
@@ -15,24 +17,52 @@ from collections.abc import Mapping
 import numpy as np
 
 from bayescmoe.model.spec import ModelSpec
+from bayescmoe.model.truth import Truth
+
+#: the groups of the slope's error along and across its merging direction
+MERGE_GROUPS = ("a_merge", "a_perp")
 
 
-def error_groups(spec: ModelSpec) -> tuple[str, ...]:
-    """The parameter groups whose errors a sweep records."""
+def error_groups(spec: ModelSpec, merging: bool = False) -> tuple[str, ...]:
+    """The parameter groups whose errors a sweep records (with :data:`MERGE_GROUPS` after ``a`` if ``merging``)."""
     if spec.gate == "constant":
-        return ("lam", "a", "b", "nu") if spec.prompt.bias else ("lam", "a", "nu")
-    return ("beta", "tau", "exp_tau", "a", "nu")
+        groups = ("lam", "a", "b", "nu") if spec.prompt.bias else ("lam", "a", "nu")
+    else:
+        groups = ("beta", "tau", "exp_tau", "a", "nu")
+    if not merging:
+        return groups
+    at = groups.index("a") + 1
+    return (*groups[:at], *MERGE_GROUPS, *groups[at:])
+
+
+def merge_direction(truth: Truth) -> np.ndarray | None:
+    """The unit direction u along which the prompt's slope a* moves with n (None if it does not move)."""
+    rate = truth.rates.get("a")
+    coef = None if rate is None else np.asarray(rate.coef, dtype=float)
+    return None if coef is None or not np.any(coef) else coef / np.linalg.norm(coef)
 
 
 @np.errstate(over="ignore")
-def group_errors(spec: ModelSpec, est: Mapping[str, np.ndarray], truth: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """|estimate - truth| per group (norm for vectors; exp_tau compares exp(tau), inf if it overflows)."""
+def group_errors(
+    spec: ModelSpec,
+    est: Mapping[str, np.ndarray],
+    truth: Mapping[str, np.ndarray],
+    direction: np.ndarray | None = None,
+) -> dict[str, float]:
+    """|estimate - truth| per group (norm for vectors; exp_tau compares exp(tau), inf if it overflows).
+
+    With the merging ``direction`` u of the slope, also ``a_merge`` and ``a_perp`` (module docstring).
+    """
     out = {}
     for group in error_groups(spec):
         if group == "exp_tau":
             out[group] = float(abs(np.exp(est["tau"]) - np.exp(truth["tau"])))
         else:
             out[group] = float(np.linalg.norm(np.asarray(est[group]) - np.asarray(truth[group])))
+    if direction is not None:
+        error = np.asarray(est["a"]) - np.asarray(truth["a"])
+        along = float(error @ direction)
+        out.update(a_merge=abs(along), a_perp=float(np.linalg.norm(error - along * direction)))
     return out
 
 

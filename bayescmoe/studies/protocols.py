@@ -16,7 +16,7 @@ from bayescmoe.errors import require
 from bayescmoe.model.settings import get_setting
 from bayescmoe.studies.losses import error_groups
 
-HALF, QUARTER, THREE_EIGHTHS = -0.5, -0.25, -0.375
+HALF, QUARTER, THREE_EIGHTHS, NONE = -0.5, -0.25, -0.375, 0.0
 
 
 def log_grid(lo: float, hi: float, num: int) -> tuple[int, ...]:
@@ -45,6 +45,11 @@ class Protocol:
         require(not unknown, "settings", f"not in protocol {self.name}: {unknown}; it has {list(self.settings)}")
         return replace(self, settings=tuple(s for s in self.settings if s in settings))
 
+    def with_grid(self, lo: float, hi: float, num: int) -> Protocol:
+        """A copy on ``num`` log-spaced sample sizes from ``lo`` to ``hi``."""
+        require(0 < lo < hi and num >= 2, "sizes", f"need 0 < lo < hi and at least 2 sizes, got {lo}, {hi}, {num}")
+        return replace(self, n_grid=log_grid(lo, hi, num))
+
     def with_replicates(self, replicates: int) -> Protocol:
         """A copy with another number of replicates."""
         require(replicates > 0, "replicates", "must be a positive integer")
@@ -59,7 +64,26 @@ def _same(value: float, groups: tuple[str, ...]) -> dict[str, float]:
 N_GRID, REPLICATES = log_grid(1e3, 1e5, 20), 40
 P2_GROUPS = error_groups(get_setting("p2-distinguishable").spec)
 P1_GROUPS = error_groups(get_setting("p1-family").spec)
-P2_SLOWED = {"beta": THREE_EIGHTHS, "tau": QUARTER, "exp_tau": QUARTER, "a": THREE_EIGHTHS, "nu": THREE_EIGHTHS}
+#: the slope's error along its merging direction is slowed like the slope; across it, it is not
+MERGE_SLOWED = {"a_merge": THREE_EIGHTHS, "a_perp": HALF}
+P2_SLOWED = {
+    "beta": THREE_EIGHTHS,
+    "tau": QUARTER,
+    "exp_tau": QUARTER,
+    "a": THREE_EIGHTHS,
+    **MERGE_SLOWED,
+    "nu": THREE_EIGHTHS,
+}
+P1_SLOWED = {"lam": QUARTER, "a": THREE_EIGHTHS, **MERGE_SLOWED, "b": THREE_EIGHTHS, "nu": THREE_EIGHTHS}
+#: Delta* ~ n^-1/4: lam at n^-1/2 / Delta*^2 = n^0, the prompt at n^-1/2 / Delta* = n^-1/4
+P1_QUARTER = {"lam": NONE, "a": QUARTER, "a_merge": QUARTER, "a_perp": HALF, "b": QUARTER, "nu": QUARTER}
+P1_VANISHING = {"lam": HALF, "a": QUARTER, "b": QUARTER, "nu": QUARTER}
+#: the slowed-rate grids: 12 log-spaced n up to 1e6, where the merging gap of the slowed-rate cells
+#: is a fraction of the noise sd and their gate is finite (README "Convergence rates"). P2's sigmoid
+#: gate runs away (|tau_hat - tau*| > 3) in 35% of the fits at n = 1e4 and 5% at 1.5e4, in none
+#: from 2.3e4 on (``python analyses/rates_p2_slow.py --sizes 1e4,1e6,12``), so its grid starts at 3e4.
+P1_SLOW_GRID, P2_SLOW_GRID = log_grid(1e4, 1e6, 12), log_grid(3e4, 1e6, 12)
+P1_SLOW_REPLICATES, P2_SLOW_REPLICATES = 40, 20
 #: P2's reported (b-ii) slopes, compared with both readings of (b-ii)
 P2_B_II = {"beta": -0.39, "tau": -0.22, "exp_tau": -0.22, "a": -0.37, "nu": -0.39}
 
@@ -90,9 +114,23 @@ PROTOCOLS: dict[str, Protocol] = {
         theory={
             "p1-family": _same(HALF, P1_GROUPS),
             "p1-structure": _same(HALF, P1_GROUPS),
-            "p1-merging": {"lam": QUARTER, "a": THREE_EIGHTHS, "b": THREE_EIGHTHS, "nu": THREE_EIGHTHS},
-            "p1-vanishing": {"lam": HALF, "a": QUARTER, "b": QUARTER, "nu": QUARTER},
+            "p1-merging": P1_SLOWED,
+            "p1-vanishing": P1_VANISHING,
         },
+    ),
+    "p1-slow": Protocol(
+        name="p1-slow",
+        settings=("p1-merging-slow", "p1-merging-quarter", "p1-vanishing"),
+        n_grid=P1_SLOW_GRID,
+        replicates=P1_SLOW_REPLICATES,
+        theory={"p1-merging-slow": P1_SLOWED, "p1-merging-quarter": P1_QUARTER, "p1-vanishing": P1_VANISHING},
+    ),
+    "p2-slow": Protocol(
+        name="p2-slow",
+        settings=("p2-merging-eta-noisy",),
+        n_grid=P2_SLOW_GRID,
+        replicates=P2_SLOW_REPLICATES,
+        theory={"p2-merging-eta-noisy": P2_SLOWED},
     ),
 }
 

@@ -54,17 +54,27 @@ def error_summary(ds: xr.Dataset, setting: str, group: str) -> xr.Dataset:
     return xr.Dataset({"mean": err.mean("replicate"), "sem": err.std("replicate") / np.sqrt(count)})
 
 
+#: the order of the error groups in tables and figures: gate, slope (whole, along, across), bias, variance
+GROUP_ORDER = ("lam", "beta", "tau", "exp_tau", "a", "a_merge", "a_perp", "b", "nu")
+
+
 def groups_of(ds: xr.Dataset, setting: str) -> list[str]:
-    """Error groups recorded for ``setting`` (non-NaN somewhere)."""
+    """Error groups recorded for ``setting`` (non-NaN somewhere), in :data:`GROUP_ORDER`."""
     names = [v.removeprefix("err_") for v in ds.data_vars if v.startswith("err_")]
+    names.sort(key=lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else len(GROUP_ORDER))
     return [g for g in names if bool(ds[f"err_{g}"].sel(setting=setting).notnull().any())]
 
 
 def slope_table(ds: xr.Dataset, protocol: Protocol, *, n_boot: int = 1000) -> pd.DataFrame:
-    """One row per (setting, group) with our slope and interval, the paper's slope and the theory's."""
+    """One row per (setting, group) with our slope and interval, the paper's slope and the theory's.
+
+    ``fits`` counts the fits at the sizes used, ``below_truth`` those that ended below the truth's
+    log-likelihood (a sweep's ``below_truth`` flag; NaN when the dataset has none).
+    """
     rows = []
     for setting in protocol.settings:
         done = ds["done"].sel(setting=setting).all("replicate").values.astype(bool)
+        flags = ds["below_truth"].sel(setting=setting).values[done] if "below_truth" in ds else None
         for group in groups_of(ds, setting):
             errors = ds[f"err_{group}"].sel(setting=setting).values[done]
             fit = fit_slope(ds["n"].values[done], errors, n_boot=n_boot) if done.sum() >= 2 else None
@@ -79,6 +89,8 @@ def slope_table(ds: xr.Dataset, protocol: Protocol, *, n_boot: int = 1000) -> pd
                     "paper": protocol.paper.get(setting, {}).get(group, np.nan),
                     "theory": protocol.theory.get(setting, {}).get(group, np.nan),
                     "n_sizes": int(done.sum()),
+                    "fits": int(done.sum()) * ds.sizes["replicate"],
+                    "below_truth": float(np.nansum(flags)) if flags is not None else np.nan,
                 }
             )
     return pd.DataFrame(rows)
@@ -89,13 +101,39 @@ TOLERANCE = 0.07
 
 
 def format_slopes(table: pd.DataFrame) -> str:
-    """Markdown: parameter | our slope (95% interval) | paper | theory | |ours - theory| <= 0.07."""
-    lines = ["| setting | parameter | our slope (95% CI) | paper | theory | within 0.07 |", "|---|---|---|---|---|---|"]
+    """Markdown: one row per slope, with the paper's and the theory's, the 0.07 verdict and the flagged fits."""
+    header = ("setting", "parameter", "our slope (95% CI)", "paper", "theory", "within 0.07", "CI excludes -1/2")
+    lines = ["| " + " | ".join((*header, "fits below truth")) + " |", "|---" * (len(header) + 1) + "|"]
     for row in table.itertuples():
         paper = "" if pd.isna(row.paper) else f"{row.paper:.2f}"
         ok = "yes" if abs(row.slope - row.theory) <= TOLERANCE else "**no**"
+        excludes = "yes" if not row.lo <= -0.5 <= row.hi else "no"
+        flagged = "" if pd.isna(row.below_truth) else f"{row.below_truth:.0f} / {row.fits}"
         lines.append(
             f"| {row.setting} | {row.group} | {row.slope:.3f} ({row.lo:.3f}, {row.hi:.3f}) | {paper} | "
-            f"{row.theory:.3f} | {ok} |"
+            f"{row.theory:.3f} | {ok} | {excludes} | {flagged} |"
         )
     return "\n".join(lines)
+
+
+#: a sigmoid gate "runs away" when its estimate is further than this from the truth (logit units:
+#: |tau_hat - tau*| or ||beta_hat - beta*||), i.e. the gate is not yet finite at that n
+RUNAWAY = 3.0
+
+
+def gate_table(ds: xr.Dataset, setting: str) -> pd.DataFrame:
+    """Per n, for a sigmoid-gate setting: share of runaway gates, median gate errors, share below the truth."""
+    cell = ds.sel(setting=setting).where(ds["done"].sel(setting=setting) == 1)
+    runaway = (cell["err_tau"] > RUNAWAY) | (cell["err_beta"] > RUNAWAY)
+    frame = pd.DataFrame(
+        {
+            "runaway": runaway.where(cell["err_tau"].notnull()).mean("replicate").values,
+            "median err_tau": cell["err_tau"].median("replicate").values,
+            "median err_beta": cell["err_beta"].median("replicate").values,
+            "median err_a": cell["err_a"].median("replicate").values,
+            "below truth": cell["below_truth"].mean("replicate").values,
+            "converged": cell["converged"].mean("replicate").values,
+        },
+        index=pd.Index(ds["n"].values, name="n"),
+    )
+    return frame.dropna(how="all")

@@ -23,7 +23,17 @@ from bayescmoe.errors import BayescmoeError, require
 from bayescmoe.files import atomic_write
 
 VECTOR_PARAMS = ("a", "beta")
-SCALARS = ("loglik_hat", "loglik_true", "converged", "n_iter", "seconds", "delta_star")
+SCALARS = (
+    "loglik_hat",
+    "loglik_true",
+    "converged",
+    "stop",
+    "degenerate",
+    "below_truth",
+    "n_iter",
+    "seconds",
+    "delta_star",
+)
 
 
 def journal_path(path: Path) -> Path:
@@ -68,12 +78,14 @@ def labelled_dataset(
     per_param: Sequence[str],
     per_cell: Sequence[str],
     attrs: Mapping[str, Any],
+    label_dim: str = "param",
 ) -> xr.Dataset:
-    """All-NaN store with ``per_param`` fields on (setting, n, replicate, param), ``per_cell`` ones on the cell."""
-    coords = {"setting": list(settings), "n": list(n_grid), "replicate": np.arange(replicates), "param": list(labels)}
+    """All-NaN store: ``per_param`` fields on (setting, n, replicate, ``label_dim``), ``per_cell`` ones per cell."""
+    coords = {"setting": list(settings), "n": list(n_grid), "replicate": np.arange(replicates)}
+    coords[label_dim] = list(labels)
     cell = ("setting", "n", "replicate")
     shape = (len(settings), len(n_grid), replicates)
-    data: dict[str, Any] = {name: ((*cell, "param"), np.full((*shape, len(labels)), np.nan)) for name in per_param}
+    data: dict[str, Any] = {name: ((*cell, label_dim), np.full((*shape, len(labels)), np.nan)) for name in per_param}
     data.update({name: (cell, np.full(shape, np.nan)) for name in per_cell})
     data["done"] = (cell, np.zeros(shape, dtype=np.int8))
     return xr.Dataset(data, coords=coords, attrs=dict(attrs))

@@ -2,12 +2,13 @@
 
 Each cell (setting, n, replicate) draws fresh data with a key folded from (seed, setting, n,
 replicate), sets the truth of that n, fits the MLE and records estimates, truths, per-group errors,
-the losses of PAPERS.md section 3, the log-likelihood at the estimate and at the truth, convergence
-and wall time. Two estimators: ``direct`` (preconditioned L-BFGS on the likelihood) and ``em``
-(:mod:`bayescmoe.inference.em`, as the papers ran it). Starts: ``truth`` perturbed by N(0, perturbation^2) on
-the unconstrained scale (logit lam, log nu; the papers started "near the truth"), or ``random``
-(:func:`bayescmoe.inference.optimize.random_starts`, best of several). Data are padded to sizes 2^(k/2) with
-a 0/1 mask so that a 20-point n grid compiles about 14 programs per spec, not one per n.
+the losses of PAPERS.md section 3, the log-likelihood at the estimate and at the truth, why the fit
+stopped and whether it ended below the truth, and wall time. Estimators: ``direct`` (preconditioned
+L-BFGS on the likelihood), ``plain`` (the same without preconditioning) and ``em``
+(:mod:`bayescmoe.inference.em`, as the papers ran it). Starts: ``truth`` perturbed on each
+parameter's statistical scale (:func:`cell_starts`; the papers started "near the truth"), or
+``random`` (:func:`bayescmoe.inference.optimize.random_starts`, best of several). Data are padded to
+sizes 2^(k/2) with a 0/1 mask so that a 20-point n grid compiles about 14 programs per spec.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,16 +28,34 @@ import xarray as xr
 
 from bayescmoe.errors import require
 from bayescmoe.inference.em import em_fit, mean_loglik
-from bayescmoe.inference.optimize import constrain, lbfgs_solve, random_starts, unconstrain
+from bayescmoe.inference.lbfgs import STOPS
+from bayescmoe.inference.optimize import (
+    CONVERGED,
+    SATURATED,
+    SPIKE,
+    SPIKE_FRACTION,
+    best_start,
+    constrain,
+    lbfgs_solve,
+    random_starts,
+    stop_reason,
+    unconstrain,
+)
 from bayescmoe.model.settings import Setting, get_setting
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import ModelSpec
-from bayescmoe.studies.losses import delta_star, error_groups, group_errors, losses
+from bayescmoe.studies.losses import delta_star, error_groups, group_errors, losses, merge_direction
 from bayescmoe.studies.protocols import Protocol
 from bayescmoe.studies.store import empty_dataset, open_store, run_cells
 
-ESTIMATORS = ("direct", "em")
+#: direct = preconditioned L-BFGS on the likelihood, plain = the same unpreconditioned, em = EM
+ESTIMATORS = ("direct", "plain", "em")
 INITS = ("truth", "random")
+#: a fit "ends below the truth" when its log-likelihood is below the truth's by more than this per
+#: observation (the L-BFGS stopping rules leave at most ~1e-10 (1 + |mean|) per iteration)
+BELOW_TRUTH_TOL = 1e-6
+#: why a fit stopped, by the code of a sweep's ``stop`` variable
+STOP_NAMES = (*STOPS, SATURATED, SPIKE)
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,7 @@ class SweepConfig:
     tol: float = 1e-6
     em_max_iter: int = 2000
     em_tol: float = 1e-10
+    em_relative: bool = False
 
     def __post_init__(self) -> None:
         require(self.estimator in ESTIMATORS, "estimator", f"must be one of {list(ESTIMATORS)}")
@@ -83,51 +103,118 @@ def _pad(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     return jnp.pad(x, ((0, pad), (0, 0))), jnp.pad(y, (0, pad)), mask
 
 
+#: parameters whose start perturbation is in units of the prompt's noise sd sqrt(nu*) (the mean's parameters)
+MEAN_PARAMS = ("a", "b")
+
+
 def cell_starts(key: jax.Array, spec: ModelSpec, truth: dict, y: jax.Array, config: SweepConfig) -> list[dict]:
-    """Unconstrained starting points of one cell (``spec`` with flat priors)."""
+    """Unconstrained starting points of one cell (``spec`` with flat priors).
+
+    ``init = "truth"``: the truth moved by ``perturbation`` on each parameter's statistical scale:
+    N(0, perturbation^2) on logit lam, beta, tau and log nu (logit and relative units), and
+    N(0, (perturbation sqrt(nu*))^2) on the prompt's mean parameters a and b, so that the start's
+    prompt mean is off by a fraction of the noise sd whatever nu0 (an absolute 0.1 on ``a`` at
+    nu0 = 0.001 is 9 noise sd in d = 8: a start in another basin, not near the truth).
+    """
     if config.init == "random":
         return random_starts(key, spec, y, config.random_starts)
     u = unconstrain(spec, truth)
     keys = dict(zip(u, jax.random.split(key, len(u)), strict=True))
-    return [{k: v + config.perturbation * jax.random.normal(keys[k], v.shape) for k, v in u.items()}]
+    scale = {k: np.sqrt(float(truth["nu"])) if k in MEAN_PARAMS else 1.0 for k in u}
+    return [{k: v + config.perturbation * scale[k] * jax.random.normal(keys[k], v.shape) for k, v in u.items()}]
 
 
-def _fit(spec: ModelSpec, starts: list[dict], x, y, mask, config: SweepConfig) -> tuple[dict, float, bool]:
-    """Best of the starts: (natural parameters, iterations, converged)."""
-    best = None
+class CellFit(NamedTuple):
+    """The best fit of one cell: natural parameters, mean log-likelihood, iterations, why it stopped."""
+
+    params: dict[str, np.ndarray]
+    mean_loglik: float
+    n_iter: int
+    stop_reason: str
+
+
+def fit_starts(
+    spec: ModelSpec,
+    starts: list[dict],
+    x: jax.Array,
+    y: jax.Array,
+    mask: jax.Array,
+    min_nu: float,
+    estimator: str,
+    config: SweepConfig,
+) -> CellFit:
+    """Fit from each start with ``estimator`` (one of :data:`ESTIMATORS`) and keep the best, as
+    :func:`~bayescmoe.inference.optimize.fit_map` does: a start ending in a variance spike (nu < ``min_nu``)
+    only if all do; the stop reason is honest (:func:`~bayescmoe.inference.optimize.stop_reason`)."""
+    fits = []
     for u0 in starts:
-        if config.estimator == "direct":
-            solve = lbfgs_solve(u0, spec, x, y, mask, config.max_iter, config.tol)
-            fit = (constrain(spec, solve.u), -float(solve.objective), int(solve.n_iter), bool(solve.converged))
+        if estimator == "em":
+            em = em_fit(
+                spec, constrain(spec, u0), x, y, mask, config.em_max_iter, config.em_tol, relative=config.em_relative
+            )
+            fits.append((em.params, float(em.mean_loglik), int(em.n_iter), int(em.stop)))
         else:
-            res = em_fit(spec, constrain(spec, u0), x, y, mask, config.em_max_iter, config.em_tol)
-            fit = (res.params, float(res.mean_loglik), int(res.n_iter), bool(res.converged))
-        if best is None or (np.isfinite(fit[1]) and not fit[1] <= best[1]):
-            best = fit
-    params, _, n_iter, converged = best
-    return {k: np.asarray(v) for k, v in params.items()}, n_iter, converged
+            solve = lbfgs_solve(u0, spec, x, y, mask, config.max_iter, config.tol, precondition=estimator == "direct")
+            fits.append((constrain(spec, solve.u), -float(solve.objective), int(solve.n_iter), int(solve.stop)))
+    spikes = np.array([float(f[0]["nu"]) < min_nu for f in fits])
+    params, mean_ll, n_iter, code = fits[best_start(-np.array([f[1] for f in fits]), spikes)]
+    reason = stop_reason(spec, params, x, mask, code, min_nu)
+    return CellFit({k: np.asarray(v) for k, v in params.items()}, mean_ll, n_iter, reason)
 
 
-def fit_cell(setting: Setting, n: int, replicate: int, config: SweepConfig) -> dict[str, Any]:
-    """Simulate and fit one cell; returns a JSON-ready record for the store."""
-    start = time.perf_counter()
+def fit_record(fit: CellFit, loglik_true: float, n: int) -> dict[str, Any]:
+    """Convergence record of one fit: log-likelihood, iterations, stop code, and the flags of a bad end."""
+    loglik = n * fit.mean_loglik
+    return {
+        "loglik_hat": loglik,
+        "converged": float(fit.stop_reason in CONVERGED),
+        "stop": float(STOP_NAMES.index(fit.stop_reason)),
+        "degenerate": float(fit.stop_reason == SPIKE),
+        "below_truth": float(not loglik >= loglik_true - BELOW_TRUTH_TOL * n),
+        "n_iter": float(fit.n_iter),
+    }
+
+
+class Cell(NamedTuple):
+    """What every estimator of one cell is given: the flat-prior spec, the truth, the padded data, the starts."""
+
+    spec: ModelSpec
+    truth: dict[str, np.ndarray]
+    x: jax.Array
+    y: jax.Array
+    mask: jax.Array
+    starts: list[dict]
+    min_nu: float
+    loglik_true: float
+
+
+def simulate_cell(setting: Setting, n: int, replicate: int, config: SweepConfig) -> Cell:
+    """Draw the data and the starts of cell (setting, n, replicate) from its key (:func:`cell_key`)."""
     spec = setting.spec.with_priors("flat")
     truth = setting.truth.at(setting.spec, n)
     k_data, k_start = jax.random.split(cell_key(config.seed, setting.name, n, replicate))
     x, y = simulate(k_data, setting.spec, truth, n, setting.x_dist)
     xp, yp, mask = _pad(x, y)
-    est, n_iter, converged = _fit(spec, cell_starts(k_start, spec, truth, y, config), xp, yp, mask, config)
+    loglik_true = n * float(_loglik(spec, {k: jnp.asarray(v) for k, v in truth.items()}, xp, yp, mask))
+    starts = cell_starts(k_start, spec, truth, y, config)
+    return Cell(spec, truth, xp, yp, mask, starts, SPIKE_FRACTION * float(jnp.var(y)), loglik_true)
+
+
+def fit_cell(setting: Setting, n: int, replicate: int, config: SweepConfig) -> dict[str, Any]:
+    """Simulate and fit one cell; returns a JSON-ready record for the store."""
+    start = time.perf_counter()
+    cell = simulate_cell(setting, n, replicate, config)
+    spec, truth = cell.spec, cell.truth
+    fit = fit_starts(spec, cell.starts, cell.x, cell.y, cell.mask, cell.min_nu, config.estimator, config)
+    est = fit.params
     values: dict[str, Any] = {}
     for p in spec.param_names:
         values[f"{p}_hat"] = np.asarray(est[p]).tolist()
         values[f"{p}_true"] = np.asarray(truth[p]).tolist()
-    values.update({f"err_{g}": v for g, v in group_errors(spec, est, truth).items()})
+    values.update({f"err_{g}": v for g, v in group_errors(spec, est, truth, merge_direction(setting.truth)).items()})
     values.update({f"loss_{k}": v for k, v in losses(spec, est, truth).items()})
-    jtruth = {k: jnp.asarray(v) for k, v in truth.items()}
-    values["loglik_hat"] = n * float(_loglik(spec, {k: jnp.asarray(v) for k, v in est.items()}, xp, yp, mask))
-    values["loglik_true"] = n * float(_loglik(spec, jtruth, xp, yp, mask))
-    values["converged"] = float(converged)
-    values["n_iter"] = float(n_iter)
+    values["loglik_true"] = cell.loglik_true
+    values.update(fit_record(fit, cell.loglik_true, n))
     values["delta_star"] = delta_star(spec, truth)
     values["seconds"] = time.perf_counter() - start
     return {"setting": setting.name, "n": n, "replicate": replicate, "values": values}
@@ -137,8 +224,14 @@ def new_dataset(protocol: Protocol, config: SweepConfig) -> xr.Dataset:
     """The empty results dataset of a protocol run with ``config``."""
     settings = [get_setting(s) for s in protocol.settings]
     params = list(dict.fromkeys(p for s in settings for p in s.spec.param_names))
-    groups = list(dict.fromkeys(g for s in settings for g in error_groups(s.spec)))
-    attrs = {"protocol": protocol.name, "config": json.dumps(asdict(config), sort_keys=True)}
+    merging = [merge_direction(s.truth) is not None for s in settings]
+    groups = list(dict.fromkeys(g for s, m in zip(settings, merging, strict=True) for g in error_groups(s.spec, m)))
+    attrs = {
+        "protocol": protocol.name,
+        "config": json.dumps(asdict(config), sort_keys=True),
+        "stop_names": json.dumps(STOP_NAMES),
+        "below_truth_tol": BELOW_TRUTH_TOL,
+    }
     dim = max(s.spec.dim for s in settings)
     return empty_dataset(protocol.settings, protocol.n_grid, protocol.replicates, dim, params, groups, attrs)
 

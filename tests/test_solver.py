@@ -1,0 +1,134 @@
+"""An MLE that cannot fail silently: the preconditioner, honest stop reasons, and the solver stress suite.
+
+The regression case is the one reported against the earlier solver: P2's (b-i) cell (Gaussian f0,
+tanh experts without bias, d = 8, eta* = e1 (1 + n^-1/8)) with nu0 = nu* = 0.1 at n = 1e5, started
+near the truth as a rate sweep starts. With the earlier floor of the diagonal preconditioner (1e-3
+times the largest curvature) replicates 1 and 3 ended 1261 and 1176 log-likelihood units below the
+truth after one iteration, tau near -21 and -15, reported "converged".
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize
+from bayescmoe.inference.optimize import SATURATED, SPIKE, best_start, lbfgs_solve, stop_reason
+from bayescmoe.model.settings import Setting, get_setting
+from bayescmoe.model.spec import ModelSpec
+from bayescmoe.model.truth import merging_prompt
+from bayescmoe.studies.stress import SOLVERS, StressConfig, cell_table, run_stress, stress_setting
+from bayescmoe.studies.sweep import BELOW_TRUTH_TOL, SweepConfig, fit_starts, simulate_cell
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks" / "solver_stress.py"
+
+
+def p2_b_i(nu0: float) -> Setting:
+    """P2's (b-i) cell with the frozen and prompt variance nu0 (the setting name fixes the data's keys)."""
+    base = get_setting("p2-merging-eta").spec
+    spec = ModelSpec(replace(base.frozen, nu=nu0), base.prompt, gate="sigmoid")
+    truth = merging_prompt(spec, {"beta": np.full(8, 8**-0.5), "tau": 1.0}, 1.0, 1 / 8, {"a": np.eye(8)[0]})
+    truth = type(truth)({**truth.base, "nu": nu0}, truth.rates)
+    return Setting("stress", "P2", "b-i", "b-i with nu0 = 0.1", spec, truth)
+
+
+@pytest.mark.parametrize("replicate", [1, 3])
+def test_reported_case_no_longer_ends_below_the_truth(replicate):
+    n = 100_000
+    cell = simulate_cell(p2_b_i(0.1), n, replicate, SweepConfig())
+    fit = fit_starts(cell.spec, cell.starts, cell.x, cell.y, cell.mask, cell.min_nu, "direct", SweepConfig())
+    assert n * fit.mean_loglik >= cell.loglik_true - BELOW_TRUTH_TOL * n
+    assert fit.n_iter > 10 and fit.stop_reason in STOPS[:2]
+    assert abs(float(fit.params["tau"]) - 1.0) < 1.0
+
+
+def test_preconditioner_never_enlarges_a_step():
+    fun = lambda v: 1e4 * v[0] ** 2 + 1e-6 * v[1] ** 2 + 0.3 * v[2] ** 2  # noqa: E731
+    scale = np.asarray(diagonal_scale(fun, jnp.zeros(3)))
+    np.testing.assert_allclose(scale, [np.sqrt(2e4), 1.0, 1.0])
+
+
+def test_minimize_never_ends_worse_than_its_start():
+    wall = lambda v: jnp.where(v[0] > 0.5, jnp.nan, (v[0] - 1.0) ** 2)  # noqa: E731  (the minimum is past a NaN wall)
+    res = minimize(wall, jnp.zeros(1), max_iter=50, tol=1e-9)
+    assert np.isfinite(float(res.value)) and float(res.value) <= float(wall(jnp.zeros(1)))
+    broken = lambda v: jnp.nan * jnp.sum(v)  # noqa: E731
+    res = minimize(broken, jnp.array([0.3, -0.2]), max_iter=50, tol=1e-9)
+    assert STOPS[int(res.stop)] == "non-finite" and not bool(res.converged)
+    np.testing.assert_array_equal(res.x, [0.3, -0.2])
+
+
+def test_minimize_reports_why_it_stopped():
+    quadratic = lambda v: jnp.sum((v - 3.0) ** 2)  # noqa: E731
+    assert STOPS[int(minimize(quadratic, jnp.zeros(2), max_iter=100, tol=1e-8).stop)] == "gradient"
+    rosen = lambda v: (1 - v[0]) ** 2 + 100 * (v[1] - v[0] ** 2) ** 2  # noqa: E731
+    assert STOPS[int(minimize(rosen, jnp.array([-1.5, 2.0]), max_iter=3, tol=1e-12).stop)] == "max iterations"
+
+
+def test_stop_reason_names_saturated_gates_and_spikes():
+    spec = get_setting("p1-family").spec
+    x = jax.random.normal(jax.random.PRNGKey(0), (1000, 8))
+    mask = jnp.ones(1000)
+    params = {"lam": jnp.asarray(0.3), "a": jnp.zeros(8), "b": jnp.asarray(0.0), "nu": jnp.asarray(0.1)}
+    assert stop_reason(spec, params, x, mask, 0, 1e-6) == "gradient"
+    assert stop_reason(spec, {**params, "lam": jnp.asarray(1e-5)}, x, mask, 0, 1e-6) == SATURATED  # 0.01 obs
+    assert stop_reason(spec, {**params, "lam": jnp.asarray(1 - 1e-5)}, x, mask, 1, 1e-6) == SATURATED
+    assert stop_reason(spec, {**params, "nu": jnp.asarray(1e-9)}, x, mask, 0, 1e-6) == SPIKE
+    sigmoid = get_setting("p2-distinguishable").spec
+    gate = {"beta": jnp.zeros(8), "tau": jnp.asarray(-21.0), "a": jnp.zeros(8), "nu": jnp.asarray(0.1)}
+    assert stop_reason(sigmoid, gate, x, mask, 0, 1e-6) == SATURATED  # the reported tau = -21
+
+
+def test_best_start_skips_spikes_unless_all_are():
+    assert best_start(np.array([1.0, 0.5]), np.array([False, True])) == 0
+    assert best_start(np.array([1.0, 0.5]), np.array([True, True])) == 1
+    assert best_start(np.array([np.nan, 0.5]), np.array([False, False])) == 1
+
+
+def test_unpreconditioned_solver_reaches_the_same_optimum():
+    setting = get_setting("p1-family")
+    cell = simulate_cell(setting, 2000, 0, SweepConfig())
+    a = lbfgs_solve(cell.starts[0], cell.spec, cell.x, cell.y, cell.mask, 1000, 1e-6)
+    b = lbfgs_solve(cell.starts[0], cell.spec, cell.x, cell.y, cell.mask, 1000, 1e-6, precondition=False)
+    assert abs(float(a.objective) - float(b.objective)) < 1e-8
+    assert bool(a.converged) and bool(b.converged)
+
+
+def test_stress_cells_are_the_described_models():
+    merged = stress_setting("gaussian", "constant", 0.1, 0.0)
+    assert not merged.spec.distinguishable
+    truth = merged.truth.at(merged.spec, 1000)
+    frozen = merged.spec.frozen.params()
+    for name in ("a", "b", "nu"):
+        np.testing.assert_array_equal(truth[name], frozen[name])
+    control = stress_setting("laplace", "sigmoid", 0.01, 0.3)
+    assert control.spec.distinguishable and control.spec.frozen.nu == 0.01
+    np.testing.assert_allclose(control.truth.at(control.spec, 10)["a"], 1.3 * np.eye(8)[0])
+
+
+def test_quick_stress_suite_has_no_fit_below_the_truth(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--quick", "--out", str(tmp_path), "--no-progress"])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(SCRIPT), run_name="__main__")
+    assert stop.value.code == 0
+    assert "per solver" in capsys.readouterr().out and (tmp_path / "summary.txt").exists()
+    ds = run_stress(quick_preset(), tmp_path / "stress.nc", progress=False)
+    table = cell_table(ds)
+    assert set(table["solver"]) == set(SOLVERS) and len(table) == 3 * 2 * 2 * 2  # solvers x families x gates x Delta
+    direct = table[table["solver"] == "direct"]
+    assert (direct["below"] <= BELOW_TRUTH_TOL * direct["n"]).all()
+    assert (table["loglik_hat"] >= table["loglik_start"] - 1e-9).all()  # no solver ends below its own start
+    honest = table["stop_reason"].isin(STOPS[:2])
+    assert (table["converged"] == honest).all()
+
+
+def quick_preset() -> StressConfig:
+    """The --quick preset of benchmarks/solver_stress.py (resumed from its store: nothing is refitted)."""
+    return runpy.run_path(str(SCRIPT))["PRESETS"]["quick"]
