@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,13 @@ def test_each_layer_exposes_its_all(layer):
     assert module.__doc__ and module.__all__
     for name in module.__all__:
         assert hasattr(module, name), f"bayescmoe.{layer}.{name}"
+
+
+def test_no_source_file_is_hidden_by_gitignore():
+    """A file .gitignore hides is missing from a clone (``results/`` once matched bayescmoe/results/)."""
+    root = PACKAGE.parent
+    if subprocess.run(["git", "rev-parse"], cwd=root, capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    on_disk = sorted(str(p.relative_to(root)) for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+    ignored = subprocess.run(["git", "check-ignore", *on_disk], cwd=root, capture_output=True, text=True)
+    assert not ignored.stdout.split(), f"hidden by .gitignore: {ignored.stdout.split()}"
