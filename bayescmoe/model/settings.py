@@ -143,6 +143,7 @@ P1_SD = float(np.sqrt(P1_FROZEN["nu"]))
 P1_NOISE_MOVE = {"a": P1_SD * E2, "b": P1_SD, "nu": P1_FROZEN["nu"]}
 P2_NOISY = ModelSpec(FrozenExpert("gaussian", **{**P2_FROZEN, "nu": 0.1}), P2_PROMPT, gate="sigmoid")
 
+
 def p1_noise_merge(name: str, alpha: float, regime: str) -> Setting:
     """P1's Gaussian merging cell with the prompt = pre-trained + 0.7 n^-alpha in noise units (P1_NOISE_MOVE)."""
     move = f"0.7 n^-{'1/8' if alpha == 1 / 8 else '1/4'}"

@@ -27,7 +27,6 @@ from numpyro.infer import MCMC
 
 from bayescmoe.errors import BayescmoeError, require, require_positive_ints
 from bayescmoe.files import atomic_write
-from bayescmoe.model.likelihood import log_likelihood
 from bayescmoe.inference.optimize import PointEstimate
 from bayescmoe.inference.predictive import (
     log_prior_draws,
@@ -36,6 +35,7 @@ from bayescmoe.inference.predictive import (
     unconstrained_draws,
 )
 from bayescmoe.inference.predictive import prior_draws as prior_draws_of
+from bayescmoe.model.likelihood import log_likelihood
 from bayescmoe.model.spec import ModelSpec, check_params
 
 VECTOR_DIMS = {"a": ["feature"], "beta": ["feature"]}
@@ -115,7 +115,9 @@ def to_datatree(
         thinned = {k: v[:, ::pointwise_thin] for k, v in samples.items()}
         draw = np.arange(0, next(iter(samples.values())).shape[1], pointwise_thin)
         if log_likelihood and pointwise_thin > 1:
-            dt["log_likelihood"] = xr.DataTree(dt["log_likelihood"].to_dataset().isel(draw=slice(None, None, pointwise_thin)))
+            dt["log_likelihood"] = xr.DataTree(
+                dt["log_likelihood"].to_dataset().isel(draw=slice(None, None, pointwise_thin))
+            )
         if predictive:
             y_rep = posterior_predictive(spec, jnp.asarray(x), thinned, k_post)
             dt["posterior_predictive"] = xr.DataTree(
