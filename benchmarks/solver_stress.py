@@ -28,12 +28,18 @@ import pandas as pd
 from bayescmoe.cli import OneLineParser, guarded
 from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.studies.stress import StressConfig, cell_table, run_stress, stress_summary
+from bayescmoe.studies.sweep import SweepConfig
 
 PRESETS = {
     "full": StressConfig(),
     "large": StressConfig(nu0=(1e-3, 1e-1), deltas=(1.0, 0.0), n_grid=(1_000_000,), replicates=1, em_max_n=100_000),
     "quick": StressConfig(
-        nu0=(0.1,), families=("gaussian", "laplace"), deltas=(1.0, 0.0), n_grid=(1000,), replicates=1
+        nu0=(0.1,),
+        families=("gaussian",),
+        deltas=(1.0, 0.0),
+        n_grid=(1000,),
+        replicates=1,
+        solver=SweepConfig(em_max_iter=300),
     ),
 }
 
@@ -56,7 +62,7 @@ def report(ds) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--quick", action="store_true", help="2 families x 2 gates x Delta in {1, 0}, n = 1000")
+    group.add_argument("--quick", action="store_true", help="Gaussian f0, 2 gates x Delta 1, 0, n = 1000, EM <= 300")
     group.add_argument("--large", action="store_true", help="the n = 1e6 slice (EM left out above n = 1e5)")
     parser.add_argument("--replicates", type=int, default=None)
     parser.add_argument("--out", default=None, help="output directory (default results/solver-stress[-preset])")

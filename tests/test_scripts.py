@@ -15,7 +15,7 @@ from bayescmoe.model.settings import SETTINGS, get_setting
 from bayescmoe.results import datatree as results
 
 MODELS = sorted((Path(__file__).parents[1] / "models").glob("*.py"))
-TINY = ["--n", "300", "--num-warmup", "40", "--num-samples", "40", "--num-chains", "2"]
+TINY = ["--n", "300", "--num-warmup", "40", "--num-samples", "40", "--num-chains", "2", "--no-predictive"]
 
 
 def test_one_script_per_setting_each_with_its_equation():

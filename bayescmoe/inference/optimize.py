@@ -152,7 +152,6 @@ CONVERGED = STOPS[:2]
 SATURATED, SPIKE = "saturated gate", "variance spike"
 
 
-@partial(jax.jit, static_argnames="spec")
 def prompt_share(spec: ModelSpec, params: Mapping[str, Array], x: Array, mask: Array) -> Array:
     """(sum_i w(x_i), sum_i (1 - w(x_i))) over the unmasked rows: the expected observations of each expert."""
     log_w, log_1mw = gate_log_weights(spec, params, x)
