@@ -9,7 +9,7 @@ expert a0 = e1, b0 = 0, nu0 = 0.1; 20 log-spaced n from 1e3 to 1e5, 40 replicate
 Errors |lam_hat - lam*|, ||a_hat - a*||, |b_hat - b*|, |nu_hat - nu*| against each n's truth.
 
     python analyses/rates_p1.py           # full protocol
-    python analyses/rates_p1.py --quick   # 4 sizes up to 1e4, 3 replicates
+    python analyses/rates_p1.py --quick   # 3 sizes up to 1e4, 2 replicates
 """
 
 from bayescmoe.cli.rates import protocol_main

@@ -13,7 +13,7 @@ expansion behind the slowed rates does not hold; here it is 0.22 to 0.13 sd (alp
 Fisher information at the truth predicts sd(lam) / lam* from 0.27 to 0.07: the gate is finite.
 
     python analyses/rates_p1_slow.py           # full protocol (1440 fits)
-    python analyses/rates_p1_slow.py --quick   # 4 sizes up to 1e4, 3 replicates
+    python analyses/rates_p1_slow.py --quick   # 3 sizes up to 1e4, 2 replicates
 """
 
 from bayescmoe.cli.rates import protocol_main

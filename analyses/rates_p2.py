@@ -11,7 +11,7 @@ Errors ||beta_hat - beta*||, |tau_hat - tau*|, |exp(tau_hat) - exp(tau*)|, ||eta
 intervals, next to the paper's slopes and the theory's.
 
     python analyses/rates_p2.py                  # full protocol (3200 fits)
-    python analyses/rates_p2.py --quick          # 4 sizes up to 1e4, 3 replicates
+    python analyses/rates_p2.py --quick          # 3 sizes up to 1e4, 2 replicates
     python analyses/rates_p2.py --estimator em   # EM, as the paper computed the MLE
     python analyses/rates_p2.py --init random    # random starts instead of starts near the truth
 """

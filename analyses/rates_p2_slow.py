@@ -13,7 +13,7 @@ runaway gates and the median gate errors: where the gate becomes finite.
 
     python analyses/rates_p2_slow.py                       # full protocol (240 fits)
     python analyses/rates_p2_slow.py --sizes 1e4,1e6,12    # from n = 1e4: where the gate becomes finite
-    python analyses/rates_p2_slow.py --quick               # 4 sizes up to 1e4, 3 replicates
+    python analyses/rates_p2_slow.py --quick               # 3 sizes up to 1e4, 2 replicates
 """
 
 from bayescmoe.cli.rates import protocol_main

@@ -46,7 +46,7 @@ def test_paper_truths():
 
 def test_fit_from_toml_then_summary_and_plot(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["fit", "--config", str(EXAMPLE), *TINY, "--out", str(out), "--no-plots"]) == 0
+    assert main(["fit", "--config", str(EXAMPLE), *TINY, "--out", str(out), "--no-plots", "--no-predictive"]) == 0
     path = out / "p1-family-small.nc"
     dt = results.load(path)
     assert dt.attrs["setting"] == "p1-family-small"
@@ -75,12 +75,23 @@ BAD_TOML = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_TOML))
-def test_bad_config_is_one_line_error_without_output(case, tmp_path):
+def test_bad_config_is_one_line_error_without_output(case, tmp_path, capsys):
     old, new, field = BAD_TOML[case]
     text = EXAMPLE.read_text()
     assert old in text
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace(old, new, 1))
+    out = tmp_path / "out"
+    assert main(["fit", "--config", str(bad), "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"bayescmoe: error: {field}"), lines
+    assert not out.exists()
+
+
+def test_bad_config_from_the_shell_is_one_line_without_traceback(tmp_path):
+    """The installed command, in a fresh process: one stderr line, exit status 2, no output."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXAMPLE.read_text().replace('family = "student_t"', 'family = "cauchy"', 1))
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "bayescmoe.cli", "fit", "--config", str(bad), "--out", str(out)],
@@ -89,9 +100,9 @@ def test_bad_config_is_one_line_error_without_output(case, tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"bayescmoe: error: {field}"), proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "bayescmoe: error: frozen.family: unknown family 'cauchy'; choose from ['gaussian', 'laplace', 'student_t']"
+    ]
     assert not out.exists()
 
 

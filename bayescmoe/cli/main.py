@@ -3,6 +3,7 @@
     bayescmoe list
     bayescmoe fit p2-distinguishable --n 2000 --out results
     bayescmoe fit --config my-cell.toml
+    bayescmoe fit --config spec.toml --data my-data.csv --out results
     bayescmoe summary results/p2-distinguishable.nc
     bayescmoe plot results/p2-distinguishable.nc
     bayescmoe collapse results/p2-merging-nu-e1.nc
@@ -55,14 +56,22 @@ def run_script(main: Callable[[argparse.Namespace], object], doc: str | None, n:
 
 def _fit(args: argparse.Namespace) -> None:
     from bayescmoe.model.settings import get_setting
-    from bayescmoe.results.config import load_setting
-    from bayescmoe.results.workflow import run_setting
+    from bayescmoe.results.config import load_setting, load_spec
+    from bayescmoe.results.workflow import fit_file, run_setting
 
     if (args.setting is None) == (args.config is None):
         raise BayescmoeError("setting", "give a setting name or --config FILE (one of them)")
-    setting = get_setting(args.setting) if args.config is None else load_setting(args.config)
+    if args.data is None:
+        setting = get_setting(args.setting) if args.config is None else load_setting(args.config)
+        require_writable(args.out)
+        report_run(run_setting(setting, n=args.n, seed=args.seed, **fit_options(args)), setting.name, args)
+        return
+    if args.n is not None:
+        raise BayescmoeError("n", "the data file sets n: drop --n with --data")
+    name, spec = (args.setting, get_setting(args.setting).spec) if args.config is None else load_spec(args.config)
     require_writable(args.out)
-    report_run(run_setting(setting, n=args.n, seed=args.seed, **fit_options(args)), setting.name, args)
+    dt = fit_file(spec, args.data, seed=args.seed, attrs={"setting": name}, **fit_options(args))
+    report_run(dt, name, args)
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -105,9 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="bayescmoe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     sub.add_parser("list", help="list the named settings").set_defaults(func=_list)
-    fit = sub.add_parser("fit", help="simulate and fit a setting (MLE, MAP, NUTS)")
+    fit = sub.add_parser("fit", help="simulate and fit a setting, or fit a data file (MLE, MAP, NUTS)")
     fit.add_argument("setting", nargs="?", help="setting name (see 'bayescmoe list')")
     fit.add_argument("--config", help="TOML file describing spec, truth and data instead of a name")
+    fit.add_argument("--data", help="fit this CSV, .npz or NetCDF file (x1..xd, y[, h0, nu0]) instead of simulating")
     add_run_arguments(fit)
     fit.set_defaults(func=_fit)
     summary = sub.add_parser("summary", help="print the table of a saved result")

@@ -61,7 +61,7 @@ def run_protocol(protocol: Protocol, config: SweepConfig, out: Path, progress: b
 def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None) -> int:
     """Entry point of an ``analyses/rates_*.py`` script."""
     parser = OneLineParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="4 sizes up to 1e4, 3 replicates")
+    parser.add_argument("--quick", action="store_true", help="3 sizes up to 1e4, 2 replicates")
     parser.add_argument("--replicates", type=int, default=None, help="override the number of replicates")
     parser.add_argument("--settings", default=None, help="comma-separated subset of the protocol's settings")
     parser.add_argument("--sizes", default=None, help="LO,HI,NUM: NUM log-spaced sample sizes instead of the grid")

@@ -3,12 +3,14 @@
 ``signals`` (:func:`diagnose`: ArviZ's sampler checks and the identifiability signals of a NUTS
 result), ``collapse`` (:func:`collapse_report`: identified, vanishing, merging or weakly
 identified), ``fisher`` (the Fisher information at a truth and its spectrum) and ``geometry``
-(derived quantities of the posterior near a merge). Imports the model, inference and results layers.
+(derived quantities of the posterior near a merge), ``predictive`` (:func:`prompt_gain`: PSIS-LOO
+against the frozen expert alone). Imports the model, inference and results layers.
 """
 
 from bayescmoe.diagnostics.collapse import CollapseReport, collapse_report
 from bayescmoe.diagnostics.fisher import Information, fisher_information, observed_fisher
 from bayescmoe.diagnostics.geometry import geometry_table, posterior_quantities
+from bayescmoe.diagnostics.predictive import PromptGain, frozen_log_scores, prompt_gain
 from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics, diagnose
 
 __all__ = [
@@ -16,10 +18,13 @@ __all__ = [
     "FitDiagnostics",
     "Information",
     "ParameterDiagnostics",
+    "PromptGain",
     "collapse_report",
     "diagnose",
     "fisher_information",
+    "frozen_log_scores",
     "geometry_table",
     "observed_fisher",
     "posterior_quantities",
+    "prompt_gain",
 ]

@@ -23,6 +23,7 @@ from jax.flatten_util import ravel_pytree
 
 from bayescmoe.inference.lbfgs import minimize
 from bayescmoe.model.likelihood import (
+    features,
     frozen_log_density,
     gate_log_weights,
     log_likelihood,
@@ -96,7 +97,7 @@ def prompt_m_step(
     weights = mask * r
     names = ("a", "b") if spec.prompt.bias else ("a",)
     if closed_form and spec.prompt.mean == "linear":
-        mean_params = weighted_least_squares(x, y, weights, spec.prompt.bias)
+        mean_params = weighted_least_squares(features(spec, x), y, weights, spec.prompt.bias)
     else:
         flat0, unravel = ravel_pytree({k: params[k] for k in names})
 

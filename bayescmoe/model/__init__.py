@@ -12,10 +12,20 @@ from bayescmoe.model.numpyro_model import ContaminatedMoE, prior_distributions
 from bayescmoe.model.priors import Prior
 from bayescmoe.model.settings import SETTINGS, Setting, get_setting
 from bayescmoe.model.simulate import sample_x, simulate
-from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, check_data, check_params
+from bayescmoe.model.spec import (
+    GIVEN,
+    FrozenExpert,
+    ModelSpec,
+    PromptExpert,
+    check_data,
+    check_params,
+    input_columns,
+    model_inputs,
+)
 from bayescmoe.model.truth import Rate, Truth, merging_prompt, vanishing_weight
 
 __all__ = [
+    "GIVEN",
     "SETTINGS",
     "ContaminatedMoE",
     "FrozenExpert",
@@ -28,8 +38,10 @@ __all__ = [
     "check_data",
     "check_params",
     "get_setting",
+    "input_columns",
     "log_likelihood",
     "merging_prompt",
+    "model_inputs",
     "prior_distributions",
     "sample_x",
     "simulate",

@@ -3,7 +3,9 @@
     log p(y | x) = logaddexp( log(1 - w(x)) + log f0(y | h0(x), nu0),  log w(x) + log N(y | h(x), nu) )
 
 log w and log(1 - w) come from log/log1p (constant gate) or log_sigmoid (sigmoid gate), so
-lambda near 0 or 1 and large |beta.x + tau| stay finite.
+lambda near 0 or 1 and large |beta.x + tau| stay finite. ``x`` is the model's inputs
+(:func:`~bayescmoe.model.spec.model_inputs`): the d features, then h0 and nu0 where the frozen
+expert is given by its predictions.
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ import jax.numpy as jnp
 
 from bayescmoe.model.experts import expert_mean
 from bayescmoe.model.families import family_logpdf, gaussian_logpdf
-from bayescmoe.model.spec import ModelSpec
+from bayescmoe.model.spec import GIVEN, ModelSpec
 
 Array = jax.Array
+
+
+def features(spec: ModelSpec, x: Array) -> Array:
+    """The d features of the inputs, which the prompt and the gate see."""
+    return x[:, : spec.dim]
 
 
 def gate_log_weights(spec: ModelSpec, params: Mapping[str, Array], x: Array) -> tuple[Array, Array]:
@@ -29,25 +36,32 @@ def gate_log_weights(spec: ModelSpec, params: Mapping[str, Array], x: Array) -> 
     if spec.gate == "constant":
         lam = jnp.broadcast_to(params["lam"], x.shape[:1])
         return jnp.log(lam), jnp.log1p(-lam)
-    logit = x @ params["beta"] + params["tau"]
+    logit = features(spec, x) @ params["beta"] + params["tau"]
     return jax.nn.log_sigmoid(logit), jax.nn.log_sigmoid(-logit)
 
 
 def frozen_mean(spec: ModelSpec, x: Array) -> Array:
-    """h0(x) = act(a0.x [+ b0]) of the pre-trained expert."""
+    """h0(x) of the pre-trained expert: act(a0.x [+ b0]), or the given column of the inputs."""
     f = spec.frozen
-    return expert_mean(f.mean, x, jnp.asarray(f.weight), f.bias)
+    if f.mean == GIVEN:
+        return x[:, spec.dim]
+    return expert_mean(f.mean, features(spec, x), jnp.asarray(f.weight), f.bias)
+
+
+def frozen_variance(spec: ModelSpec, x: Array) -> Array | float:
+    """nu0 of the pre-trained expert: a number, or the given last column of the inputs."""
+    return x[:, -1] if spec.frozen.nu == GIVEN else spec.frozen.nu
 
 
 def frozen_log_density(spec: ModelSpec, x: Array, y: Array) -> Array:
     """log f0(y | h0(x), nu0) of the pre-trained expert, shape (n,)."""
     f = spec.frozen
-    return family_logpdf(f.family, y, frozen_mean(spec, x), f.nu, f.df, f.laplace_reading)
+    return family_logpdf(f.family, y, frozen_mean(spec, x), frozen_variance(spec, x), f.df, f.laplace_reading)
 
 
 def prompt_mean(spec: ModelSpec, params: Mapping[str, Array], x: Array) -> Array:
     """h(x) = act(a.x [+ b]) of the prompt expert."""
-    return expert_mean(spec.prompt.mean, x, params["a"], params.get("b"))
+    return expert_mean(spec.prompt.mean, features(spec, x), params["a"], params.get("b"))
 
 
 def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> Array:

@@ -7,6 +7,7 @@ theory assumes); Y picks the prompt with probability w(x), else the frozen exper
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -14,8 +15,8 @@ import numpy as np
 
 from bayescmoe.errors import require
 from bayescmoe.model.families import family_sample
-from bayescmoe.model.likelihood import frozen_mean, gate_log_weights, prompt_mean
-from bayescmoe.model.spec import ModelSpec, check_params
+from bayescmoe.model.likelihood import frozen_mean, frozen_variance, gate_log_weights, prompt_mean
+from bayescmoe.model.spec import ModelSpec, check_data, check_params, model_inputs
 from bayescmoe.runtime import require_memory
 
 Array = jax.Array
@@ -41,18 +42,39 @@ def sample_y(key: Array, spec: ModelSpec, params: Mapping[str, Array], x: Array)
     log_w, _ = gate_log_weights(spec, params, x)
     use_prompt = jnp.log(jax.random.uniform(k_pick, x.shape[:1])) < log_w
     f = spec.frozen
-    y_frozen = family_sample(k_frozen, f.family, frozen_mean(spec, x), f.nu, f.df, f.laplace_reading)
+    nu0 = frozen_variance(spec, x)
+    y_frozen = family_sample(k_frozen, f.family, frozen_mean(spec, x), nu0, f.df, f.laplace_reading)
     y_prompt = family_sample(k_prompt, "gaussian", prompt_mean(spec, params, x), params["nu"])
     return jnp.where(use_prompt, y_prompt, y_frozen)
 
 
 def simulate(
-    key: Array, spec: ModelSpec, params: Mapping[str, Array], n: int, x_dist: str = "normal"
+    key: Array,
+    spec: ModelSpec,
+    params: Mapping[str, Array],
+    n: int | None = None,
+    x_dist: str = "normal",
+    *,
+    x: Any = None,
+    h0: Any = None,
+    nu0: Any = None,
 ) -> tuple[Array, Array]:
-    """Draw n pairs (x, y) with x of shape (n, d) and y of shape (n,); ``params`` is validated."""
-    require(isinstance(n, (int, np.integer)) and n > 0, "n", f"must be a positive integer, got {n!r}")
-    require_memory(SIMULATION_BYTES * n * (spec.dim + 2), "n", f"simulating n = {n} observations")
-    params = {k: jnp.asarray(v) for k, v in check_params(spec, params, "params").items()}
+    """Draw n pairs (x, y): the model's inputs x, shape (n, spec.width), and y, shape (n,).
+
+    x's features are drawn from ``x_dist``, or are the given ``x`` (then n is its row count). A
+    frozen expert given by its predictions needs ``h0`` (and ``nu0``): arrays of one value per
+    row, or functions of the features (:func:`~bayescmoe.model.spec.model_inputs`), appended to x.
+    ``params`` is validated.
+    """
     k_x, k_y = jax.random.split(key)
-    x = sample_x(k_x, n, spec.dim, x_dist)
+    drawn = x is None
+    if drawn:
+        require(isinstance(n, (int, np.integer)) and n > 0, "n", f"must be a positive integer, got {n!r}")
+        require_memory(SIMULATION_BYTES * n * (spec.width + 2), "n", f"simulating n = {n} observations")
+    params = {k: jnp.asarray(v) for k, v in check_params(spec, params, "params").items()}
+    if drawn:
+        x = sample_x(k_x, n, spec.dim, x_dist)
+    if not (drawn and h0 is None and nu0 is None and not spec.frozen.given):
+        x = model_inputs(spec, x, h0, nu0)
+        x = jnp.asarray(check_data(spec, x, np.zeros(x.shape[0]))[0])
     return x, sample_y(k_y, spec, params, x)

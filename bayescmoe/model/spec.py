@@ -13,14 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
-from bayescmoe.errors import as_floats, require
+from bayescmoe.errors import as_floats, require, require_positive_ints
 from bayescmoe.model.experts import check_mean
 from bayescmoe.model.families import check_family
 from bayescmoe.model.priors import Prior, default_prior
 
 GATES = ("constant", "sigmoid")
+#: the value of ``frozen.mean`` or ``frozen.nu`` that means "supplied per observation with the data"
+GIVEN = "given"
 
 
 def _finite(value: Any, field_name: str) -> float:
@@ -32,36 +35,60 @@ def _finite(value: Any, field_name: str) -> float:
 
 @dataclass(frozen=True)
 class FrozenExpert:
-    """The pre-trained expert f0(y | act(weight.x [+ bias]), nu): fully known, never trained.
+    """The pre-trained expert f0(y | h0(x), nu0): fully known, never trained.
 
-    ``bias=None`` (the default, and what an absent ``bias`` in a config means) is no inner bias.
+    Its mean is h0(x) = act(weight.x [+ bias]) (``bias=None``, the default and what an absent
+    ``bias`` in a config means, is no inner bias; ``weight=None`` is (1.0,)), or, with
+    ``mean="given"``, the predictions of any pre-trained model supplied per observation with the
+    data (``dim`` then says how many features x the prompt and the gate see). ``nu="given"``
+    supplies the variance nu0 per observation too. Given columns follow the d features in the
+    model's inputs (:func:`model_inputs`).
     """
 
     family: str = "gaussian"
     mean: str = "linear"
-    weight: tuple[float, ...] = (1.0,)
+    weight: tuple[float, ...] | None = None
     bias: float | None = None
-    nu: float = 1.0
+    nu: float | str = 1.0
     df: float | None = None
     laplace_reading: str = "variance"
+    dim: int | None = None
 
     def __post_init__(self) -> None:
         check_family(self.family, self.df, self.laplace_reading, "frozen")
-        check_mean(self.mean, "frozen.mean")
-        weight = np.atleast_1d(as_floats(self.weight, "frozen.weight"))
-        require(weight.ndim == 1 and weight.size > 0, "frozen.weight", "must be a non-empty vector")
-        require(bool(np.all(np.isfinite(weight))), "frozen.weight", "must be finite")
-        object.__setattr__(self, "weight", tuple(float(v) for v in weight))
+        if self.mean == GIVEN:
+            require(self.weight is None, "frozen.weight", "a frozen expert given by its predictions has no weight")
+            require(self.bias is None, "frozen.bias", "a frozen expert given by its predictions has no bias")
+            require_positive_ints(**{"frozen.dim": self.dim})
+        else:
+            check_mean(self.mean, "frozen.mean")
+            weight = np.atleast_1d(as_floats((1.0,) if self.weight is None else self.weight, "frozen.weight"))
+            require(weight.ndim == 1 and weight.size > 0, "frozen.weight", "must be a non-empty vector")
+            require(bool(np.all(np.isfinite(weight))), "frozen.weight", "must be finite")
+            require(
+                self.dim is None or self.dim == weight.size,
+                "frozen.dim",
+                f"is {self.dim} but frozen.weight has {weight.size} entries",
+            )
+            object.__setattr__(self, "weight", tuple(float(v) for v in weight))
+            object.__setattr__(self, "dim", weight.size)
         if self.bias is not None:
             object.__setattr__(self, "bias", _finite(self.bias, "frozen.bias"))
         if self.df is not None:
             object.__setattr__(self, "df", float(self.df))
-        nu = _finite(self.nu, "frozen.nu")
-        require(nu > 0, "frozen.nu", f"variance must be positive, got {nu}")
-        object.__setattr__(self, "nu", nu)
+        if self.nu != GIVEN:
+            nu = _finite(self.nu, "frozen.nu")
+            require(nu > 0, "frozen.nu", f"variance must be positive, got {nu}")
+            object.__setattr__(self, "nu", nu)
+
+    @property
+    def given(self) -> tuple[str, ...]:
+        """Names of the per-observation columns this expert needs: ``h0`` and/or ``nu0``."""
+        return tuple(name for name, field_value in (("h0", self.mean), ("nu0", self.nu)) if field_value == GIVEN)
 
     def params(self) -> dict[str, np.ndarray]:
         """The frozen expert's mean parameters and variance, keyed like the prompt's."""
+        require(not self.given, "frozen", f"has no parameters: {', '.join(self.given)} given per observation")
         out = {"a": np.asarray(self.weight), "nu": np.asarray(self.nu)}
         if self.bias is not None:
             out["b"] = np.asarray(self.bias)
@@ -104,6 +131,11 @@ class ModelSpec:
             given = dict(self.priors)
         unknown = sorted(set(given) - set(self.param_names))
         require(not unknown, "priors", f"unknown parameter(s) {unknown}; parameters are {list(self.param_names)}")
+        require(
+            self.frozen.nu != GIVEN or "nu" in given,
+            "priors.nu",
+            "must be given when frozen.nu is given per observation (the default prior's scale is the frozen variance)",
+        )
         resolved = {}
         for name in self.param_names:
             prior = (
@@ -117,8 +149,13 @@ class ModelSpec:
 
     @property
     def dim(self) -> int:
-        """Dimension d of the input x."""
-        return len(self.frozen.weight)
+        """Dimension d of the features x that the prompt and the gate see."""
+        return self.frozen.dim
+
+    @property
+    def width(self) -> int:
+        """Columns of the model's inputs: the d features, then the frozen expert's given columns."""
+        return self.dim + len(self.frozen.given)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -145,7 +182,11 @@ class ModelSpec:
 
     @property
     def same_structure(self) -> bool:
-        """Whether prompt and frozen mean functions coincide (mean and bias): merging is possible."""
+        """Whether prompt and frozen mean functions coincide (mean and bias): merging is possible.
+
+        False for a frozen expert given by its predictions: whether a prompt can equal h0 is then a
+        property of the data, not of the spec.
+        """
         return self.prompt.mean == self.frozen.mean and self.prompt.bias == (self.frozen.bias is not None)
 
     @property
@@ -156,7 +197,9 @@ class ModelSpec:
     def to_config(self) -> dict[str, Any]:
         """Plain dict (TOML/JSON form) that :meth:`from_config` reads back."""
         frozen = {k: v for k, v in vars(self.frozen).items() if v is not None}
-        frozen["weight"] = list(self.frozen.weight)
+        if self.frozen.mean != GIVEN:
+            frozen["weight"] = list(self.frozen.weight)
+            del frozen["dim"]
         return {
             "gate": self.gate,
             "frozen": frozen,
@@ -207,15 +250,61 @@ def check_params(spec: ModelSpec, params: Mapping[str, Any], field_name: str = "
     return out
 
 
+def input_columns(spec: ModelSpec) -> tuple[str, ...]:
+    """Names of the model's input columns: x1..xd, then the frozen expert's given h0 and/or nu0."""
+    return tuple(f"x{j + 1}" for j in range(spec.dim)) + spec.frozen.given
+
+
 def check_data(spec: ModelSpec, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate data: x of shape (n, d) with d = spec.dim, y of shape (n,), all finite."""
+    """Validate data: inputs x of shape (n, spec.width) (:func:`model_inputs`), y of shape (n,), all finite."""
     x = as_floats(x, "x")
     y = as_floats(y, "y")
     require(x.ndim == 2, "x", f"must be a 2-D array (n, d), got shape {x.shape}")
-    require(x.shape[1] == spec.dim, "x", f"must have d = {spec.dim} columns, got {x.shape[1]}")
+    given = spec.frozen.given
+    how = f" ({', '.join(input_columns(spec))}: build them with model_inputs(spec, x, h0))" if given else ""
+    require(x.shape[1] == spec.width, "x", f"must have {spec.width} columns{how}, got {x.shape[1]}")
     require(y.ndim == 1, "y", f"must be a 1-D array (n,), got shape {y.shape}")
     require(y.shape[0] == x.shape[0], "y", f"has {y.shape[0]} rows but x has {x.shape[0]}")
     require(y.shape[0] > 0, "y", "is empty")
     require(bool(np.all(np.isfinite(x))), "x", "contains NaN or inf")
     require(bool(np.all(np.isfinite(y))), "y", "contains NaN or inf")
+    if "nu0" in given:
+        require(bool(np.all(x[:, -1] > 0)), "nu0", "variances must be positive")
     return x, y
+
+
+def model_inputs(spec: ModelSpec, x: Any, h0: Any = None, nu0: Any = None) -> np.ndarray:
+    """The inputs the model reads, shape (n, spec.width): the features x, then h0 and nu0 if given.
+
+    ``h0`` is the frozen expert's mean per observation (the predictions of a pre-trained model) or
+    any JAX-traceable function of x; ``nu0`` its variance per observation. Each is required exactly
+    when the spec's frozen expert says ``"given"`` for it. Inputs already of width
+    ``spec.width`` pass through unchanged.
+    """
+    x = as_floats(x, "x")
+    if x.ndim == 2 and x.shape[1] == spec.width and h0 is None and nu0 is None:
+        return x
+    require(x.ndim == 2, "x", f"must be a 2-D array (n, d), got shape {x.shape}")
+    require(x.shape[1] == spec.dim, "x", f"must have d = {spec.dim} columns, got {x.shape[1]}")
+    columns = [x]
+    for name, value, field_name in (("h0", h0, "mean"), ("nu0", nu0, "nu")):
+        needed = name in spec.frozen.given
+        require(
+            needed or value is None,
+            name,
+            f"the frozen expert computes it (frozen.{field_name} = {getattr(spec.frozen, field_name)!r}); "
+            f"set frozen.{field_name} = 'given' to supply it per observation",
+        )
+        if not needed:
+            continue
+        require(value is not None, name, f"required: frozen.{field_name} is 'given' (one value per observation)")
+        if callable(value):
+            value = value(jnp.asarray(x))
+        column = as_floats(value, name)
+        require(
+            column.shape == (x.shape[0],),
+            name,
+            f"must have shape ({x.shape[0]},), one per row of x, got {column.shape}",
+        )
+        columns.append(column[:, None])
+    return np.concatenate(columns, axis=1)

@@ -1,10 +1,12 @@
 """The plots layer: every figure, drawn from numbers computed below (no statistics computed here).
 
-``fit`` (trace and pair plots of a result), ``rates``, ``coverage``, ``fisher``, ``geometry`` and
-``sbc`` (the figures of the studies). Each function writes one PNG atomically and returns its path.
-May import every layer below it; the command layer (CLI, ``analyses/``, ``models/``) calls it.
+``fit`` (trace and pair plots of a result), ``checks`` (posterior predictive and LOO-PIT),
+``rates``, ``coverage``, ``fisher``, ``geometry`` and ``sbc`` (the figures of the studies). Each
+function writes one PNG atomically and returns its path. May import every layer below it; the
+command layer (CLI, ``analyses/``, ``models/``) calls it.
 """
 
+from bayescmoe.plots.checks import plot_loo_pit, plot_ppc
 from bayescmoe.plots.coverage import plot_coverage
 from bayescmoe.plots.fisher import plot_eigenvalues
 from bayescmoe.plots.fit import plot_pair, plot_trace
@@ -18,7 +20,9 @@ __all__ = [
     "plot_ecdf_difference",
     "plot_eigenvalues",
     "plot_funnel",
+    "plot_loo_pit",
     "plot_pair",
+    "plot_ppc",
     "plot_rank_histograms",
     "plot_rates",
     "plot_ridge",

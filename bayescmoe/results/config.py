@@ -8,6 +8,9 @@ name = "my-cell"                       # optional: defaults to the file's stem
 [truth]     lam = 0.3  a = [-1.0, 1.0]  b = 0.5  nu = 0.1
 [truth.rates.lam]  coef = 0.5  alpha = 0.25   # optional: lam*_n = 0.3 + 0.5 n^-1/4
 [data]      n = 2000  x_dist = "normal"
+
+With a data file (``bayescmoe fit --config SPEC.toml --data DATA``) only ``[spec]`` is read
+(:func:`load_spec`); a frozen expert given by its predictions is ``mean = "given"  dim = d``.
 """
 
 from __future__ import annotations
@@ -51,13 +54,29 @@ def setting_from_config(config: Mapping[str, Any], default_name: str = "custom")
         raise BayescmoeError("config", f"malformed entry ({err})") from None
 
 
-def load_setting(path: str | Path) -> Setting:
-    """Read a setting from a TOML file."""
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The tables of a TOML config file, or a one-line error naming the file."""
     path = Path(path)
     require(not path.is_dir(), "config", f"{path} is a directory, not a TOML file")
     require(path.is_file(), "config", f"no such file: {path}")
     try:
-        config = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise BayescmoeError("config", f"{path} is not valid TOML ({err})") from None
-    return setting_from_config(config, default_name=path.stem)
+
+
+def load_setting(path: str | Path) -> Setting:
+    """Read a setting (spec, truth and data) from a TOML file."""
+    return setting_from_config(read_config(path), default_name=Path(path).stem)
+
+
+def load_spec(path: str | Path) -> tuple[str, ModelSpec]:
+    """(name, spec) of a TOML config whose data come from a file: ``[truth]`` and ``[data]`` are unused."""
+    config = read_config(path)
+    unknown = sorted(set(config) - TOP_LEVEL)
+    require(not unknown, "config", f"unknown field(s) {unknown}; allowed: {sorted(TOP_LEVEL)}")
+    require("spec" in config, "spec", "missing [spec] table")
+    try:
+        return str(config.get("name", Path(path).stem)), ModelSpec.from_config(config["spec"])
+    except TypeError as err:
+        raise BayescmoeError("config", f"malformed entry ({err})") from None

@@ -2,11 +2,12 @@
 
 Groups: ArviZ's ``posterior``, ``sample_stats``, ``log_likelihood``, ``posterior_predictive``,
 ``log_prior``, ``unconstrained_posterior``, ``prior``, ``prior_predictive``, ``observed_data`` (y)
-and ``constant_data`` (x), so that ArviZ's functions (``az.loo``, ``az.loo_pit``,
-``az.plot_ppc_dist``, ``az.plot_prior_posterior``, ``az.psense_summary``...) work on a result as
-they are; ours: ``mle`` and ``map`` (estimates, with children ``se`` and ``information``,
-convergence in attrs) and ``truth``. The root attrs hold the spec as JSON and the
-seeds, so :func:`spec_of` and :func:`data_of` rebuild the model and its data from the file alone.
+and ``constant_data`` (x, and the frozen expert's h0 and nu0 where they are given), so that ArviZ's
+functions (``az.loo``, ``az.loo_pit``, ``az.plot_ppc_dist``, ``az.plot_prior_posterior``,
+``az.psense_summary``...) work on a result as they are; ours: ``mle`` and ``map`` (estimates, with
+children ``se`` and ``information``, convergence in attrs) and ``truth``. The root attrs hold the
+spec as JSON and the seeds, so :func:`spec_of` and :func:`data_of` rebuild the model and its data
+from the file alone.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ from bayescmoe.inference.predictive import (
 )
 from bayescmoe.inference.predictive import prior_draws as prior_draws_of
 from bayescmoe.model.likelihood import log_likelihood
-from bayescmoe.model.spec import ModelSpec, check_params
+from bayescmoe.model.spec import ModelSpec, check_data, check_params
 
 VECTOR_DIMS = {"a": ["feature"], "beta": ["feature"]}
-DIMS = {**VECTOR_DIMS, "y": ["obs"], "x": ["obs", "feature"]}
+DIMS = {**VECTOR_DIMS, "y": ["obs"], "x": ["obs", "feature"], "h0": ["obs"], "nu0": ["obs"]}
 
 
 def params_dataset(spec: ModelSpec, params: Mapping[str, Any], attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
@@ -103,9 +104,9 @@ def to_datatree(
     """
     require_positive_ints(pointwise_thin=pointwise_thin)
     require(isinstance(prior_draws, int) and prior_draws >= 0, "prior_draws", f"must be >= 0, got {prior_draws!r}")
-    x, y = np.asarray(x), np.asarray(y)
+    x, y = check_data(spec, x, y)
     coords = {"feature": np.arange(spec.dim), "obs": np.arange(y.shape[0])}
-    constant = {"x": x}
+    constant = {"x": x[:, : spec.dim], **{name: x[:, spec.dim + j] for j, name in enumerate(spec.frozen.given)}}
     k_prior, k_post = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key)
     if mcmc is not None:
         dt = az.from_numpyro(mcmc, log_likelihood=log_likelihood, constant_data=constant, coords=coords, dims=DIMS)
@@ -169,8 +170,10 @@ def spec_of(dt: xr.DataTree) -> ModelSpec:
 
 
 def data_of(dt: xr.DataTree) -> tuple[np.ndarray, np.ndarray]:
-    """The (x, y) the result was fitted to."""
-    return dt["constant_data"]["x"].values, dt["observed_data"]["y"].values
+    """The (x, y) the result was fitted to; x is the model's inputs (features, then given h0, nu0)."""
+    constant = dt["constant_data"]
+    given = [constant[name].values[:, None] for name in spec_of(dt).frozen.given]
+    return np.concatenate([constant["x"].values, *given], axis=1), dt["observed_data"]["y"].values
 
 
 def params_of(dt: xr.DataTree, group: str) -> dict[str, np.ndarray]:

@@ -3,7 +3,8 @@
 :func:`fit` is this package's ``pm.sample``: a spec and data go in, one self-describing DataTree
 (:mod:`bayescmoe.results.datatree`) comes out, with the MLE (flat priors), the MAP (the spec's
 priors) and NUTS (started at the MAP) and each stage's wall time. :func:`run_setting` simulates a
-named setting (:mod:`bayescmoe.model.settings`) and fits it: what ``bayescmoe fit <setting>`` runs.
+named setting (:mod:`bayescmoe.model.settings`) and fits it: what ``bayescmoe fit <setting>`` runs;
+:func:`fit_file` fits a user's data file: what ``bayescmoe fit --config SPEC --data DATA`` runs.
 The same seed gives the same numbers as the ``models/`` scripts: the data come from the first half
 of ``split(PRNGKey(seed))``, the fits from the second.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -23,7 +25,8 @@ from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.settings import Setting
 from bayescmoe.model.simulate import simulate
-from bayescmoe.model.spec import ModelSpec, check_data
+from bayescmoe.model.spec import ModelSpec, check_data, model_inputs
+from bayescmoe.results.data import read_data
 from bayescmoe.results.datatree import to_datatree
 from bayescmoe.runtime import require_memory
 
@@ -48,13 +51,15 @@ def _timed[T](record: dict[str, Any], label: str, fn: Callable[..., T], *args: A
 def require_fit_memory(spec: ModelSpec, n: int, methods: Sequence[str], draws: int, pointwise: int) -> None:
     """Refuse, before any work, a fit whose data and ``pointwise`` groups of n numbers per draw would not fit."""
     stored = draws * pointwise if "nuts" in methods else 0
-    require_memory(FIT_BYTES * n * (spec.dim + 2 + stored), "n", f"fitting n = {n} observations")
+    require_memory(FIT_BYTES * n * (spec.width + 2 + stored), "n", f"fitting n = {n} observations")
 
 
 def fit(
     spec: ModelSpec,
     x: Any,
     y: Any,
+    h0: Any = None,
+    nu0: Any = None,
     *,
     methods: Sequence[str] = METHODS,
     key: Array | int = 0,
@@ -72,6 +77,10 @@ def fit(
     attrs: Mapping[str, Any] | None = None,
 ) -> xr.DataTree:
     """Fit ``spec`` to (x, y) by each of ``methods`` and return everything as one DataTree.
+
+    x is the features (n, d); a frozen expert given by its predictions (``frozen.mean = "given"``)
+    takes them as ``h0`` (one per row, or a JAX-traceable function of x), and ``nu0`` likewise
+    (:func:`~bayescmoe.model.spec.model_inputs`; inputs that already carry them pass through).
 
     ``truth`` (simulated data) is stored and, unless ``init`` is given, is the first start of the
     MLE and the MAP (each also tries 4 random starts). NUTS runs ``num_chains`` x (``num_warmup`` +
@@ -92,7 +101,7 @@ def fit(
         "'map' starts NUTS at the MAP: add 'map' to methods or use 'prior'",
     )
     require_positive_ints(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
-    x, y = check_data(spec, x, y)
+    x, y = check_data(spec, model_inputs(spec, x, h0, nu0), y)
     pointwise = (int(log_likelihood) + int(predictive)) / pointwise_thin
     require_fit_memory(spec, y.shape[0], methods, num_chains * num_samples, pointwise)
     k_mle, k_map, k_nuts, k_pred = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key, 4)
@@ -151,3 +160,14 @@ def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **opti
         "seed": seed,
     }
     return fit(setting.spec, x, y, key=k_fit, truth=truth, attrs=attrs, **options)
+
+
+def fit_file(spec: ModelSpec, path: str | Path, *, seed: int = 0, **options: Any) -> xr.DataTree:
+    """Read a data file (:func:`~bayescmoe.results.data.read_data`) and :func:`fit` ``spec`` to it (``options``).
+
+    The fits use the second half of ``split(PRNGKey(seed))``, as :func:`run_setting` does.
+    """
+    x, y = read_data(path, spec)
+    _, k_fit = jax.random.split(jax.random.PRNGKey(seed))
+    attrs = {"data_file": str(Path(path).resolve()), "n": int(y.shape[0]), "seed": seed, **options.pop("attrs", {})}
+    return fit(spec, x, y, key=k_fit, attrs=attrs, **options)

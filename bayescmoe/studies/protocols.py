@@ -36,8 +36,8 @@ class Protocol:
     paper: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def quick(self) -> Protocol:
-        """The ``--quick`` preset: 4 sizes up to 1e4 and 3 replicates (used by the tests)."""
-        return replace(self, name=f"{self.name}-quick", n_grid=(1000, 2000, 5000, 10000), replicates=3)
+        """The ``--quick`` preset: 3 sizes up to 1e4 and 2 replicates (used by the tests)."""
+        return replace(self, name=f"{self.name}-quick", n_grid=(1000, 3000, 10000), replicates=2)
 
     def with_settings(self, settings: tuple[str, ...]) -> Protocol:
         """A copy restricted to some of its settings."""
