@@ -6,10 +6,12 @@ frozen a0 = 1, b0 = 0, nu0 = 0.1 (bayescmoe.studies.sbc.SBC_SETTINGS):
   collapsed        f0 Gaussian; lam ~ Beta(2, 2), a ~ N(1, 0.05), b ~ N(0, 0.05), nu ~ InvGamma(20, 1.9):
                    the prompt is drawn next to f0 (merging, PAPERS.md 2), so lam is weakly identified
 Each simulation: theta ~ prior, n pairs (x, y) ~ p(. | theta), NUTS from NumPyro's data-free start,
-then per scalar parameter the rank r = #{thinned draws < theta} in {0..L} of the truth among L
-posterior draws taken at a fixed stride (about independent when the bulk ESS >= L). An exact
-posterior makes r uniform on {0..L}; the chi-square test on B equal bins gives a p-value per
-parameter and a setting passes when every p > 0.01 / (number of parameters) (Bonferroni).
+then for each scalar parameter and for the log-likelihood sum_i log p(y_i | x_i, theta) (a
+data-dependent test quantity, Modrak et al. 2023) the rank of its true value among the posterior
+draws. PIT values from the draws arviz-stats' automatic thinning keeps, tested for uniformity by
+arviz-stats (``pot_c``, as az.plot_ecdf_pit): a setting passes when every p > 0.01 / (number of
+quantities) (Bonferroni). Beside it, Talts et al.'s rank histogram: L draws at a fixed stride,
+ranks in {0..L}, a chi-square test on B equal bins.
 
     python analyses/sbc.py              # 200 simulations per setting, n = 500, 4 chains x 500 + 500, L = 99, B = 20
     python analyses/sbc.py --quick      # 8 simulations per setting, n = 200, 2 chains x 150 + 150, L = 19, B = 5
@@ -18,8 +20,9 @@ parameter and a setting passes when every p > 0.01 / (number of parameters) (Bon
 Writes <out>/sbc.nc (dims setting x n x replicate [x param], resumable: rerunning with the same
 --out and flags fits only the missing simulations; other flags are refused), <out>/sbc-<setting>.png
 (rank histograms with the 99% band of uniform counts) and <out>/sbc-<setting>-ecdf.png (ECDF
-difference); prints per setting and parameter the chi-square p, the verdict and the shares of
-simulations with R-hat > 1.01 or with divergences.
+difference of the PIT values with arviz-plots' simultaneous band and p-value); prints per setting
+and quantity the PIT p, the chi-square p, the verdict, the shares of simulations with R-hat > 1.01
+or with divergences, the smallest ESS and the fewest draws the automatic thinning kept.
 """
 
 from __future__ import annotations
@@ -41,18 +44,20 @@ QUICK = {"sims": 8, "n": 200, "num_warmup": 150, "num_samples": 150, "num_chains
 
 
 def format_summary(table: pd.DataFrame) -> str:
-    """One line per setting and parameter: simulations, chi-square p, Bonferroni threshold, verdict, sampler shares."""
+    """One line per setting and quantity: simulations, PIT and chi-square p, Bonferroni threshold, verdict, sampler."""
     shown = pd.DataFrame(
         {
             "setting": table["setting"],
             "param": table["param"],
             "sims": table["sims"],
+            "PIT p": table["pit_p"].map(lambda v: f"{v:.3g}"),
             "chi2 p": table["chi2_p"].map(lambda v: f"{v:.3g}"),
             "p needed": table["threshold"].map(lambda v: f"{v:.3g}"),
             "verdict": table["verdict"],
             "R-hat > 1.01": table["rhat_share"].map(lambda v: f"{v:.1%}"),
             "divergent": table["divergent_share"].map(lambda v: f"{v:.1%}"),
             "min ESS": table["min_ess"].map(lambda v: f"{v:.0f}"),
+            "min kept": table["min_kept"].map(lambda v: f"{v:.0f}"),
         }
     )
     return shown.to_string(index=False)

@@ -36,6 +36,7 @@ def _param(label: str, **changes) -> ParameterDiagnostics:
         contraction=0.995,
         contraction_scale="natural",
         chain_p=0.5,
+        chain_rank_p=0.5,
         bimodality=0.33,
         funnel_corr=np.nan if role == "gate" else 0.1,
         funnel_ratio=np.nan if role == "gate" else 1.0,
@@ -74,6 +75,12 @@ def verdict(d: FitDiagnostics) -> tuple[str, str]:
 
 def test_healthy_fit_is_identified():
     assert verdict(made_up()) == ("identified", "no check fired")
+
+
+def test_arviz_stats_chain_rank_p_is_shown_not_decided_on():
+    d = made_up(params={"a[0]": {"chain_rank_p": 1e-9}})
+    assert verdict(d) == ("identified", "no check fired")
+    assert d.table().loc["a[0]", "chain_rank_p"] == 1e-9
 
 
 def test_gate_near_zero_with_an_uncontracted_prompt_is_vanishing():

@@ -127,12 +127,14 @@ def _ar1(rng, phi: float, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def test_chain_disagreement_fires_on_shifted_chains_only():
+@pytest.mark.parametrize("test", [dg.chain_disagreement, dg.chain_rank_test], ids=["kruskal", "arviz-stats"])
+def test_chain_tests_fire_on_shifted_chains_only(test):
     rng = np.random.default_rng(3)
     same = rng.normal(size=(4, 1000))
     shifted = same + np.array([0.0, 0.0, 0.0, 0.5])[:, None]
-    assert dg.chain_disagreement(same) > 0.01
-    assert dg.chain_disagreement(shifted) < 1e-6
+    assert test(same) > 0.01
+    assert test(shifted) < 1e-6
+    assert np.isnan(test(same[:1])) and np.isnan(test(np.ones((2, 10))))
 
 
 def test_chain_disagreement_thins_autocorrelated_chains():

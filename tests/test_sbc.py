@@ -11,12 +11,17 @@ import pytest
 import xarray as xr
 
 from bayescmoe.errors import BayescmoeError
+from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.model.simulate import simulate
 from bayescmoe.studies.sbc import (
     SBCConfig,
+    auto_thinned_pit,
     draw_prior,
+    log_likelihood_draws,
     param_labels,
     passes,
-    pit_values,
+    pit_pvalues,
+    quantity_labels,
     rank_band,
     rank_statistic,
     sbc_spec,
@@ -56,13 +61,58 @@ def test_uniformity_test_accepts_uniform_and_rejects_skewed_ranks():
         uniformity_pvalue(uniform + 1, num, bins)  # rank 20 > L
 
 
-def test_bonferroni_verdict_band_and_pit():
+def test_bonferroni_verdict_and_band():
     assert passes([0.5, 0.006])  # threshold 0.01 / 2 = 0.005
     assert not passes([0.5, 0.004])
     low, high = rank_band(200, 20)  # Binomial(200, 0.05): mean 10, sd 3.1
     assert 0 < low < 10 < high < 20
-    pit = pit_values(np.repeat(np.arange(20), 50), 19)
-    assert pit.min() > 0 and pit.max() < 1 and abs(pit.mean() - 0.5) < 0.02
+
+
+def test_automatic_thinning_keeps_all_independent_draws_and_few_correlated_ones():
+    rng = np.random.default_rng(0)
+    iid = rng.normal(size=(4, 500))
+    pit, kept = auto_thinned_pit(iid, 0.0, rng)
+    assert kept >= 1000 and 0.3 < pit < 0.7  # ESS about 2000: little or no thinning
+    walk = np.cumsum(rng.normal(size=(4, 500)), axis=1)  # ESS of a random walk: a handful
+    pit, kept = auto_thinned_pit(walk, float(walk.mean()), rng)
+    assert 4 <= kept <= 100 and 0 < pit < 1
+
+
+def test_pit_uniformity_test_accepts_uniform_and_rejects_skewed_values():
+    rng = np.random.default_rng(1)
+    p = pit_pvalues({"uniform": rng.uniform(size=300), "skewed": rng.uniform(size=300) ** 1.5})
+    assert p["uniform"] > 0.05 and p["skewed"] < 1e-4
+
+
+def test_log_likelihood_ranks_see_a_posterior_that_ignores_the_data():
+    """Prior draws as the "posterior": every parameter's rank is uniform (the classic SBC blind spot),
+    the log-likelihood's is not (the truth explains its own data better than prior draws do)."""
+    spec = sbc_spec("distinguishable")
+    ranks = {label: [] for label in quantity_labels(spec)}
+    rng = np.random.default_rng(2)
+    for b in range(60):
+        k_theta, k_data, k_post = jax.random.split(jax.random.PRNGKey(b), 3)
+        theta = draw_prior(k_theta, spec)
+        x, y = simulate(k_data, spec, theta, 200)
+        post = draw_prior(k_post, spec, (1, 200))
+        draws = {"lam": post["lam"], "a[0]": post["a"][..., 0], "b": post["b"], "nu": post["nu"]}
+        draws["loglik"] = log_likelihood_draws(spec, post, x, y)
+        truth = {"lam": theta["lam"], "a[0]": theta["a"][0], "b": theta["b"], "nu": theta["nu"]}
+        truth["loglik"] = float(np.sum(log_likelihood(spec, theta, x, y)))
+        for label in ranks:
+            ranks[label].append(auto_thinned_pit(draws[label], float(truth[label]), rng)[0])
+    p = pit_pvalues(ranks)
+    assert min(p[label] for label in param_labels(spec)) > 0.01 / 5
+    assert p["loglik"] < 1e-6
+
+
+def test_log_likelihood_draws_match_the_pointwise_sum():
+    spec = sbc_spec("collapsed")
+    x, y = simulate(jax.random.PRNGKey(0), spec, draw_prior(jax.random.PRNGKey(1), spec), 50)
+    post = draw_prior(jax.random.PRNGKey(2), spec, (2, 3))
+    got = log_likelihood_draws(spec, post, x, y)
+    one = {k: v[1, 2] for k, v in post.items()}
+    assert got.shape == (2, 3) and got[1, 2] == pytest.approx(float(np.sum(log_likelihood(spec, one, x, y))), rel=1e-12)
 
 
 def test_prior_draws_have_the_prior_moments():
@@ -89,11 +139,14 @@ def test_quick_run_writes_results_and_resumes_without_refitting(tmp_path, capsys
     argv = ["--quick", "--settings", "distinguishable", "--sims", "6", "--no-progress", "--out", str(tmp_path)]
     assert _main(argv) == 0
     printed = capsys.readouterr().out
-    assert "chi2 p" in printed and "simulations fitted now 6" in printed
+    assert "PIT p" in printed and "chi2 p" in printed and "loglik" in printed and "simulations fitted now 6" in printed
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["sbc-distinguishable-ecdf.png", "sbc-distinguishable.png"]
     with xr.open_dataset(tmp_path / "sbc.nc", engine="h5netcdf") as saved:
         first = saved.load()
-    assert first.sizes == {"setting": 1, "n": 1, "replicate": 6, "param": 4}
+    assert first.sizes == {"setting": 1, "n": 1, "replicate": 6, "param": 5}
+    assert list(first["param"].values) == ["lam", "a[0]", "b", "nu", "loglik"]
+    pits = first["pit"].values
+    assert np.all((pits > 0) & (pits < 1)) and np.all(first["kept"].values >= 1)
     assert first["done"].values.all()
     ranks = first["rank"].values
     assert np.all((ranks >= 0) & (ranks <= 19)) and np.all(ranks == np.round(ranks))

@@ -89,6 +89,7 @@ class ParameterDiagnostics:
     contraction: float
     contraction_scale: str
     chain_p: float
+    chain_rank_p: float
     bimodality: float
     funnel_corr: float
     funnel_ratio: float
@@ -215,6 +216,21 @@ def chain_disagreement(draws: np.ndarray) -> float:
     return float(stats.kruskal(*(chain[::step] for chain, step in zip(draws, steps, strict=True))).pvalue)
 
 
+def chain_rank_test(draws: np.ndarray) -> float:
+    """arviz-stats' multi-chain rank uniformity p-value (``mchain_uniformity_test``, the p that
+    ``az.plot_rank`` prints), on the fractional ranks of ``draws`` (chain, draw) in the pooled draws.
+
+    Shown beside :func:`chain_disagreement`, which decides the ``chain_p`` check: this one ranks the
+    raw, autocorrelated draws. NaN for one chain or constant draws.
+    """
+    if draws.shape[0] < 2 or np.ptp(draws) == 0:
+        return float("nan")
+    data = xr.Dataset({"v": (("chain", "draw"), np.asarray(draws, dtype=float))})
+    ranks = data.azstats.compute_ranks(dim=["chain", "draw"], relative=True)
+    pvalue, _, _ = ranks.azstats.mchain_uniformity_test(dim=["chain", "draw"])
+    return float(pvalue["v"])
+
+
 def bimodality_coefficient(values: np.ndarray) -> float:
     """Sample bimodality coefficient (SAS; Pfister et al. 2013): > 5/9 suggests two modes."""
     m = values.size
@@ -319,6 +335,7 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
                 ),
                 contraction_scale=scale,
                 chain_p=chain_disagreement(draws),
+                chain_rank_p=chain_rank_test(draws),
                 bimodality=bimodality_coefficient(free[label].ravel()),
                 funnel_corr=corr,
                 funnel_ratio=ratio,

@@ -5,19 +5,26 @@ what does NUTS do, when distinguishability fails?):
 
     theta_b ~ prior,  (x, y)_b ~ p(x) prod_i p(y_i | x_i, theta_b)  (n pairs),  NUTS on (x, y)_b,
 
-then for each scalar parameter (labelled ``a[0]`` as in :func:`bayescmoe.diagnostics.signals.by_label`)
-the rank r_b = #{l : theta_l < theta_b} of the truth among L posterior draws thinned to be about
-independent. If the sampler draws from the exact posterior, r_b is uniform on {0, ..., L}
-(Talts et al. 2018, Theorem 1), whatever the data. Ranks are binned into ``bins`` equal bins of
-(L + 1) / bins values and compared with the uniform counts by a chi-square test; a setting
-*passes* when every parameter's p-value exceeds 0.01 / (number of parameters) (Bonferroni: the
-probability that a calibrated pipeline fails is at most 0.01).
+then for each quantity f -- every scalar parameter (labelled ``a[0]`` as in
+:func:`bayescmoe.diagnostics.signals.by_label`) and the data-dependent log-likelihood
+f(theta, y) = sum_i log p(y_i | x_i, theta) (Modrak et al. 2023: it sees a posterior that is
+wrong in the joint, e.g. along a non-identified ridge, where each marginal rank can still look
+uniform) -- the rank of f(theta_b) among posterior draws of f. If the sampler draws from the exact
+posterior, the rank is uniform (Talts et al. 2018, Theorem 1), whatever the data.
 
-Thinning: NUTS draws are autocorrelated, and ranks of autocorrelated draws are not uniform (too
-many extreme ranks). Talts et al. thin by the effective sample size; we take L draws at the fixed
-stride S / L through the S pooled draws (chain after chain) and record each parameter's bulk ESS:
-when ESS >= L the stride is at least the integrated autocorrelation time S / ESS, so the kept draws
-are about independent, and the ``min_ess`` variable shows the simulations where this fails.
+Two readings of the ranks, each with its thinning (NUTS draws are autocorrelated, and ranks of
+autocorrelated draws are not uniform):
+
+- **PIT values and arviz-stats' uniformity test** (the verdict, and what ``az.plot_ecdf_pit`` shows):
+  the draws are thinned by arviz-stats' automatic factor S / min(bulk ESS, tail ESS) (Säilynoja,
+  Bürkner, Vehtari 2022), the truth's rank r among the L_b kept draws becomes the PIT value
+  (r + U) / (L_b + 1), U ~ Uniform(0, 1), exactly uniform under calibration, and
+  ``uniformity_test`` (method ``pot_c``) gives a p-value per quantity. A setting *passes* when every
+  p exceeds 0.01 / (number of quantities) (Bonferroni: a calibrated pipeline fails with
+  probability at most 0.01).
+- **Rank histograms** (Talts et al. fig. 1): L draws at the fixed stride S / L through the S pooled
+  draws, the ranks in {0..L} binned into ``bins`` equal bins, a chi-square p per quantity
+  (``chi2_p``); each quantity's bulk ESS is stored (``min_ess`` flags simulations with ESS < L).
 
 NUTS starts from data only, never from theta_b: NumPyro's default uniform start in (-2, 2) on the
 unconstrained scale (:func:`bayescmoe.inference.nuts.compiled_nuts` without ``init``). It needs no
@@ -40,18 +47,22 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import xarray as xr
+from arviz_stats import thin as auto_thin
 from scipy import stats
 
 from bayescmoe.diagnostics.signals import by_label, rhat_ess
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.nuts import NutsRun, compiled_nuts
+from bayescmoe.model.likelihood import log_likelihood
 from bayescmoe.model.numpyro_model import prior_distributions
 from bayescmoe.model.priors import Prior
 from bayescmoe.model.simulate import simulate
@@ -88,6 +99,10 @@ SBC_SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Prior]]] = {
 ALPHA = 0.01
 #: R-hat above which a simulation counts as not converged
 RHAT_LIMIT = 1.01
+#: data-dependent test quantities ranked beside the parameters (Modrak et al. 2023)
+TEST_QUANTITIES = ("loglik",)
+#: arviz-stats' uniformity test of the PIT values (as ``az.plot_ecdf_pit`` computes it)
+UNIFORMITY_METHOD = "pot_c"
 
 
 def sbc_spec(name: str) -> ModelSpec:
@@ -100,6 +115,11 @@ def sbc_spec(name: str) -> ModelSpec:
 def param_labels(spec: ModelSpec) -> list[str]:
     """Scalar labels of the parameters (``lam``, ``a[0]``, ``b``, ``nu``)."""
     return list(by_label({k: np.zeros(spec.shape(k)) for k in spec.param_names}))
+
+
+def quantity_labels(spec: ModelSpec) -> list[str]:
+    """What SBC ranks: the scalar parameters, then :data:`TEST_QUANTITIES`."""
+    return [*param_labels(spec), *TEST_QUANTITIES]
 
 
 @dataclass(frozen=True)
@@ -127,7 +147,7 @@ class SBCConfig:
         require((self.num_ranks + 1) % self.bins == 0, "bins", f"must divide L + 1 = {self.num_ranks + 1}")
         draws = self.num_chains * self.num_samples
         require(draws >= self.num_ranks, "num_ranks", f"L = {self.num_ranks} exceeds the {draws} posterior draws")
-        labels = tuple(dict.fromkeys(lab for s in self.settings for lab in param_labels(sbc_spec(s))))
+        labels = tuple(dict.fromkeys(lab for s in self.settings for lab in quantity_labels(sbc_spec(s))))
         object.__setattr__(self, "labels", labels)
 
 
@@ -165,10 +185,30 @@ def rank_band(num_sims: int, bins: int, prob: float = 0.99) -> tuple[float, floa
     return float(law.ppf((1 - prob) / 2)), float(law.ppf((1 + prob) / 2))
 
 
-def pit_values(ranks: np.ndarray, num: int, seed: int = 0) -> np.ndarray:
-    """Ranks in {0..num} -> (rank + U) / (num + 1), U ~ Uniform(0, 1): exactly Uniform(0, 1) under calibration."""
-    ranks = np.asarray(ranks, dtype=float)
-    return (ranks + np.random.default_rng(seed).uniform(size=ranks.shape)) / (num + 1)
+@partial(jax.jit, static_argnames="spec")
+def _draw_log_likelihoods(spec: ModelSpec, draws: Mapping[str, jax.Array], x: jax.Array, y: jax.Array) -> jax.Array:
+    return jax.vmap(lambda params: jnp.sum(log_likelihood(spec, params, x, y)))(draws)
+
+
+def log_likelihood_draws(spec: ModelSpec, samples: Mapping[str, np.ndarray], x: jax.Array, y: jax.Array) -> np.ndarray:
+    """sum_i log p(y_i | x_i, theta) at every draw of ``samples`` (chain, draw, ...), shape (chain, draw)."""
+    lead = np.shape(next(iter(samples.values())))[:2]
+    flat = {k: jnp.reshape(jnp.asarray(v), (-1, *np.shape(v)[2:])) for k, v in samples.items()}
+    return np.asarray(_draw_log_likelihoods(spec, flat, x, y)).reshape(lead)
+
+
+def auto_thinned_pit(draws: np.ndarray, truth: float, rng: np.random.Generator) -> tuple[float, int]:
+    """(PIT value, draws kept): (r + U) / (L + 1), r of the L draws (chain, draw) that arviz-stats'
+    automatic thinning keeps lie below the truth, U ~ Uniform(0, 1)."""
+    kept = np.asarray(auto_thin(np.asarray(draws), factor="auto", chain_axis=0, draw_axis=1)).ravel()
+    return float((np.sum(kept < truth) + rng.uniform()) / (kept.size + 1)), int(kept.size)
+
+
+def pit_pvalues(pits: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """arviz-stats' uniformity test (:data:`UNIFORMITY_METHOD`) of each quantity's PIT values."""
+    data = xr.Dataset({label: ("sim", np.asarray(v, dtype=float)) for label, v in pits.items()})
+    pvalues, _, _ = data.azstats.uniformity_test(dim="sim", method=UNIFORMITY_METHOD)
+    return {label: float(pvalues[label]) for label in pits}
 
 
 def passes(pvalues: Sequence[float], alpha: float = ALPHA) -> bool:
@@ -185,12 +225,18 @@ def simulation(fit: NutsRun, name: str, spec: ModelSpec, replicate: int, config:
     x, y = simulate(k_data, spec, theta, config.n)
     samples, diverging = fit(k_nuts, x, y)
     post = by_label({k: np.asarray(v) for k, v in samples.items()}, lead=2)
-    truth = by_label(theta)
+    post["loglik"] = log_likelihood_draws(spec, samples, x, y)
+    at_truth = jnp.sum(log_likelihood(spec, {k: jnp.asarray(v) for k, v in theta.items()}, x, y))
+    truth = {**by_label(theta), "loglik": float(at_truth)}
     labels = list(config.labels)
     rhats, esss = rhat_ess({lab: post[lab] for lab in labels})
     rhat, ess = [rhats[lab] for lab in labels], [esss[lab] for lab in labels]
+    rng = np.random.default_rng([config.seed, replicate])
+    pit, kept = zip(*(auto_thinned_pit(post[lab], float(truth[lab]), rng) for lab in labels), strict=True)
     values = {
         "rank": [rank_statistic(post[lab], float(truth[lab]), config.num_ranks) for lab in labels],
+        "pit": list(pit),
+        "kept": list(kept),
         "truth": [float(truth[lab]) for lab in labels],
         "post_mean": [float(post[lab].mean()) for lab in labels],
         "post_sd": [float(post[lab].std()) for lab in labels],
@@ -204,7 +250,7 @@ def simulation(fit: NutsRun, name: str, spec: ModelSpec, replicate: int, config:
     return {"setting": name, "n": config.n, "replicate": replicate, "values": values}
 
 
-PER_PARAM = ("rank", "truth", "post_mean", "post_sd", "rhat", "ess_bulk")
+PER_PARAM = ("rank", "pit", "kept", "truth", "post_mean", "post_sd", "rhat", "ess_bulk")
 PER_SIM = ("max_rhat", "min_ess", "divergences", "seconds")
 
 
@@ -213,6 +259,7 @@ def new_dataset(config: SBCConfig) -> xr.Dataset:
     attrs = {"config": json.dumps(asdict(config), sort_keys=True)}
     ds = labelled_dataset(config.settings, [config.n], config.sims, config.labels, PER_PARAM, PER_SIM, attrs)
     ds["rank"].attrs["description"] = f"#{{thinned posterior draws < truth}}, in 0..{config.num_ranks}"
+    ds["pit"].attrs["description"] = "(#{draws kept by arviz-stats' automatic thinning < truth} + U) / (kept + 1)"
     return ds
 
 
@@ -244,43 +291,53 @@ def config_of(ds: xr.Dataset) -> SBCConfig:
 
 
 def summary(ds: xr.Dataset) -> pd.DataFrame:
-    """Per setting and parameter: chi-square p, the setting's verdict, shares with R-hat > 1.01 / divergences."""
+    """Per setting and quantity: arviz-stats' PIT uniformity p (the verdict), the rank histogram's
+    chi-square p, shares of simulations with R-hat > 1.01 / divergences, the fewest draws kept."""
     config = config_of(ds)
     rows = []
     for name in config.settings:
         cell = ds.sel(setting=name, n=config.n)
         done = cell["done"].values.astype(bool)
-        labels = param_labels(sbc_spec(name))
-        pvalues = {
-            lab: uniformity_pvalue(cell["rank"].sel(param=lab).values[done], config.num_ranks, config.bins)
-            if done.any()
-            else np.nan
-            for lab in labels
-        }
-        verdict = "passes" if done.any() and passes(list(pvalues.values())) else "fails"
+        labels = quantity_labels(sbc_spec(name))
+        ranks = ranks_of(ds, name)
+        pit_p = pit_pvalues(pits_of(ds, name)) if done.any() else dict.fromkeys(labels, np.nan)
+        verdict = "passes" if done.any() and passes(list(pit_p.values())) else "fails"
         for lab in labels:
+            per = {k: cell[k].sel(param=lab).values[done] for k in ("ess_bulk", "kept")}
             rows.append(
                 {
                     "setting": name,
                     "param": lab,
                     "sims": int(done.sum()),
-                    "chi2_p": pvalues[lab],
+                    "pit_p": pit_p[lab],
+                    "chi2_p": uniformity_pvalue(ranks[lab], config.num_ranks, config.bins) if done.any() else np.nan,
                     "threshold": ALPHA / len(labels),
                     "verdict": verdict,
                     "rhat_share": float(np.mean(cell["max_rhat"].values[done] > RHAT_LIMIT)) if done.any() else np.nan,
                     "divergent_share": float(np.mean(cell["divergences"].values[done] > 0)) if done.any() else np.nan,
-                    "min_ess": float(np.min(cell["ess_bulk"].sel(param=lab).values[done])) if done.any() else np.nan,
+                    "min_ess": float(np.min(per["ess_bulk"])) if done.any() else np.nan,
+                    "min_kept": float(np.min(per["kept"])) if done.any() else np.nan,
                 }
             )
     return pd.DataFrame(rows)
 
 
-def ranks_of(ds: xr.Dataset, name: str) -> Mapping[str, np.ndarray]:
-    """The finished simulations' ranks of each parameter of setting ``name``."""
+def _finished(ds: xr.Dataset, name: str, variable: str) -> Mapping[str, np.ndarray]:
+    """``variable`` of the finished simulations of setting ``name``, per quantity."""
     config = config_of(ds)
     cell = ds.sel(setting=name, n=config.n)
     done = cell["done"].values.astype(bool)
-    return {lab: cell["rank"].sel(param=lab).values[done].astype(int) for lab in param_labels(sbc_spec(name))}
+    return {lab: cell[variable].sel(param=lab).values[done] for lab in quantity_labels(sbc_spec(name))}
+
+
+def ranks_of(ds: xr.Dataset, name: str) -> Mapping[str, np.ndarray]:
+    """The finished simulations' fixed-stride ranks of each quantity of setting ``name``."""
+    return {lab: r.astype(int) for lab, r in _finished(ds, name, "rank").items()}
+
+
+def pits_of(ds: xr.Dataset, name: str) -> Mapping[str, np.ndarray]:
+    """The finished simulations' PIT values (automatic thinning) of each quantity of setting ``name``."""
+    return _finished(ds, name, "pit")
 
 
 def rank_histogram(ds: xr.Dataset, name: str) -> xr.Dataset:
@@ -301,8 +358,6 @@ def rank_histogram(ds: xr.Dataset, name: str) -> xr.Dataset:
 
 
 def pit_tree(ds: xr.Dataset, name: str) -> xr.DataTree:
-    """The jittered PIT values of :func:`pit_values` for each parameter of ``name``, as ArviZ's ``prior_sbc`` group."""
-    config = config_of(ds)
-    pit = {label: pit_values(r, config.num_ranks, config.seed) for label, r in ranks_of(ds, name).items()}
-    data = xr.Dataset({label: (("chain", "draw"), v[None, :]) for label, v in pit.items()})
+    """The PIT values of :func:`auto_thinned_pit` for each quantity of ``name``, as ArviZ's ``prior_sbc`` group."""
+    data = xr.Dataset({label: (("chain", "draw"), v[None, :]) for label, v in pits_of(ds, name).items()})
     return xr.DataTree.from_dict({"prior_sbc": data})
