@@ -118,10 +118,11 @@ def test_given_specs_round_trip_through_config():
     assert ModelSpec.from_config(parametric.to_config()) == parametric
 
 
-def test_fit_with_h0_stores_it_and_rebuilds_the_inputs(data, tmp_path):
+def test_fit_with_h0_stores_it_and_rebuilds_the_inputs(data, tmp_path, capsys):
     spec, _, x, y = data
     spec_h0 = given(spec)
-    dt = bc.fit(spec_h0, x, y, h0=linear_h0(spec), methods=("mle",), predictive=False)
+    dt = bc.fit(spec_h0, x, y, h0=linear_h0(spec), methods=("mle",), predictive=False, progress_bar=True)
+    assert "bayescmoe.fit" in capsys.readouterr().err  # the stage bar, shown on request
     np.testing.assert_allclose(dt["constant_data"]["h0"].values, np.asarray(linear_h0(spec)(x)))
     assert dt["constant_data"]["x"].shape == (N, spec.dim)
     back = bc.load(bc.save(dt, tmp_path / "r.nc"))

@@ -12,6 +12,7 @@ of ``split(PRNGKey(seed))``, the fits from the second.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import jax
 import xarray as xr
+from tqdm.auto import tqdm
 
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.nuts import fit_nuts
@@ -40,12 +42,21 @@ FIT_BYTES = 8 * 4
 NUTS_INITS = ("map", "prior")
 
 
-def _timed[T](record: dict[str, Any], label: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call ``fn`` and store its wall time in ``record[label]``."""
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    record[label] = time.perf_counter() - start
-    return out
+class _Stages:
+    """Runs the stages of :func:`fit`, timing each into ``meta`` and showing a tqdm bar over them."""
+
+    def __init__(self, meta: dict[str, Any], total: int, show: bool) -> None:
+        self.meta = meta
+        self.bar = tqdm(total=total, desc="bayescmoe.fit", unit="stage", disable=not show, leave=False)
+
+    def run[T](self, label: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``fn`` as stage ``label``; its wall time goes to ``meta[f"{label}_seconds"]``."""
+        self.bar.set_postfix_str(label)
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        self.meta[f"{label}_seconds"] = time.perf_counter() - start
+        self.bar.update()
+        return out
 
 
 def require_fit_memory(spec: ModelSpec, n: int, methods: Sequence[str], draws: int, pointwise: int) -> None:
@@ -89,6 +100,7 @@ def fit(
     ``log_likelihood``, ``posterior_predictive`` (``predictive``), ``prior`` and ``prior_predictive``
     (``prior_draws`` draws, proper priors only), ``log_prior``, ``unconstrained_posterior``; the
     pointwise groups keep every ``pointwise_thin``-th draw. ``attrs`` adds root attributes.
+    ``progress_bar``: a tqdm bar over the stages and NUTS's own bar (default: when stderr is a terminal).
     """
     methods = tuple(methods)
     unknown = sorted(set(methods) - set(METHODS))
@@ -108,20 +120,21 @@ def fit(
     starts = truth if init is None else init
     meta: dict[str, Any] = {"n": int(y.shape[0]), "methods": list(methods)}
     estimates = {}
+    stages = _Stages(meta, len(methods) + 1, sys.stderr.isatty() if progress_bar is None else progress_bar)
     if "mle" in methods:
-        estimates["mle"] = _timed(meta, "mle_seconds", fit_mle, spec, x, y, key=k_mle, init=starts)
+        estimates["mle"] = stages.run("mle", fit_mle, spec, x, y, key=k_mle, init=starts)
     if "map" in methods:
-        estimates["map"] = _timed(meta, "map_seconds", fit_map, spec, x, y, key=k_map, init=starts)
+        estimates["map"] = stages.run("map", fit_map, spec, x, y, key=k_map, init=starts)
     mcmc = None
     if "nuts" in methods:
         sampler = {"num_warmup": num_warmup, "num_samples": num_samples, "num_chains": num_chains}
         start = estimates["map"].params if nuts_init == "map" else None
-        mcmc = _timed(
-            meta, "nuts_seconds", fit_nuts, spec, x, y, key=k_nuts, init=start, progress_bar=progress_bar, **sampler
-        )
+        mcmc = stages.run("nuts", fit_nuts, spec, x, y, key=k_nuts, init=start, progress_bar=progress_bar, **sampler)
         meta.update(sampler, nuts_init=nuts_init)
     meta.update(attrs or {})
-    return to_datatree(
+    dt = stages.run(
+        "result",
+        to_datatree,
         spec,
         x,
         y,
@@ -135,6 +148,8 @@ def fit(
         pointwise_thin=pointwise_thin,
         key=k_pred,
     )
+    stages.bar.close()
+    return dt
 
 
 def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **options: Any) -> xr.DataTree:
