@@ -119,6 +119,8 @@ def fit(
     k_mle, k_map, k_nuts, k_pred = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key, 4)
     starts = truth if init is None else init
     meta: dict[str, Any] = {"n": int(y.shape[0]), "methods": list(methods)}
+    if isinstance(key, int):
+        meta["seed"] = key  # run_setting and fit_file pass a derived key and store their own seed
     estimates = {}
     stages = _Stages(meta, len(methods) + 1, sys.stderr.isatty() if progress_bar is None else progress_bar)
     if "mle" in methods:
