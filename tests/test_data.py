@@ -185,8 +185,11 @@ def test_other_bad_data_files(data, tmp_path):
     np.savez(tmp_path / "neg.npz", x=x, y=y, h0=y, nu0=np.r_[np.ones(N - 1), -1.0])
     (tmp_path / "d.txt").write_text("x1,y\n")
     (tmp_path / "junk.nc").write_text("not netcdf")
+    # rows are numbered as lines of the file, blank lines included: the bad nu0 is on line 4
+    (tmp_path / "neg.csv").write_text("x1,x2,y,h0,nu0\n1,2,3,4,1\n\n1,2,3,4,-1\n")
     for path, target, says in [
         (tmp_path / "neg.npz", spec_nu, f"row {N - 1}, column nu0"),
+        (tmp_path / "neg.csv", spec_nu, "row 4, column nu0: -1.0 (must be a positive variance)"),
         (tmp_path / "d.txt", spec, "unknown file type"),
         (tmp_path / "junk.nc", spec, "not a readable NetCDF"),
         (tmp_path / "none.csv", spec, "no such file"),

@@ -28,13 +28,18 @@ from bayescmoe.model.truth import Truth
 TOP_LEVEL = {"name", "paper", "regime", "description", "spec", "truth", "data"}
 
 
-def setting_from_config(config: Mapping[str, Any], default_name: str = "custom") -> Setting:
-    """Build and validate a :class:`Setting` from its dict form."""
+def _require_tables(config: Mapping[str, Any], sections: tuple[str, ...]) -> None:
+    """A config is a table of the :data:`TOP_LEVEL` fields that has every one of ``sections``."""
     require(isinstance(config, Mapping), "config", "must be a table")
     unknown = sorted(set(config) - TOP_LEVEL)
     require(not unknown, "config", f"unknown field(s) {unknown}; allowed: {sorted(TOP_LEVEL)}")
-    for section in ("spec", "truth"):
+    for section in sections:
         require(section in config, section, f"missing [{section}] table")
+
+
+def setting_from_config(config: Mapping[str, Any], default_name: str = "custom") -> Setting:
+    """Build and validate a :class:`Setting` from its dict form."""
+    _require_tables(config, ("spec", "truth"))
     data = config.get("data", {})
     require(isinstance(data, Mapping), "data", "must be a table")
     extra = sorted(set(data) - {"n", "x_dist"})
@@ -73,9 +78,7 @@ def load_setting(path: str | Path) -> Setting:
 def load_spec(path: str | Path) -> tuple[str, ModelSpec]:
     """(name, spec) of a TOML config whose data come from a file: ``[truth]`` and ``[data]`` are unused."""
     config = read_config(path)
-    unknown = sorted(set(config) - TOP_LEVEL)
-    require(not unknown, "config", f"unknown field(s) {unknown}; allowed: {sorted(TOP_LEVEL)}")
-    require("spec" in config, "spec", "missing [spec] table")
+    _require_tables(config, ("spec",))
     try:
         return str(config.get("name", Path(path).stem)), ModelSpec.from_config(config["spec"])
     except TypeError as err:

@@ -29,7 +29,7 @@ def _columns(spec: ModelSpec) -> tuple[str, ...]:
 
 def _check_names(path: Path, spec: ModelSpec, names: list[str]) -> None:
     """The header names exactly the columns ``spec`` needs (no more, none missing, none twice)."""
-    where = f"{path}"
+    where = str(path)
     require(all(names), "data", f"{where}: the header has an empty column name")
     twice = sorted({name for name in names if names.count(name) > 1})
     require(not twice, "data", f"{where}: column(s) {twice} appear more than once")
@@ -48,12 +48,12 @@ def _check_names(path: Path, spec: ModelSpec, names: list[str]) -> None:
         raise BayescmoeError("data", f"{where} has column(s) {extra} the spec does not use{hint}")
 
 
-def _require_finite(path: Path, name: str, column: np.ndarray, offset: int) -> None:
-    """Name the first row (``offset`` + index) where ``column`` is NaN or inf, or nu0 is not positive."""
+def _require_finite(path: Path, name: str, column: np.ndarray, rows: np.ndarray) -> None:
+    """Name the first row (its label in ``rows``) where ``column`` is NaN or inf, or nu0 is not positive."""
     bad = np.flatnonzero(~np.isfinite(column) | ((column <= 0) if name == "nu0" else False))
     if bad.size:
         what = "a positive variance" if name == "nu0" else "finite"
-        raise BayescmoeError("data", f"{path} row {bad[0] + offset}, column {name}: {column[bad[0]]} (must be {what})")
+        raise BayescmoeError("data", f"{path} row {rows[bad[0]]}, column {name}: {column[bad[0]]} (must be {what})")
 
 
 def _read_csv(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
@@ -79,7 +79,7 @@ def _read_csv(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
                 raise BayescmoeError("data", f"{path} row {line}, column {names[j]}: {cell.strip()} (must be finite)")
     table = {name: values[:, j] for j, name in enumerate(names)}
     if "nu0" in table:
-        _require_finite(path, "nu0", table["nu0"], offset=2)
+        _require_finite(path, "nu0", table["nu0"], rows=np.array([line for line, _ in lines[1:]]))
     return table
 
 
@@ -100,7 +100,7 @@ def _tabulate(path: Path, spec: ModelSpec, arrays: dict[str, np.ndarray]) -> dic
         )
         table[name] = column
     for name, column in table.items():
-        _require_finite(path, name, column, offset=0)
+        _require_finite(path, name, column, rows=np.arange(x.shape[0]))
     return table
 
 

@@ -42,21 +42,14 @@ FIT_BYTES = 8 * 4
 NUTS_INITS = ("map", "prior")
 
 
-class _Stages:
-    """Runs the stages of :func:`fit`, timing each into ``meta`` and showing a tqdm bar over them."""
-
-    def __init__(self, meta: dict[str, Any], total: int, show: bool) -> None:
-        self.meta = meta
-        self.bar = tqdm(total=total, desc="bayescmoe.fit", unit="stage", disable=not show, leave=False)
-
-    def run[T](self, label: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Call ``fn`` as stage ``label``; its wall time goes to ``meta[f"{label}_seconds"]``."""
-        self.bar.set_postfix_str(label)
-        start = time.perf_counter()
-        out = fn(*args, **kwargs)
-        self.meta[f"{label}_seconds"] = time.perf_counter() - start
-        self.bar.update()
-        return out
+def _timed[T](meta: dict[str, Any], bar: tqdm, label: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``fn`` as stage ``label`` of ``bar``; its wall time goes to ``meta[f"{label}_seconds"]``."""
+    bar.set_postfix_str(label)
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    meta[f"{label}_seconds"] = time.perf_counter() - start
+    bar.update()
+    return out
 
 
 def require_fit_memory(spec: ModelSpec, n: int, methods: Sequence[str], draws: int, pointwise: int) -> None:
@@ -122,36 +115,38 @@ def fit(
     if isinstance(key, int):
         meta["seed"] = key  # run_setting and fit_file pass a derived key and store their own seed
     estimates = {}
-    stages = _Stages(meta, len(methods) + 1, sys.stderr.isatty() if progress_bar is None else progress_bar)
-    if "mle" in methods:
-        estimates["mle"] = stages.run("mle", fit_mle, spec, x, y, key=k_mle, init=starts)
-    if "map" in methods:
-        estimates["map"] = stages.run("map", fit_map, spec, x, y, key=k_map, init=starts)
-    mcmc = None
-    if "nuts" in methods:
-        sampler = {"num_warmup": num_warmup, "num_samples": num_samples, "num_chains": num_chains}
-        start = estimates["map"].params if nuts_init == "map" else None
-        mcmc = stages.run("nuts", fit_nuts, spec, x, y, key=k_nuts, init=start, progress_bar=progress_bar, **sampler)
-        meta.update(sampler, nuts_init=nuts_init)
-    meta.update(attrs or {})
-    dt = stages.run(
-        "result",
-        to_datatree,
-        spec,
-        x,
-        y,
-        mcmc=mcmc,
-        estimates=list(estimates.values()),
-        truth=truth,
-        attrs=meta,
-        log_likelihood=log_likelihood,
-        predictive=predictive,
-        prior_draws=prior_draws,
-        pointwise_thin=pointwise_thin,
-        key=k_pred,
-    )
-    stages.bar.close()
-    return dt
+    show = sys.stderr.isatty() if progress_bar is None else progress_bar
+    with tqdm(total=len(methods) + 1, desc="bayescmoe.fit", unit="stage", disable=not show, leave=False) as bar:
+        if "mle" in methods:
+            estimates["mle"] = _timed(meta, bar, "mle", fit_mle, spec, x, y, key=k_mle, init=starts)
+        if "map" in methods:
+            estimates["map"] = _timed(meta, bar, "map", fit_map, spec, x, y, key=k_map, init=starts)
+        mcmc = None
+        if "nuts" in methods:
+            sampler = {"num_warmup": num_warmup, "num_samples": num_samples, "num_chains": num_chains}
+            start = estimates["map"].params if nuts_init == "map" else None
+            nuts = {"key": k_nuts, "init": start, "progress_bar": progress_bar, **sampler}
+            mcmc = _timed(meta, bar, "nuts", fit_nuts, spec, x, y, **nuts)
+            meta.update(sampler, nuts_init=nuts_init)
+        meta.update(attrs or {})
+        return _timed(
+            meta,
+            bar,
+            "result",
+            to_datatree,
+            spec,
+            x,
+            y,
+            mcmc=mcmc,
+            estimates=list(estimates.values()),
+            truth=truth,
+            attrs=meta,
+            log_likelihood=log_likelihood,
+            predictive=predictive,
+            prior_draws=prior_draws,
+            pointwise_thin=pointwise_thin,
+            key=k_pred,
+        )
 
 
 def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **options: Any) -> xr.DataTree:

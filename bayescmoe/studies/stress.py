@@ -132,15 +132,16 @@ def run_stress(config: StressConfig, out: str | Path, *, progress: bool = True) 
     ds = open_store(out, new_dataset(config))
     settings = config.settings
 
-    previous: list[ModelSpec] = []
+    last_spec: ModelSpec | None = None
 
     def fit(s: str, n: int, r: int) -> dict[str, Any]:
         # keeping every cell's compiled programs exhausted LLVM's memory mappings after about 270
         # cells (1000+ executables): drop them whenever the spec changes (cells that differ only in
         # Delta or the replicate share a spec and reuse them)
-        if previous and previous[-1] != settings[s].spec:
+        nonlocal last_spec
+        if last_spec is not None and last_spec != settings[s].spec:
             jax.clear_caches()
-        previous[:] = [settings[s].spec]
+        last_spec = settings[s].spec
         return fit_stress_cell(settings[s], n, r, config)
 
     return run_cells(ds, out, fit, "stress", progress=progress)
