@@ -70,8 +70,8 @@ def fit(truth: dict[str, np.ndarray], n: int, key: jax.Array, chains: Chains) ->
     k_data, k_map, k_nuts = jax.random.split(key, 3)
     x, y = simulate(k_data, GAUSSIAN, truth, n)
     map_ = fit_map(GAUSSIAN, x, y, key=k_map, init=truth, num_random_starts=0)
-    mcmc = fit_nuts(GAUSSIAN, x, y, key=k_nuts, init=map_.params, progress_bar=False, **chains._asdict())
-    return to_datatree(GAUSSIAN, x, y, mcmc=mcmc, estimates=[map_], truth=truth, log_likelihood=False)
+    nuts = fit_nuts(GAUSSIAN, x, y, key=k_nuts, init=map_.params, **chains._asdict())
+    return to_datatree(GAUSSIAN, x, y, nuts=nuts, estimates=[map_], truth=truth, log_likelihood=False)
 
 
 def table_dataset(tables: dict[str, pd.DataFrame], attrs: dict) -> xr.Dataset:

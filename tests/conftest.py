@@ -32,5 +32,5 @@ def distinguishable_fit() -> SimpleNamespace:
     x, y = np.asarray(x), np.asarray(y)
     mle = fit_mle(spec, x, y, init=truth, key=0, num_random_starts=2)
     map_ = fit_map(spec, x, y, init=truth, key=0, num_random_starts=2)
-    mcmc = fit_nuts(spec, x, y, key=2, num_warmup=300, num_samples=300, num_chains=2, progress_bar=False)
-    return SimpleNamespace(spec=spec, truth=truth, x=x, y=y, mle=mle, map=map_, mcmc=mcmc)
+    nuts = fit_nuts(spec, x, y, key=2, num_warmup=300, num_samples=300, num_chains=2)
+    return SimpleNamespace(spec=spec, truth=truth, x=x, y=y, mle=mle, map=map_, nuts=nuts)

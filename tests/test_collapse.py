@@ -173,10 +173,10 @@ VANISHING = Truth({"lam": 0.01, "a": -E1 + E2, "b": 0.5, "nu": 0.1})
 def small_fit(spec: ModelSpec, truth: Truth, n: int = 1000, seed: int = 0):
     params = truth.at(spec, n)
     x, y = simulate(jax.random.PRNGKey(seed), spec, params, n)
-    mcmc = fit_nuts(
-        spec, x, y, key=seed, num_warmup=300, num_samples=300, num_chains=2, init=params, progress_bar=False
+    nuts = fit_nuts(
+        spec, x, y, key=seed, num_warmup=300, num_samples=300, num_chains=2, init=params
     )
-    return to_datatree(spec, x, y, mcmc=mcmc, truth=params, log_likelihood=False)
+    return to_datatree(spec, x, y, nuts=nuts, truth=params, log_likelihood=False)
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def vanishing_fit():
 
 def test_distinguishable_control_is_identified(distinguishable_fit):
     f = distinguishable_fit
-    dt = to_datatree(f.spec, f.x, f.y, mcmc=f.mcmc, estimates=[f.mle, f.map], truth=f.truth, log_likelihood=False)
+    dt = to_datatree(f.spec, f.x, f.y, nuts=f.nuts, estimates=[f.mle, f.map], truth=f.truth, log_likelihood=False)
     report = cl.collapse_report(dt)
     assert report.verdict == "identified", report
     assert all(p.contraction > 0.95 for p in report.diagnostics.parameters)

@@ -33,7 +33,7 @@ def large_fit(shared):
 
 @pytest.fixture(scope="module")
 def posterior(shared):
-    return to_datatree(shared.spec, shared.x, shared.y, mcmc=shared.mcmc, log_likelihood=False)
+    return to_datatree(shared.spec, shared.x, shared.y, nuts=shared.nuts, log_likelihood=False)
 
 
 def _ref_total(spec, x, y):

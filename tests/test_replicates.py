@@ -100,7 +100,7 @@ def test_compiled_nuts_agrees_with_fit_nuts(distinguishable_fit):
     run = compiled_nuts(fit.spec, num_warmup=300, num_samples=300, num_chains=2)
     samples, diverging = run(jax.random.PRNGKey(5), jnp.asarray(fit.x), jnp.asarray(fit.y), fit.map.params)
     assert np.asarray(diverging).shape == (2, 300)
-    reference = by_label({k: np.asarray(v) for k, v in fit.mcmc.get_samples(group_by_chain=True).items()}, lead=2)
+    reference = by_label({k: np.asarray(v) for k, v in fit.nuts.samples.items()}, lead=2)
     for label, draws in by_label({k: np.asarray(v) for k, v in samples.items()}, lead=2).items():
         ref = reference[label]
         se = np.hypot(ref.std() / np.sqrt(az.ess(ref)), draws.std() / np.sqrt(az.ess(draws)))

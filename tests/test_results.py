@@ -29,7 +29,7 @@ def saved(fit, tmp_path_factory):
         fit.spec,
         fit.x,
         fit.y,
-        mcmc=fit.mcmc,
+        nuts=fit.nuts,
         estimates=[fit.mle, fit.map],
         truth=fit.truth,
         attrs={"seed": 1, "setting": {"name": "distinguishable", "n": 3000}},
@@ -303,7 +303,7 @@ COMPLETE = ("prior", "prior_predictive", "posterior_predictive", "log_prior", "u
 @pytest.fixture(scope="module")
 def complete(fit, tmp_path_factory):
     dt = to_datatree(
-        fit.spec, fit.x, fit.y, mcmc=fit.mcmc, estimates=[fit.map], truth=fit.truth, predictive=True, prior_draws=200
+        fit.spec, fit.x, fit.y, nuts=fit.nuts, estimates=[fit.map], truth=fit.truth, predictive=True, prior_draws=200
     )
     return load(save(dt, tmp_path_factory.mktemp("complete") / "fit.nc"))
 
@@ -344,11 +344,11 @@ def test_arviz_predictive_and_sensitivity_functions(complete, tmp_path):
 
 
 def test_pointwise_groups_can_be_thinned_or_skipped(fit):
-    thinned = to_datatree(fit.spec, fit.x, fit.y, mcmc=fit.mcmc, predictive=True, pointwise_thin=3)
+    thinned = to_datatree(fit.spec, fit.x, fit.y, nuts=fit.nuts, predictive=True, pointwise_thin=3)
     assert thinned["log_likelihood"].sizes["draw"] == thinned["posterior_predictive"].sizes["draw"] == 100
     assert thinned["posterior"].sizes["draw"] == 300  # the posterior itself is kept whole
     np.testing.assert_array_equal(thinned["posterior_predictive"]["draw"], np.arange(0, 300, 3))
-    lean = to_datatree(fit.spec, fit.x, fit.y, mcmc=fit.mcmc, log_likelihood=False, prior_draws=0)
+    lean = to_datatree(fit.spec, fit.x, fit.y, nuts=fit.nuts, log_likelihood=False, prior_draws=0)
     assert not {"log_likelihood", "posterior_predictive", "prior"} & set(lean.children)
     with pytest.raises(BayescmoeError, match="pointwise_thin"):
-        to_datatree(fit.spec, fit.x, fit.y, mcmc=fit.mcmc, pointwise_thin=0)
+        to_datatree(fit.spec, fit.x, fit.y, nuts=fit.nuts, pointwise_thin=0)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize
-from bayescmoe.inference.optimize import SATURATED, SPIKE, best_start, lbfgs_solve, stop_reason
+from bayescmoe.inference.optimize import SATURATED, SPIKE, batched_lbfgs_solve, best_start, lbfgs_solve, stop_reason
 from bayescmoe.model.settings import Setting, get_setting
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.model.truth import merging_prompt
@@ -99,6 +99,26 @@ def test_unpreconditioned_solver_reaches_the_same_optimum():
     b = lbfgs_solve(cell.starts[0], cell.spec, cell.x, cell.y, cell.mask, 1000, 1e-6, precondition=False)
     assert abs(float(a.objective) - float(b.objective)) < 1e-8
     assert bool(a.converged) and bool(b.converged)
+
+
+def test_batched_fits_equal_the_loop_of_fits():
+    """The accelerator path: replicates and sizes sharing one padded size, vmapped in one program."""
+    cells = [simulate_cell(get_setting("p1-family"), n, r, SweepConfig()) for n, r in ((1500, 0), (1500, 1), (1700, 2))]
+    assert len({c.y.shape for c in cells}) == 1
+    stack = lambda *v: jnp.stack(v)  # noqa: E731
+    batch = batched_lbfgs_solve(
+        jax.tree.map(stack, *(c.starts[0] for c in cells)),
+        cells[0].spec,
+        *(jnp.stack([getattr(c, f) for c in cells]) for f in ("x", "y", "mask")),
+        1000,
+        1e-6,
+    )
+    for i, c in enumerate(cells):
+        one = lbfgs_solve(c.starts[0], c.spec, c.x, c.y, c.mask, 1000, 1e-6)
+        assert int(batch.n_iter[i]) == int(one.n_iter) and int(batch.stop[i]) == int(one.stop)
+        np.testing.assert_allclose(float(batch.objective[i]), float(one.objective), rtol=1e-12)
+        for k in one.u:
+            np.testing.assert_allclose(batch.u[k][i], one.u[k], rtol=1e-7, atol=1e-9)
 
 
 def test_stress_cells_are_the_described_models():

@@ -2,17 +2,19 @@
 
 ``lbfgs`` (optax L-BFGS in one ``lax.while_loop``), ``optimize`` (:func:`fit_mle`, :func:`fit_map`:
 several starts, the observed information, standard errors), ``em`` (expectation-maximisation) and
-``nuts`` (:func:`fit_nuts`, and :func:`compiled_nuts` for replicate studies). Imports the model layer.
+``nuts`` (:func:`fit_nuts` and the compiled program under it, :func:`nuts_program`; :func:`compiled_nuts` for
+replicate studies). Imports the model layer.
 """
 
 from bayescmoe.inference.em import EMResult, em_fit
 from bayescmoe.inference.lbfgs import Minimum, minimize
-from bayescmoe.inference.nuts import compiled_nuts, fit_nuts, nuts_sampler
+from bayescmoe.inference.nuts import NutsFit, compiled_nuts, fit_nuts, nuts_program
 from bayescmoe.inference.optimize import PointEstimate, constrain, fit_map, fit_mle, unconstrain
 
 __all__ = [
     "EMResult",
     "Minimum",
+    "NutsFit",
     "PointEstimate",
     "compiled_nuts",
     "constrain",
@@ -21,6 +23,6 @@ __all__ = [
     "fit_mle",
     "fit_nuts",
     "minimize",
-    "nuts_sampler",
+    "nuts_program",
     "unconstrain",
 ]

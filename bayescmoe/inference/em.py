@@ -26,6 +26,7 @@ from bayescmoe.model.likelihood import (
     features,
     frozen_log_density,
     gate_log_weights,
+    log_add_exp,
     log_likelihood,
     prompt_log_density,
     prompt_mean,
@@ -56,17 +57,21 @@ class EMResult(NamedTuple):
         return jnp.where(~jnp.isfinite(self.mean_loglik), 3, jnp.where(self.converged, 1, 2))
 
 
-def mean_loglik(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, mask: Array) -> Array:
-    """(1 / n) sum_i mask_i log p(y_i | x_i)."""
-    return jnp.sum(mask * log_likelihood(spec, params, x, y)) / jnp.sum(mask)
+def mean_loglik(
+    spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, mask: Array, log_f0: Array | None = None
+) -> Array:
+    """(1 / n) sum_i mask_i log p(y_i | x_i); ``log_f0``: the frozen expert's log-density, if known."""
+    return jnp.sum(mask * log_likelihood(spec, params, x, y, log_f0)) / jnp.sum(mask)
 
 
-def responsibilities(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> Array:
+def responsibilities(
+    spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, log_f0: Array | None = None
+) -> Array:
     """E-step: r_i = P(prompt | x_i, y_i) = w N / p, in log space."""
     log_w, log_1mw = gate_log_weights(spec, params, x)
     prompt = log_w + prompt_log_density(spec, params, x, y)
-    frozen = log_1mw + frozen_log_density(spec, x, y)
-    return jnp.exp(prompt - jnp.logaddexp(prompt, frozen))
+    frozen = log_1mw + (frozen_log_density(spec, x, y) if log_f0 is None else log_f0)
+    return jnp.exp(prompt - log_add_exp(prompt, frozen))
 
 
 def gate_m_step(spec: ModelSpec, params: Mapping[str, Array], x: Array, r: Array, mask: Array) -> Params:
@@ -110,9 +115,17 @@ def prompt_m_step(
     return {**mean_params, "nu": nu}
 
 
-def em_step(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, mask: Array, closed_form: bool = True):
+def em_step(
+    spec: ModelSpec,
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array,
+    mask: Array,
+    closed_form: bool = True,
+    log_f0: Array | None = None,
+) -> Params:
     """One E-step and M-step."""
-    r = responsibilities(spec, params, x, y)
+    r = responsibilities(spec, params, x, y, log_f0)
     return {**gate_m_step(spec, params, x, r, mask), **prompt_m_step(spec, params, x, y, r, mask, closed_form)}
 
 
@@ -134,7 +147,8 @@ def em_fit(
     papers' group's public EM scripts, with tol = 1e-6 and at most 2000 iterations).
     """
     params0 = {k: jnp.asarray(v, dtype=float) for k, v in params0.items()}
-    ll0 = mean_loglik(spec, params0, x, y, mask)
+    log_f0 = frozen_log_density(spec, x, y)  # once per fit, not per iteration
+    ll0 = mean_loglik(spec, params0, x, y, mask, log_f0)
     trace0 = jnp.full(max_iter + 1, jnp.nan).at[0].set(ll0)
 
     def small(ll, prev):
@@ -146,8 +160,8 @@ def em_fit(
 
     def step(state):
         params, ll, _, it, trace = state
-        new = em_step(spec, params, x, y, mask, closed_form)
-        new_ll = mean_loglik(spec, new, x, y, mask)
+        new = em_step(spec, params, x, y, mask, closed_form, log_f0)
+        new_ll = mean_loglik(spec, new, x, y, mask, log_f0)
         return new, new_ll, ll, it + 1, trace.at[it + 1].set(new_ll)
 
     params, ll, prev, it, trace = jax.lax.while_loop(keep_going, step, (params0, ll0, ll0 - 1.0, 0, trace0))

@@ -1,33 +1,63 @@
-"""NUTS on the NumPyro model: parallel chains on virtual CPU devices, energy and divergences kept.
+"""NUTS on the NumPyro model, compiled once per (spec, options, data shape) and run in parallel chains.
 
-:func:`fit_nuts` is the one-off fit (an ``MCMC`` object, for :func:`bayescmoe.results.datatree.to_datatree`).
-Replicate studies (coverage, contraction, SBC) use :func:`compiled_nuts`: NumPyro wraps every
-``MCMC.run`` in a new ``pmap`` and so recompiles per dataset, while the whole run jitted as a
-function of (key, x, y, init) compiles once per data shape and reruns in a fraction of a second.
+NumPyro's ``MCMC.run`` wraps every run in a new ``pmap`` and so recompiles for every dataset. Here
+NumPyro's NUTS kernel (its ``init`` / ``sample`` pair) runs inside one jitted program of
+(key, x, y, init): warmup and sampling are one ``lax.scan`` loop, and the chains are spread over
+JAX's CPU devices with ``shard_map`` (each device runs its own chains to their own tree depths; see
+:mod:`bayescmoe.runtime` for the device count). A second call on data of the same shape reuses the
+compiled program, and a new process finds it in the persistent compilation cache. The frozen
+expert's log-density is computed once per run, outside the sampler's loops.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from functools import lru_cache, partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from numpyro.infer import MCMC, NUTS
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
+from numpyro.infer import NUTS
 
-from bayescmoe.errors import require_positive_ints
-from bayescmoe.inference.optimize import unconstrain
+from bayescmoe.errors import require, require_positive_ints
+from bayescmoe.inference.optimize import constrain, unconstrain
+from bayescmoe.model.likelihood import frozen_log_density
 from bayescmoe.model.numpyro_model import model
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
 
 Array = jax.Array
-EXTRA_FIELDS = ("energy", "diverging", "num_steps", "accept_prob")
-#: a compiled NUTS run: (key, x, y, init=None) -> (draws by chain, divergences by chain)
+#: the sampler statistics kept per draw (NumPyro's names; ArviZ renames them in ``sample_stats``)
+STATS = ("energy", "diverging", "num_steps", "accept_prob", "potential_energy")
+CHAIN_METHODS = ("parallel", "vectorized")
+#: a compiled NUTS run: (key, x, y, init=None) -> (draws by chain, statistics by chain)
+NutsProgram = Callable[..., tuple[dict[str, Array], dict[str, Array]]]
+#: a compiled NUTS run for replicate studies: (key, x, y, init=None) -> (draws by chain, divergences by chain)
 NutsRun = Callable[..., tuple[dict[str, Array], Array]]
 
 
-def nuts_sampler(
+class NutsFit(NamedTuple):
+    """A NUTS run: natural-parameter draws and sampler statistics (:data:`STATS`), each (chains, draws, ...)."""
+
+    samples: dict[str, np.ndarray]
+    stats: dict[str, np.ndarray]
+    max_tree_depth: int
+
+    @property
+    def num_chains(self) -> int:
+        """Number of chains."""
+        return int(self.stats["diverging"].shape[0])
+
+
+def chain_devices(num_chains: int) -> int:
+    """How many CPU devices share the chains: the largest divisor of ``num_chains`` not above the device count."""
+    available = jax.local_device_count()
+    return max(d for d in range(1, min(num_chains, available) + 1) if num_chains % d == 0)
+
+
+@lru_cache(maxsize=32)
+def nuts_program(
     spec: ModelSpec,
     *,
     num_warmup: int = 500,
@@ -35,30 +65,48 @@ def nuts_sampler(
     num_chains: int = 4,
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
-    progress_bar: bool | None = None,
-) -> MCMC:
-    """An ``MCMC`` running NUTS on ``model(spec, x, y)`` (data passed to ``run`` as arguments).
+    chain_method: str = "parallel",
+) -> NutsProgram:
+    """NUTS on ``model(spec, x, y)`` compiled as ``(key, x, y, init=None) -> (draws, statistics)`` by chain.
 
-    Chains run in parallel when JAX has at least ``num_chains`` devices, else one after the other.
-    The progress bar shows when stderr is a terminal unless ``progress_bar`` says otherwise.
+    ``init`` (natural parameters, e.g. the MAP) starts every chain there; without it NumPyro draws each
+    chain's start uniformly in (-2, 2) on the unconstrained scale. ``chain_method``: ``"parallel"``
+    spreads the chains over the devices (:func:`chain_devices`), ``"vectorized"`` runs them all on
+    one device in lockstep (``vmap``: what a GPU wants; on CPU each step waits for the deepest tree).
+    The same (spec, options) returns the same function, which JAX compiles once per data shape.
     """
     require_positive_ints(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
+    require(chain_method in CHAIN_METHODS, "chain_method", f"must be one of {list(CHAIN_METHODS)}")
     kernel = NUTS(partial(model, spec), target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth)
-    return MCMC(
-        kernel,
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        num_chains=num_chains,
-        chain_method="parallel" if jax.local_device_count() >= num_chains else "sequential",
-        progress_bar=sys.stderr.isatty() if progress_bar is None else progress_bar,
-        jit_model_args=True,
-    )
+    devices = chain_devices(num_chains) if chain_method == "parallel" else 1
+    mesh = Mesh(np.array(jax.local_devices()[:devices]), ("chain",))
 
+    def one_chain(key: Array, data: tuple[Array, Array, Array], u0: Mapping[str, Array] | None):
+        def step(state, _):  # one NUTS transition; the kernel adapts while state.i < num_warmup
+            state = kernel.sample(state, data, {})
+            return state, (state.z, {name: getattr(state, name) for name in STATS})
 
-def chain_inits(spec: ModelSpec, init: Mapping[str, Array], num_chains: int) -> dict[str, Array]:
-    """``init`` (natural parameters) on the unconstrained scale, repeated for each chain when there are several."""
-    u = unconstrain(spec, init)
-    return u if num_chains == 1 else {k: jnp.broadcast_to(v, (num_chains, *jnp.shape(v))) for k, v in u.items()}
+        state = kernel.init(key, num_warmup, u0, model_args=data, model_kwargs={})
+        _, (z, stats) = jax.lax.scan(step, state, length=num_warmup + num_samples)  # one loop: traced once
+        keep = partial(jax.tree.map, lambda v: v[num_warmup:])
+        return constrain(spec, keep(z)), keep(stats)
+
+    def block(keys: Array, data: tuple[Array, Array, Array], u0: Mapping[str, Array] | None):
+        return jax.vmap(one_chain, in_axes=(0, None, 0 if u0 is not None else None))(keys, data, u0)
+
+    chains, shared = PartitionSpec("chain"), PartitionSpec()
+
+    @jax.jit
+    def run(key: Array, x: Array, y: Array, init: Mapping[str, Array] | None = None):
+        data = (x, y, frozen_log_density(spec, x, y))  # once per run, not per leapfrog step
+        u0 = None if init is None else {
+            k: jnp.broadcast_to(v, (num_chains, *jnp.shape(v))) for k, v in unconstrain(spec, init).items()
+        }
+        in_specs = (chains, (shared, shared, shared), None if u0 is None else chains)
+        mapped = jax.shard_map(block, mesh=mesh, in_specs=in_specs, out_specs=chains, check_vma=False)
+        return mapped(jax.random.split(key, num_chains), data, u0)
+
+    return run
 
 
 def fit_nuts(
@@ -68,37 +116,30 @@ def fit_nuts(
     *,
     key: Array | int = 0,
     init: Mapping[str, Array] | None = None,
-    **sampler: int | float | bool | None,
-) -> MCMC:
-    """Run NUTS (``sampler``: options of :func:`nuts_sampler`); ``init`` (e.g. the MAP) starts every chain there.
+    **sampler: int | float,
+) -> NutsFit:
+    """Run NUTS (``sampler``: options of :func:`nuts_program`); ``init`` (e.g. the MAP) starts every chain there.
 
     Without ``init`` NumPyro draws each chain's start uniformly in (-2, 2) on the unconstrained scale.
+    Calling again on data of the same shape reuses the compiled program.
     """
     x, y = check_data(spec, x, y)
-    mcmc = nuts_sampler(spec, **sampler)
-    init_params = None if init is None else chain_inits(spec, check_params(spec, init, "init"), mcmc.num_chains)
+    if init is not None:
+        init = {k: jnp.asarray(v, dtype=float) for k, v in check_params(spec, init, "init").items()}
+    run = nuts_program(spec, **sampler)
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
-    mcmc.run(key, jnp.asarray(x), jnp.asarray(y), extra_fields=EXTRA_FIELDS, init_params=init_params)
-    jax.block_until_ready((mcmc.get_samples(), mcmc.get_extra_fields()))  # parallel chains run async
-    return mcmc
+    samples, stats = jax.device_get(run(key, jnp.asarray(x), jnp.asarray(y), init))
+    return NutsFit(samples, stats, int(sampler.get("max_tree_depth", 10)))
 
 
 @lru_cache(maxsize=16)
 def compiled_nuts(spec: ModelSpec, **sampler: int | float) -> NutsRun:
-    """NUTS compiled once as ``(key, x, y, init=None) -> (draws by chain, divergences by chain)``.
+    """:func:`nuts_program` returning (draws by chain, divergences by chain), for replicate studies."""
+    run = nuts_program(spec, **sampler)
 
-    ``sampler``: options of :func:`nuts_sampler`. The same (spec, options) returns the same function,
-    so callers need no cache of their own; JAX compiles it once per data shape. Chains run one after
-    the other (``lax.map``) inside the compiled program; ``init`` (natural parameters, e.g. the MAP) starts every chain
-    there, else NumPyro's data-free uniform (-2, 2) start on the unconstrained scale.
-    """
-    mcmc = nuts_sampler(spec, progress_bar=False, **sampler)
-    mcmc.chain_method = lambda chain: partial(jax.lax.map, chain)  # NumPyro accepts a callable chain method
+    def draws_and_divergences(key: Array, x: Array, y: Array, init: Mapping[str, Array] | None = None):
+        samples, stats = run(key, x, y, init)
+        return samples, stats["diverging"]
 
-    @jax.jit
-    def run(key: Array, x: Array, y: Array, init: Mapping[str, Array] | None = None) -> tuple[dict[str, Array], Array]:
-        init_params = None if init is None else chain_inits(spec, init, mcmc.num_chains)
-        mcmc.run(key, x, y, extra_fields=("diverging",), init_params=init_params)
-        return mcmc.get_samples(group_by_chain=True), mcmc.get_extra_fields(group_by_chain=True)["diverging"]
+    return draws_and_divergences
 
-    return run

@@ -29,7 +29,12 @@ from numpyro.distributions.transforms import biject_to
 
 from bayescmoe.errors import require
 from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize, stopped_converged
-from bayescmoe.model.likelihood import gate_log_weights, log_likelihood
+from bayescmoe.model.likelihood import (
+    frozen_log_density,
+    gate_log_weights,
+    log_likelihood,
+    streamed_log_likelihood,
+)
 from bayescmoe.model.numpyro_model import prior_distributions
 from bayescmoe.model.priors import SUPPORTS
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
@@ -106,9 +111,15 @@ def log_likelihood_and_prior(spec: ModelSpec, params: Mapping[str, Array], x: Ar
     return jnp.sum(log_likelihood(spec, params, x, y)), log_prior(spec, params)
 
 
-def objective(u: Params, spec: ModelSpec, x: Array, y: Array, mask: Array) -> Array:
-    """The minimised function: -log posterior(T(u)) / n, no Jacobian; n = number of unmasked rows."""
-    return -log_posterior(spec, constrain(spec, u), x, y, mask) / jnp.maximum(jnp.sum(mask), 1.0)
+def objective(u: Params, spec: ModelSpec, x: Array, y: Array, mask: Array, log_f0: Array | None = None) -> Array:
+    """The minimised function: -log posterior(T(u)) / n, no Jacobian; n = number of unmasked rows.
+
+    The likelihood is :func:`~bayescmoe.model.likelihood.streamed_log_likelihood` (reverse mode only
+    beyond one block); ``log_f0``: the frozen expert's log-density of (x, y), computed once per dataset.
+    """
+    params = constrain(spec, u)
+    loglik = jnp.sum(mask * streamed_log_likelihood(spec, params, x, y, log_f0))
+    return -(loglik + log_prior(spec, params)) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
 #: relative change of the mean objective in one iteration below which L-BFGS stops (SciPy-style ftol)
@@ -135,7 +146,8 @@ def _lbfgs(
     scale = (
         diagonal_scale(lambda v: objective(unravel(v), spec, x[:m], y[:m], mask[:m]), flat0) if precondition else None
     )
-    fun = lambda v: objective(unravel(v), spec, x, y, mask)  # noqa: E731
+    log_f0 = frozen_log_density(spec, x, y)  # once per solve, not per iteration
+    fun = lambda v: objective(unravel(v), spec, x, y, mask, log_f0)  # noqa: E731
     res = minimize(fun, flat0, max_iter=max_iter, tol=tol, ftol=ftol, scale=scale)
     return Solve(unravel(res.x), res.value, res.grad_norm, res.n_iter, res.stop)
 
@@ -145,6 +157,31 @@ lbfgs_solve.__doc__ = (
     "Minimise :func:`objective` from ``u0`` by L-BFGS (:func:`bayescmoe.inference.lbfgs.minimize`), diagonally "
     "preconditioned unless ``precondition=False``."
 )
+
+
+
+@partial(jax.jit, static_argnames=("spec", "max_iter", "precondition"))
+def batched_lbfgs_solve(
+    u0: Params,
+    spec: ModelSpec,
+    x: Array,
+    y: Array,
+    mask: Array,
+    max_iter: int,
+    tol: float,
+    precondition: bool = True,
+) -> Solve:
+    """:func:`lbfgs_solve` over a leading replicate axis of (u0, x, y, mask), all at one padded size.
+
+    One program for a whole batch, the path an accelerator wants. On CPU a loop of compiled fits is
+    faster (the batch's line searches run in lockstep: STACK-NOTES.md); results equal the loop's.
+    """
+
+    def one(u: Params, xx: Array, yy: Array, m: Array) -> Solve:
+        return _lbfgs(u, spec, xx, yy, m, max_iter, tol, precondition=precondition)
+
+    return jax.vmap(one)(u0, x, y, mask)
+
 
 #: the stop reasons that count as convergence
 CONVERGED = STOPS[:2]

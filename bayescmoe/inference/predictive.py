@@ -1,5 +1,6 @@
 """Draws ArviZ needs beside the posterior: prior and predictive draws (NumPyro's ``Predictive``),
-the log prior of each posterior draw and the draws on the unconstrained scale NUTS sampled.
+the pointwise log-likelihood and the log prior of each posterior draw, and the draws on the
+unconstrained scale NUTS sampled.
 
 The observation site ``y`` of :func:`bayescmoe.model.numpyro_model.model` samples through
 :class:`~bayescmoe.model.numpyro_model.ContaminatedMoE`, i.e. the simulator of
@@ -14,6 +15,7 @@ from functools import partial
 import jax
 import numpy as np
 from numpyro.infer import Predictive
+from numpyro.infer import log_likelihood as numpyro_log_likelihood
 
 from bayescmoe.inference.optimize import unconstrain
 from bayescmoe.model.numpyro_model import model, prior_distributions
@@ -47,6 +49,11 @@ def posterior_predictive(spec: ModelSpec, x: Array, samples: Mapping[str, Array]
     flat = {k: np.reshape(v, (-1, *np.shape(v)[2:])) for k, v in samples.items()}
     chains, draws = np.shape(next(iter(samples.values())))[:2]
     return np.asarray(_posterior_predictive(spec, x, flat, key)).reshape(chains, draws, -1)
+
+
+def pointwise_log_likelihood(spec: ModelSpec, x: Array, y: Array, samples: Mapping[str, Array]) -> np.ndarray:
+    """log p(y_i | x_i, theta) at each posterior draw (NumPyro's ``log_likelihood``): (chain, draw, n)."""
+    return np.asarray(numpyro_log_likelihood(partial(model, spec), dict(samples), x, y, batch_ndims=2)["y"])
 
 
 def log_prior_draws(spec: ModelSpec, samples: Mapping[str, Array]) -> dict[str, np.ndarray]:

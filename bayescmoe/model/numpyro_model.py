@@ -2,7 +2,8 @@
 
 The observation site uses :class:`ContaminatedMoE`, whose ``log_prob`` is the one
 :func:`~bayescmoe.model.likelihood.log_likelihood`, so NumPyro and ArviZ see a pointwise
-log-likelihood (needed for LOO) and ``sample`` is the simulator.
+log-likelihood (needed for LOO) and ``sample`` is the simulator. Samplers pass the frozen
+expert's log-density of the observed y (``log_f0``), which does not depend on the parameters.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
-from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.errors import require
+from bayescmoe.model.likelihood import streamed_log_likelihood
 from bayescmoe.model.simulate import sample_y
 from bayescmoe.model.spec import ModelSpec
 
@@ -23,12 +25,24 @@ Array = jax.Array
 
 
 class ContaminatedMoE(dist.Distribution):
-    """p(y | x) of the contaminated MoE for fixed parameters; batch shape (n,)."""
+    """p(y | x) of the contaminated MoE for fixed parameters; batch shape (n,).
+
+    ``log_f0``: the frozen expert's log-density at the one value ``log_prob`` will be asked about
+    (the observed y), or None to compute it from the value.
+    """
 
     support = constraints.real
 
-    def __init__(self, spec: ModelSpec, params: Mapping[str, Array], x: Array, *, validate_args: bool | None = None):
-        self.spec, self.params, self.x = spec, dict(params), x
+    def __init__(
+        self,
+        spec: ModelSpec,
+        params: Mapping[str, Array],
+        x: Array,
+        log_f0: Array | None = None,
+        *,
+        validate_args: bool | None = None,
+    ):
+        self.spec, self.params, self.x, self.log_f0 = spec, dict(params), x, log_f0
         super().__init__(batch_shape=x.shape[:1], validate_args=validate_args)
 
     def sample(self, key: Array, sample_shape: tuple[int, ...] = ()) -> Array:
@@ -37,7 +51,7 @@ class ContaminatedMoE(dist.Distribution):
         return draws.reshape(sample_shape + self.batch_shape)
 
     def log_prob(self, value: Array) -> Array:
-        return log_likelihood(self.spec, self.params, self.x, value)
+        return streamed_log_likelihood(self.spec, self.params, self.x, value, self.log_f0)
 
 
 def prior_distributions(spec: ModelSpec) -> dict[str, dist.Distribution]:
@@ -45,8 +59,9 @@ def prior_distributions(spec: ModelSpec) -> dict[str, dist.Distribution]:
     return {name: spec.prior(name).distribution(spec.support(name), spec.shape(name)) for name in spec.param_names}
 
 
-def model(spec: ModelSpec, x: Array, y: Array | None = None) -> None:
-    """theta ~ priors; y_i | x_i ~ ContaminatedMoE(theta) for i = 1..n."""
+def model(spec: ModelSpec, x: Array, y: Array | None = None, log_f0: Array | None = None) -> None:
+    """theta ~ priors; y_i | x_i ~ ContaminatedMoE(theta) for i = 1..n; ``log_f0``: log f0(y | x), given with y."""
+    require(log_f0 is None or y is not None, "log_f0", "is the frozen density of the observed y: give y too")
     params = {name: numpyro.sample(name, prior) for name, prior in prior_distributions(spec).items()}
     with numpyro.plate("obs", x.shape[0]):
-        numpyro.sample("y", ContaminatedMoE(spec, params, x), obs=y)
+        numpyro.sample("y", ContaminatedMoE(spec, params, x, log_f0), obs=y)

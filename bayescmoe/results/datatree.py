@@ -24,13 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from numpyro.infer import MCMC
 
 from bayescmoe.errors import BayescmoeError, require, require_positive_ints
 from bayescmoe.files import atomic_write
+from bayescmoe.inference.nuts import NutsFit
 from bayescmoe.inference.optimize import PointEstimate
 from bayescmoe.inference.predictive import (
     log_prior_draws,
+    pointwise_log_likelihood,
     posterior_predictive,
     proper_prior,
     unconstrained_draws,
@@ -78,12 +79,27 @@ def estimate_tree(spec: ModelSpec, est: PointEstimate) -> xr.DataTree:
     )
 
 
+def sample_stats(nuts: NutsFit) -> dict[str, np.ndarray]:
+    """The sampler statistics under ArviZ's names (as ``az.from_numpyro`` writes them)."""
+    stats = nuts.stats
+    depth = np.log2(np.maximum(stats["num_steps"], 1)).astype(int) + 1
+    return {
+        "lp": -stats["potential_energy"],
+        "energy": stats["energy"],
+        "diverging": stats["diverging"],
+        "n_steps": stats["num_steps"],
+        "acceptance_rate": stats["accept_prob"],
+        "tree_depth": depth,
+        "reached_max_tree_depth": depth >= nuts.max_tree_depth,
+    }
+
+
 def to_datatree(
     spec: ModelSpec,
     x: Any,
     y: Any,
     *,
-    mcmc: MCMC | None = None,
+    nuts: NutsFit | None = None,
     estimates: Sequence[PointEstimate] = (),
     truth: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
@@ -108,22 +124,23 @@ def to_datatree(
     coords = {"feature": np.arange(spec.dim), "obs": np.arange(y.shape[0])}
     constant = {"x": x[:, : spec.dim], **{name: x[:, spec.dim + j] for j, name in enumerate(spec.frozen.given)}}
     k_prior, k_post = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key)
-    if mcmc is not None:
-        dt = az.from_numpyro(mcmc, log_likelihood=log_likelihood, constant_data=constant, coords=coords, dims=DIMS)
-        samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+    if nuts is not None:
+        samples = nuts.samples
+        groups = {"posterior": samples, "sample_stats": sample_stats(nuts), "observed_data": {"y": y}}
+        dt = az.from_dict({**groups, "constant_data": constant}, coords=coords, dims=DIMS)
         dt["log_prior"] = draws_tree(spec, log_prior_draws(spec, samples))
         dt["unconstrained_posterior"] = draws_tree(spec, unconstrained_draws(spec, samples))
         thinned = {k: v[:, ::pointwise_thin] for k, v in samples.items()}
         draw = np.arange(0, next(iter(samples.values())).shape[1], pointwise_thin)
-        if log_likelihood and pointwise_thin > 1:
-            dt["log_likelihood"] = xr.DataTree(
-                dt["log_likelihood"].to_dataset().isel(draw=slice(None, None, pointwise_thin))
-            )
+
+        pointwise = {}
+        if log_likelihood:
+            pointwise["log_likelihood"] = pointwise_log_likelihood(spec, jnp.asarray(x), jnp.asarray(y), thinned)
         if predictive:
-            y_rep = posterior_predictive(spec, jnp.asarray(x), thinned, k_post)
-            dt["posterior_predictive"] = xr.DataTree(
-                xr.Dataset({"y": (("chain", "draw", "obs"), y_rep)}, coords={"obs": coords["obs"], "draw": draw})
-            )
+            pointwise["posterior_predictive"] = posterior_predictive(spec, jnp.asarray(x), thinned, k_post)
+        thin = az.from_dict({g: {"y": v} for g, v in pointwise.items()}, coords={**coords, "draw": draw}, dims=DIMS)
+        for group in pointwise:
+            dt[group] = thin[group]
     else:
         dt = az.from_dict({"observed_data": {"y": y}, "constant_data": constant}, coords=coords, dims=DIMS)
     if prior_draws and proper_prior(spec):

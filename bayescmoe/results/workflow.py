@@ -93,7 +93,7 @@ def fit(
     ``log_likelihood``, ``posterior_predictive`` (``predictive``), ``prior`` and ``prior_predictive``
     (``prior_draws`` draws, proper priors only), ``log_prior``, ``unconstrained_posterior``; the
     pointwise groups keep every ``pointwise_thin``-th draw. ``attrs`` adds root attributes.
-    ``progress_bar``: a tqdm bar over the stages and NUTS's own bar (default: when stderr is a terminal).
+    ``progress_bar``: a tqdm bar over the stages (default: when stderr is a terminal).
     """
     methods = tuple(methods)
     unknown = sorted(set(methods) - set(METHODS))
@@ -121,12 +121,11 @@ def fit(
             estimates["mle"] = _timed(meta, bar, "mle", fit_mle, spec, x, y, key=k_mle, init=starts)
         if "map" in methods:
             estimates["map"] = _timed(meta, bar, "map", fit_map, spec, x, y, key=k_map, init=starts)
-        mcmc = None
+        nuts = None
         if "nuts" in methods:
             sampler = {"num_warmup": num_warmup, "num_samples": num_samples, "num_chains": num_chains}
             start = estimates["map"].params if nuts_init == "map" else None
-            nuts = {"key": k_nuts, "init": start, "progress_bar": progress_bar, **sampler}
-            mcmc = _timed(meta, bar, "nuts", fit_nuts, spec, x, y, **nuts)
+            nuts = _timed(meta, bar, "nuts", fit_nuts, spec, x, y, key=k_nuts, init=start, **sampler)
             meta.update(sampler, nuts_init=nuts_init)
         meta.update(attrs or {})
         return _timed(
@@ -137,7 +136,7 @@ def fit(
             spec,
             x,
             y,
-            mcmc=mcmc,
+            nuts=nuts,
             estimates=list(estimates.values()),
             truth=truth,
             attrs=meta,

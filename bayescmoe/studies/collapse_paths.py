@@ -176,8 +176,8 @@ def fit_point(point: PathPoint, n: int, key: Array, chains: Chains = FULL_CHAINS
     k_data, k_map, k_nuts = jax.random.split(key, 3)
     x, y = simulate(k_data, point.spec, point.truth, n)
     map_ = fit_map(point.spec, x, y, key=k_map, init=point.truth)
-    mcmc = fit_nuts(point.spec, x, y, key=k_nuts, init=map_.params, progress_bar=False, **chains._asdict())
-    dt = to_datatree(point.spec, x, y, mcmc=mcmc, estimates=[map_], truth=point.truth, log_likelihood=False)
+    nuts = fit_nuts(point.spec, x, y, key=k_nuts, init=map_.params, **chains._asdict())
+    dt = to_datatree(point.spec, x, y, nuts=nuts, estimates=[map_], truth=point.truth, log_likelihood=False)
     row = collapse_report(dt).to_dict()
     row["min_contraction"] = float(np.nanmin([row["gate_contraction"], row["prompt_contraction"]]))
     return row

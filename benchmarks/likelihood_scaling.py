@@ -1,0 +1,81 @@
+"""Cost of one log-likelihood + gradient against one pass over the data, n = 1e3 .. 1e6 (README table).
+
+    python benchmarks/likelihood_scaling.py                       # p1-family and p2-distinguishable
+    python benchmarks/likelihood_scaling.py --settings p1-family --sizes 1000,1000000 --reps 5
+
+For each n, interleaved over ``--reps`` rounds (median reported):
+- *pass*: one jitted ``sum(x) + sum(y)``, the time to stream the data once;
+- *ours*: the gradient the fits use, the L-BFGS objective's value and gradient with the frozen
+  expert's log-density computed once per dataset and :func:`~bayescmoe.model.likelihood.streamed_log_likelihood`;
+- *plain*: the value and gradient XLA builds from :func:`~bayescmoe.model.likelihood.log_likelihood`
+  with the frozen density recomputed at every call (what the fits did before).
+All three are compiled before timing; each timing is the mean of enough calls to last ~0.2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+import bayescmoe as bc
+from bayescmoe.inference.optimize import constrain, objective, unconstrain
+from bayescmoe.model.likelihood import frozen_log_density, log_likelihood
+
+
+def seconds_per_call(fn: Callable[[], object], budget: float = 0.2) -> float:
+    """Mean wall time of ``fn`` (compiled already) over calls lasting about ``budget`` seconds."""
+    jax.block_until_ready(fn())
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < budget or calls < 3:
+        jax.block_until_ready(fn())
+        calls += 1
+    return elapsed / calls
+
+
+def contestants(setting: str, n: int) -> dict[str, Callable[[], object]]:
+    """The three timed functions on one simulated dataset of size n."""
+    s = bc.get_setting(setting)
+    truth = s.truth.at(s.spec, n)
+    x, y = bc.simulate(jax.random.PRNGKey(0), s.spec, truth, n)
+    u, mask = unconstrain(s.spec, truth), jnp.ones_like(y)
+    log_f0 = frozen_log_density(s.spec, x, y)
+    ours = jax.jit(jax.value_and_grad(objective), static_argnums=1)
+    plain = jax.jit(jax.value_and_grad(lambda v: -jnp.mean(log_likelihood(s.spec, constrain(s.spec, v), x, y))))
+    one_pass = jax.jit(lambda a, b: jnp.sum(a) + jnp.sum(b))
+    return {
+        "pass": lambda: one_pass(x, y),
+        "ours": lambda: ours(u, s.spec, x, y, mask, log_f0),
+        "plain": lambda: plain(u),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", default="p1-family,p2-distinguishable")
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved rounds; the median is reported")
+    args = parser.parse_args()
+    print("| setting | n | one pass (ms) | ours (ms) | ours / pass | plain (ms) | plain / ours | ours per 1e6 rows |")
+    print("|---|---|---|---|---|---|---|---|")
+    for setting in args.settings.split(","):
+        for n in (int(float(v)) for v in args.sizes.split(",")):
+            fns = contestants(setting, n)
+            times: dict[str, list[float]] = {name: [] for name in fns}
+            for _ in range(args.reps):
+                for name, fn in fns.items():
+                    times[name].append(seconds_per_call(fn))
+            t = {name: statistics.median(v) * 1e3 for name, v in times.items()}
+            print(
+                f"| {setting} | {n:.0e} | {t['pass']:.3f} | {t['ours']:.3f} | {t['ours'] / t['pass']:.1f} "
+                f"| {t['plain']:.3f} | {t['plain'] / t['ours']:.1f} | {t['ours'] * 1e6 / n:.1f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
