@@ -34,7 +34,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
+from bayescmoe.cli import (
+    OneLineParser,
+    add_cluster_arguments,
+    add_output_arguments,
+    cluster_of,
+    guarded,
+    parse_checked,
+)
 from bayescmoe.plots.sbc import plot_ecdf_difference, plot_rank_histograms
 from bayescmoe.studies.sbc import SBC_SETTINGS, SBCConfig, pit_tree, rank_histogram, run_sbc, summary
 
@@ -72,14 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_output_arguments(parser, "results/sbc")
     parser.add_argument("--settings", nargs="+", default=list(SBC_SETTINGS), help=f"subset of {list(SBC_SETTINGS)}")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_cluster_arguments(parser)
 
     def run() -> None:
         args = parse_checked(parser, argv)
+        cluster = cluster_of(args)
         size = dict(QUICK if args.quick else FULL)
         size.update({k: v for k, v in (("sims", args.sims), ("n", args.n)) if v is not None})
         config = SBCConfig(settings=tuple(args.settings), seed=args.seed, **size)
         out = Path(args.out)
-        ds, fitted = run_sbc(config, out / "sbc.nc", progress=not args.no_progress)
+        ds, fitted = run_sbc(config, out / "sbc.nc", progress=not args.no_progress, cluster=cluster)
         written = [out / "sbc.nc"]
         for name in config.settings:
             written.append(plot_rank_histograms(rank_histogram(ds, name), out / f"sbc-{name}.png"))
