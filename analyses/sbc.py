@@ -16,6 +16,7 @@ ranks in {0..L}, a chi-square test on B equal bins.
     python analyses/sbc.py              # 200 simulations per setting, n = 500, 4 chains x 500 + 500, L = 99, B = 20
     python analyses/sbc.py --quick      # 8 simulations per setting, n = 200, 2 chains x 150 + 150, L = 19, B = 5
     python analyses/sbc.py --settings distinguishable --sims 400
+    python analyses/sbc.py --workers 2  # the simulations on a 2-worker Dask LocalCluster (or --scheduler tcp://...)
 
 Writes <out>/sbc.nc (dims setting x n x replicate [x param], resumable: rerunning with the same
 --out and flags fits only the missing simulations; other flags are refused), <out>/sbc-<setting>.png

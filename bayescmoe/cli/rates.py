@@ -1,7 +1,8 @@
 """One rate experiment end to end: sweep (resumable), slopes, table and figures.
 
 Used by ``analyses/rates_p1.py`` and ``analyses/rates_p2.py``; rerunning the same command resumes
-an interrupted sweep from ``<out>/sweep.nc`` and its journal.
+an interrupted sweep from ``<out>/sweep.nc`` and its journal. ``--workers N`` or ``--scheduler``
+fits the cells on a Dask cluster (:mod:`bayescmoe.studies.engine`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Used by ``analyses/map_vs_nuts.py`` and ``analyses/contraction.py``. Both fit P1's identified,
 merging and vanishing cells (:mod:`bayescmoe.model.settings`) with :func:`bayescmoe.studies.replicates.run_study`
 (resumable: rerunning the same command continues from ``<out>/study.nc`` and its journal), then
-write their tables (text) and figures next to the store.
+write their tables (text) and figures next to the store. ``--workers N`` or ``--scheduler`` fits the
+replicates on a Dask cluster (:mod:`bayescmoe.studies.engine`).
 """
 
 from __future__ import annotations
