@@ -20,7 +20,6 @@ rescheduled by Dask (up to ``distributed.scheduler.allowed-failures`` times, def
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -76,11 +75,11 @@ class Cluster:
             with client:
                 yield client
             return
-        workers = self.workers or len(os.sched_getaffinity(0))
-        # worker processes import bayescmoe (its JAX settings and compilation cache) before any task
+        # n_workers None: one per core; worker processes import bayescmoe (its JAX settings and
+        # compilation cache) before any task
         with (
             LocalCluster(
-                n_workers=workers,
+                n_workers=self.workers,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
