@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bayescmoe.errors import BayescmoeError, require
+from bayescmoe.errors import BayescmoeError, require, require_positive_ints
 
 #: the ``scheduler`` of an embedded LocalCluster
 LOCAL = "local"
@@ -47,8 +47,8 @@ class Cluster:
 
     def __post_init__(self) -> None:
         if self.scheduler == LOCAL:
-            ok = self.workers is None or (isinstance(self.workers, int) and self.workers > 0)
-            require(ok, "workers", f"must be a positive integer, got {self.workers!r}")
+            if self.workers is not None:
+                require_positive_ints(workers=self.workers)
             return
         match = _ADDRESS.fullmatch(self.scheduler)
         require(
