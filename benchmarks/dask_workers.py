@@ -10,13 +10,15 @@ first fills that cache, and JAX's in-memory caches are cleared before each seria
 too loads its programs from the cache. The modes alternate within each round (serial, 1 worker,
 2 workers, serial, ...) and the table gives each mode's median over the rounds: wall time, seconds
 per cell (wall / cells), speed-up (serial wall / wall), and the fit time summed inside the cells
-(the records' ``seconds``: it grows when workers share the cores). Every run's records are checked
-bit-identical to the first serial run's (wall times aside).
+(the records' ``seconds``: it grows when workers share the cores), and the machine's load average
+(other processes on the cores slow the workers). Every run's records are checked bit-identical to the
+first serial run's (wall times aside).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -55,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             .with_grid(lo, hi, int(num))
             .with_replicates(args.replicates)
         )
+        load = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as tmp:
             reference = run_sweep(protocol, Path(tmp) / "warm-up.nc", progress=False).drop_vars("seconds")
             walls: dict[str, list[float]] = {mode: [] for mode in MODES}
@@ -72,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cells = int(reference["done"].sum())
         serial = statistics.median(walls["serial"])
         print(f"\n{protocol.settings}, n = {protocol.n_grid}, {protocol.replicates} replicates: {cells} cells")
+        print(f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, {os.cpu_count()} cores")
         print("\n| mode | wall (s) | s per cell | speed-up | fit time in the cells (s) |\n|---|---|---|---|---|")
         for mode in MODES:
             wall = statistics.median(walls[mode])
