@@ -16,6 +16,7 @@ ranks in {0..L}, a chi-square test on B equal bins.
     python analyses/sbc.py              # 200 simulations per setting, n = 500, 4 chains x 500 + 500, L = 99, B = 20
     python analyses/sbc.py --quick      # 8 simulations per setting, n = 200, 2 chains x 150 + 150, L = 19, B = 5
     python analyses/sbc.py --settings distinguishable --sims 400
+    python analyses/sbc.py --workers 2  # the simulations on a 2-worker Dask LocalCluster (or --scheduler tcp://...)
 
 Writes <out>/sbc.nc (dims setting x n x replicate [x param], resumable: rerunning with the same
 --out and flags fits only the missing simulations; other flags are refused), <out>/sbc-<setting>.png
@@ -34,7 +35,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
+from bayescmoe.cli import (
+    OneLineParser,
+    add_cluster_arguments,
+    add_output_arguments,
+    cluster_of,
+    guarded,
+    parse_checked,
+)
 from bayescmoe.plots.sbc import plot_ecdf_difference, plot_rank_histograms
 from bayescmoe.studies.sbc import SBC_SETTINGS, SBCConfig, pit_tree, rank_histogram, run_sbc, summary
 
@@ -72,14 +80,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_output_arguments(parser, "results/sbc")
     parser.add_argument("--settings", nargs="+", default=list(SBC_SETTINGS), help=f"subset of {list(SBC_SETTINGS)}")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_cluster_arguments(parser)
 
     def run() -> None:
         args = parse_checked(parser, argv)
+        cluster = cluster_of(args)
         size = dict(QUICK if args.quick else FULL)
         size.update({k: v for k, v in (("sims", args.sims), ("n", args.n)) if v is not None})
         config = SBCConfig(settings=tuple(args.settings), seed=args.seed, **size)
         out = Path(args.out)
-        ds, fitted = run_sbc(config, out / "sbc.nc", progress=not args.no_progress)
+        ds, fitted = run_sbc(config, out / "sbc.nc", progress=not args.no_progress, cluster=cluster)
         written = [out / "sbc.nc"]
         for name in config.settings:
             written.append(plot_rank_histograms(rank_histogram(ds, name), out / f"sbc-{name}.png"))

@@ -14,6 +14,10 @@ class BayescmoeError(ValueError):
         self.field, self.message = field, message
         super().__init__(f"{field}: {message}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        """Pickled by field and message, so that it crosses processes (a Dask worker's fit raising it)."""
+        return type(self), (self.field, self.message)
+
 
 def require(condition: bool, field: str, message: str) -> None:
     """Raise :class:`BayescmoeError` for ``field`` unless ``condition`` holds."""

@@ -6,8 +6,10 @@ the only layer that both runs a computation and draws or writes its outputs.
 
 from bayescmoe.cli.args import (
     OneLineParser,
+    add_cluster_arguments,
     add_output_arguments,
     add_run_arguments,
+    cluster_of,
     fit_options,
     guarded,
     parse_checked,
@@ -16,8 +18,10 @@ from bayescmoe.cli.main import main, report_run, run_script
 
 __all__ = [
     "OneLineParser",
+    "add_cluster_arguments",
     "add_output_arguments",
     "add_run_arguments",
+    "cluster_of",
     "fit_options",
     "guarded",
     "main",

@@ -1,4 +1,4 @@
-"""Argument parsing shared by every command: one-line usage errors, the run flags, exit statuses.
+"""Argument parsing shared by every command: one-line usage errors, the run and cluster flags, exit statuses.
 
 A :class:`~bayescmoe.errors.BayescmoeError` (bad input, naming its field) becomes one line on
 stderr and exit status 2 (:func:`guarded`); Ctrl-C becomes exit status 130.
@@ -13,6 +13,7 @@ from typing import Any
 
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.files import require_writable
+from bayescmoe.studies.engine import LOCAL, Cluster
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -42,6 +43,26 @@ def add_output_arguments(parser: argparse.ArgumentParser, out: str) -> None:
     """``--seed`` and ``--out`` (default ``out``), the flags every analysis command shares."""
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=out, help="output directory")
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler`` and ``--workers`` of the sweep, study and SBC commands (:func:`cluster_of`)."""
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="fit the cells on a Dask cluster: 'local' (a LocalCluster of worker processes, the default with "
+        "--workers) or tcp://HOST:PORT of a running scheduler (default: all in this process)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes of --scheduler local (default: one per core)"
+    )
+
+
+def cluster_of(args: argparse.Namespace) -> Cluster | None:
+    """The Dask cluster that ``--scheduler`` and ``--workers`` name (checked), or None to run serially."""
+    if args.scheduler is None and args.workers is None:
+        return None
+    return Cluster(args.scheduler or LOCAL, args.workers)
 
 
 def parse_checked(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:

@@ -1,7 +1,8 @@
 """One rate experiment end to end: sweep (resumable), slopes, table and figures.
 
 Used by ``analyses/rates_p1.py`` and ``analyses/rates_p2.py``; rerunning the same command resumes
-an interrupted sweep from ``<out>/sweep.nc`` and its journal.
+an interrupted sweep from ``<out>/sweep.nc`` and its journal. ``--workers N`` or ``--scheduler``
+fits the cells on a Dask cluster (:mod:`bayescmoe.studies.engine`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayescmoe.cli.args import OneLineParser, guarded
+from bayescmoe.cli.args import OneLineParser, add_cluster_arguments, cluster_of, guarded
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.model.settings import get_setting
 from bayescmoe.plots.rates import plot_rates
+from bayescmoe.studies.engine import Cluster
 from bayescmoe.studies.protocols import Protocol, get_protocol
 from bayescmoe.studies.slopes import RUNAWAY, Slope, error_summary, format_slopes, gate_table, groups_of, slope_table
 from bayescmoe.studies.sweep import ESTIMATORS, INITS, SweepConfig, run_sweep
@@ -44,9 +46,16 @@ def write_figures(ds, protocol: Protocol, table: pd.DataFrame, out: Path) -> lis
     return paths
 
 
-def run_protocol(protocol: Protocol, config: SweepConfig, out: Path, progress: bool = True, n_boot: int = 1000) -> str:
-    """Sweep, then write ``slopes.md`` and figures into ``out``; returns the slope table as markdown."""
-    ds = run_sweep(protocol, out / "sweep.nc", config, progress=progress)
+def run_protocol(
+    protocol: Protocol,
+    config: SweepConfig,
+    out: Path,
+    progress: bool = True,
+    n_boot: int = 1000,
+    cluster: Cluster | None = None,
+) -> str:
+    """Sweep (on ``cluster``, if given), then write ``slopes.md`` and figures into ``out``; returns the slope table."""
+    ds = run_sweep(protocol, out / "sweep.nc", config, progress=progress, cluster=cluster)
     table = slope_table(ds, protocol, n_boot=n_boot)
     text = format_slopes(table)
     for setting in protocol.settings:
@@ -79,9 +88,11 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the slope intervals")
     parser.add_argument("--out", default=None, help="output directory (default results/rates-<protocol>...)")
     parser.add_argument("--no-progress", action="store_true")
+    add_cluster_arguments(parser)
 
     def run() -> None:
         args = parser.parse_args(argv)
+        cluster = cluster_of(args)
         protocol = get_protocol(name)
         protocol = protocol.quick() if args.quick else protocol
         if args.replicates is not None:
@@ -102,7 +113,7 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
         em = f"-{args.em_stop}" if args.estimator == "em" and args.em_stop != "ours" else ""
         default = f"results/rates-{protocol.name}-{args.estimator}{em}-{args.init}"
         out = require_writable(args.out or default)
-        print(run_protocol(protocol, config, out, progress=not args.no_progress, n_boot=args.n_boot))
+        print(run_protocol(protocol, config, out, progress=not args.no_progress, n_boot=args.n_boot, cluster=cluster))
         print(f"wrote {out / 'sweep.nc'}, {out / 'slopes.md'} and one figure per setting in {out}")
 
     return guarded(run)

@@ -3,7 +3,8 @@
 Used by ``analyses/map_vs_nuts.py`` and ``analyses/contraction.py``. Both fit P1's identified,
 merging and vanishing cells (:mod:`bayescmoe.model.settings`) with :func:`bayescmoe.studies.replicates.run_study`
 (resumable: rerunning the same command continues from ``<out>/study.nc`` and its journal), then
-write their tables (text) and figures next to the store.
+write their tables (text) and figures next to the store. ``--workers N`` or ``--scheduler`` fits the
+replicates on a Dask cluster (:mod:`bayescmoe.studies.engine`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import NamedTuple
 
 import xarray as xr
 
-from bayescmoe.cli.args import OneLineParser, guarded
+from bayescmoe.cli.args import OneLineParser, add_cluster_arguments, cluster_of, guarded
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.plots.coverage import plot_coverage
@@ -107,9 +108,11 @@ def study_main(name: str, doc: str | None, argv: Sequence[str] | None = None) ->
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=f"results/{name}", help="output directory")
     parser.add_argument("--no-progress", action="store_true")
+    add_cluster_arguments(parser)
 
     def run() -> None:
         args = parser.parse_args(argv)
+        cluster = cluster_of(args)
         preset = quick if args.quick else full
         chosen = {k: getattr(args, k) for k in ("replicates", "num_warmup", "num_samples", "num_chains")}
         sizes = preset._replace(**{k: v for k, v in chosen.items() if v is not None})
@@ -117,7 +120,7 @@ def study_main(name: str, doc: str | None, argv: Sequence[str] | None = None) ->
         settings = tuple(args.settings.split(","))
         config = StudyConfig(settings=settings, seed=args.seed, **(sizes._asdict() | {"n_grid": n_grid}))
         out = require_writable(args.out)
-        ds = run_study(config, out / "study.nc", progress=not args.no_progress)
+        ds = run_study(config, out / "study.nc", progress=not args.no_progress, cluster=cluster)
         print(report(ds, out))
         seconds = float(ds["seconds"].sum())
         fits = int(ds["done"].sum())

@@ -1,12 +1,14 @@
 """The studies layer: many fits, stored resumably, and the statistics over them. No figures.
 
-``store`` (one NetCDF dataset per study plus a write-ahead journal), ``sweep`` and ``protocols``
+``store`` (one NetCDF dataset per study plus a write-ahead journal), ``engine`` (its cells in this
+process or on a Dask cluster), ``sweep`` and ``protocols``
 (the rate experiments), ``losses`` and ``slopes`` (errors and log-log rates), ``replicates``,
 ``coverage`` and ``contraction`` (full Bayes against the MLE and MAP), ``sbc`` (simulation-based
 calibration), ``fisher_paths`` and ``collapse_paths`` (paths from identified to collapsed).
 Imports every layer below it: model, inference, results, diagnostics.
 """
 
+from bayescmoe.studies.engine import Cluster
 from bayescmoe.studies.protocols import PROTOCOLS, Protocol, get_protocol
 from bayescmoe.studies.replicates import StudyConfig, run_study
 from bayescmoe.studies.sbc import SBCConfig, run_sbc
@@ -15,6 +17,7 @@ from bayescmoe.studies.sweep import SweepConfig, run_sweep
 
 __all__ = [
     "PROTOCOLS",
+    "Cluster",
     "Protocol",
     "SBCConfig",
     "Slope",

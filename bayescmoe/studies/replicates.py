@@ -31,6 +31,7 @@ from bayescmoe.inference.nuts import NutsRun, compiled_nuts
 from bayescmoe.inference.optimize import fit_map, fit_mle, flat_labels
 from bayescmoe.model.settings import Setting, get_setting
 from bayescmoe.model.simulate import simulate
+from bayescmoe.studies.engine import Cluster
 from bayescmoe.studies.store import labelled_dataset, open_store, run_cells
 from bayescmoe.studies.sweep import cell_key
 
@@ -144,13 +145,21 @@ def fit_replicate(setting: Setting, n: int, replicate: int, config: StudyConfig)
 
 
 def run_study(
-    config: StudyConfig, out: str | Path, *, progress: bool = True, flush_seconds: float = 20.0
+    config: StudyConfig,
+    out: str | Path,
+    *,
+    progress: bool = True,
+    flush_seconds: float = 20.0,
+    cluster: Cluster | None = None,
 ) -> xr.Dataset:
-    """Run (or resume) every unfinished replicate of ``config``, saving to ``out``; returns the store."""
+    """Run (or resume) every unfinished replicate of ``config``, saving to ``out``; returns the store.
+
+    ``cluster``: fit the replicates as tasks of a Dask cluster (:mod:`bayescmoe.studies.engine`).
+    """
     out = Path(out)
     ds = open_store(out, new_dataset(config))
 
     def fit(s: str, n: int, r: int) -> dict[str, Any]:
         return fit_replicate(get_setting(s), n, r, config)
 
-    return run_cells(ds, out, fit, "replicates", progress=progress, flush_seconds=flush_seconds)
+    return run_cells(ds, out, fit, "replicates", progress=progress, flush_seconds=flush_seconds, cluster=cluster)

@@ -67,6 +67,7 @@ from bayescmoe.model.numpyro_model import prior_distributions
 from bayescmoe.model.priors import Prior
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
+from bayescmoe.studies.engine import Cluster
 from bayescmoe.studies.store import labelled_dataset, open_store, run_cells
 from bayescmoe.studies.sweep import cell_key
 
@@ -264,11 +265,17 @@ def new_dataset(config: SBCConfig) -> xr.Dataset:
 
 
 def run_sbc(
-    config: SBCConfig, out: str | Path, *, progress: bool = True, flush_seconds: float = 20.0
+    config: SBCConfig,
+    out: str | Path,
+    *,
+    progress: bool = True,
+    flush_seconds: float = 20.0,
+    cluster: Cluster | None = None,
 ) -> tuple[xr.Dataset, int]:
     """Run (or resume) every unfinished simulation of ``config``, saving to ``out``: (dataset, simulations run).
 
-    A tqdm bar runs over the simulations when ``progress``; each setting's NUTS compiles on its first one.
+    A tqdm bar runs over the simulations when ``progress``; each setting's NUTS compiles on its first one
+    (in each worker process, with a Dask ``cluster``: :mod:`bayescmoe.studies.engine`).
     """
     out = Path(out)
     ds = open_store(out, new_dataset(config))
@@ -279,7 +286,7 @@ def run_sbc(
         sizes = {"num_warmup": config.num_warmup, "num_samples": config.num_samples, "num_chains": config.num_chains}
         return simulation(compiled_nuts(spec, **sizes), name, spec, replicate, config)  # cached per spec
 
-    ds = run_cells(ds, out, fit, "sbc", progress=progress, flush_seconds=flush_seconds)
+    ds = run_cells(ds, out, fit, "sbc", progress=progress, flush_seconds=flush_seconds, cluster=cluster)
     return ds, todo
 
 

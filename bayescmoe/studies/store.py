@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from bayescmoe.errors import BayescmoeError, require
 from bayescmoe.files import atomic_write
+from bayescmoe.studies.engine import Cluster, cell_results
 
 VECTOR_PARAMS = ("a", "beta")
 SCALARS = (
@@ -152,13 +153,15 @@ def run_cells(
     *,
     progress: bool = True,
     flush_seconds: float = 20.0,
+    cluster: Cluster | None = None,
 ) -> xr.Dataset:
     """Fit every cell of ``ds`` not yet done (n-major order), journalling each and flushing every few seconds.
 
     ``fit(setting, n, replicate)`` returns the cell's record (``setting``, ``n``, ``replicate``,
     ``values``); the dataset is flushed at the end even when a fit raises or the run is interrupted.
+    With a ``cluster`` the cells are tasks on it (:mod:`bayescmoe.studies.engine`), recorded here as
+    they finish; this process stays the only writer.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
     todo = [
         (str(s), int(n), int(r))
         for n in ds["n"].values
@@ -166,15 +169,16 @@ def run_cells(
         for r in ds["replicate"].values
         if not ds["done"].sel(setting=s, n=n, replicate=r)
     ]
-    last = time.monotonic()
-    try:
-        for s, n, r in tqdm(todo, desc=desc, unit="cell", disable=not progress):
-            cell = fit(s, n, r)
-            append_journal(out, cell)
-            record(ds, cell)
-            if time.monotonic() - last > flush_seconds:
-                flush(ds, out)
-                last = time.monotonic()
-    finally:
-        flush(ds, out)
+    with cell_results(fit, todo, cluster) as cells:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        last = time.monotonic()
+        try:
+            for cell in tqdm(cells, desc=desc, total=len(todo), unit="cell", disable=not progress):
+                append_journal(out, cell)
+                record(ds, cell)
+                if time.monotonic() - last > flush_seconds:
+                    flush(ds, out)
+                    last = time.monotonic()
+        finally:
+            flush(ds, out)
     return ds

@@ -44,6 +44,7 @@ from bayescmoe.inference.optimize import (
 from bayescmoe.model.settings import Setting, get_setting
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import ModelSpec
+from bayescmoe.studies.engine import Cluster
 from bayescmoe.studies.losses import delta_star, error_groups, group_errors, losses, merge_direction
 from bayescmoe.studies.protocols import Protocol
 from bayescmoe.studies.store import empty_dataset, open_store, run_cells
@@ -243,12 +244,16 @@ def run_sweep(
     *,
     progress: bool = True,
     flush_seconds: float = 20.0,
+    cluster: Cluster | None = None,
 ) -> xr.Dataset:
-    """Run (or resume) every unfinished cell of ``protocol``, saving to ``out``; returns the dataset."""
+    """Run (or resume) every unfinished cell of ``protocol``, saving to ``out``; returns the dataset.
+
+    ``cluster``: fit the cells as tasks of a Dask cluster (:mod:`bayescmoe.studies.engine`).
+    """
     out = Path(out)
     ds = open_store(out, new_dataset(protocol, config))
 
     def fit(s: str, n: int, r: int) -> dict[str, Any]:
         return fit_cell(get_setting(s), n, r, config)
 
-    return run_cells(ds, out, fit, protocol.name, progress=progress, flush_seconds=flush_seconds)
+    return run_cells(ds, out, fit, protocol.name, progress=progress, flush_seconds=flush_seconds, cluster=cluster)
