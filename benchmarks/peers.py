@@ -1,7 +1,7 @@
 """NUTS against its peers: min ESS-bulk per second of wall time (issue #11, section 1).
 
     make bench-peers                                   # builds benchmarks/.venv-peers, runs this
-    benchmarks/.venv-peers/bin/python benchmarks/peers.py --quick      # the harness end to end, ~3 min
+    benchmarks/.venv-peers/bin/python benchmarks/peers.py --quick      # the harness end to end, 3-5 min
     benchmarks/.venv-peers/bin/python benchmarks/peers.py --reps 3 --out results/peers
 
 PyMC, nutpie and numba come from the optional extra ``peers`` (``pip install -e ".[peers]"``), in
@@ -61,8 +61,9 @@ Protocol:
    parameter (each element of a and beta) from the same ArviZ call (``az.ess(..., method="bulk")``
    on a DataTree with dims chain, draw); min ESS-bulk / wall seconds; wall seconds; mean leapfrog
    steps per draw (NumPyro ``num_steps``, nutpie and PyMC ``n_steps``; not recorded by
-   ``compiled_nuts``); divergences after warmup. The ratio columns are bayescmoe's min ESS-bulk/s
-   over each row's: >= 1 means bayescmoe is at least as fast.
+   ``compiled_nuts``); divergences after warmup. The table shows medians over the repetitions (and
+   the range of min ESS-bulk/s); the ratio columns are the median min ESS-bulk/s of bayescmoe's
+   contestant over the row's: >= 1 means bayescmoe is at least as fast.
 
 Results go to ``--out`` (default ``results/peers``, git-ignored): ``peers.json`` (every worker's
 record, the agreement table, the settings) and ``peers.md`` (the tables printed at the end).
@@ -713,6 +714,7 @@ def summarise(records: Sequence[dict[str, Any]], settings: Sequence[str], contes
                     "wall_s": median([r["wall_s"] for r in runs]),
                     "min_ess_bulk": median([r["min_ess_bulk"] for r in runs]),
                     "ess_per_s": median([r["ess_per_s"] for r in runs]),
+                    "ess_per_s_range": [min(r["ess_per_s"] for r in runs), max(r["ess_per_s"] for r in runs)],
                     "steps_per_draw": median([r["steps_per_draw"] for r in runs]),
                     "divergences": median([r["divergences"] for r in runs]),
                     "min_ess_params": sorted({r["min_ess_param"] for r in runs}),
@@ -728,7 +730,17 @@ def fmt(value: float | None, digits: int = 1) -> str:
 def tables(summary: Mapping[str, Any], agreement: Mapping[str, Any], header: str) -> str:
     """The markdown: one speed table (ratios against ours) and the log-density agreement."""
     ours = [name for name in OURS if any(name in rows for rows in summary.values())]
-    cols = ["setting", "call", "contestant", "wall s", "min ESS-bulk", "min ESS-bulk/s", "steps/draw", "div."]
+    cols = [
+        "setting",
+        "call",
+        "contestant",
+        "wall s",
+        "min ESS-bulk",
+        "min ESS-bulk/s",
+        "(range)",
+        "steps/draw",
+        "div.",
+    ]
     cols += [f"{name} / this" for name in ours]
     lines = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for key, rows in summary.items():
@@ -745,6 +757,7 @@ def tables(summary: Mapping[str, Any], agreement: Mapping[str, Any], header: str
                 fmt(row["wall_s"]),
                 fmt(row["min_ess_bulk"], 0),
                 fmt(row["ess_per_s"]),
+                "–".join(fmt(v, 0) for v in row["ess_per_s_range"]),
                 fmt(row["steps_per_draw"]),
                 fmt(row["divergences"], 0),
                 *ratios,
