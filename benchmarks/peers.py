@@ -321,20 +321,14 @@ def prepare_fit_nuts(desc: Description, spec: Any, x: np.ndarray, y: np.ndarray,
     init = opts.truth if opts.init == "truth" else None
 
     def call(x: np.ndarray, y: np.ndarray, seed: int) -> Run:
-        mcmc = bayescmoe.fit_nuts(
-            spec,
-            x,
-            y,
-            key=seed,
-            init=init,
-            num_warmup=opts.warmup,
-            num_samples=opts.draws,
-            num_chains=opts.chains,
-            progress_bar=False,
-        )
-        extra = mcmc.get_extra_fields(group_by_chain=True)
-        steps = float(np.mean(extra["num_steps"])) if "num_steps" in extra else None
-        return Run(_by_chain(mcmc.get_samples(group_by_chain=True)), int(np.sum(extra["diverging"])), steps)
+        sizes = {"num_warmup": opts.warmup, "num_samples": opts.draws, "num_chains": opts.chains}
+        fit = bayescmoe.fit_nuts(spec, x, y, key=seed, init=init, **sizes)  # no progress bar off a terminal
+        if hasattr(fit, "stats"):  # a NutsFit: draws and statistics by chain
+            samples, stats = fit.samples, fit.stats
+        else:  # an earlier bayescmoe: NumPyro's MCMC
+            samples, stats = fit.get_samples(group_by_chain=True), fit.get_extra_fields(group_by_chain=True)
+        steps = float(np.mean(stats["num_steps"])) if "num_steps" in stats else None
+        return Run(_by_chain(samples), int(np.sum(stats["diverging"])), steps)
 
     return call
 
