@@ -2,8 +2,13 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the peers benchmark's own environment: PyMC, nutpie and numba (the optional extra "peers"), never in .venv
+PEERS_VENV := benchmarks/.venv-peers
+PEERS_PY := $(PEERS_VENV)/bin/python
+PEERS_STAMP := $(PEERS_VENV)/.installed
+PEERS_ARGS ?=
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench bench-peers clean
 
 venv: $(STAMP)
 
@@ -25,5 +30,17 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/time_models.py
 
+$(PEERS_STAMP): pyproject.toml
+	@PYTHON=$$(sh .ci/find-python) || exit 1; \
+	echo "building $(PEERS_VENV) with $$PYTHON"; \
+	"$$PYTHON" -m venv $(PEERS_VENV) && \
+	$(PEERS_PY) -m pip install --quiet --upgrade pip && \
+	$(PEERS_PY) -m pip install --quiet -e ".[peers]"
+	@touch $(PEERS_STAMP)
+
+# NUTS against nutpie and hand-written NumPyro (benchmarks/peers.py); e.g. make bench-peers PEERS_ARGS=--quick
+bench-peers: $(PEERS_STAMP)
+	$(PEERS_PY) benchmarks/peers.py $(PEERS_ARGS)
+
 clean:
-	rm -rf $(VENV) results .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) results .pytest_cache .ruff_cache

@@ -1,0 +1,970 @@
+"""NUTS against its peers: min ESS-bulk per second of wall time (issue #11, section 1).
+
+    make bench-peers                                   # builds benchmarks/.venv-peers, runs this
+    benchmarks/.venv-peers/bin/python benchmarks/peers.py --quick      # the harness end to end, 3-5 min
+    benchmarks/.venv-peers/bin/python benchmarks/peers.py --reps 3 --out results/peers
+
+PyMC, nutpie and numba come from the optional extra ``peers`` (``pip install -e ".[peers]"``), in
+an environment of the benchmark's own; they are never dependencies of the package.
+
+Contestants (a registry: ``--contestants`` picks some; a name whose code is missing, e.g. a
+removed ``compiled_nuts``, is skipped with a note):
+
+- ``fit_nuts``: :func:`bayescmoe.fit_nuts`, the public one-off fit.
+- ``compiled_nuts``: :func:`bayescmoe.inference.nuts.compiled_nuts`, NUTS jitted as a function of the data.
+- ``numpyro``: a plain NumPyro model written here from the setting's spec (``dist.MixtureGeneral``
+  of the frozen expert and a Normal prompt, the same priors), run by ``MCMC(NUTS(model))`` as a
+  user would: parallel chains, ``jit_model_args=True``, one ``MCMC`` object reused for new data.
+- ``nutpie``: a PyMC model of the same posterior (``pm.Mixture``, ``pm.Data`` for x and y),
+  ``nutpie.compile_pymc_model(model, backend="numba")`` then ``nutpie.sample``; new data through
+  ``compiled.with_data``.
+- ``pymc`` (off by default): the same PyMC model sampled by PyMC's own NUTS (``nuts_sampler="pymc"``;
+  with nutpie installed ``pm.sample`` would otherwise use nutpie), new data by ``pm.set_data``.
+
+Protocol:
+
+1. Data: for each setting, two datasets of the same shape from ``bayescmoe.simulate`` at the
+   setting's truth (n = ``--n``, keys ``--seed`` and ``--seed + 1``), the same for every contestant.
+2. Agreement: in a subprocess with the workers' environment, every contestant's log posterior
+   (log-likelihood + log prior) is compared with bayescmoe's ``log_posterior`` at 4 parameter
+   points (the truth, the truth moved by 0.1 and 0.5 standard normals on the unconstrained scale,
+   a point uniform in (-2, 2) there, NumPyro's init region), on the natural scale (no Jacobian)
+   and on the unconstrained scale the samplers see (with the Jacobians: NumPyro's logit/exp and
+   PyMC's logodds/log transforms are the same maps), plus the unconstrained gradient. PyMC's
+   densities are compiled with the numba backend, as nutpie uses. Relative error above
+   ``--tolerance`` (1e-8) on a value, or above 1e-6 on a gradient (max-norm), aborts the benchmark.
+3. Timing: each (repetition, setting, contestant) runs in a fresh worker process: the *first
+   call* (model building, compilation and sampling on dataset 1, timed after the libraries are
+   imported; import time is recorded apart) and then the *repeated call* (the same contestant in
+   the same process on dataset 2: what a user pays per new dataset of the same shape). Contestants
+   are interleaved: the order rotates by one every repetition and every setting, so drift in the
+   machine's load spreads over all of them. Medians over ``--reps`` are reported.
+4. Caches: ``--cache cold`` (default) gives every worker empty compilation caches (JAX's
+   persistent cache through ``BAYESCMOE_COMPILATION_CACHE``, PyTensor's ``compiledir`` through
+   ``PYTENSOR_FLAGS`` and ``NUMBA_CACHE_DIR``), so a first call compiles everything;
+   ``--cache warm`` shares one set of cache folders over the run and primes them with an untimed
+   repetition first, so a first call finds its compiled code on disk (a user's second session).
+5. Environment of every worker: ``OPENBLAS_NUM_THREADS = MKL_NUM_THREADS = OMP_NUM_THREADS = 1``,
+   ``BAYESCMOE_CPU_DEVICES = --chains`` (JAX's chains run in parallel on virtual CPU devices),
+   ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` unset (they slow a current OpenBLAS, which only the
+   PyMC side uses; ``--keep-openblas-env`` keeps them), ``JAX_COMPILATION_CACHE_DIR`` unset. The JAX
+   contestants share bayescmoe's runtime (``bayescmoe.configure``: float64, virtual CPU devices,
+   persistent cache); PyMC's side uses float64 too (PyTensor's default ``floatX``).
+6. Samplers: ``--chains`` x (``--warmup`` + ``--draws``), each sampler's defaults otherwise: target
+   acceptance 0.8, tree depth 10, a diagonal mass matrix (NumPyro and PyMC: Stan-style windowed
+   adaptation from draw variances; nutpie: its own adaptation from draw and gradient variances).
+   ``--init default`` starts each sampler as it starts by default: NumPyro (the three JAX
+   contestants) uniform in (-2, 2) on the unconstrained scale, independently per chain; nutpie and
+   PyMC at the prior's support point (mean) plus U(-1, 1) jitter on the unconstrained scale.
+   ``--init truth`` starts every chain of every contestant at the setting's truth (no jitter).
+7. Metrics, computed outside the timed region from the post-warmup draws: ESS-bulk of every scalar
+   parameter (each element of a and beta) from the same ArviZ call (``az.ess(..., method="bulk")``
+   on a DataTree with dims chain, draw); min ESS-bulk / wall seconds; wall seconds; mean leapfrog
+   steps per draw (NumPyro ``num_steps``, nutpie and PyMC ``n_steps``; not recorded by
+   ``compiled_nuts``); divergences after warmup. The table shows medians over the repetitions (and
+   the range of min ESS-bulk/s); the ratio columns are the median min ESS-bulk/s of bayescmoe's
+   contestant over the row's: >= 1 means bayescmoe is at least as fast.
+
+Results go to ``--out`` (default ``results/peers``, git-ignored): ``peers.json`` (every worker's
+record, the agreement table, the settings) and ``peers.md`` (the tables printed at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ("p1-family", "p2-distinguishable")
+#: contestant -> the library side it runs on ("jax" workers import bayescmoe, "pymc" workers PyMC)
+SIDES = {"fit_nuts": "jax", "compiled_nuts": "jax", "numpyro": "jax", "nutpie": "pymc", "pymc": "pymc"}
+DEFAULT_CONTESTANTS = ("fit_nuts", "compiled_nuts", "numpyro", "nutpie")
+#: ours: the contestants whose speed the ratio columns put over each row's
+OURS = ("fit_nuts", "compiled_nuts")
+GRAD_TOLERANCE = 1e-6
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+Draws = dict[str, np.ndarray]
+
+
+# ---------------------------------------------------------------------------------------------
+# The models written out from a spec's plain description (ModelSpec.to_config), independently of
+# bayescmoe's likelihood code.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Description:
+    """What the hand-written models need of a spec, read from ``ModelSpec.to_config()``."""
+
+    gate: str
+    family: str
+    df: float | None
+    laplace_reading: str
+    frozen_mean: str
+    weight: tuple[float, ...]
+    bias: float | None
+    nu0: float
+    prompt_mean: str
+    prompt_bias: bool
+    priors: dict[str, tuple[str, tuple[float, ...]]]
+
+    @property
+    def dim(self) -> int:
+        return len(self.weight)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        gate = ("lam",) if self.gate == "constant" else ("beta", "tau")
+        return gate + (("a", "b", "nu") if self.prompt_bias else ("a", "nu"))
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return (self.dim,) if name in ("a", "beta") else ()
+
+    def support(self, name: str) -> str:
+        return {"lam": "unit", "nu": "positive"}.get(name, "real")
+
+    def frozen_scale(self) -> float:
+        """The frozen family's scale parameter whose variance is nu0 (or the Laplace scale itself)."""
+        if self.family == "gaussian":
+            return math.sqrt(self.nu0)
+        if self.family == "laplace":
+            return self.nu0 if self.laplace_reading == "scale" else math.sqrt(self.nu0 / 2.0)
+        assert self.df is not None
+        return math.sqrt(self.nu0 * (self.df - 2.0) / self.df)
+
+
+def describe(config: Mapping[str, Any]) -> Description:
+    """The :class:`Description` of a spec's config; raises for what the hand-written models do not cover."""
+    frozen, prompt = config["frozen"], config["prompt"]
+    if frozen.get("mean") == "given" or frozen.get("nu") == "given":
+        raise NotImplementedError("peers.py writes out frozen experts with a mean function and a fixed variance only")
+    priors = {}
+    for name, prior in config["priors"].items():
+        priors[name] = (prior, ()) if isinstance(prior, str) else (prior[0], tuple(float(v) for v in prior[1:]))
+    return Description(
+        gate=config["gate"],
+        family=frozen["family"],
+        df=frozen.get("df"),
+        laplace_reading=frozen.get("laplace_reading", "variance"),
+        frozen_mean=frozen["mean"],
+        weight=tuple(float(v) for v in frozen["weight"]),
+        bias=frozen.get("bias"),
+        nu0=float(frozen["nu"]),
+        prompt_mean=prompt["mean"],
+        prompt_bias=bool(prompt["bias"]),
+        priors=priors,
+    )
+
+
+def numpyro_model(desc: Description) -> Callable[..., None]:
+    """A plain NumPyro model of the posterior: priors, then y ~ MixtureGeneral(gate, [f0, N(h, nu)])."""
+    import jax
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.distributions import constraints
+
+    acts: dict[str, Callable[[Any], Any]] = {
+        "linear": lambda z: z,
+        "tanh": jnp.tanh,
+        "sigmoid": jax.nn.sigmoid,
+        "relu": jax.nn.relu,
+        "gelu": lambda z: 0.5 * z * (1.0 + jax.scipy.special.erf(z / math.sqrt(2.0))),
+    }
+    supports = {"real": constraints.real, "unit": constraints.unit_interval, "positive": constraints.positive}
+
+    def prior(name: str) -> dist.Distribution:
+        family, args = desc.priors[name]
+        shape = desc.shape(name)
+        if family == "flat":
+            return dist.ImproperUniform(supports[desc.support(name)], (), shape)
+        base = {
+            "normal": dist.Normal,
+            "beta": dist.Beta,
+            "lognormal": dist.LogNormal,
+            "inversegamma": dist.InverseGamma,
+            "halfnormal": dist.HalfNormal,
+            "halfcauchy": dist.HalfCauchy,
+        }[family](*args)
+        return base.expand(shape).to_event(1) if shape else base
+
+    w0, scale0 = jnp.asarray(desc.weight), desc.frozen_scale()
+
+    def model(x: Any, y: Any = None) -> None:
+        p = {name: numpyro.sample(name, prior(name)) for name in desc.names}
+        z0 = x @ w0 + (0.0 if desc.bias is None else desc.bias)
+        h0 = acts[desc.frozen_mean](z0)
+        h = acts[desc.prompt_mean](x @ p["a"] + (p["b"] if desc.prompt_bias else 0.0))
+        if desc.family == "gaussian":
+            f0 = dist.Normal(h0, scale0)
+        elif desc.family == "laplace":
+            f0 = dist.Laplace(h0, scale0)
+        else:
+            f0 = dist.StudentT(desc.df, h0, scale0)
+        if desc.gate == "constant":
+            mixing = dist.Categorical(probs=jnp.stack([1.0 - p["lam"], p["lam"]]))
+        else:
+            logit = x @ p["beta"] + p["tau"]
+            mixing = dist.Categorical(logits=jnp.stack([jnp.zeros_like(logit), logit], axis=-1))
+        with numpyro.plate("obs", x.shape[0]):
+            numpyro.sample("y", dist.MixtureGeneral(mixing, [f0, dist.Normal(h, jnp.sqrt(p["nu"]))]), obs=y)
+
+    return model
+
+
+def pymc_model(desc: Description, x: np.ndarray, y: np.ndarray) -> Any:
+    """The PyMC model of the same posterior; x and y are ``pm.Data`` (new data without a rebuild)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    acts: dict[str, Callable[[Any], Any]] = {
+        "linear": lambda z: z,
+        "tanh": pt.tanh,
+        "sigmoid": pt.sigmoid,
+        "relu": lambda z: pt.maximum(z, 0.0),
+        "gelu": lambda z: 0.5 * z * (1.0 + pt.erf(z / math.sqrt(2.0))),
+    }
+
+    def prior(name: str) -> Any:
+        family, args = desc.priors[name]
+        shape = desc.shape(name) or None
+        if family == "flat":
+            kind = desc.support(name)
+            if kind == "unit":
+                return pm.Uniform(name, 0.0, 1.0, shape=shape)
+            return (pm.HalfFlat if kind == "positive" else pm.Flat)(name, shape=shape)
+        make = {
+            "normal": lambda: pm.Normal(name, mu=args[0], sigma=args[1], shape=shape),
+            "beta": lambda: pm.Beta(name, alpha=args[0], beta=args[1], shape=shape),
+            "lognormal": lambda: pm.LogNormal(name, mu=args[0], sigma=args[1], shape=shape),
+            "inversegamma": lambda: pm.InverseGamma(name, alpha=args[0], beta=args[1], shape=shape),
+            "halfnormal": lambda: pm.HalfNormal(name, sigma=args[0], shape=shape),
+            "halfcauchy": lambda: pm.HalfCauchy(name, beta=args[0], shape=shape),
+        }
+        return make[family]()
+
+    with pm.Model() as model:
+        xd = pm.Data("x", x)
+        yd = pm.Data("y", y)
+        p = {name: prior(name) for name in desc.names}
+        z0 = pt.dot(xd, np.asarray(desc.weight)) + (0.0 if desc.bias is None else desc.bias)
+        h0 = acts[desc.frozen_mean](z0)
+        h = acts[desc.prompt_mean](pt.dot(xd, p["a"]) + (p["b"] if desc.prompt_bias else 0.0))
+        scale0 = desc.frozen_scale()
+        if desc.family == "gaussian":
+            f0 = pm.Normal.dist(mu=h0, sigma=scale0)
+        elif desc.family == "laplace":
+            f0 = pm.Laplace.dist(mu=h0, b=scale0)
+        else:
+            f0 = pm.StudentT.dist(nu=desc.df, mu=h0, sigma=scale0)
+        if desc.gate == "constant":
+            w = pt.stack([1.0 - p["lam"], p["lam"]])
+        else:
+            logit = pt.dot(xd, p["beta"]) + p["tau"]
+            w = pt.stack([pt.sigmoid(-logit), pt.sigmoid(logit)], axis=-1)
+        pm.Mixture("y_obs", w=w, comp_dists=[f0, pm.Normal.dist(mu=h, sigma=pt.sqrt(p["nu"]))], observed=yd)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Contestants: prepare(desc, spec, x, y, opts) -> call(x, y, seed) -> Run
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """Post-warmup draws by chain (natural scale), divergences, leapfrog steps per draw if known."""
+
+    draws: Draws
+    divergences: int
+    steps_per_draw: float | None
+
+
+@dataclass(frozen=True)
+class Options:
+    """Sampler sizes and the init policy, the same for every contestant."""
+
+    warmup: int
+    draws: int
+    chains: int
+    cores: int
+    init: str
+    truth: dict[str, np.ndarray]
+
+
+Call = Callable[[np.ndarray, np.ndarray, int], Run]
+
+
+def _by_chain(samples: Mapping[str, Any]) -> Draws:
+    return {k: np.asarray(v, dtype=float) for k, v in samples.items()}
+
+
+def prepare_fit_nuts(desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, opts: Options) -> Call:
+    import bayescmoe
+
+    init = opts.truth if opts.init == "truth" else None
+
+    def call(x: np.ndarray, y: np.ndarray, seed: int) -> Run:
+        sizes = {"num_warmup": opts.warmup, "num_samples": opts.draws, "num_chains": opts.chains}
+        fit = bayescmoe.fit_nuts(spec, x, y, key=seed, init=init, **sizes)  # no progress bar off a terminal
+        if hasattr(fit, "stats"):  # a NutsFit: draws and statistics by chain
+            samples, stats = fit.samples, fit.stats
+        else:  # an earlier bayescmoe: NumPyro's MCMC
+            samples, stats = fit.get_samples(group_by_chain=True), fit.get_extra_fields(group_by_chain=True)
+        steps = float(np.mean(stats["num_steps"])) if "num_steps" in stats else None
+        return Run(_by_chain(samples), int(np.sum(stats["diverging"])), steps)
+
+    return call
+
+
+def prepare_compiled_nuts(desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, opts: Options) -> Call:
+    import jax
+
+    from bayescmoe.inference import nuts
+
+    run = nuts.compiled_nuts(spec, num_warmup=opts.warmup, num_samples=opts.draws, num_chains=opts.chains)
+    init = {k: jax.numpy.asarray(v) for k, v in opts.truth.items()} if opts.init == "truth" else None
+
+    def call(x: np.ndarray, y: np.ndarray, seed: int) -> Run:
+        args = (jax.random.PRNGKey(seed), jax.numpy.asarray(x), jax.numpy.asarray(y))
+        draws, diverging = jax.block_until_ready(run(*args) if init is None else run(*args, init))
+        return Run(_by_chain(draws), int(np.sum(diverging)), None)
+
+    return call
+
+
+def prepare_numpyro(desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, opts: Options) -> Call:
+    import jax
+    import jax.numpy as jnp
+    from numpyro.infer import MCMC, NUTS
+    from numpyro.infer.util import init_to_value
+
+    model = numpyro_model(desc)
+    kernel = NUTS(model) if opts.init == "default" else NUTS(model, init_strategy=init_to_value(values=opts.truth))
+    mcmc = MCMC(
+        kernel,
+        num_warmup=opts.warmup,
+        num_samples=opts.draws,
+        num_chains=opts.chains,
+        chain_method="parallel" if jax.local_device_count() >= opts.chains else "sequential",
+        progress_bar=False,
+        jit_model_args=True,
+    )
+
+    def call(x: np.ndarray, y: np.ndarray, seed: int) -> Run:
+        mcmc.run(jax.random.PRNGKey(seed), jnp.asarray(x), jnp.asarray(y), extra_fields=("num_steps", "diverging"))
+        samples, extra = jax.block_until_ready((mcmc.get_samples(True), mcmc.get_extra_fields(True)))
+        return Run(_by_chain(samples), int(np.sum(extra["diverging"])), float(np.mean(extra["num_steps"])))
+
+    return call
+
+
+def _pymc_run(dt: Any, names: Sequence[str]) -> Run:
+    post, stats = dt["posterior"], dt["sample_stats"]
+    draws = {name: np.asarray(post[name].values, dtype=float) for name in names}
+    steps = float(np.mean(stats["n_steps"].values)) if "n_steps" in stats else None
+    return Run(draws, int(np.sum(stats["diverging"].values)), steps)
+
+
+def prepare_nutpie(desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, opts: Options) -> Call:
+    import nutpie
+
+    model = pymc_model(desc, x, y)
+    if opts.init == "truth":
+        truth = {name: opts.truth[name] for name in desc.names}
+        compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=truth, jitter_rvs=set())
+    else:
+        compiled = nutpie.compile_pymc_model(model, backend="numba")
+
+    def call(x: np.ndarray, y: np.ndarray, seed: int) -> Run:
+        fresh = compiled.with_data(x=x, y=y)
+        dt = nutpie.sample(
+            fresh,
+            chains=opts.chains,
+            tune=opts.warmup,
+            draws=opts.draws,
+            cores=opts.cores,
+            seed=seed,
+            progress_bar=False,
+        )
+        return _pymc_run(dt, desc.names)
+
+    return call
+
+
+def prepare_pymc(desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, opts: Options) -> Call:
+    import pymc as pm
+
+    model = pymc_model(desc, x, y)
+    extra: dict[str, Any] = {}
+    if opts.init == "truth":
+        extra = {"initvals": {name: opts.truth[name] for name in desc.names}, "init": "adapt_diag"}
+
+    def call(x: np.ndarray, y: np.ndarray, seed: int) -> Run:
+        with model:
+            pm.set_data({"x": x, "y": y})
+            dt = pm.sample(
+                draws=opts.draws,
+                tune=opts.warmup,
+                chains=opts.chains,
+                cores=opts.cores,
+                random_seed=seed,
+                nuts_sampler="pymc",
+                progressbar=False,
+                compute_convergence_checks=False,
+                **extra,
+            )
+        return _pymc_run(dt, desc.names)
+
+    return call
+
+
+CONTESTANTS: dict[str, Callable[[Description, Any, np.ndarray, np.ndarray, Options], Call]] = {
+    "fit_nuts": prepare_fit_nuts,
+    "compiled_nuts": prepare_compiled_nuts,
+    "numpyro": prepare_numpyro,
+    "nutpie": prepare_nutpie,
+    "pymc": prepare_pymc,
+}
+
+
+def available(name: str) -> str | None:
+    """Why contestant ``name`` cannot run here (None if it can): bayescmoe's API may have changed."""
+    if name == "compiled_nuts":
+        import bayescmoe.inference.nuts as nuts
+
+        if not hasattr(nuts, "compiled_nuts"):
+            return "bayescmoe.inference.nuts.compiled_nuts does not exist"
+    if name == "fit_nuts":
+        import bayescmoe
+
+        if not hasattr(bayescmoe, "fit_nuts"):
+            return "bayescmoe.fit_nuts does not exist"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------------
+
+
+def min_ess_bulk(draws: Draws) -> tuple[float, str]:
+    """The smallest ESS-bulk over every scalar parameter (one ArviZ call) and which one it is."""
+    import arviz as az
+
+    ess = az.ess(az.from_dict({"posterior": draws}), method="bulk")
+    best, where = math.inf, ""
+    for name, values in ess.to_dataset().data_vars.items():
+        flat = np.atleast_1d(values.values).ravel()
+        i = int(np.nanargmin(flat))
+        if flat[i] < best:
+            best, where = float(flat[i]), name if flat.size == 1 else f"{name}[{i}]"
+    return best, where
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers (subprocesses): a timed contestant, or the log-density agreement check
+# ---------------------------------------------------------------------------------------------
+
+
+def load_data(path: Path, setting: str) -> dict[str, Any]:
+    with np.load(path / f"{setting}.npz") as f:
+        data = {k: f[k] for k in f.files}
+    meta = json.loads((path / f"{setting}.json").read_text())
+    data["truth"] = {k: np.asarray(v, dtype=float) for k, v in meta["truth"].items()}
+    data["config"] = meta["config"]
+    return data
+
+
+def blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+
+        return "; ".join(
+            f"{i.get('internal_api')} {i.get('architecture')} x{i.get('num_threads')}" for i in threadpool_info()
+        )
+    except Exception as err:  # threadpoolctl is optional
+        return f"unknown ({err})"
+
+
+def timed_worker(args: argparse.Namespace) -> dict[str, Any]:
+    """Import, first call on dataset 1 (building and compiling included), repeated call on dataset 2."""
+    start = time.perf_counter()
+    spec = None
+    if SIDES[args.contestant] == "jax":
+        import bayescmoe
+
+        spec = bayescmoe.get_setting(args.setting).spec
+    else:
+        import nutpie  # noqa: F401
+        import pymc  # noqa: F401
+    imported = time.perf_counter() - start
+    data = load_data(Path(args.data), args.setting)
+    desc = describe(data["config"])
+    opts = Options(args.warmup, args.draws, args.chains, args.cores, args.init, data["truth"])
+    record: dict[str, Any] = {"import_s": imported, "blas": blas_info()}
+    t0 = time.perf_counter()
+    call = CONTESTANTS[args.contestant](desc, spec, data["x1"], data["y1"], opts)
+    calls = (
+        ("first", data["x1"], data["y1"], args.sampler_seed),
+        ("repeated", data["x2"], data["y2"], args.sampler_seed + 1),
+    )
+    for which, x, y, seed in calls:
+        run = call(x, y, seed)
+        wall = time.perf_counter() - t0
+        ess, where = min_ess_bulk(run.draws)
+        record[which] = {
+            "wall_s": wall,
+            "min_ess_bulk": ess,
+            "min_ess_param": where,
+            "ess_per_s": ess / wall,
+            "divergences": run.divergences,
+            "steps_per_draw": run.steps_per_draw,
+            "shape": {k: list(v.shape) for k, v in run.draws.items()},
+        }
+        t0 = time.perf_counter()
+    return record
+
+
+def unconstrained_density(
+    model: Callable[..., None], u: Mapping[str, Any], x: Any, y: Any, names: Sequence[str]
+) -> tuple[float, np.ndarray]:
+    """A NumPyro model's log density on the unconstrained scale (Jacobians included) and its gradient."""
+    import jax
+    from numpyro.infer.util import potential_energy
+
+    value, grad = jax.value_and_grad(lambda v: -potential_energy(model, (x, y), {}, v))(u)
+    return float(value), np.concatenate([np.ravel(grad[k]) for k in names])
+
+
+def check_worker(args: argparse.Namespace) -> dict[str, Any]:
+    """Every contestant's log posterior against bayescmoe's at a few points (module docstring, step 2)."""
+    import jax.numpy as jnp
+    import pytensor
+    from numpyro.infer.util import log_density
+
+    import bayescmoe
+    from bayescmoe.inference.optimize import constrain, log_posterior, unconstrain
+    from bayescmoe.model.numpyro_model import model as bayescmoe_model
+
+    out: dict[str, Any] = {}
+    for setting in args.settings:
+        spec = bayescmoe.get_setting(setting).spec
+        data = load_data(Path(args.data), setting)
+        desc = describe(data["config"])
+        x, y = jnp.asarray(data["x1"]), jnp.asarray(data["y1"])
+        u_truth = unconstrain(spec, data["truth"])
+        rng = np.random.default_rng(args.seed)
+        points = {"truth": data["truth"]}
+        for label, scale in (("truth+0.1z", 0.1), ("truth+0.5z", 0.5)):
+            u = {k: v + scale * rng.standard_normal(np.shape(v)) for k, v in u_truth.items()}
+            points[label] = {k: np.asarray(v) for k, v in constrain(spec, u).items()}
+        u = {k: rng.uniform(-2.0, 2.0, np.shape(v)) for k, v in u_truth.items()}
+        points["uniform(-2,2)"] = {k: np.asarray(v) for k, v in constrain(spec, u).items()}
+
+        ref_model = partial(bayescmoe_model, spec)
+        hand_model = numpyro_model(desc)
+
+        pm_model = pymc_model(desc, data["x1"], data["y1"])
+        transforms = {"unit": "LogOddsTransform", "positive": "LogTransform", "real": "NoneType"}
+        for name in desc.names:  # the samplers' unconstrained scales must be the same maps
+            kind = type(pm_model.rvs_to_transforms[pm_model[name]]).__name__
+            if kind != transforms[desc.support(name)]:
+                raise SystemExit(f"PyMC transforms {name} by {kind}, not as NumPyro does")
+        value_names = [pm_model.rvs_to_values[pm_model[name]].name for name in desc.names]
+        value_vars = [pm_model.rvs_to_values[pm_model[name]] for name in desc.names]
+        jac = pm_model.logp(jacobian=True)
+        pm_fn = pm_model.compile_fn(
+            [pm_model.logp(jacobian=False), jac, *pytensor.gradient.grad(jac, value_vars)],
+            point_fn=True,
+            mode="NUMBA",
+        )
+
+        rows = []
+        for label, natural in points.items():
+            theta = {k: jnp.asarray(v) for k, v in natural.items()}
+            u = {k: jnp.asarray(v) for k, v in unconstrain(spec, natural).items()}
+            ref_nat = float(log_posterior(spec, theta, x, y))
+            ref_unc, ref_grad = unconstrained_density(ref_model, u, x, y, desc.names)
+            hand_nat = float(log_density(hand_model, (x, y), {}, theta)[0])
+            hand_unc, hand_grad = unconstrained_density(hand_model, u, x, y, desc.names)
+            point = {
+                vname: np.asarray(u[name], dtype=float) for vname, name in zip(value_names, desc.names, strict=True)
+            }
+            pm_nat, pm_unc, *pm_grads = pm_fn(point)
+            pm_grad = np.concatenate([np.ravel(g) for g in pm_grads])
+
+            def rel(a: float, b: float) -> float:
+                return abs(a - b) / max(1.0, abs(b))
+
+            def grel(a: np.ndarray, b: np.ndarray) -> float:
+                return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+
+            rows.append(
+                {
+                    "point": label,
+                    "log_posterior": ref_nat,
+                    "unconstrained": ref_unc,
+                    "numpyro_natural": rel(hand_nat, ref_nat),
+                    "numpyro_unconstrained": rel(hand_unc, ref_unc),
+                    "numpyro_grad": grel(hand_grad, ref_grad),
+                    "pymc_natural": rel(float(pm_nat), ref_nat),
+                    "pymc_unconstrained": rel(float(pm_unc), ref_unc),
+                    "pymc_grad": grel(pm_grad, ref_grad),
+                }
+            )
+        out[setting] = rows
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver
+# ---------------------------------------------------------------------------------------------
+
+
+def worker_env(caches: Path, args: argparse.Namespace) -> dict[str, str]:
+    """The environment of every worker (module docstring, steps 4 and 5)."""
+    env = dict(os.environ)
+    if not args.keep_openblas_env:
+        env.pop("OPENBLAS_CORETYPE", None)
+        env.pop("OPENBLAS_L2_SIZE", None)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    env.update(dict.fromkeys(THREAD_VARS, "1"))
+    env["BAYESCMOE_CPU_DEVICES"] = str(args.chains)
+    for sub in ("jax", "pytensor", "numba"):
+        (caches / sub).mkdir(parents=True, exist_ok=True)
+    env["BAYESCMOE_COMPILATION_CACHE"] = str(caches / "jax")
+    env["PYTENSOR_FLAGS"] = ",".join(
+        f for f in (env.get("PYTENSOR_FLAGS", ""), f"compiledir={caches / 'pytensor'}") if f
+    )
+    env["NUMBA_CACHE_DIR"] = str(caches / "numba")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def spawn(worker_args: Sequence[str], env: Mapping[str, str], result: Path, log: Path) -> dict[str, Any]:
+    """Run this script as a worker; its JSON record, or {"error": ...} with the tail of its log."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", *worker_args, "--result", str(result)]
+    with open(log, "w") as f:
+        proc = subprocess.run(command, env=dict(env), stdout=f, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0 or not result.exists():
+        tail = log.read_text().strip().splitlines()[-15:]
+        return {"error": f"exit {proc.returncode}", "log_tail": tail}
+    return json.loads(result.read_text())
+
+
+def simulate_data(settings: Sequence[str], n: int, seed: int, folder: Path) -> None:
+    """Two datasets of the same shape per setting (keys seed and seed + 1), with truth and spec config."""
+    os.environ.setdefault("BAYESCMOE_COMPILATION_CACHE", "off")
+    import jax
+
+    import bayescmoe
+
+    for name in settings:
+        setting = bayescmoe.get_setting(name)
+        truth = setting.truth.at(setting.spec, n)
+        arrays = {}
+        for i in (1, 2):
+            x, y = bayescmoe.simulate(jax.random.PRNGKey(seed + i - 1), setting.spec, truth, n, setting.x_dist)
+            arrays[f"x{i}"], arrays[f"y{i}"] = np.asarray(x), np.asarray(y)
+        np.savez(folder / f"{name}.npz", **arrays)
+        meta = {"truth": {k: np.asarray(v).tolist() for k, v in truth.items()}, "config": setting.spec.to_config()}
+        (folder / f"{name}.json").write_text(json.dumps(meta))
+
+
+def median(values: Sequence[float | None]) -> float | None:
+    kept = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.median(kept) if kept else None
+
+
+def summarise(records: Sequence[dict[str, Any]], settings: Sequence[str], contestants: Sequence[str]) -> dict:
+    """Medians over repetitions of every (setting, call, contestant)."""
+    out: dict[str, Any] = {}
+    for setting in settings:
+        for which in ("first", "repeated"):
+            rows = {}
+            for name in contestants:
+                runs = [r[which] for r in records if r["setting"] == setting and r["contestant"] == name and which in r]
+                if not runs:
+                    continue
+                rows[name] = {
+                    "reps": len(runs),
+                    "wall_s": median([r["wall_s"] for r in runs]),
+                    "min_ess_bulk": median([r["min_ess_bulk"] for r in runs]),
+                    "ess_per_s": median([r["ess_per_s"] for r in runs]),
+                    "ess_per_s_range": [min(r["ess_per_s"] for r in runs), max(r["ess_per_s"] for r in runs)],
+                    "steps_per_draw": median([r["steps_per_draw"] for r in runs]),
+                    "divergences": median([r["divergences"] for r in runs]),
+                    "min_ess_params": sorted({r["min_ess_param"] for r in runs}),
+                }
+            out[f"{setting}/{which}"] = rows
+    return out
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def tables(summary: Mapping[str, Any], agreement: Mapping[str, Any], header: str) -> str:
+    """The markdown: one speed table (ratios against ours) and the log-density agreement."""
+    ours = [name for name in OURS if any(name in rows for rows in summary.values())]
+    cols = [
+        "setting",
+        "call",
+        "contestant",
+        "wall s",
+        "min ESS-bulk",
+        "min ESS-bulk/s",
+        "(range)",
+        "steps/draw",
+        "div.",
+    ]
+    cols += [f"{name} / this" for name in ours]
+    lines = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for key, rows in summary.items():
+        setting, which = key.split("/")
+        for name, row in rows.items():
+            ratios = []
+            for our in ours:
+                a, b = rows.get(our, {}).get("ess_per_s"), row["ess_per_s"]
+                ratios.append(fmt(a / b, 2) if a and b else "n/a")
+            cells = [
+                setting,
+                which,
+                name,
+                fmt(row["wall_s"]),
+                fmt(row["min_ess_bulk"], 0),
+                fmt(row["ess_per_s"]),
+                "–".join(fmt(v, 0) for v in row["ess_per_s_range"]),
+                fmt(row["steps_per_draw"]),
+                fmt(row["divergences"], 0),
+                *ratios,
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Log-density agreement with bayescmoe (relative error; gradient: max-norm, unconstrained scale):", ""]
+    cols = [
+        "setting",
+        "point",
+        "log posterior",
+        "numpyro nat.",
+        "numpyro unc.",
+        "numpyro grad",
+        "pymc nat.",
+        "pymc unc.",
+        "pymc grad",
+    ]
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for setting, rows in agreement.items():
+        for r in rows:
+            errs = [
+                f"{r[k]:.1e}"
+                for k in (
+                    "numpyro_natural",
+                    "numpyro_unconstrained",
+                    "numpyro_grad",
+                    "pymc_natural",
+                    "pymc_unconstrained",
+                    "pymc_grad",
+                )
+            ]
+            lines.append(f"| {setting} | {r['point']} | {r['log_posterior']:.6g} | " + " | ".join(errs) + " |")
+    return "\n".join(lines)
+
+
+def drive(args: argparse.Namespace) -> None:
+    unknown = sorted(set(args.contestants) - set(CONTESTANTS))
+    if unknown:
+        raise SystemExit(f"unknown contestant(s) {unknown}; choose from {sorted(CONTESTANTS)}")
+    contestants, skipped = [], {}
+    for name in args.contestants:
+        why = available(name)
+        if why:
+            skipped[name] = why
+        else:
+            contestants.append(name)
+    for name, why in skipped.items():
+        print(f"skipping {name}: {why}", flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="bayescmoe-peers-"))
+    try:
+        data = scratch / "data"
+        data.mkdir()
+        simulate_data(args.settings, args.n, args.seed, data)
+        common = [
+            "--data",
+            str(data),
+            "--warmup",
+            str(args.warmup),
+            "--draws",
+            str(args.draws),
+            "--chains",
+            str(args.chains),
+            "--cores",
+            str(args.cores),
+            "--init",
+            args.init,
+        ]
+
+        print("checking log densities ...", flush=True)
+        check = spawn(
+            ["--check", "--settings", *args.settings, "--seed", str(args.seed), *common],
+            worker_env(scratch / "check-cache", args),
+            scratch / "check.json",
+            scratch / "check.log",
+        )
+        if "error" in check:
+            raise SystemExit("the log-density check failed to run:\n" + "\n".join(check["log_tail"]))
+        worst = 0.0
+        for rows in check.values():
+            for r in rows:
+                grads = max(r["numpyro_grad"], r["pymc_grad"])
+                values = max(
+                    r["numpyro_natural"], r["numpyro_unconstrained"], r["pymc_natural"], r["pymc_unconstrained"]
+                )
+                worst = max(worst, values)
+                if values > args.tolerance or grads > GRAD_TOLERANCE:
+                    print(json.dumps(check, indent=1))
+                    raise SystemExit(
+                        f"log densities disagree at {r['point']} (value {values:.2e}, gradient {grads:.2e})"
+                    )
+        print(f"log densities agree (worst relative error {worst:.1e})", flush=True)
+
+        records: list[dict[str, Any]] = []
+        shared = scratch / "warm-cache"
+        reps = range(-1 if args.cache == "warm" else 0, args.reps)
+        for rep in reps:
+            for s, setting in enumerate(args.settings):
+                k = (rep + s) % len(contestants)
+                for name in contestants[k:] + contestants[:k]:
+                    tag = f"r{rep}-{setting}-{name}"
+                    caches = shared if args.cache == "warm" else scratch / f"cache-{tag}"
+                    worker_args = [
+                        "--contestant",
+                        name,
+                        "--setting",
+                        setting,
+                        "--sampler-seed",
+                        str(args.seed + 100 * max(rep, 0)),
+                        *common,
+                    ]
+                    t = time.perf_counter()
+                    rec = spawn(worker_args, worker_env(caches, args), scratch / f"{tag}.json", scratch / f"{tag}.log")
+                    rec.update(rep=rep, setting=setting, contestant=name, process_s=time.perf_counter() - t)
+                    if args.cache == "cold":
+                        shutil.rmtree(caches, ignore_errors=True)
+                    if "error" in rec:
+                        print(f"[rep {rep}] {setting} {name}: FAILED {rec['error']}\n  " + "\n  ".join(rec["log_tail"]))
+                    else:
+                        f, r = rec["first"], rec["repeated"]
+                        print(
+                            f"[rep {rep}{' (priming, untimed)' if rep < 0 else ''}] {setting} {name}: "
+                            f"first {f['wall_s']:.1f} s, ESS {f['min_ess_bulk']:.0f} ({f['ess_per_s']:.1f}/s); "
+                            f"repeated {r['wall_s']:.1f} s, ESS {r['min_ess_bulk']:.0f} ({r['ess_per_s']:.1f}/s)",
+                            flush=True,
+                        )
+                    if rep >= 0:
+                        records.append(rec)
+        summary = summarise([r for r in records if "error" not in r], args.settings, contestants)
+        header = (
+            f"n = {args.n}, {args.chains} chains x ({args.warmup} warmup + {args.draws} draws), float64, "
+            f"medians of {args.reps} interleaved repetitions, {args.cache} compilation caches for the first call, "
+            f"init {args.init!r}, {os.cpu_count()} cores (nutpie/PyMC cores = {args.cores})"
+        )
+        text = tables(summary, check, header)
+        print("\n" + text)
+        (out / "peers.md").write_text(text + "\n")
+        meta = {k: v for k, v in vars(args).items() if k not in ("worker", "check")}
+        payload = {"args": meta, "skipped": skipped, "agreement": check, "summary": summary, "records": records}
+        (out / "peers.json").write_text(json.dumps(payload, indent=1, default=str))
+        print(f"\nwrote {out / 'peers.md'} and {out / 'peers.json'}")
+    finally:
+        if args.keep_scratch:
+            print(f"scratch folder kept: {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), help="settings (default: %(default)s)")
+    parser.add_argument(
+        "--contestants",
+        nargs="+",
+        default=list(DEFAULT_CONTESTANTS),
+        help=f"from {sorted(CONTESTANTS)} (default: %(default)s)",
+    )
+    parser.add_argument("--n", type=int, default=2000, help="observations per dataset (default: %(default)s)")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default: %(default)s)")
+    parser.add_argument("--draws", type=int, default=1000, help="draws per chain (default: %(default)s)")
+    parser.add_argument("--chains", type=int, default=4, help="chains (default: %(default)s)")
+    parser.add_argument(
+        "--cores",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="nutpie's and PyMC's parallel chains (default: the cores, %(default)s)",
+    )
+    parser.add_argument(
+        "--init",
+        choices=("default", "truth"),
+        default="default",
+        help="each sampler's default start, or all chains at the truth (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cache",
+        choices=("cold", "warm"),
+        default="cold",
+        help="compilation caches for the first call (default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="data keys seed and seed + 1 (default: %(default)s)")
+    parser.add_argument("--tolerance", type=float, default=1e-8, help="log-density relative tolerance")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: check the harness end to end")
+    parser.add_argument("--keep-openblas-env", action="store_true", help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE")
+    parser.add_argument("--keep-scratch", action="store_true", help="keep the scratch folder (data, worker logs)")
+    parser.add_argument("--out", default=str(ROOT / "results" / "peers"), help="output folder (default: %(default)s)")
+    # worker mode (internal)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--contestant", help=argparse.SUPPRESS)
+    parser.add_argument("--setting", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--sampler-seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick and not args.worker:
+        args.n, args.warmup, args.draws, args.reps = 300, 150, 150, 1
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if not args.worker:
+        drive(args)
+        return
+    try:
+        record = check_worker(args) if args.check else timed_worker(args)
+    except Exception:
+        traceback.print_exc()
+        raise SystemExit(1) from None
+    Path(args.result).write_text(json.dumps(record, default=str))
+
+
+if __name__ == "__main__":
+    main()
