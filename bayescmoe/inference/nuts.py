@@ -66,6 +66,7 @@ def nuts_program(
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
     chain_method: str = "parallel",
+    regularize_mass_matrix: bool = False,
 ) -> NutsProgram:
     """NUTS on ``model(spec, x, y)`` compiled as ``(key, x, y, init=None) -> (draws, statistics)`` by chain.
 
@@ -73,11 +74,20 @@ def nuts_program(
     chain's start uniformly in (-2, 2) on the unconstrained scale. ``chain_method``: ``"parallel"``
     spreads the chains over the devices (:func:`chain_devices`), ``"vectorized"`` runs them all on
     one device in lockstep (``vmap``: what a GPU wants; on CPU each step waits for the deepest tree).
-    The same (spec, options) returns the same function, which JAX compiles once per data shape.
+    ``regularize_mass_matrix``: NumPyro's (and Stan's) shrinkage of the adapted variances towards
+    1e-3, off by default: it adds about 1e-5 to each variance, 2-8 times the posterior variance of
+    P2's prompt weights (nu* = 0.001), and doubled the leapfrog steps per draw there (13.4 against
+    7.0; benchmarks/peers.py). The same (spec, options) returns the same function, which JAX
+    compiles once per data shape.
     """
     require_positive_ints(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
     require(chain_method in CHAIN_METHODS, "chain_method", f"must be one of {list(CHAIN_METHODS)}")
-    kernel = NUTS(partial(model, spec), target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth)
+    kernel = NUTS(
+        partial(model, spec),
+        target_accept_prob=target_accept_prob,
+        max_tree_depth=max_tree_depth,
+        regularize_mass_matrix=regularize_mass_matrix,
+    )
     devices = chain_devices(num_chains) if chain_method == "parallel" else 1
     mesh = Mesh(np.array(jax.local_devices()[:devices]), ("chain",))
 
@@ -116,7 +126,7 @@ def fit_nuts(
     *,
     key: Array | int = 0,
     init: Mapping[str, Array] | None = None,
-    **sampler: int | float,
+    **sampler: int | float | str | bool,
 ) -> NutsFit:
     """Run NUTS (``sampler``: options of :func:`nuts_program`); ``init`` (e.g. the MAP) starts every chain there.
 
@@ -133,7 +143,7 @@ def fit_nuts(
 
 
 @lru_cache(maxsize=16)
-def compiled_nuts(spec: ModelSpec, **sampler: int | float) -> NutsRun:
+def compiled_nuts(spec: ModelSpec, **sampler: int | float | str | bool) -> NutsRun:
     """:func:`nuts_program` returning (draws by chain, divergences by chain), for replicate studies."""
     run = nuts_program(spec, **sampler)
 
