@@ -5,10 +5,10 @@
 
 For each n, interleaved over ``--reps`` rounds (median reported):
 - *pass*: one jitted ``sum(x) + sum(y)``, the time to stream the data once;
-- *ours*: the gradient the fits use, the L-BFGS objective's value and gradient with the frozen
-  expert's log-density computed once per dataset and :func:`~bayescmoe.model.likelihood.streamed_log_likelihood`;
-- *plain*: the value and gradient XLA builds from :func:`~bayescmoe.model.likelihood.log_likelihood`
-  with the frozen density recomputed at every call (what the fits did before).
+- *ours*: what the fits use, the L-BFGS objective's value and gradient with the frozen expert's
+  log-density computed once per dataset;
+- *plain*: the value and gradient of :func:`~bayescmoe.model.likelihood.log_likelihood` with the
+  frozen density recomputed at every call.
 All three are compiled before timing; each timing is the mean of enough calls to last ~0.2 s.
 """
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -27,14 +26,12 @@ from scipy import integrate, special, stats
 from bayescmoe.model.experts import ACTIVATIONS, expert_mean
 from bayescmoe.model.families import family_logpdf, family_sample, family_scale
 from bayescmoe.model.likelihood import (
-    BLOCK_ROWS,
     frozen_log_density,
     gate_log_weights,
     log_add_exp,
     log_likelihood,
     log_sigmoid,
     prompt_log_density,
-    streamed_log_likelihood,
 )
 from bayescmoe.model.numpyro_model import ContaminatedMoE
 
@@ -373,7 +370,7 @@ def test_contaminated_moe_distribution_uses_the_log_likelihood():
 
 
 # ----------------------------------------------------------------------------------------------
-# the fast log-space helpers and the streamed gradient
+# the fast log-space helpers and the precomputed frozen density
 # ----------------------------------------------------------------------------------------------
 
 EDGES = np.array([-np.inf, -1e300, -745.2, -40.0, -1.0, 0.0, 1e-300, 1.0, 40.0, 709.0, 1e300, np.inf])
@@ -390,33 +387,6 @@ def test_log_add_exp_and_log_sigmoid_equal_numpy_at_the_edges():
     assert [float(g) for g in grad(0.3, 0.3)] == [0.5, 0.5]  # a tie splits evenly
     np.testing.assert_allclose([float(g) for g in grad(2.0, -1.0)], special.softmax([2.0, -1.0]), rtol=1e-15)
     np.testing.assert_allclose(float(jax.grad(log_sigmoid)(0.7)), special.expit(-0.7), rtol=1e-15)
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("gate", GATES)
-def test_streamed_log_likelihood_has_the_values_and_gradients_of_the_plain_one(family, gate):
-    """Over several blocks plus a remainder: equal values, parameter and data gradients; one block is exact."""
-    spec = make_spec(family, gate=gate)
-    params = _jparams(make_params(spec))
-    n = 2 * BLOCK_ROWS + 37
-    rng = np.random.default_rng(3)
-    x, y = jnp.asarray(rng.normal(size=(n, spec.dim))), jnp.asarray(rng.normal(size=n))
-    weights = jnp.asarray(rng.normal(size=n))  # an arbitrary cotangent, not just ones
-
-    def total(fn, p, xx, yy):
-        return jnp.sum(weights * fn(spec, p, xx, yy))
-
-    plain = jax.grad(partial(total, log_likelihood), argnums=(0, 1, 2))(params, x, y)
-    streamed = jax.jit(jax.grad(partial(total, streamed_log_likelihood), argnums=(0, 1, 2)))(params, x, y)
-    np.testing.assert_allclose(streamed_log_likelihood(spec, params, x, y), log_likelihood(spec, params, x, y))
-    for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(streamed), strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
-    only = jax.grad(partial(total, streamed_log_likelihood))(params, x, y)  # data not differentiated
-    for a, b in zip(jax.tree.leaves(plain[0]), jax.tree.leaves(only), strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
-    small = slice(0, BLOCK_ROWS)
-    hess = jax.hessian(lambda p: jnp.sum(streamed_log_likelihood(spec, p, x[small], y[small])))(params)
-    assert all(np.isfinite(v).all() for v in jax.tree.leaves(hess))  # up to one block: the plain function
 
 
 def test_precomputed_frozen_density_is_the_frozen_density():

@@ -29,12 +29,7 @@ from numpyro.distributions.transforms import biject_to
 
 from bayescmoe.errors import require
 from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize, stopped_converged
-from bayescmoe.model.likelihood import (
-    frozen_log_density,
-    gate_log_weights,
-    log_likelihood,
-    streamed_log_likelihood,
-)
+from bayescmoe.model.likelihood import frozen_log_density, gate_log_weights, log_likelihood
 from bayescmoe.model.numpyro_model import prior_distributions
 from bayescmoe.model.priors import SUPPORTS
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
@@ -96,12 +91,20 @@ def log_prior(spec: ModelSpec, params: Mapping[str, Array]) -> Array:
     return sum(jnp.sum(d.log_prob(params[k])) for k, d in prior_distributions(spec).items())
 
 
-def log_posterior(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, mask: Array | None = None) -> Array:
+def log_posterior(
+    spec: ModelSpec,
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array,
+    mask: Array | None = None,
+    log_f0: Array | None = None,
+) -> Array:
     """Unnormalised log posterior in natural parameters (the log-likelihood under flat priors).
 
     ``mask`` (0/1 per row) drops padded rows: sweeps pad n to a few sizes to avoid recompiling.
+    ``log_f0``: the frozen expert's log-density of (x, y), when computed already.
     """
-    pointwise = log_likelihood(spec, params, x, y)
+    pointwise = log_likelihood(spec, params, x, y, log_f0)
     return jnp.sum(pointwise if mask is None else mask * pointwise) + log_prior(spec, params)
 
 
@@ -114,12 +117,9 @@ def log_likelihood_and_prior(spec: ModelSpec, params: Mapping[str, Array], x: Ar
 def objective(u: Params, spec: ModelSpec, x: Array, y: Array, mask: Array, log_f0: Array | None = None) -> Array:
     """The minimised function: -log posterior(T(u)) / n, no Jacobian; n = number of unmasked rows.
 
-    The likelihood is :func:`~bayescmoe.model.likelihood.streamed_log_likelihood` (reverse mode only
-    beyond one block); ``log_f0``: the frozen expert's log-density of (x, y), computed once per dataset.
+    ``log_f0``: the frozen expert's log-density of (x, y), computed once per dataset.
     """
-    params = constrain(spec, u)
-    loglik = jnp.sum(mask * streamed_log_likelihood(spec, params, x, y, log_f0))
-    return -(loglik + log_prior(spec, params)) / jnp.maximum(jnp.sum(mask), 1.0)
+    return -log_posterior(spec, constrain(spec, u), x, y, mask, log_f0) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
 #: relative change of the mean objective in one iteration below which L-BFGS stops (SciPy-style ftol)

@@ -8,31 +8,23 @@ lambda near 0 or 1 and large |beta.x + tau| stay finite. ``x`` is the model's in
 expert is given by its predictions.
 
 Speed. log f0 does not depend on the parameters: fits compute it once per dataset
-(:func:`frozen_log_density`) and pass it as ``log_f0``. :func:`streamed_log_likelihood` has the
-values of :func:`log_likelihood` and a reverse-mode gradient computed block by block, so that the
-intermediates of a block stay in cache: at n = 1e6 it is several times faster than the gradient
-XLA builds, which writes and rereads a dozen arrays of n numbers (benchmarks/likelihood_scaling.py).
+(:func:`frozen_log_density`) and pass it as ``log_f0``. :func:`log_add_exp` and :func:`log_sigmoid`
+replace JAX's, whose NaN selects keep XLA's CPU backend from vectorising (the value and gradient at
+n = 1e6 took 2.1-2.3x longer with them; benchmarks/likelihood_scaling.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 
 import jax
 import jax.numpy as jnp
-from jax import lax
-from jax.custom_derivatives import CustomVJPPrimal
 
 from bayescmoe.model.experts import expert_mean
 from bayescmoe.model.families import family_logpdf, gaussian_logpdf
 from bayescmoe.model.spec import GIVEN, ModelSpec
 
 Array = jax.Array
-
-#: rows per block of :func:`streamed_log_likelihood`'s gradient (a block's intermediates fit in L2)
-BLOCK_ROWS = 4096
-
 
 def log_add_exp(a: Array, b: Array) -> Array:
     """log(exp(a) + exp(b)), exact also where a = b = -inf or +inf.
@@ -131,57 +123,3 @@ def log_likelihood(
         return log_mix(params["lam"], log_f0, log_f1)
     log_w, log_1mw = gate_log_weights(spec, params, x)
     return log_add_exp(log_1mw + log_f0, log_w + log_f1)
-
-
-def streamed_log_likelihood(
-    spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, log_f0: Array | None = None
-) -> Array:
-    """:func:`log_likelihood`, with its reverse-mode gradient computed in blocks of :data:`BLOCK_ROWS` rows.
-
-    For the gradient-based fits (L-BFGS, NUTS). Reverse mode only (no ``jax.jvp`` or ``jax.hessian``:
-    use :func:`log_likelihood`) once n exceeds one block; up to one block it *is* :func:`log_likelihood`.
-    """
-    log_f0 = frozen_log_density(spec, x, y) if log_f0 is None else log_f0
-    if y.shape[0] <= BLOCK_ROWS:
-        return log_likelihood(spec, params, x, y, log_f0)
-    return _streamed(spec, dict(params), x, y, log_f0)
-
-
-@partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _streamed(spec: ModelSpec, params: dict[str, Array], x: Array, y: Array, log_f0: Array) -> Array:
-    return log_likelihood(spec, params, x, y, log_f0)
-
-
-def _streamed_fwd(spec: ModelSpec, *primals: CustomVJPPrimal) -> tuple[Array, tuple]:
-    values = jax.tree.map(lambda p: p.value, primals, is_leaf=lambda p: isinstance(p, CustomVJPPrimal))
-    wanted = tuple(p.perturbed for p in primals[1:])  # which data arrays need a cotangent
-    return log_likelihood(spec, *values), (values, wanted)
-
-
-def _streamed_bwd(spec: ModelSpec, residuals: tuple, g: Array) -> tuple:
-    (params, *data), wanted = residuals
-    n = g.shape[0]
-    full = n - n % BLOCK_ROWS
-
-    def block_vjp(rows: tuple[Array, ...], g_rows: Array) -> tuple:
-        return jax.vjp(lambda p, *d: log_likelihood(spec, p, *d), params, *rows)[1](g_rows)
-
-    def step(acc: dict[str, Array], i: Array) -> tuple[dict[str, Array], tuple]:
-        rows = tuple(lax.dynamic_slice_in_dim(a, i * BLOCK_ROWS, BLOCK_ROWS) for a in data)
-        d_params, *d_data = block_vjp(rows, lax.dynamic_slice_in_dim(g, i * BLOCK_ROWS, BLOCK_ROWS))
-        kept = tuple(d for d, w in zip(d_data, wanted, strict=True) if w)
-        return jax.tree.map(jnp.add, acc, d_params), kept
-
-    acc, blocks = lax.scan(step, jax.tree.map(jnp.zeros_like, params), jnp.arange(full // BLOCK_ROWS))
-    d_rest, *rest = block_vjp(tuple(a[full:] for a in data), g[full:])
-    acc = jax.tree.map(jnp.add, acc, d_rest)
-    kept_rest = iter(d for d, w in zip(rest, wanted, strict=True) if w)
-    blocks = iter(blocks)
-    d_data = tuple(
-        jnp.concatenate([next(blocks).reshape(full, *a.shape[1:]), next(kept_rest)]) if w else None
-        for a, w in zip(data, wanted, strict=True)
-    )
-    return (acc, *d_data)
-
-
-_streamed.defvjp(_streamed_fwd, _streamed_bwd, symbolic_zeros=True)

@@ -17,7 +17,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
 from bayescmoe.errors import require
-from bayescmoe.model.likelihood import streamed_log_likelihood
+from bayescmoe.model.likelihood import log_likelihood
 from bayescmoe.model.simulate import sample_y
 from bayescmoe.model.spec import ModelSpec
 
@@ -51,7 +51,7 @@ class ContaminatedMoE(dist.Distribution):
         return draws.reshape(sample_shape + self.batch_shape)
 
     def log_prob(self, value: Array) -> Array:
-        return streamed_log_likelihood(self.spec, self.params, self.x, value, self.log_f0)
+        return log_likelihood(self.spec, self.params, self.x, value, self.log_f0)
 
 
 def prior_distributions(spec: ModelSpec) -> dict[str, dist.Distribution]:
