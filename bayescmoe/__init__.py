@@ -13,7 +13,7 @@ configure()
 
 from bayescmoe.diagnostics import CollapseReport, collapse_report, diagnose  # noqa: E402
 from bayescmoe.errors import BayescmoeError  # noqa: E402
-from bayescmoe.inference import PointEstimate, compiled_nuts, fit_map, fit_mle, fit_nuts  # noqa: E402
+from bayescmoe.inference import NutsFit, PointEstimate, compiled_nuts, fit_map, fit_mle, fit_nuts  # noqa: E402
 from bayescmoe.model import (  # noqa: E402
     FrozenExpert,
     ModelSpec,
@@ -49,6 +49,7 @@ __all__ = [
     "CollapseReport",
     "FrozenExpert",
     "ModelSpec",
+    "NutsFit",
     "PointEstimate",
     "Prior",
     "PromptExpert",
