@@ -12,13 +12,18 @@ PEERS_ARGS ?=
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# $(call build_venv,DIR,EXTRA): a venv in DIR from the Python .ci/find-python finds, the package with EXTRA
+define build_venv
 	@PYTHON=$$(sh .ci/find-python) || exit 1; \
-	echo "building $(VENV) with $$PYTHON"; \
-	"$$PYTHON" -m venv $(VENV) && \
-	$(PY) -m pip install --quiet --upgrade pip && \
-	$(PY) -m pip install --quiet -e ".[dev]"
-	@touch $(STAMP)
+	echo "building $(1) with $$PYTHON"; \
+	"$$PYTHON" -m venv $(1) && \
+	$(1)/bin/python -m pip install --quiet --upgrade pip && \
+	$(1)/bin/python -m pip install --quiet -e ".[$(2)]"
+	@touch $(1)/.installed
+endef
+
+$(STAMP): pyproject.toml
+	$(call build_venv,$(VENV),dev)
 
 demo: $(STAMP)
 	$(PY) models/p2_distinguishable.py --out results
@@ -31,12 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/time_models.py
 
 $(PEERS_STAMP): pyproject.toml
-	@PYTHON=$$(sh .ci/find-python) || exit 1; \
-	echo "building $(PEERS_VENV) with $$PYTHON"; \
-	"$$PYTHON" -m venv $(PEERS_VENV) && \
-	$(PEERS_PY) -m pip install --quiet --upgrade pip && \
-	$(PEERS_PY) -m pip install --quiet -e ".[peers]"
-	@touch $(PEERS_STAMP)
+	$(call build_venv,$(PEERS_VENV),peers)
 
 # NUTS against nutpie and hand-written NumPyro (benchmarks/peers.py); e.g. make bench-peers PEERS_ARGS=--quick
 bench-peers: $(PEERS_STAMP)

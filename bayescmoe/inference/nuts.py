@@ -31,6 +31,8 @@ Array = jax.Array
 #: the sampler statistics kept per draw (NumPyro's names; ArviZ renames them in ``sample_stats``)
 STATS = ("energy", "diverging", "num_steps", "accept_prob", "potential_energy")
 CHAIN_METHODS = ("parallel", "vectorized")
+#: NUTS's default maximum tree depth (NumPyro's)
+MAX_TREE_DEPTH = 10
 #: a compiled NUTS run: (key, x, y, init=None) -> (draws by chain, statistics by chain)
 NutsProgram = Callable[..., tuple[dict[str, Array], dict[str, Array]]]
 #: a compiled NUTS run for replicate studies: (key, x, y, init=None) -> (draws by chain, divergences by chain)
@@ -43,11 +45,6 @@ class NutsFit(NamedTuple):
     samples: dict[str, np.ndarray]
     stats: dict[str, np.ndarray]
     max_tree_depth: int
-
-    @property
-    def num_chains(self) -> int:
-        """Number of chains."""
-        return int(self.stats["diverging"].shape[0])
 
 
 def chain_devices(num_chains: int) -> int:
@@ -64,7 +61,7 @@ def nuts_program(
     num_samples: int = 500,
     num_chains: int = 4,
     target_accept_prob: float = 0.8,
-    max_tree_depth: int = 10,
+    max_tree_depth: int = MAX_TREE_DEPTH,
     chain_method: str = "parallel",
     regularize_mass_matrix: bool = False,
 ) -> NutsProgram:
@@ -144,7 +141,7 @@ def fit_nuts(
     run = nuts_program(spec, **sampler)
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
     samples, stats = jax.device_get(run(key, jnp.asarray(x), jnp.asarray(y), init))
-    return NutsFit(samples, stats, int(sampler.get("max_tree_depth", 10)))
+    return NutsFit(samples, stats, int(sampler.get("max_tree_depth", MAX_TREE_DEPTH)))
 
 
 @lru_cache(maxsize=16)

@@ -159,7 +159,6 @@ lbfgs_solve.__doc__ = (
 )
 
 
-
 @partial(jax.jit, static_argnames=("spec", "max_iter", "precondition"))
 def batched_lbfgs_solve(
     u0: Params,
