@@ -8,12 +8,14 @@ import math
 
 import jax
 import numpy as np
+import numpyro
 import pytest
 from helpers import make_params, make_spec
 
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map, fit_mle
+from bayescmoe.model.numpyro_model import model
 from bayescmoe.model.priors import Prior, default_prior
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, check_data, check_params
@@ -92,6 +94,8 @@ def test_fitters_validate_data_first(spec, data):
     _raises("x", fit_nuts, spec, x[:, :1], y)
     _raises("num_chains", fit_nuts, spec, x, y, num_chains=0)
     _raises("num_samples", fit_nuts, spec, x, y, num_samples=1.5)
+    _raises("chain_method", fit_nuts, spec, x, y, chain_method="sequential")
+    _raises("log_f0", numpyro.handlers.seed(model, 0), spec, x, None, np.zeros(len(x)))  # a frozen density, no y
     _raises("init", fit_map, spec, x, y, num_random_starts=0)
     _raises("init.nu", fit_map, spec, x, y, init=make_params(spec, nu=-1.0))
 
