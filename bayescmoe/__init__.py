@@ -11,9 +11,17 @@ from bayescmoe.runtime import configure
 
 configure()
 
-from bayescmoe.diagnostics import CollapseReport, collapse_report, diagnose  # noqa: E402
+from bayescmoe.diagnostics import CollapseReport, SingularReport, collapse_report, diagnose, singular_report  # noqa: E402
 from bayescmoe.errors import BayescmoeError  # noqa: E402
-from bayescmoe.inference import NutsFit, PointEstimate, compiled_nuts, fit_map, fit_mle, fit_nuts  # noqa: E402
+from bayescmoe.inference import (  # noqa: E402
+    NutsFit,
+    PointEstimate,
+    compiled_nuts,
+    fit_map,
+    fit_mle,
+    fit_nuts,
+    power_posterior,
+)
 from bayescmoe.model import (  # noqa: E402
     FrozenExpert,
     ModelSpec,
@@ -55,6 +63,7 @@ __all__ = [
     "PromptExpert",
     "Rate",
     "Setting",
+    "SingularReport",
     "Truth",
     "collapse_report",
     "compiled_nuts",
@@ -75,10 +84,12 @@ __all__ = [
     "log_likelihood_of",
     "model_inputs",
     "params_of",
+    "power_posterior",
     "read_data",
     "run_setting",
     "save",
     "simulate",
+    "singular_report",
     "spec_of",
     "to_datatree",
 ]

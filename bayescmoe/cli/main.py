@@ -7,6 +7,7 @@
     bayescmoe summary results/p2-distinguishable.nc
     bayescmoe plot results/p2-distinguishable.nc
     bayescmoe collapse results/p2-merging-nu-e1.nc
+    bayescmoe singular results/p2-distinguishable.nc --json
 
 Bad input ends with one line on stderr, exit status 2, and no output file written.
 """
@@ -18,8 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded
+from bayescmoe.diagnostics.singular import NUM_TEMPERATURES
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.files import require_writable
+from bayescmoe.inference.tempered import GAMMA
 
 
 def report_run(dt, name: str, args: argparse.Namespace, note: str = "") -> Path:
@@ -98,6 +101,20 @@ def _collapse(args: argparse.Namespace) -> None:
     print(report.render(parameters=not args.brief))
 
 
+def _singular(args: argparse.Namespace) -> None:
+    from bayescmoe.diagnostics.singular import singular_report
+    from bayescmoe.results.datatree import load
+
+    dt = load(args.result)
+    sampler = {"num_warmup": args.num_warmup, "num_samples": args.num_samples, "num_chains": args.num_chains}
+    report = singular_report(dt, key=args.seed, gamma=args.gamma, num_temperatures=args.temperatures, **sampler)
+    if args.json:
+        print(report.to_json())
+        return
+    print(f"singular learning theory and evidence of {dt.attrs.get('setting', Path(args.result).name)}")
+    print(report.render())
+
+
 def _plot(args: argparse.Namespace) -> None:
     from bayescmoe.plots.fit import plot_pair, plot_trace
     from bayescmoe.results.datatree import load
@@ -134,6 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     collapse.add_argument("--eps", type=float, default=None, help="gate 'near 0' level (default: 10 obs per param)")
     collapse.add_argument("--brief", action="store_true", help="omit the per-parameter table")
     collapse.set_defaults(func=_collapse)
+    singular = sub.add_parser(
+        "singular", help="learning coefficient, WBIC, WAIC, log evidence and Bayes factor of a saved NUTS fit"
+    )
+    singular.add_argument("result")
+    singular.add_argument("--json", action="store_true", help="print one JSON object")
+    singular.add_argument("--seed", type=int, default=0, help="seed of the tempered chains")
+    singular.add_argument("--gamma", type=float, default=GAMMA, help=f"localiser precision (default {GAMMA})")
+    singular.add_argument(
+        "--temperatures", type=int, default=NUM_TEMPERATURES, help=f"evidence ladder steps (default {NUM_TEMPERATURES})"
+    )
+    singular.add_argument("--num-warmup", type=int, default=500, help="per tempered run")
+    singular.add_argument("--num-samples", type=int, default=500, help="per tempered run")
+    singular.add_argument("--num-chains", type=int, default=4, help="per tempered run")
+    singular.set_defaults(func=_singular)
     return parser
 
 

@@ -4,7 +4,8 @@
 result), ``collapse`` (:func:`collapse_report`: identified, vanishing, merging or weakly
 identified), ``fisher`` (the Fisher information at a truth and its spectrum) and ``geometry``
 (derived quantities of the posterior near a merge), ``predictive`` (:func:`prompt_gain`: PSIS-LOO
-against the frozen expert alone). Imports the model, inference and results layers.
+against the frozen expert alone), ``singular`` (:func:`singular_report`: learning coefficient, WBIC,
+WAIC, log evidence and the Bayes factor for a prompt). Imports the model, inference and results layers.
 """
 
 from bayescmoe.diagnostics.collapse import CollapseReport, collapse_report
@@ -12,6 +13,7 @@ from bayescmoe.diagnostics.fisher import Information, fisher_information, observ
 from bayescmoe.diagnostics.geometry import geometry_table, posterior_quantities
 from bayescmoe.diagnostics.predictive import PromptGain, frozen_log_scores, prompt_gain
 from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics, diagnose
+from bayescmoe.diagnostics.singular import SingularReport, singular_report
 
 __all__ = [
     "CollapseReport",
@@ -19,6 +21,7 @@ __all__ = [
     "Information",
     "ParameterDiagnostics",
     "PromptGain",
+    "SingularReport",
     "collapse_report",
     "diagnose",
     "fisher_information",
@@ -27,4 +30,5 @@ __all__ = [
     "observed_fisher",
     "posterior_quantities",
     "prompt_gain",
+    "singular_report",
 ]

@@ -24,7 +24,7 @@ from numpyro.infer import NUTS
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.optimize import constrain, unconstrain
 from bayescmoe.model.likelihood import frozen_log_density
-from bayescmoe.model.numpyro_model import model
+from bayescmoe.model.numpyro_model import model, tempered_model
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
 
 Array = jax.Array
@@ -64,6 +64,7 @@ def nuts_program(
     max_tree_depth: int = MAX_TREE_DEPTH,
     chain_method: str = "parallel",
     regularize_mass_matrix: bool = False,
+    tempered: bool = False,
 ) -> NutsProgram:
     """NUTS on ``model(spec, x, y)`` compiled as ``(key, x, y, init=None) -> (draws, statistics)`` by chain.
 
@@ -76,11 +77,15 @@ def nuts_program(
     P2's prompt weights (nu* = 0.001), and doubled the leapfrog steps per draw there (13.4 against
     7.0; benchmarks/peers.py). The same (spec, options) returns the same function, which JAX
     compiles once per data shape.
+
+    ``tempered``: sample the power posterior of :func:`~bayescmoe.model.numpyro_model.tempered_model`
+    instead; the program then takes ``temper=(beta, center, gamma)`` (``center`` None for the spec's
+    prior), traced, so a whole ladder of temperatures runs on one compiled program.
     """
     require_positive_ints(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
     require(chain_method in CHAIN_METHODS, "chain_method", f"must be one of {list(CHAIN_METHODS)}")
     kernel = NUTS(
-        partial(model, spec),
+        partial(tempered_model if tempered else model, spec),
         target_accept_prob=target_accept_prob,
         max_tree_depth=max_tree_depth,
         regularize_mass_matrix=regularize_mass_matrix,
@@ -88,7 +93,7 @@ def nuts_program(
     devices = chain_devices(num_chains) if chain_method == "parallel" else 1
     mesh = Mesh(np.array(jax.local_devices()[:devices]), ("chain",))
 
-    def one_chain(key: Array, data: tuple[Array, Array, Array], u0: Mapping[str, Array] | None):
+    def one_chain(key: Array, data: tuple, u0: Mapping[str, Array] | None):
         def step(state, _):  # one NUTS transition; the kernel adapts while state.i < num_warmup
             state = kernel.sample(state, data, {})
             return state, (state.z, {name: getattr(state, name) for name in STATS})
@@ -98,7 +103,7 @@ def nuts_program(
         keep = partial(jax.tree.map, lambda v: v[num_warmup:])
         return constrain(spec, keep(z)), keep(stats)
 
-    def block(keys: Array, data: tuple[Array, Array, Array], u0: Mapping[str, Array] | None):
+    def block(keys: Array, data: tuple, u0: Mapping[str, Array] | None):
         if keys.shape[0] > 1:  # several chains per device: in lockstep
             return jax.vmap(one_chain, in_axes=(0, None, 0 if u0 is not None else None))(keys, data, u0)
         # one chain per device, not vmapped: batching NUTS turns its conds into selects of both
@@ -109,12 +114,15 @@ def nuts_program(
     chains, shared = PartitionSpec("chain"), PartitionSpec()
 
     @jax.jit
-    def run(key: Array, x: Array, y: Array, init: Mapping[str, Array] | None = None):
-        data = (x, y, frozen_log_density(spec, x, y))  # once per run, not per leapfrog step
-        u0 = None if init is None else {
-            k: jnp.broadcast_to(v, (num_chains, *jnp.shape(v))) for k, v in unconstrain(spec, init).items()
-        }
-        in_specs = (chains, (shared, shared, shared), None if u0 is None else chains)
+    def run(key: Array, x: Array, y: Array, init: Mapping[str, Array] | None = None, temper: tuple = ()):
+        require(tempered == bool(temper), "temper", "(beta, center, gamma) goes with tempered=True, and only there")
+        data = (x, y, frozen_log_density(spec, x, y), *temper)  # log f0 once per run, not per leapfrog step
+        u0 = (
+            None
+            if init is None
+            else {k: jnp.broadcast_to(v, (num_chains, *jnp.shape(v))) for k, v in unconstrain(spec, init).items()}
+        )
+        in_specs = (chains, shared, None if u0 is None else chains)
         mapped = jax.shard_map(block, mesh=mesh, in_specs=in_specs, out_specs=chains, check_vma=False)
         return mapped(jax.random.split(key, num_chains), data, u0)
 
@@ -154,4 +162,3 @@ def compiled_nuts(spec: ModelSpec, **sampler: int | float | str | bool) -> NutsR
         return samples, stats["diverging"]
 
     return draws_and_divergences
-

@@ -26,6 +26,7 @@ from bayescmoe.model.spec import GIVEN, ModelSpec
 
 Array = jax.Array
 
+
 def log_add_exp(a: Array, b: Array) -> Array:
     """log(exp(a) + exp(b)), exact also where a = b = -inf or +inf.
 

@@ -15,9 +15,11 @@ import jax
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
+from numpyro.distributions.transforms import biject_to
 
 from bayescmoe.errors import require
 from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.model.priors import SUPPORTS
 from bayescmoe.model.simulate import sample_y
 from bayescmoe.model.spec import ModelSpec
 
@@ -64,4 +66,38 @@ def model(spec: ModelSpec, x: Array, y: Array | None = None, log_f0: Array | Non
     require(log_f0 is None or y is not None, "log_f0", "is the frozen density of the observed y: give y too")
     params = {name: numpyro.sample(name, prior) for name, prior in prior_distributions(spec).items()}
     with numpyro.plate("obs", x.shape[0]):
+        numpyro.sample("y", ContaminatedMoE(spec, params, x, log_f0), obs=y)
+
+
+def localizer(spec: ModelSpec, center: Mapping[str, Array], gamma: Array) -> dict[str, dist.Distribution]:
+    """N(center, 1/gamma) on each parameter's unconstrained scale u = T^-1(theta), as a distribution of theta.
+
+    NUTS samples u, where this density is exactly Gaussian (the transform's Jacobian cancels): the
+    localising prior of Lau et al. (2025), eq. (5), in the coordinates the samplers use.
+    """
+    out = {}
+    for name in spec.param_names:
+        base = dist.Normal(center[name], gamma**-0.5).to_event(len(spec.shape(name)))
+        out[name] = dist.TransformedDistribution(base, biject_to(SUPPORTS[spec.support(name)]))
+    return out
+
+
+def tempered_model(
+    spec: ModelSpec,
+    x: Array,
+    y: Array,
+    log_f0: Array,
+    beta: Array,
+    center: Mapping[str, Array] | None = None,
+    gamma: Array | None = None,
+) -> None:
+    """The power posterior p_beta(theta) ∝ pi(theta) prod_i p(y_i | x_i, theta)^beta (Watanabe 2013, eq. 4).
+
+    pi is the spec's prior, or with ``center`` the localiser N(center, 1/gamma) on the unconstrained
+    scale (:func:`localizer`). beta = 1 and the spec's prior give :func:`model`'s posterior, beta = 0
+    the prior.
+    """
+    priors = prior_distributions(spec) if center is None else localizer(spec, center, gamma)
+    params = {name: numpyro.sample(name, prior) for name, prior in priors.items()}
+    with numpyro.plate("obs", x.shape[0]), numpyro.handlers.scale(scale=beta):
         numpyro.sample("y", ContaminatedMoE(spec, params, x, log_f0), obs=y)

@@ -1,0 +1,287 @@
+"""The collapse in Bayesian terms: learning coefficient, WBIC, WAIC and the evidence for a prompt.
+
+Where the prompt is not distinguishable the contaminated MoE is a *singular* model (PAPERS.md
+sections 2 and 5): its Fisher information degenerates, the Laplace approximation and BIC fail, and
+the free energy F_n = -log Z grows like n L_n(w0) + lambda log n with a learning coefficient
+lambda <= k/2 (Watanabe 2009). Each estimator is one small function of power-posterior draws
+(:mod:`bayescmoe.inference.tempered`); l(theta) = sum_i log p(y_i | x_i, theta), n L_n = -l.
+
+- :func:`learning_coefficient` (Lau et al. 2025, eq. 6): lambda_hat = n beta (E[L_n] - L_n(w*)) =
+  beta (l(w*) - E[l]) at beta = 1/log n, the expectation over the power posterior localised at the
+  MLE w* by N(w*, 1/gamma) on the unconstrained scale; its error is the spread over chains. In a
+  regular model lambda_hat -> k/2 as long as gamma is small against n beta times the curvature
+  (p2-distinguishable, n = 2000: 9.09 at gamma = 1, 8.28 at 10, 5.61 at 100, for k/2 = 9).
+- :func:`wbic` (Watanabe 2013, eq. 5): E[-l] over the power posterior with the spec's prior at
+  beta = 1/log n; it estimates F_n, with error O_p(sqrt(log n)) even in singular models.
+- :func:`waic` (Watanabe 2010): elpd_waic = sum_i (log E[p(y_i | theta)] - Var[log p(y_i | theta)])
+  from the pointwise log-likelihood. ArviZ 1.x dropped it for PSIS-LOO (reported beside it); it is
+  kept here because it is the criterion whose asymptotics singular learning theory proves: WAIC
+  and Bayes LOO are asymptotically equivalent in singular models too, but only WAIC's derivation
+  does not rest on the posterior being approximately Gaussian.
+- :func:`thermodynamic_integration` (Friel, Hurn and Wyse 2014, eq. 10) and :func:`stepping_stone`
+  (Xie et al. 2011, eq. 8): log Z = int_0^1 E_beta[l] dbeta over the ladder of
+  :func:`~bayescmoe.inference.tempered.ladder`; two estimators from the same draws, each with its
+  Monte Carlo error (ArviZ's MCSE of a mean, independent runs per temperature).
+- :func:`laplace_log_evidence`: log Z ~ l(theta^) + log pi(theta^) + (k/2) log 2 pi - log det(H)/2
+  at the MAP, the regular-model check.
+- The frozen expert alone has no free parameter: its log evidence is sum_i log f0(y_i | x_i)
+  exactly, and log Z - that is the log Bayes factor for "a prompt is needed".
+
+:func:`singular_report` runs all of them on a saved NUTS result (``bayescmoe singular RESULT.nc``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import arviz as az
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from scipy.special import logsumexp
+
+from bayescmoe.errors import require, require_positive_ints
+from bayescmoe.inference.optimize import PointEstimate, fit_map, fit_mle, flat_labels
+from bayescmoe.inference.predictive import pointwise_log_likelihood, proper_prior
+from bayescmoe.inference.tempered import GAMMA, PowerDraws, ladder, power_posterior
+from bayescmoe.model.likelihood import frozen_log_density
+from bayescmoe.results.datatree import data_of, spec_of
+
+#: temperatures of the evidence ladder (K + 1 power posteriors, beta = 0 .. 1) by default
+NUM_TEMPERATURES = 32
+
+
+class Estimate(NamedTuple):
+    """A Monte Carlo estimate and its standard error."""
+
+    value: float
+    se: float
+
+
+def mcse_mean(values: np.ndarray) -> float:
+    """ArviZ's Monte Carlo standard error of the mean of (chain, draw) values."""
+    return float(az.mcse(np.asarray(values, dtype=float), method="mean"))
+
+
+def learning_coefficient(draws: PowerDraws, loglik_center: float) -> tuple[Estimate, np.ndarray]:
+    """lambda_hat = beta (l(w*) - E[l]) per chain of a localised power posterior: (mean, s.e. over chains), chains."""
+    per_chain = draws.beta * (loglik_center - draws.loglik.mean(axis=1))
+    se = float(np.std(per_chain, ddof=1) / math.sqrt(per_chain.size)) if per_chain.size > 1 else float("nan")
+    return Estimate(float(per_chain.mean()), se), per_chain
+
+
+def wbic(draws: PowerDraws) -> Estimate:
+    """WBIC = E_beta[-l] at beta = 1/log n under the spec's prior (Watanabe 2013)."""
+    return Estimate(float(-draws.loglik.mean()), mcse_mean(draws.loglik))
+
+
+def waic(pointwise: np.ndarray) -> tuple[Estimate, float]:
+    """(elpd_waic +/- s.e., p_waic) from log p(y_i | theta_s) of shape (chain, draw, n) (Watanabe 2010)."""
+    flat = np.reshape(pointwise, (-1, np.shape(pointwise)[-1]))
+    lppd = logsumexp(flat, axis=0) - math.log(flat.shape[0])
+    penalty = np.var(flat, axis=0, ddof=1)
+    elpd_i = lppd - penalty
+    return Estimate(float(elpd_i.sum()), float(math.sqrt(elpd_i.size * np.var(elpd_i)))), float(penalty.sum())
+
+
+def thermodynamic_integration(ladder_draws: Sequence[PowerDraws]) -> Estimate:
+    """log Z = int_0^1 E_beta[l] dbeta by the trapezoid rule with Friel et al.'s (2014) variance correction.
+
+    d E_beta[l] / dbeta = Var_beta[l], so the trapezoid's leading error over [b_{k-1}, b_k] is
+    (b_k - b_{k-1})^2 (V_k - V_{k-1}) / 12, subtracted here.
+    """
+    betas = np.array([d.beta for d in ladder_draws])
+    means = np.array([d.loglik.mean() for d in ladder_draws])
+    variances = np.array([d.loglik.var(ddof=1) for d in ladder_draws])
+    steps = np.diff(betas)
+    value = np.sum(steps * (means[1:] + means[:-1]) / 2) - np.sum(steps**2 * np.diff(variances) / 12)
+    weights = np.zeros_like(betas)  # d value / d means_k
+    weights[1:] += steps / 2
+    weights[:-1] += steps / 2
+    se = math.sqrt(sum((w * mcse_mean(d.loglik)) ** 2 for w, d in zip(weights, ladder_draws, strict=True)))
+    return Estimate(float(value), se)
+
+
+def stepping_stone(ladder_draws: Sequence[PowerDraws]) -> Estimate:
+    """log Z = sum_k log E_{beta_{k-1}}[exp((beta_k - beta_{k-1}) l)] (Xie et al. 2011), with the delta-method s.e."""
+    value, variance = 0.0, 0.0
+    for lower, upper in itertools.pairwise(ladder_draws):
+        scaled = (upper.beta - lower.beta) * lower.loglik
+        top = scaled.max()
+        weights = np.exp(scaled - top)
+        value += top + math.log(weights.mean())
+        variance += (mcse_mean(weights) / weights.mean()) ** 2
+    return Estimate(float(value), math.sqrt(variance))
+
+
+def laplace_log_evidence(estimate: PointEstimate) -> float:
+    """log Z ~ l(theta^) + log pi(theta^) + (k/2) log 2 pi - log det(H) / 2 at a MAP with Hessian H."""
+    require(estimate.kind == "map", "estimate", f"the Laplace approximation needs the MAP, got the {estimate.kind}")
+    sign, logdet = np.linalg.slogdet(estimate.information)
+    if sign <= 0:
+        return float("nan")
+    k = estimate.information.shape[0]
+    return float(estimate.log_likelihood + estimate.log_prior + 0.5 * k * math.log(2 * math.pi) - 0.5 * logdet)
+
+
+@dataclass(frozen=True)
+class SingularReport:
+    """Every number of ``bayescmoe singular`` for one result (keys of :meth:`to_dict` below)."""
+
+    n: int
+    k: int
+    beta: float
+    gamma: float
+    llc: float
+    llc_se: float
+    llc_chains: tuple[float, ...]
+    loglik_mle: float
+    mle_stop_reason: str
+    wbic: float
+    wbic_se: float
+    waic: float
+    waic_se: float
+    p_waic: float
+    elpd_loo: float
+    elpd_loo_se: float
+    log_evidence: float
+    log_evidence_se: float
+    log_evidence_ti: float
+    log_evidence_ti_se: float
+    log_evidence_laplace: float
+    frozen_log_evidence: float
+    log_bayes_factor: float
+    num_temperatures: int
+    divergences: int
+
+    @property
+    def k_half(self) -> float:
+        """k/2, the learning coefficient of a regular model with k free parameters."""
+        return self.k / 2
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers, the issue's keys first (``llc``, ``llc_se``, ``k_half``, ``wbic``, ``waic``, ...)."""
+        head = ("llc", "llc_se", "k_half", "wbic", "waic", "log_evidence", "log_evidence_se", "log_bayes_factor")
+        rest = asdict(self)
+        rest["llc_chains"] = list(self.llc_chains)
+        return {**{key: getattr(self, key) for key in head}, **{k: v for k, v in rest.items() if k not in head}}
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as one JSON object (NaN written as null)."""
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.to_dict().items()}
+        return json.dumps(clean)
+
+    def render(self) -> str:
+        """A short text report."""
+        z = self.log_evidence - self.log_evidence_ti
+        se = math.hypot(self.log_evidence_se, self.log_evidence_ti_se)
+        return "\n".join(
+            [
+                f"n = {self.n}, k = {self.k} free parameters, beta = 1/log n = {self.beta:.4g}; "
+                f"w* = the MLE next to the MAP (log-likelihood {self.loglik_mle:.3f}, {self.mle_stop_reason})",
+                f"learning coefficient (local, gamma = {self.gamma:g}) {self.llc:.3f} +/- {self.llc_se:.3f}"
+                f"   k/2 = {self.k_half:g}   ratio {self.llc / self.k_half:.3f}",
+                f"WBIC {self.wbic:.2f} +/- {self.wbic_se:.2f}   (-log evidence {-self.log_evidence:.2f})",
+                f"WAIC (elpd scale) {self.waic:.2f} +/- {self.waic_se:.2f}, p_waic {self.p_waic:.2f}"
+                f"   PSIS-LOO {self.elpd_loo:.2f} +/- {self.elpd_loo_se:.2f}",
+                f"log evidence: stepping-stone {self.log_evidence:.3f} +/- {self.log_evidence_se:.3f}, "
+                f"thermodynamic integration {self.log_evidence_ti:.3f} +/- {self.log_evidence_ti_se:.3f} "
+                f"(difference {z:+.3f}, {abs(z) / se if se > 0 else math.inf:.1f} s.e.; "
+                f"{self.num_temperatures + 1} temperatures), Laplace {self.log_evidence_laplace:.3f}",
+                f"frozen expert alone (exact) {self.frozen_log_evidence:.3f}   "
+                f"log Bayes factor for a prompt {self.log_bayes_factor:.3f}",
+                f"divergent transitions over all tempered runs: {self.divergences}",
+            ]
+        )
+
+
+def _result_pointwise(dt: xr.DataTree) -> tuple[np.ndarray, Estimate]:
+    """(pointwise log-likelihood (chain, draw, n), PSIS-LOO elpd) of a NUTS result, computed if not stored."""
+    if "log_likelihood" not in dt.children:
+        spec = spec_of(dt)
+        x, y = data_of(dt)
+        post = {k: dt["posterior"][k].values for k in spec.param_names}
+        pointwise = pointwise_log_likelihood(spec, jnp.asarray(x), jnp.asarray(y), post)
+        dt = dt.copy()
+        dt["log_likelihood"] = xr.DataTree(xr.Dataset({"y": (("chain", "draw", "y_dim_0"), pointwise)}))
+    loo = az.loo(dt)
+    return dt["log_likelihood"]["y"].values, Estimate(float(loo.elpd), float(loo.se))
+
+
+def _point(dt: xr.DataTree, group: str) -> dict[str, np.ndarray] | None:
+    spec = spec_of(dt)
+    return {k: dt[group][k].values for k in spec.param_names} if group in dt.children else None
+
+
+def singular_report(
+    dt: xr.DataTree,
+    *,
+    key: int = 0,
+    gamma: float = GAMMA,
+    num_temperatures: int = NUM_TEMPERATURES,
+    **sampler: int | float | str | bool,
+) -> SingularReport:
+    """Learning coefficient, WBIC, WAIC, log evidence and Bayes factor of a saved NUTS result.
+
+    w* is the likelihood's local maximum reached from the MAP (refitted from the stored MAP and the
+    posterior mean): the global one can be a variance spike (nu -> 0 on a few points), where the
+    likelihood is unbounded. ``sampler``: NUTS sizes of every tempered run (default 4 chains x 500
+    warmup + 500 draws).
+    """
+    require("posterior" in dt.children, "result", "has no posterior group: `bayescmoe singular` needs a NUTS fit")
+    require(gamma > 0, "gamma", f"the localiser's precision must be positive, got {gamma}")
+    require_positive_ints(**{k: v for k, v in sampler.items() if k in ("num_warmup", "num_samples", "num_chains")})
+    betas = list(ladder(num_temperatures))
+    spec = spec_of(dt)
+    require(
+        proper_prior(spec),
+        "priors",
+        "the evidence needs proper priors; this result was fitted under a flat prior on "
+        + ", ".join(name for name in spec.param_names if spec.prior(name).family == "flat"),
+    )
+    x, y = data_of(dt)
+    n = y.shape[0]
+    beta = 1.0 / math.log(n)
+    mean = {k: dt["posterior"][k].mean(("chain", "draw")).values for k in spec.param_names}
+    map_ = fit_map(spec, x, y, key=key, init=[p for p in (_point(dt, "map"), mean) if p is not None])
+    mle = fit_mle(spec, x, y, init=map_.params, num_random_starts=0)  # the local maximum next to the posterior
+    local = power_posterior(spec, x, y, [beta], key=key + 1, center=mle.params, gamma=gamma, **sampler)[0]
+    llc, chains = learning_coefficient(local, mle.log_likelihood)
+    tempered = power_posterior(spec, x, y, [beta], key=key + 2, init=map_.params, **sampler)[0]
+    steps = power_posterior(spec, x, y, betas, key=key + 3, init=map_.params, **sampler)
+    ss, ti = stepping_stone(steps), thermodynamic_integration(steps)
+    pointwise, loo = _result_pointwise(dt)
+    w, p_waic = waic(pointwise)
+    frozen = float(np.sum(frozen_log_density(spec, jnp.asarray(x), jnp.asarray(y))))
+    return SingularReport(
+        n=n,
+        k=len(flat_labels(spec)),
+        beta=beta,
+        gamma=float(gamma),
+        llc=llc.value,
+        llc_se=llc.se,
+        llc_chains=tuple(float(c) for c in chains),
+        loglik_mle=mle.log_likelihood,
+        mle_stop_reason=mle.stop_reason,
+        wbic=wbic(tempered).value,
+        wbic_se=wbic(tempered).se,
+        waic=w.value,
+        waic_se=w.se,
+        p_waic=p_waic,
+        elpd_loo=loo.value,
+        elpd_loo_se=loo.se,
+        log_evidence=ss.value,
+        log_evidence_se=ss.se,
+        log_evidence_ti=ti.value,
+        log_evidence_ti_se=ti.se,
+        log_evidence_laplace=laplace_log_evidence(map_),
+        frozen_log_evidence=frozen,
+        log_bayes_factor=ss.value - frozen,
+        num_temperatures=int(num_temperatures),
+        divergences=local.divergences + tempered.divergences + sum(d.divergences for d in steps),
+    )
