@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 import pandas as pd
+import xarray as xr
 from numpyro.distributions.transforms import biject_to
 
 from bayescmoe.diagnostics.collapse import CONTRACTION_MIN, VERDICTS, collapse_report
@@ -171,14 +172,20 @@ class Chains(NamedTuple):
 FULL_CHAINS = Chains()
 
 
-def fit_point(point: PathPoint, n: int, key: Array, chains: Chains = FULL_CHAINS) -> dict[str, Any]:
-    """Simulate n pairs at ``point``, fit MAP and NUTS, classify: :meth:`CollapseReport.to_dict` plus a summary."""
+def fitted_tree(
+    point: PathPoint, n: int, key: Array, chains: Chains = FULL_CHAINS, log_likelihood: bool = False
+) -> xr.DataTree:
+    """Simulate n pairs at ``point``, fit the MAP (from the truth) and NUTS (from the MAP): one result."""
     k_data, k_map, k_nuts = jax.random.split(key, 3)
     x, y = simulate(k_data, point.spec, point.truth, n)
     map_ = fit_map(point.spec, x, y, key=k_map, init=point.truth)
     nuts = fit_nuts(point.spec, x, y, key=k_nuts, init=map_.params, **chains._asdict())
-    dt = to_datatree(point.spec, x, y, nuts=nuts, estimates=[map_], truth=point.truth, log_likelihood=False)
-    row = collapse_report(dt).to_dict()
+    return to_datatree(point.spec, x, y, nuts=nuts, estimates=[map_], truth=point.truth, log_likelihood=log_likelihood)
+
+
+def fit_point(point: PathPoint, n: int, key: Array, chains: Chains = FULL_CHAINS) -> dict[str, Any]:
+    """:func:`fitted_tree` classified: :meth:`CollapseReport.to_dict` plus a summary."""
+    row = collapse_report(fitted_tree(point, n, key, chains)).to_dict()
     row["min_contraction"] = float(np.nanmin([row["gate_contraction"], row["prompt_contraction"]]))
     return row
 
