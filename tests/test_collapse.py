@@ -173,9 +173,7 @@ VANISHING = Truth({"lam": 0.01, "a": -E1 + E2, "b": 0.5, "nu": 0.1})
 def small_fit(spec: ModelSpec, truth: Truth, n: int = 1000, seed: int = 0):
     params = truth.at(spec, n)
     x, y = simulate(jax.random.PRNGKey(seed), spec, params, n)
-    nuts = fit_nuts(
-        spec, x, y, key=seed, num_warmup=300, num_samples=300, num_chains=2, init=params
-    )
+    nuts = fit_nuts(spec, x, y, key=seed, num_warmup=300, num_samples=300, num_chains=2, init=params)
     return to_datatree(spec, x, y, nuts=nuts, truth=params, log_likelihood=False)
 
 

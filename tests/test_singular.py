@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+import runpy
+import sys
+from pathlib import Path
 
 import arviz as az
 import jax
 import numpy as np
 import pytest
-from scipy import stats
-from scipy.special import logsumexp
+import xarray as xr
 
 import bayescmoe as bc
 from bayescmoe.cli.main import main
@@ -27,12 +29,15 @@ from bayescmoe.diagnostics.singular import (
 from bayescmoe.inference.optimize import flat_labels
 from bayescmoe.inference.predictive import pointwise_log_likelihood
 from bayescmoe.inference.tempered import PowerDraws, ladder, power_posterior
-
-#: the smallest contaminated MoE with a free prompt: d = 1, constant gate, prompt a x without bias (k = 3)
-SMALL = bc.ModelSpec(bc.FrozenExpert("gaussian", weight=(1.0,), nu=0.1), bc.PromptExpert(bias=False))
-REGULAR = {"lam": 0.4, "a": np.array([-1.0]), "nu": 0.1}
-#: the prompt equal to the frozen expert: the true set is the line {a = a0, nu = nu0} x lam
-MERGED = {"lam": 0.4, "a": np.array([1.0]), "nu": 0.1}
+from bayescmoe.studies.singular_paths import singular_table
+from bayescmoe.studies.singular_validation import (
+    MERGED,
+    REGULAR,
+    SMALL,
+    local_learning_coefficient,
+    quadrature_box,
+    quadrature_log_evidence,
+)
 
 
 def normal_power_draws(y: np.ndarray, s2: float, beta: float, rng, center: float | None = None, gamma: float = 0.0):
@@ -87,37 +92,11 @@ def test_waic_agrees_with_psis_loo_on_a_regular_fit(distinguishable_fit):
     assert waic(point)[1] == pytest.approx(0.0, abs=1e-12) and waic(point)[0].value == pytest.approx(point[0, 0].sum())
 
 
-def quadrature_log_evidence(spec: bc.ModelSpec, x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
-    """log Z of the k = 3 model by the trapezoid rule on (logit lam, a, log nu) with SciPy densities."""
-    grids = [np.linspace(a, b, 56) for a, b in zip(lo, hi, strict=True)]
-    u_lam, a, u_nu = (g.ravel() for g in np.meshgrid(*grids, indexing="ij"))
-    lam, nu = 1 / (1 + np.exp(-u_lam)), np.exp(u_nu)
-    log_prior = (
-        stats.beta(1, 1).logpdf(lam)
-        + np.log(lam * (1 - lam))
-        + stats.norm(0, 3).logpdf(a)
-        + stats.invgamma(2, scale=0.1).logpdf(nu)
-        + u_nu
-    )
-    f0 = stats.norm.logpdf(y, x[:, 0], math.sqrt(0.1))
-    total = np.zeros_like(lam)
-    for rows in np.array_split(np.arange(lam.size), 40):
-        f1 = stats.norm.logpdf(y[None, :], a[rows, None] * x[None, :, 0], np.sqrt(nu[rows, None]))
-        total[rows] = np.logaddexp(np.log1p(-lam[rows, None]) + f0, np.log(lam[rows, None]) + f1).sum(1)
-    cell = np.prod([g[1] - g[0] for g in grids])
-    return float(logsumexp(total + log_prior) + math.log(cell))
-
-
 def test_evidence_estimators_agree_with_quadrature_and_laplace():
     """Stepping-stone and thermodynamic integration agree with 3-d quadrature within their errors (k = 3, n = 200)."""
     x, y = (np.asarray(v) for v in bc.simulate(jax.random.PRNGKey(3), SMALL, REGULAR, 200))
     sizes = {"num_warmup": 300, "num_samples": 300, "num_chains": 4}
-    post = bc.fit_nuts(SMALL, x, y, key=1, **sizes).samples
-    u = np.stack(
-        [np.log(post["lam"] / (1 - post["lam"])).ravel(), post["a"][..., 0].ravel(), np.log(post["nu"]).ravel()]
-    )
-    lo, hi = u.mean(1) - 8 * u.std(1), u.mean(1) + 8 * u.std(1)
-    exact = quadrature_log_evidence(SMALL, x, y, lo, hi)
+    exact = quadrature_log_evidence(x, y, *quadrature_box(x, y, **sizes))
     map_ = bc.fit_map(SMALL, x, y, init=REGULAR)
     steps = power_posterior(SMALL, x, y, list(ladder(32)), key=2, init=map_.params, **sizes)
     ss, ti = stepping_stone(steps), thermodynamic_integration(steps)
@@ -135,12 +114,8 @@ def test_learning_coefficient_regular_and_minimally_singular(truth, expected, to
     n = 20000, w* the MLE reached from the truth. Measured: 1.49 and 0.91 (0.80 at n = 2000: a singular
     fit approaches its coefficient slowly); near the other branch of the true set (lam -> 0) 0.41.
     """
-    n = 20000
-    x, y = bc.simulate(jax.random.PRNGKey(1), SMALL, truth, n)
-    mle = bc.fit_mle(SMALL, x, y, init=truth, num_random_starts=0)
-    draws = power_posterior(SMALL, x, y, [1 / math.log(n)], key=4, center=mle.params, num_warmup=400, num_samples=400)
-    llc, _ = learning_coefficient(draws[0], mle.log_likelihood)
-    assert abs(llc.value - expected) < tolerance * expected, llc
+    out = local_learning_coefficient(SMALL, truth, 20000, seed=1, num_warmup=400, num_samples=400)
+    assert out["k_half"] == 1.5 and abs(out["llc"] - expected) < tolerance * expected, out
 
 
 def test_singular_command_prints_the_issue_keys(tmp_path, capsys):
@@ -189,3 +164,31 @@ def test_singular_command_refuses_bad_input_in_one_line(tmp_path, capsys):
         assert main(argv) == 2
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"bayescmoe: error: {field}"), (argv, lines)
+
+
+PATHS_SCRIPT = Path(__file__).parents[1] / "analyses" / "singular_paths.py"
+
+
+def test_quick_paths_run_sees_the_prompt_needed_only_where_it_is(tmp_path, monkeypatch, capsys):
+    """analyses/singular_paths.py --quick: Bayes factor >> 0 for a distinct prompt, < 0 with none or a merged one;
+    WBIC within a few units of -log Z; a second run resumes from the store and fits nothing."""
+    monkeypatch.setattr(sys, "argv", [str(PATHS_SCRIPT), "--quick", "--no-progress", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(PATHS_SCRIPT), run_name="__main__")
+    assert stop.value.code == 0 and (tmp_path / "singular-paths.png").stat().st_size > 0
+    with xr.open_dataset(tmp_path / "singular-paths.nc", engine="h5netcdf") as ds:
+        rows = singular_table(ds.load()).set_index(["path", "value"])
+    assert len(rows) == 3
+    assert rows.loc[("merging", 1.0), "log_bayes_factor"] > 100
+    assert rows.loc[("merging", 0.0), "log_bayes_factor"] < 0 and rows.loc[("vanishing", 0.0), "log_bayes_factor"] < 0
+    assert np.all(np.abs(rows["wbic_minus_free_energy"]) < 5)
+    assert abs(rows.loc[("merging", 1.0), "llc_ratio"] - 1) < 0.2
+    capsys.readouterr()
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a finished cell was fitted again")
+
+    monkeypatch.setattr("bayescmoe.studies.singular_paths.fitted_tree", no_fit)
+    with pytest.raises(SystemExit) as again:
+        runpy.run_path(str(PATHS_SCRIPT), run_name="__main__")
+    assert again.value.code == 0 and "3 cells" in capsys.readouterr().out
