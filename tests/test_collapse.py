@@ -5,17 +5,23 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from bayescmoe.cli import main
 from bayescmoe.diagnostics import collapse as cl
+from bayescmoe.diagnostics import signals
+from bayescmoe.diagnostics.predictive import savage_dickey_log_bf
 from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics
 from bayescmoe.inference.nuts import fit_nuts
+from bayescmoe.model.likelihood import frozen_log_density, log_likelihood
+from bayescmoe.model.numpyro_model import prior_distributions
 from bayescmoe.model.simulate import simulate
-from bayescmoe.model.spec import FrozenExpert, ModelSpec
+from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
 from bayescmoe.model.truth import Truth, merging_prompt
 from bayescmoe.results.datatree import save, to_datatree
+from bayescmoe.studies.collapse_paths import fisher_label
 
 # ----------------------------------------------------------------------------------------------
 # the decision rule on diagnostics with chosen values
@@ -38,6 +44,7 @@ def _param(label: str, **changes) -> ParameterDiagnostics:
         chain_p=0.5,
         chain_rank_p=0.5,
         bimodality=0.33,
+        dip=1.0,
         funnel_corr=np.nan if role == "gate" else 0.1,
         funnel_ratio=np.nan if role == "gate" else 1.0,
         map_distance=0.1,
@@ -57,18 +64,21 @@ def made_up(distinguishable: bool = True, params: dict | None = None, **fit) -> 
         divergences=0,
         bfmi=(1.0, 1.1, 0.9, 1.0),
         gate_eps=0.04,
+        prompt_observations=400.0,
         gate_mass_near_zero=0.0,
         prior_gate_mass_near_zero=0.04,
         gate_span=1.3,
         frozen_mahalanobis=400.0,
         frozen_p=1e-80,
+        frozen_p_gated=1e-80,
+        merge_probe=0.999,
         parameters=tuple(_param(label, **(params or {}).get(label, {})) for label in labels),
     )
     return dataclasses.replace(base, **fit)
 
 
-def verdict(d: FitDiagnostics) -> tuple[str, str]:
-    found = cl.classify(d, cl.checks(d))
+def verdict(d: FitDiagnostics, log_bayes_factor: float | None = None) -> tuple[str, str]:
+    found = cl.classify(d, cl.checks(d, log_bayes_factor))
     assert found[0] in cl.VERDICTS
     return found
 
@@ -84,28 +94,72 @@ def test_arviz_stats_chain_rank_p_is_shown_not_decided_on():
 
 
 def test_gate_near_zero_with_an_uncontracted_prompt_is_vanishing():
-    d = made_up(gate_mass_near_zero=0.9, params={"nu": {"contraction": 0.2}})
+    d = made_up(prompt_observations=5.0, params={"nu": {"contraction": 0.2}})
     assert verdict(d)[0] == "prompt vanishing"
     assert "nu did not contract" in verdict(d)[1]
 
 
 def test_gate_near_zero_with_a_contracted_prompt_is_only_weak():
-    assert verdict(made_up(gate_mass_near_zero=0.9)) == ("weakly identified", "checks fired: gate_mass_near_zero")
+    assert verdict(made_up(prompt_observations=5.0)) == ("weakly identified", "checks fired: prompt_observations")
 
 
-@pytest.mark.parametrize("collapse", [{"params": {"lam": {"contraction": 0.1}}}, {"gate_mass_near_zero": 0.99}])
-def test_collapsed_gate_with_the_prompt_on_the_frozen_expert_is_merging(collapse):
-    d = made_up(distinguishable=False, frozen_p=0.9, **collapse)
+#: a Student-t(30) f0 with the prompt at its mean and variance, lam* = 0.3, n = 3000 (issue #12): the
+#: posterior piles at lam -> 0, the prompt stays at its prior, the data cannot tell f0 from it
+T30_MERGE = {
+    "prompt_observations": 0.96,
+    "frozen_p": 0.99,
+    "frozen_p_gated": np.nan,
+    "merge_probe": 0.3,
+    "params": {"nu": {"contraction": -0.01}, "a[1]": {"contraction": 0.2}},
+}
+
+
+@pytest.mark.parametrize("distinguishable", [True, False])
+def test_the_verdict_rests_on_the_data_not_on_the_family(distinguishable):
+    """The old rule called this "prompt vanishing" for a Student-t f0 and "prompt merging" for a Gaussian one."""
+    d = made_up(distinguishable=distinguishable, **T30_MERGE)
     assert verdict(d)[0] == "prompt merging"
-    # the same numbers where the spec cannot merge, or with the prompt off the frozen expert: not merging
-    assert verdict(dataclasses.replace(d, distinguishable=True))[0] != "prompt merging"
+    assert "cannot tell f0 from the Gaussian prompt closest to it" in verdict(d)[1]
+    # data that can tell f0 from a Gaussian on it (a Student-t(5) f0 without a prompt): the prompt vanished
+    assert verdict(dataclasses.replace(d, merge_probe=0.999))[0] == "prompt vanishing"
+
+
+@pytest.mark.parametrize("collapse", [{"params": {"lam": {"contraction": 0.1}}}, {"prompt_observations": 0.5}])
+def test_collapsed_gate_with_the_prompt_on_the_frozen_expert_is_merging(collapse):
+    d = made_up(frozen_p=0.9, frozen_p_gated=0.5, merge_probe=0.0, **collapse)
+    assert verdict(d)[0] == "prompt merging"
+    # the prompt off the frozen expert, overall or where its gate is not near 0: not merging
     assert verdict(dataclasses.replace(d, frozen_p=1e-5))[0] != "prompt merging"
+    assert verdict(dataclasses.replace(d, frozen_p_gated=1e-5))[0] != "prompt merging"
+    # data that tell f0 from a Gaussian on it (a Laplace f0): not merging, whatever the frozen tests say
+    assert verdict(dataclasses.replace(d, merge_probe=0.99))[0] != "prompt merging"
+
+
+def test_a_prompt_seen_away_from_f0_where_its_gate_is_not_near_0_is_no_merge():
+    """A Gaussian f0 (probe 0), the prompt's posterior covering f0 overall but not where its gate has weight."""
+    d = made_up(prompt_observations=2.0, frozen_p=0.3, frozen_p_gated=1e-6, merge_probe=0.0)
+    assert verdict(d)[0] == "weakly identified"
+    # with too few such draws (NaN) the overall test and the probe decide
+    assert verdict(dataclasses.replace(d, frozen_p_gated=np.nan))[0] == "prompt merging"
 
 
 def test_merging_is_tested_before_vanishing():
-    d = made_up(distinguishable=False, frozen_p=0.9, gate_mass_near_zero=0.99, params={"a[0]": {"contraction": 0.0}})
+    merged = {"frozen_p": 0.9, "frozen_p_gated": 0.9, "merge_probe": 0.1, "prompt_observations": 0.5}
+    d = made_up(**merged, params={"a[0]": {"contraction": 0.0}})
     assert verdict(d)[0] == "prompt merging"
     assert verdict(dataclasses.replace(d, frozen_p=1e-5))[0] == "prompt vanishing"
+
+
+def test_a_bayes_factor_near_or_below_zero_with_a_prompt_at_its_prior_is_not_needed():
+    d = made_up(**T30_MERGE)
+    found = verdict(d, log_bayes_factor=-7.7)
+    assert found[0] == "prompt not needed" and "-7.7 < 1" in found[1]
+    assert verdict(d, log_bayes_factor=0.5)[0] == "prompt not needed"
+    # evidence for a prompt, or no Bayes factor: the posterior decides
+    assert verdict(d, log_bayes_factor=3.0)[0] == verdict(d)[0] == "prompt merging"
+    # a contracted prompt is not "at its prior": not "not needed", whatever the Bayes factor
+    assert verdict(made_up(), log_bayes_factor=-3.0) == ("identified", "no check fired")
+    assert "prompt not needed" in cl.VERDICTS
 
 
 @pytest.mark.parametrize(
@@ -119,7 +173,7 @@ def test_merging_is_tested_before_vanishing():
         ("divergences", {"divergences": 3}, {}),
         ("bfmi", {"bfmi": (1.0, 0.2, 1.0, 1.0)}, {}),
         ("chain_p", {}, {"lam": {"chain_p": 1e-4}}),
-        ("bimodality", {}, {"a[0]": {"bimodality": 0.7}}),
+        ("bimodality", {}, {"a[0]": {"bimodality": 0.7, "dip": 0.4}}),
         ("funnel", {"gate_span": 10.0}, {"b": {"funnel_corr": -0.95, "funnel_ratio": 2.0}}),
         ("map_distance", {}, {"nu": {"map_distance": 3.0}}),
     ],
@@ -132,6 +186,36 @@ def test_each_problem_alone_makes_a_fit_weakly_identified(check, fit, params):
     assert fired[check].where == (next(iter(params)) if params else "")
 
 
+def test_a_skewed_one_peaked_marginal_is_not_bimodal():
+    """Skew raises the bimodality coefficient over 5/9 (the old rule fired); the KDE finds one peak."""
+    rng = np.random.default_rng(0)
+    skewed = rng.lognormal(0.0, 0.8, 2000)
+    two = np.concatenate([rng.normal(-1.5, 1.0, 1000), rng.normal(1.5, 1.0, 1000)])
+    uneven = np.concatenate([rng.normal(0.0, 1.0, 1800), rng.normal(5.0, 1.0, 200)])
+    assert signals.bimodality_coefficient(skewed) > cl.BIMODALITY_MAX
+    assert signals.kde_dip(skewed) == 1.0
+    assert signals.kde_dip(rng.normal(size=2000)) == 1.0
+    assert signals.kde_dip(two) < cl.DIP_MAX and signals.kde_dip(uneven) < 0.5
+    # a sparse bump in the tail (20 of 2000 draws) is not a mode
+    assert signals.kde_dip(np.concatenate([rng.normal(size=1980), rng.normal(8.0, 0.1, 20)])) == 1.0
+    fake = {"a[0]": {"bimodality": signals.bimodality_coefficient(skewed), "dip": signals.kde_dip(skewed)}}
+    assert verdict(made_up(params=fake))[0] == "identified"
+
+
+def test_prompt_observations_keep_falling_as_a_sigmoid_gate_vanishes_further():
+    """Synthetic wbar posteriors shaped like P2's vanishing gate at tau* = -5 and -8 (n = 2000, 3 prompt scalars):
+    the deeper collapse spreads over decades and reaches up to where the prompt nearly merges. The mass
+    below eps falls (0.88 -> 0.83: the old check's margin shrank); the median of n wbar falls (21 -> 10)."""
+    rng = np.random.default_rng(1)
+    n, threshold = 2000, 30.0
+    shallow, deep = (np.exp(rng.normal(np.log(m), s, 4000)) / n for m, s in ((21.0, 0.3), (9.6, 1.2)))
+    mass = [np.mean(n * w < threshold) for w in (shallow, deep)]
+    seen = [signals.expected_prompt_observations(w, n) for w in (shallow, deep)]
+    assert mass[1] < mass[0]  # what the issue saw: the old margin shrinks
+    assert seen[1] < seen[0] / 1.5 < threshold  # the new one grows
+    assert seen == pytest.approx([21.0, 9.6], rel=0.05)
+
+
 def test_weak_funnel_or_nan_numbers_do_not_fire():
     uncorrelated = made_up(gate_span=10.0, params={"b": {"funnel_corr": 0.2, "funnel_ratio": 3.0}})
     narrow_gate = made_up(gate_span=1.5, params={"b": {"funnel_corr": -0.99, "funnel_ratio": 1.5}})
@@ -141,18 +225,19 @@ def test_weak_funnel_or_nan_numbers_do_not_fire():
 
 
 def test_report_is_immutable_renders_and_tabulates():
-    d = made_up(gate_mass_near_zero=0.9, params={"nu": {"contraction": 0.2}})
+    d = made_up(prompt_observations=5.0, gate_mass_near_zero=0.9, params={"nu": {"contraction": 0.2}})
     found = cl.checks(d)
     report = cl.CollapseReport(*cl.classify(d, found), found, d)
     with pytest.raises(dataclasses.FrozenInstanceError):
         report.verdict = "identified"  # type: ignore[misc]
     row = report.to_dict()
-    assert row["verdict"] == "prompt vanishing" and row["gate_mass_near_zero"] == 0.9
+    assert row["verdict"] == "prompt vanishing" and row["prompt_observations"] == 5
+    assert row["gate_mass_near_zero"] == 0.9 and np.isnan(row["log_bayes_factor"])
     assert row["prompt_contraction_where"] == "nu" and row["prompt_contraction_fired"] is True
     assert row["rhat_fired"] is False and set(cl.PROBLEMS) <= set(row)
     text = str(report)
     assert text.startswith("verdict: prompt vanishing")
-    assert sum(line.endswith(" crossed") for line in text.splitlines()) == 2  # gate mass, prompt contraction
+    assert sum(line.endswith(" crossed") for line in text.splitlines()) == 2  # prompt observations, contraction
     assert "a[1]" in text and "a[1]" not in report.render(parameters=False).split("where")[-1]
 
 
@@ -206,6 +291,64 @@ def test_vanishing_fit_is_prompt_vanishing(vanishing_fit):
     report = cl.collapse_report(vanishing_fit)
     assert report.verdict == "prompt vanishing", report
     assert report.diagnostics.gate_mass_near_zero > 0.9
+    assert report.diagnostics.frozen_p < 0.01  # the prompt (-e1 + e2, 0.5) is off f0
+
+
+#: issue #12's miss: a Student-t(30) f0, the prompt at its mean and variance, lam* = 0.3, n = 3000
+STUDENT30 = ModelSpec(FrozenExpert("student_t", df=30.0, **FROZEN))
+T30_TRUTH = Truth({"lam": 0.3, "a": E1, "b": 0.0, "nu": 0.1})
+
+
+def test_nearly_gaussian_merge_is_not_vanishing():
+    """The old rule said "prompt vanishing" (Student-t is distinguishable by family); the data say merging."""
+    dt = small_fit(STUDENT30, T30_TRUTH, n=3000)
+    label = fisher_label(STUDENT30, T30_TRUTH.at(STUDENT30, 3000), 3000, jax.random.PRNGKey(0), 4000)
+    assert label.label == "collapsed: merging" and label.weakest == "lam"
+    report = cl.collapse_report(dt)
+    assert report.verdict == "prompt merging", report
+    assert report.diagnostics.distinguishable and report.diagnostics.merge_probe < 0.5
+    log_bf = savage_dickey_log_bf(dt)
+    assert log_bf < -3  # the Occam factor of a prompt the data do not call for
+    assert cl.collapse_report(dt, log_bayes_factor=log_bf).verdict == "prompt not needed"
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.1])
+def test_savage_dickey_matches_the_evidence_by_prior_sampling(lam):
+    """n = 40, d = 1, log BF near 0 (where the verdict uses it): log Z by 400000 prior draws against Savage-Dickey."""
+    frozen = FrozenExpert("student_t", df=5.0, mean="linear", weight=(1.0,), bias=0.0, nu=0.1)
+    spec = ModelSpec(frozen, priors={"a": ["normal", 0.0, 1.0], "b": ["normal", 0.0, 1.0]})
+    truth = {"lam": lam, "a": np.array([-1.0]), "b": 0.5, "nu": 0.1}
+    x, y = simulate(jax.random.PRNGKey(3), spec, truth, 40)
+    nuts = fit_nuts(spec, x, y, key=0, num_warmup=500, num_samples=1000, num_chains=2)
+    dt = to_datatree(spec, x, y, nuts=nuts, log_likelihood=False)
+    keys = jax.random.split(jax.random.PRNGKey(4), len(spec.param_names))
+    priors = prior_distributions(spec)
+    draws = {k: priors[k].sample(kk, (400_000,)) for k, kk in zip(spec.param_names, keys, strict=True)}
+    total = jax.vmap(lambda p: jnp.sum(log_likelihood(spec, p, x, y)))(draws)
+    log_z = float(jax.scipy.special.logsumexp(total) - np.log(total.size))
+    expected = log_z - float(jnp.sum(frozen_log_density(spec, x, y)))
+    assert -3 < expected < 0  # the data do not call for the prompt: the regime of "prompt not needed"
+    assert savage_dickey_log_bf(dt, max_draws=2000) == pytest.approx(expected, abs=0.15)
+
+
+def test_the_prompt_closest_to_f0_and_the_merge_probe():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 2))
+    laplace = ModelSpec(FrozenExpert("laplace", laplace_reading="scale", **FROZEN))
+    closest = signals.frozen_projection(laplace, x)
+    assert closest["a"] == pytest.approx(E1) and closest["b"] == 0.0 and closest["nu"] == pytest.approx(0.02)
+    # tanh against a linear f0: a nearly linear tanh for slope 0.3, a poor one for slope 1
+    frozen = {**FROZEN, "weight": (0.3, 0.0)}
+    near = signals.frozen_projection(ModelSpec(FrozenExpert("gaussian", **frozen), PromptExpert("tanh")), x)
+    assert 0.3 < near["a"][0] < 0.35 and abs(near["a"][1]) < 1e-2 and abs(near["b"]) < 1e-2
+    assert 0.1 < near["nu"] < 0.101  # f0's variance plus a mean squared residual under 1e-3
+    poor = signals.frozen_projection(ModelSpec(FrozenExpert("gaussian", **FROZEN), PromptExpert("tanh")), x)
+    assert poor["nu"] > 0.2
+    # the probe: lam free for a Gaussian f0 and the prompt on it, pinned for data a Student-t(5) f0 drew
+    y = x[:, 0] + np.sqrt(0.1) * rng.standard_t(5.0, 2000) * np.sqrt(3 / 5)
+    at_f0 = signals.frozen_projection(GAUSSIAN, x)
+    assert signals.merge_probe(GAUSSIAN, x, y, at_f0) == pytest.approx(0.0, abs=1e-4)
+    assert signals.merge_probe(STUDENT, x, y, at_f0) > cl.CONTRACTION_MIN
 
 
 # ----------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ CHAINS, DRAWS = 2, 2000
 
 
 def synthetic_result(spec: ModelSpec, posterior: dict, x: np.ndarray, diverging: int = 0, map_=None):
-    """A DataTree shaped like a saved NUTS result: posterior, sample_stats, constant_data, the spec."""
+    """A DataTree shaped like a saved NUTS result: posterior, sample_stats, constant and observed data, the spec."""
     rng = np.random.default_rng(0)
     dead = np.zeros((CHAINS, DRAWS), bool)
     dead.flat[:diverging] = True
@@ -26,8 +26,9 @@ def synthetic_result(spec: ModelSpec, posterior: dict, x: np.ndarray, diverging:
         "posterior": posterior,
         "sample_stats": {"energy": rng.normal(size=(CHAINS, DRAWS)).cumsum(axis=1) * 0.1, "diverging": dead},
         "constant_data": {"x": x},
+        "observed_data": {"y": x[:, 0] + np.sqrt(0.1) * rng.normal(size=len(x))},
     }
-    dt = az.from_dict(groups, dims={"a": ["feature"], "beta": ["feature"], "x": ["obs", "feature"]})
+    dt = az.from_dict(groups, dims={"a": ["feature"], "beta": ["feature"], "x": ["obs", "feature"], "y": ["obs"]})
     if map_ is not None:
         dt["map"] = az.from_dict({"posterior": {k: np.asarray(v)[None, None] for k, v in map_.items()}})[
             "posterior"
@@ -224,15 +225,19 @@ def test_diagnose_reads_arviz_and_sampler_numbers():
     assert list(d.table().index) == ["lam", "a[0]", "a[1]", "b", "nu"]
 
 
-def test_frozen_distance_only_for_the_same_structure():
+def test_frozen_distance_is_to_the_prompt_closest_to_f0():
     on_frozen = {**VALUES, "a": np.array([1.0, 0.0]), "b": 0.0}
     d = dg.diagnose(synthetic_result(SPEC, point_draws(SPEC, on_frozen, sd=0.1), X))
     assert d.frozen_p > 0.01 and all(p.frozen_distance < 0.2 for p in d.of_role("prompt"))
+    assert d.merge_probe == pytest.approx(0.0, abs=1e-4)  # a Gaussian f0 is a Gaussian prompt: lam is free
     off = dg.diagnose(synthetic_result(SPEC, point_draws(SPEC, VALUES, sd=0.1), X))
     assert off.frozen_p < 1e-10
+    # another structure: the distance is to the least-squares sigmoid prompt, far from f0's linear mean
     other = make_spec("gaussian", weight=(1.0, 0.0), prompt_mean="sigmoid")
-    d = dg.diagnose(synthetic_result(other, point_draws(other, VALUES, sd=0.1), X))
-    assert np.isnan(d.frozen_p) and all(np.isnan(p.frozen_distance) for p in d.parameters)
+    closest = dg.frozen_projection(other, X)
+    d = dg.diagnose(synthetic_result(other, point_draws(other, {**VALUES, **closest}, sd=0.1), X))
+    assert d.frozen_p > 0.01 and all(p.frozen_distance < 0.2 for p in d.of_role("prompt"))
+    assert closest["nu"] > 0.2  # f0's variance 0.1 plus the sigmoid's squared misfit
 
 
 def test_a_result_without_posterior_is_an_error():

@@ -18,7 +18,7 @@ KEY = jax.random.PRNGKey(0)
 
 
 def _point(path: str, value: float):
-    points = path_points(standard_paths([1.0, 0.0], [0.5, 0.0]))
+    points = path_points(standard_paths([1.0, 0.0], [0.5, 0.0], near=[0.0], taus=[-8.0]))
     return next(p for p in points if p.path == path and p.value == value)
 
 
@@ -38,6 +38,20 @@ def test_fisher_label_at_the_ends_of_the_paths(path, value, label, weakest):
     assert found.singular == (value == 0.0)
     if weakest:
         assert found.weakest == weakest
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "label"),
+    [("nearly-gaussian-t30", 0.0, "collapsed: merging"), ("vanishing-sigmoid", -8.0, "collapsed: vanishing")],
+)
+def test_fisher_label_kind_is_the_weakest_block_not_the_family(path, value, label):
+    """A Student-t(30) f0 with the prompt at its mean and variance: lam is the weakest, a merge (the old
+    label, merging only for a Gaussian f0, called it vanishing); a sigmoid gate at tau* = -8: the prompt."""
+    point = _point(path, value)
+    found = fisher_label(point.spec, point.truth, 2000, KEY, 4000)
+    assert point.spec.distinguishable and not found.singular
+    assert found.label == label
+    assert (found.weakest in ("lam", "beta[0]", "beta[1]", "tau")) == (label == "collapsed: merging")
 
 
 def test_predicted_contraction_is_one_minus_variance_ratio_on_the_diagnostics_scale():
@@ -62,15 +76,25 @@ def test_quick_run_flags_every_collapse_and_no_control(tmp_path, monkeypatch, ca
     assert "controls flagged (any): 0" in printed
     with xr.open_dataset(tmp_path / "paths.nc", engine="h5netcdf") as ds:
         ds = ds.load()
-    paths = {"merging", "vanishing", "control", "control-laplace", "control-structure"}
+    paths = {"merging", "vanishing", "control", "control-laplace", "control-structure", "near-linear"}
+    paths |= {"nearly-gaussian-t30", "nearly-gaussian-t100"}
     assert set(ds["path"].values) == paths and ds.attrs["n"] == 1000
-    values = {
-        (p, float(ds["value"].sel(path=p, point=i))): str(ds["verdict"].sel(path=p, point=i).item())
+    verdicts = {
+        (str(p), float(ds["value"].sel(path=p, point=i))): (
+            str(ds["verdict"].sel(path=p, point=i).item()),
+            str(ds["verdict_posterior"].sel(path=p, point=i).item()),
+        )
         for p in ds["path"].values
         for i in ds["point"].values
         if ds["verdict"].sel(path=p, point=i).item()
     }
-    assert values[("merging", 0.0)] == "prompt merging"
-    assert values[("vanishing", 0.0)] == "prompt vanishing"
-    assert values[("control", 1.0)] == values[("merging", 1.0)] == values[("vanishing", 0.5)] == "identified"
+    # the exact merge and lam* = 0: the Bayes factor says not needed, the posterior alone names the kind
+    assert verdicts[("merging", 0.0)] == ("prompt not needed", "prompt merging")
+    assert verdicts[("vanishing", 0.0)] == ("prompt not needed", "prompt vanishing")
+    # nearly Gaussian frozen experts and a nearly linear tanh prompt merge (the old rule: "prompt vanishing")
+    for path in ("nearly-gaussian-t30", "nearly-gaussian-t100", "near-linear"):
+        assert verdicts[(path, 0.0)] == ("prompt not needed", "prompt merging"), path
+    assert printed.count("verdict names the label: 10, collapsed fits flagged: 5, fits: 10") == 2
+    identified = ("identified", "identified")
+    assert verdicts[("control", 1.0)] == verdicts[("merging", 1.0)] == verdicts[("vanishing", 0.5)] == identified
     assert set(ds["label"].sel(path="control", point=0).values.ravel()) == {"identified"}

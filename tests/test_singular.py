@@ -188,7 +188,7 @@ def test_quick_paths_run_sees_the_prompt_needed_only_where_it_is(tmp_path, monke
     def no_fit(*args, **kwargs):
         raise AssertionError("a finished cell was fitted again")
 
-    monkeypatch.setattr("bayescmoe.studies.singular_paths.fitted_tree", no_fit)
+    monkeypatch.setattr("bayescmoe.studies.singular_paths.fit_result", no_fit)
     with pytest.raises(SystemExit) as again:
         runpy.run_path(str(PATHS_SCRIPT), run_name="__main__")
     assert again.value.code == 0 and "3 cells" in capsys.readouterr().out

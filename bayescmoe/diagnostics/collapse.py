@@ -1,25 +1,43 @@
-"""The collapse report: is the prompt identified, vanishing, merging, or weakly identified? (PAPERS.md 2, 5)
+"""The collapse report: is the prompt identified, vanishing, merging, not needed, or weakly identified? (PAPERS.md 2, 5)
 
 :func:`collapse_report` turns the numbers of :func:`bayescmoe.diagnostics.signals.diagnose` into named
-checks against the thresholds below, and the checks into one verdict:
+checks against the thresholds below, and the checks into one verdict. The verdict rests on what the
+data and the posterior show, never on the spec's family or structure (``spec.distinguishable``, P2's
+Definition 1, is an n -> infinity statement and is reported as information only):
 
-1. **prompt merging** -- the spec can merge (Gaussian f0 and the same expert structure, i.e. not
-   ``spec.distinguishable``), the gate collapsed (``gate_mass_near_zero`` or ``gate_contraction``
-   fired) and the frozen expert's mean parameters lie inside the posterior of the prompt's
-   (``frozen_p`` >= :data:`MERGE_P_MIN`: a Gaussian test of a = a0 [, b = b0]). The prompt's
-   variance may still differ from nu0 (P2 b-ii), and the gate need not be near 0: at an exact merge
-   it is free, and the posterior often piles up at lam -> 0, where the prompt is free too.
-2. **prompt vanishing** -- the gate's posterior mass is near 0 (the prompt explains fewer than
-   ``OBS_PER_PARAM`` observations per prompt parameter in more than :data:`GATE_MASS_MIN` of the
-   draws) and some prompt parameter did not contract (contraction < :data:`CONTRACTION_MIN`).
-3. **weakly identified** -- neither, but some check fired: a parameter that did not contract, a
-   gate near 0 with a contracted prompt, ArviZ's R-hat / ESS / divergences / E-BFMI, chains that
-   disagree, a bimodal marginal, a funnel, or a MAP far from the posterior mean.
-4. **identified** -- no check fired.
+1. **prompt not needed** (only with a log Bayes factor) -- log BF = log Z(contaminated) - log Z(f0
+   alone) < :data:`LOG_BF_NEEDED` and some prompt parameter did not contract (contraction <
+   :data:`CONTRACTION_MIN`: the prompt is still near its prior). Kass and Raftery (1995) grade
+   2 log BF below 2 "not worth more than a bare mention", and a negative log BF is evidence for f0
+   alone: in both cases the data do not call for a prompt, and a merged prompt and a vanished one
+   are then the same explanation of them. A merge piles the posterior at lam -> 0, where the prompt
+   is free (the Occam factor of PAPERS.md 7: log BF = -7 at exact Gaussian and Student-t(30)
+   merges, n = 2000), so the rule is log BF < 1, not |log BF| < 1.
+2. **prompt merging** -- the gate collapsed (``prompt_observations`` or ``gate_contraction`` fired),
+   the data cannot tell f0 from the Gaussian prompt closest to it
+   (:func:`~bayescmoe.diagnostics.signals.frozen_projection`: f0's own a0 [, b0] and variance for the
+   same structure): with the prompt held there, lam does not contract (``merge_probe`` <
+   :data:`CONTRACTION_MIN`, the cut of every contraction here and of the Fisher label; this replaces
+   "f0 is Gaussian"), and the prompt sits there: the closest prompt's mean parameters lie inside the
+   prompt's posterior (``frozen_p`` >= :data:`MERGE_P_MIN`), also on the draws whose gate is not near
+   0 (``frozen_p_gated``, when at least ``GATED_SHARE_MIN`` of the draws are). The prompt's variance
+   may still differ from f0's (P2 b-ii), and the gate need not be near 0.
+3. **prompt vanishing** -- the prompt explains fewer than ``OBS_PER_PARAM`` observations per prompt
+   parameter (posterior median of n wbar, ``prompt_observations``) and some prompt parameter did not
+   contract.
+4. **weakly identified** -- none of these, but some check of :data:`PROBLEMS` fired: a parameter that
+   did not contract, a gate near 0 with a contracted prompt, ArviZ's R-hat / ESS / divergences /
+   E-BFMI, chains that disagree, a bimodal marginal (coefficient above 5/9 *and* a KDE dip), a
+   funnel, or a MAP far from the posterior mean.
+5. **identified** -- no check fired.
 
-Merging is tested first: where the spec can merge and the prompt's posterior covers the frozen
-expert, the data cannot tell a merged prompt from a vanished one, and merging is the explanation
-the spec allows. A check whose numbers are all NaN (e.g. contraction under flat priors) cannot fire.
+Merging is tested before vanishing: where the prompt's posterior covers f0 and the data cannot tell
+them apart, a merged prompt explains the data as well as a vanished one (a Student-t(30) f0 with the
+prompt at its mean and variance, lam* = 0.3, n = 3000: probe contraction 0.2). Where the data tell f0
+from a Gaussian (a Laplace f0 at n = 2000: 0.99), a collapsed gate is a vanishing prompt even when
+some draws put the prompt on f0. A check whose numbers are all NaN (contraction under flat priors,
+``frozen_p_gated`` with the gate near 0 in most draws, the log Bayes factor when none is given)
+cannot fire.
 """
 
 from __future__ import annotations
@@ -33,15 +51,15 @@ import xarray as xr
 
 from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics, diagnose
 
-VERDICTS = ("identified", "prompt vanishing", "prompt merging", "weakly identified")
+VERDICTS = ("identified", "prompt vanishing", "prompt merging", "prompt not needed", "weakly identified")
 
 #: a parameter "contracted" when 1 - var_post/var_prior reaches this (identified fits: 0.96 to 1,
 #: collapsed prompts: -0.1 to 0.8)
 CONTRACTION_MIN = 0.9
-#: the gate is "near 0" when more than this share of its posterior mass is below eps
-GATE_MASS_MIN = 0.5
 #: the prompt "sits on" the frozen expert when the Gaussian test of a = a0 [, b = b0] has p >= this
 MERGE_P_MIN = 0.01
+#: a prompt is called for when log BF reaches this (Kass and Raftery 1995: 2 log BF >= 2 is "positive")
+LOG_BF_NEEDED = 1.0
 #: rank-normalised split R-hat above this is a failure. Vehtari et al. (2021) use 1.01 with ESS > 400;
 #: a healthy 2 x 300-draw control reached 1.011, so small fits get 1.02 (collapsed ones: up to 1.1)
 RHAT_MAX = 1.02
@@ -55,6 +73,9 @@ BFMI_MIN = 0.3
 CHAIN_ALPHA = 0.01
 #: bimodality coefficient above the uniform's 5/9 suggests two modes (Pfister et al. 2013)
 BIMODALITY_MAX = 5 / 9
+#: ... and counts when the KDE has a valley below this share of its lower peak (two normals of unit sd
+#: 3 apart: 0.75; skewed one-peaked marginals: 1)
+DIP_MAX = 0.9
 #: a funnel: spread ratio (lowest / highest gate bin) at least this, with the correlation below
 #: (identified fits: <= 1.2; vanishing and P2 merging fits: 1.25 to 2.7)
 FUNNEL_RATIO_MIN = 1.5
@@ -99,32 +120,38 @@ def _check(name: str, value: float, op: str, threshold: float, where: str = "") 
     return Check(name, float(value), op, float(threshold), where, fired)
 
 
-def checks(d: FitDiagnostics) -> tuple[Check, ...]:
+def checks(d: FitDiagnostics, log_bayes_factor: float | None = None) -> tuple[Check, ...]:
     """Every check of :mod:`bayescmoe.diagnostics.collapse` on one fit's diagnostics, in report order."""
     gate, prompt = d.of_role("gate"), d.of_role("prompt")
     ess_min = ESS_PER_CHAIN_MIN * d.num_chains
     spans = d.gate_span >= FUNNEL_GATE_SPAN_MIN
     funnel_strength = lambda p: p.funnel_ratio if spans and p.funnel_corr <= FUNNEL_CORR_MAX else 1.0  # noqa: E731
+    two_peaks = lambda p: p.bimodality if p.dip < DIP_MAX else np.nan  # noqa: E731
+    log_bf = np.nan if log_bayes_factor is None else log_bayes_factor
     return (
-        _check("gate_mass_near_zero", d.gate_mass_near_zero, ">", GATE_MASS_MIN),
+        _check("prompt_observations", d.prompt_observations, "<", d.gate_eps * d.n),
         _worst("gate_contraction", gate, lambda p: p.contraction, "<", CONTRACTION_MIN),
         _worst("prompt_contraction", prompt, lambda p: p.contraction, "<", CONTRACTION_MIN),
         _check("frozen_p", d.frozen_p, ">=", MERGE_P_MIN),
+        _check("frozen_p_gated", d.frozen_p_gated, ">=", MERGE_P_MIN),
+        _check("merge_probe", d.merge_probe, "<", CONTRACTION_MIN),
+        _check("log_bayes_factor", log_bf, "<", LOG_BF_NEEDED),
         _worst("rhat", d.parameters, lambda p: p.rhat, ">", RHAT_MAX),
         _worst("ess_bulk", d.parameters, lambda p: p.ess_bulk, "<", ess_min),
         _worst("ess_tail", d.parameters, lambda p: p.ess_tail, "<", ess_min),
         _check("divergences", d.divergences, ">", DIVERGENCES_MAX),
         _check("bfmi", min(d.bfmi, default=np.nan), "<", BFMI_MIN),
         _worst("chain_p", d.parameters, lambda p: p.chain_p, "<", CHAIN_ALPHA / len(d.parameters)),
-        _worst("bimodality", d.parameters, lambda p: p.bimodality, ">", BIMODALITY_MAX),
+        _worst("bimodality", d.parameters, two_peaks, ">", BIMODALITY_MAX),
         _worst("funnel", prompt, funnel_strength, ">=", FUNNEL_RATIO_MIN),
         _worst("map_distance", d.parameters, lambda p: p.map_distance, ">", MAP_DISTANCE_MAX),
     )
 
 
-#: checks that are evidence of a problem (``frozen_p`` only says where the prompt sits)
+#: checks that are evidence of a problem (the frozen tests, the probe and the Bayes factor say where the
+#: prompt sits and whether it is called for)
 PROBLEMS = (
-    "gate_mass_near_zero",
+    "prompt_observations",
     "gate_contraction",
     "prompt_contraction",
     "rhat",
@@ -143,16 +170,26 @@ def classify(d: FitDiagnostics, found: tuple[Check, ...]) -> tuple[str, str]:
     """(verdict, reason) by the decision rule of the module docstring."""
     by_name = {c.name: c for c in found}
     fired = {c.name for c in found if c.fired}
-    mass, gate, prompt = by_name["gate_mass_near_zero"], by_name["gate_contraction"], by_name["prompt_contraction"]
-    near_zero = f"{mass.value:.0%} of the gate's mass is near 0"
-    if not d.distinguishable and {"gate_mass_near_zero", "gate_contraction"} & fired and "frozen_p" in fired:
-        collapsed = near_zero if mass.fired else f"the gate did not contract ({gate.where} {gate.value:.2f})"
-        return "prompt merging", (
-            f"the spec can merge (Gaussian f0, same structure), {collapsed} and the frozen expert's "
-            f"mean parameters lie in the prompt's posterior (p = {by_name['frozen_p'].value:.3g})"
+    seen, gate, prompt = by_name["prompt_observations"], by_name["gate_contraction"], by_name["prompt_contraction"]
+    uncontracted = f"{prompt.where} did not contract ({prompt.value:.2f})"
+    if {"log_bayes_factor", "prompt_contraction"} <= fired:
+        return "prompt not needed", (
+            f"log Bayes factor for the prompt {by_name['log_bayes_factor'].value:.3g} < {LOG_BF_NEEDED:g} "
+            f"and {uncontracted}"
         )
-    if {"gate_mass_near_zero", "prompt_contraction"} <= fired:
-        return "prompt vanishing", f"{near_zero} and {prompt.where} did not contract ({prompt.value:.2f})"
+    few = f"the prompt explains {seen.value:.3g} observations (posterior median of n wbar)"
+    gated, probe = by_name["frozen_p_gated"], by_name["merge_probe"]
+    sits = {"merge_probe", "frozen_p"} <= fired and (gated.fired or not np.isfinite(gated.value))
+    if {"prompt_observations", "gate_contraction"} & fired and sits:
+        collapsed = few if seen.fired else f"the gate did not contract ({gate.where} {gate.value:.2f})"
+        where = f", also where its gate is not near 0 (p = {gated.value:.3g})" if gated.fired else ""
+        return "prompt merging", (
+            f"{collapsed}, the data cannot tell f0 from the Gaussian prompt closest to it (lam contracts by "
+            f"{probe.value:.2f} with the prompt there) and it lies in the prompt's posterior "
+            f"(p = {by_name['frozen_p'].value:.3g}){where}"
+        )
+    if {"prompt_observations", "prompt_contraction"} <= fired:
+        return "prompt vanishing", f"{few} and {uncontracted}"
     problems = [c.name for c in found if c.fired and c.name in PROBLEMS]
     if problems:
         return "weakly identified", "checks fired: " + ", ".join(problems)
@@ -184,6 +221,7 @@ class CollapseReport:
             "num_draws": d.num_draws,
             "distinguishable": d.distinguishable,
             "gate_eps": d.gate_eps,
+            "gate_mass_near_zero": d.gate_mass_near_zero,
             "prior_gate_mass_near_zero": d.prior_gate_mass_near_zero,
         }
         for c in self.checks:
@@ -197,7 +235,8 @@ class CollapseReport:
             f"verdict: {self.verdict}",
             f"why: {self.reason}",
             f"fit: n = {d.n}, {d.num_chains} chains x {d.num_draws} draws, distinguishable {d.distinguishable}, "
-            f"gate near 0 below {d.gate_eps:.3g} (prior mass there {d.prior_gate_mass_near_zero:.3g})",
+            f"gate near 0 below {d.gate_eps:.3g} (posterior mass there {d.gate_mass_near_zero:.3g}, "
+            f"prior {d.prior_gate_mass_near_zero:.3g})",
             "",
             f"{'check':22s} {'value':>10s}  {'crossed if':12s} where",
         ]
@@ -216,9 +255,20 @@ class CollapseReport:
         return self.render()
 
 
-def collapse_report(dt: xr.DataTree, *, eps: float | None = None) -> CollapseReport:
-    """Diagnose a NUTS result and classify it (see the module docstring for the rule)."""
-    d = diagnose(dt, eps=eps)
-    found = checks(d)
-    verdict, reason = classify(d, found)
-    return CollapseReport(verdict, reason, found, d)
+def report_of(d: FitDiagnostics, log_bayes_factor: float | None = None) -> CollapseReport:
+    """The report on diagnostics already computed (the module docstring's rule)."""
+    found = checks(d, log_bayes_factor)
+    return CollapseReport(*classify(d, found), found, d)
+
+
+def collapse_report(
+    dt: xr.DataTree, *, eps: float | None = None, log_bayes_factor: float | None = None
+) -> CollapseReport:
+    """Diagnose a NUTS result and classify it (module docstring).
+
+    ``eps``: the gate's "near 0" level (default ``OBS_PER_PARAM`` k / n); ``log_bayes_factor``:
+    log Z(contaminated) - log Z(f0 alone), e.g. from
+    :func:`~bayescmoe.diagnostics.predictive.savage_dickey_log_bf`; without it the verdict rests on the
+    posterior alone (no "prompt not needed").
+    """
+    return report_of(diagnose(dt, eps=eps), log_bayes_factor)

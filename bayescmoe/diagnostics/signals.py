@@ -21,20 +21,38 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
   would make any test reject); a small p-value is what a rank plot shows as non-uniform ranks.
 - **multimodality**: the bimodality coefficient (g^2 + 1) / (k + 3 (m-1)^2 / ((m-2)(m-3))) of the
   marginal on the unconstrained scale (so a pile-up at a boundary is not read as a second mode);
-  5/9 is its value for the uniform, 1/3 for the normal, values above 5/9 suggest two modes.
-- **gate mass near 0**: the gate's share of the data, wbar = E_x[w(x)] over the stored x (lam for
-  the constant gate, the mean of sigmoid(beta.x + tau) for the sigmoid one), per draw. "Near 0"
-  means the prompt gets fewer than :data:`OBS_PER_PARAM` observations per prompt parameter:
-  n wbar < OBS_PER_PARAM k, i.e. wbar < eps = OBS_PER_PARAM k / n. The prior mass is reported too.
+  5/9 is its value for the uniform, 1/3 for the normal, values above 5/9 suggest two modes. Skew
+  alone raises it (a lognormal(0, 0.8) has 0.66 and one peak), so the **dip** is measured too: on a
+  Gaussian kernel density estimate (Silverman's bandwidth, which over-smooths two modes, never
+  invents them), the density at the deepest point between its two highest peaks over the lower
+  peak; 1 for one peak, or when the lower peak's side holds under :data:`MODE_MASS_MIN` of the draws.
+- **gate**: the gate's share of the data, wbar = E_x[w(x)] over the stored x (lam for the constant
+  gate, the mean of sigmoid(beta.x + tau) for the sigmoid one), per draw, and n wbar, the expected
+  number of observations the prompt explains. **Prompt observations**: the posterior median of
+  n wbar. "Near 0" means fewer than :data:`OBS_PER_PARAM` observations per prompt parameter:
+  n wbar < OBS_PER_PARAM k, i.e. wbar < eps = OBS_PER_PARAM k / n; the posterior (and prior) mass
+  below eps is reported too. The median keeps falling as a collapse deepens, where the mass below a
+  fixed eps need not: an unidentified sigmoid gate spreads its draws over decades of wbar, up into
+  draws where the prompt nearly coincides with f0 and can take a larger share.
 - **funnel**: prompt draws (unconstrained scale, less their linear fit on log wbar) binned by
   quantiles of log wbar; the correlation between the bin's median log wbar and the log of the
   prompt's residual spread in it, and the spread ratio
   of the lowest to the highest gate bin. A funnel widens as the gate shrinks: corr -> -1, ratio > 1.
   The **gate span** (median wbar of the highest bin / of the lowest) says how far the gate ranges.
-- **MAP distance** |MAP - posterior mean| / posterior sd, and for a prompt of the frozen expert's
-  structure the **frozen distance** |posterior mean - frozen value| / posterior sd per scalar and
-  the **frozen mean test**: the Mahalanobis distance D^2 of the frozen expert's mean parameters
-  (a0 [, b0]) from the posterior of (a [, b]) and its chi^2 tail probability p (merging: p not small).
+- **MAP distance** |MAP - posterior mean| / posterior sd.
+- **the prompt closest to f0** (:func:`frozen_projection`): f0's mean parameters and variance when
+  the prompt has its structure, else the least-squares fit of the prompt's mean to h0 on the stored
+  x, with f0's variance plus the mean squared residual (nu is a variance for every family, PAPERS.md
+  1; a Student-t or Laplace f0 is compared through its mean and variance). Against it: the **frozen
+  distance** |posterior mean - its value| / posterior sd per scalar; the **frozen mean test**, the
+  Mahalanobis distance D^2 of its mean parameters from the posterior of (a [, b]) and the chi^2
+  tail probability p (``frozen_p``; p not small: the prompt may sit on f0); the same test on the
+  draws whose gate is not near 0 (``frozen_p_gated``, NaN when fewer than :data:`GATED_SHARE_MIN` of
+  the draws are): where the prompt explains data, does it sit on f0? And the **merge probe**: the
+  contraction 1 - 12 var of lam under the likelihood prod_i ((1 - lam) f0_i + lam g_i) on [0, 1]
+  (uniform reference), g this closest prompt held fixed: whether the data can tell f0 from a Gaussian
+  prompt sitting on it at all (0 for a Gaussian f0 of the prompt's structure; P2's Definition 1 is
+  its n -> infinity counterpart).
 """
 
 from __future__ import annotations
@@ -49,14 +67,23 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from numpyro.distributions.transforms import biject_to
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 from bayescmoe.errors import require
-from bayescmoe.model.likelihood import gate_log_weights
+from bayescmoe.model.families import family_variance
+from bayescmoe.model.likelihood import (
+    frozen_log_density,
+    frozen_mean,
+    frozen_variance,
+    gate_log_weights,
+    log_mix,
+    prompt_log_density,
+    prompt_mean,
+)
 from bayescmoe.model.numpyro_model import prior_distributions
 from bayescmoe.model.priors import SUPPORTS
 from bayescmoe.model.spec import ModelSpec
-from bayescmoe.results.datatree import spec_of
+from bayescmoe.results.datatree import data_of, spec_of
 
 #: gate parameters; all others belong to the prompt
 GATE_PARAMS = ("lam", "beta", "tau")
@@ -72,6 +99,14 @@ LOG_VARIANCE = {
 OBS_PER_PARAM = 10
 #: equal-count gate bins of the funnel statistic
 FUNNEL_BINS = 5
+#: grid points of the kernel density estimate of the dip
+DIP_GRID = 512
+#: a second peak counts only if its side of the valley holds at least this share of the draws
+MODE_MASS_MIN = 0.05
+#: the gated frozen test needs at least this share of the draws with the gate not near 0
+GATED_SHARE_MIN = 0.05
+#: lam grid of the merge probe on [0, 1] (an identified lam has sd >= 0.009 at n <= 3000)
+PROBE_GRID = 1001
 
 
 @dataclass(frozen=True)
@@ -91,6 +126,7 @@ class ParameterDiagnostics:
     chain_p: float
     chain_rank_p: float
     bimodality: float
+    dip: float
     funnel_corr: float
     funnel_ratio: float
     map_distance: float
@@ -108,11 +144,14 @@ class FitDiagnostics:
     divergences: int
     bfmi: tuple[float, ...]
     gate_eps: float
+    prompt_observations: float
     gate_mass_near_zero: float
     prior_gate_mass_near_zero: float
     gate_span: float
     frozen_mahalanobis: float
     frozen_p: float
+    frozen_p_gated: float
+    merge_probe: float
     parameters: tuple[ParameterDiagnostics, ...]
 
     def of_role(self, role: str) -> tuple[ParameterDiagnostics, ...]:
@@ -125,7 +164,7 @@ class FitDiagnostics:
 
 
 def _require_nuts(dt: xr.DataTree) -> None:
-    for group in ("posterior", "sample_stats", "constant_data"):
+    for group in ("posterior", "sample_stats", "constant_data", "observed_data"):
         require(group in dt.children, "result", f"has no {group!r} group: collapse diagnostics need a NUTS fit")
 
 
@@ -197,6 +236,11 @@ def prior_gate_mass(spec: ModelSpec, x: np.ndarray, eps: float, num: int = 4000,
     return float(np.mean(mean_gate_weight(spec, draws, x) < eps))
 
 
+def expected_prompt_observations(wbar: np.ndarray, n: int) -> float:
+    """Posterior median of n wbar: how many of the n observations the prompt explains (module docstring)."""
+    return float(np.median(n * np.asarray(wbar)))
+
+
 def gate_eps(spec: ModelSpec, n: int) -> float:
     """The gate is near 0 below eps = OBS_PER_PARAM k / n, k the number of prompt scalars."""
     k = sum(int(np.prod(spec.shape(name))) for name in spec.param_names if name not in GATE_PARAMS)
@@ -239,6 +283,28 @@ def bimodality_coefficient(values: np.ndarray) -> float:
     return float((g**2 + 1) / (k + 3 * (m - 1) ** 2 / ((m - 2) * (m - 3))))
 
 
+def kde_dip(values: np.ndarray, grid: int = DIP_GRID) -> float:
+    """Density at the deepest point between the two highest peaks of a Gaussian KDE over the lower peak.
+
+    1 for one peak, for constant values, or when the lower peak's side of the valley holds fewer than
+    :data:`MODE_MASS_MIN` of the values (a bump in a sparse tail is not a mode). Silverman's bandwidth.
+    """
+    if np.ptp(values) == 0:
+        return 1.0
+    at = np.linspace(values.min(), values.max(), grid)
+    density = stats.gaussian_kde(values, bw_method="silverman")(at)
+    peaks = np.flatnonzero((density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])) + 1
+    if peaks.size < 2:
+        return 1.0
+    left, right = np.sort(peaks[np.argsort(density[peaks])[-2:]])
+    valley = left + int(np.argmin(density[left : right + 1]))
+    lower_left = density[left] < density[right]
+    side = np.mean(values < at[valley]) if lower_left else np.mean(values > at[valley])
+    if side < MODE_MASS_MIN:
+        return 1.0
+    return float(density[valley] / min(density[left], density[right]))
+
+
 def funnel(log_gate: np.ndarray, values: np.ndarray, bins: int = FUNNEL_BINS) -> tuple[float, float]:
     """(corr, ratio): correlation of bin-median log gate with log spread, and spread(low)/spread(high).
 
@@ -278,6 +344,40 @@ def frozen_mean_test(draws: np.ndarray, frozen: np.ndarray) -> tuple[float, floa
     return d2, float(stats.chi2.sf(d2, df=draws.shape[1]))
 
 
+def frozen_projection(spec: ModelSpec, x: np.ndarray) -> dict[str, np.ndarray]:
+    """The prompt closest to f0 on the inputs ``x`` (module docstring): mean parameters and variance nu."""
+    f = spec.frozen
+    xj = jnp.asarray(x)
+    variance = float(np.mean(family_variance(f.family, frozen_variance(spec, xj), f.laplace_reading)))
+    if spec.same_structure:
+        return {**{k: v for k, v in f.params().items() if k != "nu"}, "nu": np.asarray(variance)}
+    h0 = np.asarray(frozen_mean(spec, xj))
+    z = x[:, : spec.dim]
+    design = np.column_stack([z, np.ones(len(z))]) if spec.prompt.bias else z
+    start = np.linalg.lstsq(design, h0, rcond=None)[0]
+    split = lambda theta: {"a": theta[: spec.dim], **({"b": theta[spec.dim]} if spec.prompt.bias else {})}  # noqa: E731
+    residual = lambda theta: prompt_mean(spec, split(theta), xj) - h0  # noqa: E731
+    jacobian = jax.jacfwd(residual)
+    fit = optimize.least_squares(
+        lambda t: np.asarray(residual(jnp.asarray(t))), start, jac=lambda t: np.asarray(jacobian(jnp.asarray(t)))
+    )
+    mean = {k: np.asarray(v) for k, v in split(fit.x).items()}
+    return {**mean, "nu": np.asarray(variance + float(np.mean(fit.fun**2)))}
+
+
+def merge_probe(spec: ModelSpec, x: np.ndarray, y: np.ndarray, prompt: Mapping[str, np.ndarray]) -> float:
+    """Contraction 1 - 12 var of lam on [0, 1] under the likelihood with the prompt fixed at ``prompt``."""
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+    log_f0 = frozen_log_density(spec, xj, yj)
+    log_g = prompt_log_density(spec, {k: jnp.asarray(v) for k, v in prompt.items()}, xj, yj)
+    lam = np.linspace(0.0, 1.0, PROBE_GRID)
+    ell = np.asarray(jax.vmap(lambda v: jnp.sum(log_mix(v, log_f0, log_g)))(jnp.asarray(lam)))
+    weight = np.exp(ell - ell.max())
+    weight = weight / np.trapezoid(weight, lam)
+    mean = np.trapezoid(lam * weight, lam)
+    return float(1.0 - 12.0 * np.trapezoid((lam - mean) ** 2 * weight, lam))
+
+
 def name_of(label: str) -> str:
     """The parameter of a scalar label (``a[3]`` -> ``a``)."""
     return label.split("[")[0]
@@ -312,7 +412,9 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
     priors = {name: prior_variance(spec, name) for name in names}
     prior_var = by_label({name: var for name, (var, _) in priors.items()})
     map_ = by_label({k: dt["map"][k].values for k in names}) if "map" in dt.children else {}
-    frozen = by_label(spec.frozen.params()) if spec.same_structure else {}
+    inputs, y = data_of(dt)
+    closest = frozen_projection(spec, inputs)
+    frozen = by_label(closest)
     wbar = gate_draws(dt)
     log_gate = np.log(np.maximum(wbar, np.finfo(float).tiny))
     parameters = []
@@ -337,17 +439,19 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
                 chain_p=chain_disagreement(draws),
                 chain_rank_p=chain_rank_test(draws),
                 bimodality=bimodality_coefficient(free[label].ravel()),
+                dip=kde_dip(free[label].ravel()),
                 funnel_corr=corr,
                 funnel_ratio=ratio,
                 map_distance=standardized_distance(draws, float(map_[label])) if map_ else np.nan,
                 frozen_distance=standardized_distance(draws, float(frozen[label])) if label in frozen else np.nan,
             )
         )
-    mean_labels = [label for label in frozen if name_of(label) in ("a", "b")]  # empty unless same structure
-    d2, p = (np.nan, np.nan)
-    if mean_labels:
-        draws = np.column_stack([natural[k].ravel() for k in mean_labels])
-        d2, p = frozen_mean_test(draws, np.array([frozen[k] for k in mean_labels]))
+    mean_labels = [label for label in frozen if name_of(label) in ("a", "b")]
+    means = np.column_stack([natural[k].ravel() for k in mean_labels])
+    at = np.array([frozen[k] for k in mean_labels])
+    d2, p = frozen_mean_test(means, at)
+    away = wbar >= eps
+    p_gated = frozen_mean_test(means[away], at)[1] if np.mean(away) >= GATED_SHARE_MIN else np.nan
     return FitDiagnostics(
         n=int(x.shape[0]),
         num_chains=int(dt["posterior"].sizes["chain"]),
@@ -356,10 +460,13 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
         divergences=int(dt["sample_stats"]["diverging"].sum()),
         bfmi=tuple(float(v) for v in np.atleast_1d(az.bfmi(dt)["energy"].values)),
         gate_eps=float(eps),
+        prompt_observations=expected_prompt_observations(wbar, x.shape[0]),
         gate_mass_near_zero=float(np.mean(wbar < eps)),
         prior_gate_mass_near_zero=prior_gate_mass(spec, x, eps),
         gate_span=gate_span(log_gate),
         frozen_mahalanobis=d2,
         frozen_p=p,
+        frozen_p_gated=float(p_gated),
+        merge_probe=merge_probe(spec, inputs, y, closest),
         parameters=tuple(parameters),
     )

@@ -54,6 +54,11 @@ def family_scale(family: str, nu: Array, df: float | None = None, laplace_readin
     return jnp.sqrt(nu * (df - 2.0) / df)
 
 
+def family_variance(family: str, nu: Array, laplace_reading: str = "variance") -> Array:
+    """Variance of ``family`` at spread ``nu``: nu itself, except a Laplace read as scale (2 nu^2)."""
+    return 2.0 * nu**2 if family == "laplace" and laplace_reading == "scale" else nu
+
+
 def family_logpdf(
     family: str, y: Array, mean: Array, nu: Array, df: float | None = None, laplace_reading: str = "variance"
 ) -> Array:

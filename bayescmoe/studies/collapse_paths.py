@@ -11,9 +11,18 @@ a0 = e1, b0 = 0, nu0 = 0.1 as in :mod:`bayescmoe.model.settings`), built by
 - **controls**, the merging moves where nothing can merge: ``control`` (Student-t(5) f0: at n = 2000
   its gate is only weakly learned near Delta = 0, Fisher labels those points collapsed),
   ``control-laplace`` (Laplace f0) and ``control-structure`` (Gaussian f0, sigmoid prompt).
+- **nearly Gaussian frozen experts** (:data:`NEARLY_GAUSSIAN`), distinguishable by family but hardly
+  on data: Student-t(30) and Student-t(100) f0, lam* = 0.3, prompt = f0's mean and variance + Delta u.
+- **near-linear**: a tanh prompt against the Gaussian linear f0 of slope 0.3 (:data:`NEAR_LINEAR`),
+  distinguishable by structure (P1) but tanh(z) ~ z on the data, lam* = 0.4, prompt = frozen + Delta u.
+- **vanishing-sigmoid**: P2's model in d = 2 (:data:`SIGMOID_VANISHING`: sigmoid gate, tanh experts
+  without bias, Laplace f0 tanh(e1.x), nu0 = 0.1) with the prompt tanh(-e1.x), beta* = (1, 1)/sqrt 2
+  and tau* -> -inf (the value of a point is tau*).
 
 Each point is simulated, fitted (MAP from the truth, NUTS from the MAP) and classified by
-:func:`bayescmoe.diagnostics.collapse.collapse_report`.
+:func:`bayescmoe.diagnostics.collapse.collapse_report`, with the Savage-Dickey log Bayes factor
+(:func:`bayescmoe.diagnostics.predictive.savage_dickey_log_bf`) for the constant gate and from the
+posterior alone (``verdict_posterior``).
 
 **Ground truth, independent of the classifier** (:func:`fisher_label`). The per-observation Fisher
 information I at the truth (:func:`bayescmoe.diagnostics.fisher.fisher_information`, Monte Carlo) predicts the
@@ -25,8 +34,15 @@ predicted contraction is 1 - predicted var / prior var (:func:`bayescmoe.diagnos
 predicted contraction < :data:`bayescmoe.diagnostics.collapse.CONTRACTION_MIN` (the classifier's own threshold)
 or when I is singular (smallest eigenvalue <= :data:`bayescmoe.diagnostics.fisher.EIGEN_FLOOR` x the largest, or
 not finite: the exact merge, lam* = 0); else **identified**. The kind of a collapse is *merging*
-when the spec is not distinguishable and the weakest parameter (lowest predicted contraction; for a
-singular I, the largest entry of the null eigenvector) is a gate parameter, else *vanishing*.
+when the weakest parameter (lowest predicted contraction; for a singular I, the largest entry of the
+null eigenvector) is a gate parameter: the prompt's data are there but its share is not learned,
+because the prompt looks like f0 -- whatever f0's family (a Student-t(30) f0 merges at n = 3000);
+else *vanishing*: a prompt parameter is the weakest, too few observations come from the prompt.
+
+:func:`agreement` counts how often a verdict names the label: identified, prompt merging and prompt
+vanishing name their labels; "prompt not needed" names either collapse (when the data do not call for
+a prompt, a merged prompt and a vanished one explain them alike); "weakly identified" flags a
+collapse without naming it.
 """
 
 from __future__ import annotations
@@ -40,15 +56,16 @@ import pandas as pd
 import xarray as xr
 from numpyro.distributions.transforms import biject_to
 
-from bayescmoe.diagnostics.collapse import CONTRACTION_MIN, VERDICTS, collapse_report
-from bayescmoe.diagnostics.fisher import EIGEN_FLOOR, fisher_information
-from bayescmoe.diagnostics.signals import GATE_PARAMS, by_label, name_of, prior_variance
+from bayescmoe.diagnostics.collapse import CONTRACTION_MIN, VERDICTS, report_of
+from bayescmoe.diagnostics.fisher import EIGEN_FLOOR, fisher_information, gate_direction
+from bayescmoe.diagnostics.predictive import savage_dickey_log_bf
+from bayescmoe.diagnostics.signals import GATE_PARAMS, by_label, diagnose, name_of, prior_variance
 from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map, flat_labels
 from bayescmoe.model.priors import SUPPORTS
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
-from bayescmoe.results.datatree import to_datatree
+from bayescmoe.results.datatree import spec_of, to_datatree
 from bayescmoe.studies.fisher_paths import FisherPath, merging_path, vanishing_path
 
 Array = jax.Array
@@ -66,12 +83,24 @@ MERGE_LAM = 0.4
 PROMPT = {"a": np.array([-1.0, 1.0]), "b": np.asarray(0.5), "nu": np.asarray(0.1)}
 #: the distinguishable controls along the merging moves
 CONTROLS = {"control": STUDENT, "control-laplace": LAPLACE, "control-structure": STRUCTURE}
+#: nearly Gaussian frozen experts, the prompt at their mean and variance + Delta u, lam* = NEAR_LAM
+NEARLY_GAUSSIAN = {
+    f"nearly-gaussian-t{df}": ModelSpec(FrozenExpert("student_t", df=float(df), **FROZEN)) for df in (30, 100)
+}
+NEAR_LAM = 0.3
+#: a tanh prompt against a Gaussian linear f0 of slope 0.3 (tanh(z) = z - z^3/3 + ...)
+NEAR_LINEAR = ModelSpec(FrozenExpert("gaussian", **{**FROZEN, "weight": (0.3, 0.0)}), PromptExpert("tanh"))
+#: P2's model in d = 2 with a Laplace f0 and the prompt tanh(-e1.x), for a vanishing sigmoid gate
+SIGMOID_VANISHING = ModelSpec(
+    FrozenExpert("laplace", mean="tanh", weight=(1.0, 0.0), nu=0.1), PromptExpert("tanh", bias=False), gate="sigmoid"
+)
+SIGMOID_PROMPT = {"beta": np.ones(2) / np.sqrt(2.0), "a": np.array([-1.0, 0.0]), "nu": np.asarray(0.1)}
 #: the labels of :func:`fisher_label`
 LABELS = ("identified", "collapsed: merging", "collapsed: vanishing")
 
 
 class PathPoint(NamedTuple):
-    """One truth on one path: ``value`` is Delta (merging, control) or lam* (vanishing)."""
+    """One truth on one path: ``value`` is Delta (merging kinds, controls), lam* (vanishing) or tau* (sigmoid)."""
 
     path: str
     index: int
@@ -95,15 +124,32 @@ class FisherLabel(NamedTuple):
 
 
 def standard_paths(
-    deltas: Sequence[float], lams: Sequence[float], control: Sequence[float] | None = None
+    deltas: Sequence[float],
+    lams: Sequence[float],
+    control: Sequence[float] | None = None,
+    near: Sequence[float] = (),
+    taus: Sequence[float] = (),
 ) -> tuple[FisherPath, ...]:
-    """Merging at ``deltas``, vanishing at lam* in ``lams``, the controls at ``control`` (default ``deltas``)."""
+    """Merging at ``deltas``, vanishing at lam* in ``lams``, the controls at ``control`` (default ``deltas``),
+    the nearly Gaussian and near-linear paths at ``near``, the vanishing sigmoid gate at tau* in ``taus``.
+    """
     control = np.asarray(deltas if control is None else control, dtype=float)
-    return (
+    near = np.asarray(near, dtype=float)
+    paths = (
         merging_path("merging", GAUSSIAN, MERGE_LAM, MOVE, np.asarray(deltas, dtype=float)),
         vanishing_path("vanishing", STUDENT, PROMPT, 2.0 * np.asarray(lams, dtype=float)),
         *(merging_path(name, spec, MERGE_LAM, MOVE, control) for name, spec in CONTROLS.items()),
+        *(merging_path(name, spec, NEAR_LAM, MOVE, near) for name, spec in NEARLY_GAUSSIAN.items()),
+        merging_path("near-linear", NEAR_LINEAR, MERGE_LAM, MOVE, near),
+        FisherPath(
+            "vanishing-sigmoid",
+            SIGMOID_VANISHING,
+            np.asarray(taus, dtype=float),
+            tuple({**SIGMOID_PROMPT, "tau": np.asarray(float(tau))} for tau in taus),
+            gate_direction(SIGMOID_VANISHING),
+        ),
     )
+    return tuple(p for p in paths if len(p.truths))
 
 
 def path_points(paths: Sequence[FisherPath]) -> list[PathPoint]:
@@ -151,7 +197,7 @@ def fisher_label(spec: ModelSpec, truth: Mapping[str, Any], n: int, key: Array, 
         weakest = min(contraction, key=contraction.get)
     if not singular and contraction[weakest] >= CONTRACTION_MIN:
         return FisherLabel("identified", weakest, False, contraction)
-    merging = not spec.distinguishable and name_of(weakest) in GATE_PARAMS
+    merging = name_of(weakest) in GATE_PARAMS
     return FisherLabel(LABELS[1] if merging else LABELS[2], weakest, bool(singular), contraction)
 
 
@@ -172,10 +218,10 @@ class Chains(NamedTuple):
 FULL_CHAINS = Chains()
 
 
-def fitted_tree(
+def fit_result(
     point: PathPoint, n: int, key: Array, chains: Chains = FULL_CHAINS, log_likelihood: bool = False
 ) -> xr.DataTree:
-    """Simulate n pairs at ``point``, fit the MAP (from the truth) and NUTS (from the MAP): one result."""
+    """Simulate n pairs at ``point``, fit MAP (from the truth) and NUTS (from the MAP): the lean result."""
     k_data, k_map, k_nuts = jax.random.split(key, 3)
     x, y = simulate(k_data, point.spec, point.truth, n)
     map_ = fit_map(point.spec, x, y, key=k_map, init=point.truth)
@@ -183,11 +229,20 @@ def fitted_tree(
     return to_datatree(point.spec, x, y, nuts=nuts, estimates=[map_], truth=point.truth, log_likelihood=log_likelihood)
 
 
-def fit_point(point: PathPoint, n: int, key: Array, chains: Chains = FULL_CHAINS) -> dict[str, Any]:
-    """:func:`fitted_tree` classified: :meth:`CollapseReport.to_dict` plus a summary."""
-    row = collapse_report(fitted_tree(point, n, key, chains)).to_dict()
+def classify_fit(dt: xr.DataTree) -> dict[str, Any]:
+    """:meth:`CollapseReport.to_dict` with the Savage-Dickey log BF (constant gate), plus the verdict
+    from the posterior alone (``verdict_posterior``) and the smallest contraction."""
+    d = diagnose(dt)
+    log_bf = savage_dickey_log_bf(dt) if spec_of(dt).gate == "constant" else None
+    row = report_of(d, log_bf).to_dict()
+    row["verdict_posterior"] = report_of(d).verdict
     row["min_contraction"] = float(np.nanmin([row["gate_contraction"], row["prompt_contraction"]]))
     return row
+
+
+def fit_point(point: PathPoint, n: int, key: Array, chains: Chains = FULL_CHAINS) -> dict[str, Any]:
+    """:func:`classify_fit` of :func:`fit_result` at ``point``."""
+    return classify_fit(fit_result(point, n, key, chains))
 
 
 def run_paths(
@@ -216,11 +271,30 @@ def run_paths(
     return pd.DataFrame(rows)
 
 
-def confusion(rows: pd.DataFrame) -> pd.DataFrame:
+def confusion(rows: pd.DataFrame, column: str = "verdict") -> pd.DataFrame:
     """Fisher label x verdict counts (every label and verdict as a row / column, with totals)."""
     label = pd.Categorical(rows["label"], categories=LABELS)
-    verdict = pd.Categorical(rows["verdict"], categories=VERDICTS)
+    verdict = pd.Categorical(rows[column], categories=VERDICTS)
     return pd.crosstab(label, verdict, rownames=["Fisher label"], colnames=["verdict"], margins=True, dropna=False)
+
+
+#: the verdicts that name each label (module docstring)
+NAMES = {
+    LABELS[0]: ("identified",),
+    LABELS[1]: ("prompt merging", "prompt not needed"),
+    LABELS[2]: ("prompt vanishing", "prompt not needed"),
+}
+
+
+def agreement(rows: pd.DataFrame, column: str = "verdict") -> dict[str, int]:
+    """Fits whose verdict (``column``) names the Fisher label, and collapsed fits flagged at all."""
+    named = [verdict in NAMES[label] for label, verdict in zip(rows["label"], rows[column], strict=True)]
+    collapsed = rows["label"] != LABELS[0]
+    return {
+        "verdict names the label": int(np.sum(named)),
+        "collapsed fits flagged": int((collapsed & (rows[column] != "identified")).sum()),
+        "fits": len(rows),
+    }
 
 
 def errors(rows: pd.DataFrame) -> dict[str, int]:

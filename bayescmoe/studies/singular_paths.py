@@ -21,7 +21,7 @@ import xarray as xr
 
 from bayescmoe.diagnostics.collapse import VERDICTS, collapse_report
 from bayescmoe.diagnostics.singular import singular_report
-from bayescmoe.studies.collapse_paths import Chains, PathPoint, fisher_label, fitted_tree
+from bayescmoe.studies.collapse_paths import Chains, PathPoint, fisher_label, fit_result
 from bayescmoe.studies.store import labelled_dataset, open_store, run_cells
 
 #: the numbers kept per (point, n); ``verdict`` is an index into ``VERDICTS``
@@ -61,7 +61,7 @@ def singular_cell(
     def fit(name: str, n: int, replicate: int) -> dict[str, Any]:
         point = points[name]
         key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), names.index(name)), n)
-        dt = fitted_tree(point, n, key, chains, log_likelihood=True)
+        dt = fit_result(point, n, key, chains, log_likelihood=True)
         report = singular_report(dt, key=seed, num_temperatures=num_temperatures, **chains._asdict())
         label = fisher_label(point.spec, point.truth, n, jax.random.PRNGKey(seed), fisher_samples)
         numbers = report.to_dict()
