@@ -8,7 +8,8 @@ a0 = e1, b0 = 0, nu0 = 0.1, so k = 5 free parameters and k/2 = 2.5):
 Each (point, n): simulate, MAP, NUTS from the MAP, then bayescmoe.diagnostics.singular.singular_report
 (local learning coefficient at beta = 1/log n, WBIC, WAIC, log Z by stepping-stone and thermodynamic
 integration over a ladder of power posteriors, the Laplace approximation, the log Bayes factor against
-the frozen expert alone) and the collapse report's verdict, beside the Fisher label of the truth.
+the frozen expert alone, and Savage-Dickey's from the posterior draws) and the collapse report's
+verdict from the posterior alone and given the log Bayes factor, beside the Fisher label of the truth.
 
     python analyses/singular_paths.py            # 3 + 3 + 2 points x n = 1000, 4000, 4 chains x 400 + 400
     python analyses/singular_paths.py --quick    # 3 points, n = 400, 2 chains x 150 + 150, 6 temperatures
@@ -56,7 +57,9 @@ def format_rows(rows: pd.DataFrame) -> str:
             ],
             "Laplace - SS": (rows["log_evidence_laplace"] - rows["log_evidence"]).map(lambda v: f"{v:+.2f}"),
             "log BF": rows["log_bayes_factor"].map(lambda v: f"{v:.1f}"),
-            "verdict": rows["verdict"],
+            "Savage-Dickey": rows["log_bayes_factor_savage_dickey"].map(lambda v: f"{v:.1f}"),
+            "verdict (posterior)": rows["verdict_posterior"],
+            "verdict (with log BF)": rows["verdict"],
             "Fisher": rows["fisher_collapsed"].map(lambda v: "collapsed" if v else "identified"),
         }
     )

@@ -130,6 +130,9 @@ def test_singular_command_prints_the_issue_keys(tmp_path, capsys):
     assert set(keys) <= set(out) and out["k_half"] == 1.5
     assert out["log_bayes_factor"] == pytest.approx(out["log_evidence"] - out["frozen_log_evidence"])
     assert out["log_bayes_factor"] > 10  # 40% of the data come from a prompt far from the frozen expert
+    assert out["verdict"] == "identified" and np.isfinite(out["log_bayes_factor_savage_dickey"])
+    assert main(["collapse", str(path), "--evidence", "savage-dickey", "--brief"]) == 0
+    assert "verdict: identified" in capsys.readouterr().out
     fields = {k: v for k, v in out.items() if k != "k_half"}
     report = SingularReport(**{**fields, "llc_chains": tuple(fields["llc_chains"])})
     assert report.to_dict() == out and "learning coefficient" in report.render()
@@ -182,6 +185,10 @@ def test_quick_paths_run_sees_the_prompt_needed_only_where_it_is(tmp_path, monke
     assert rows.loc[("merging", 1.0), "log_bayes_factor"] > 100
     assert rows.loc[("merging", 0.0), "log_bayes_factor"] < 0 and rows.loc[("vanishing", 0.0), "log_bayes_factor"] < 0
     assert np.all(np.abs(rows["wbic_minus_free_energy"]) < 5)
+    for collapsed in (("merging", 0.0), ("vanishing", 0.0)):  # two Bayes factors from different draws agree
+        row = rows.loc[collapsed]
+        assert abs(row["log_bayes_factor"] - row["log_bayes_factor_savage_dickey"]) < 1.0
+        assert row["verdict"] == "prompt not needed" and row["verdict_posterior"] != "identified"
     assert abs(rows.loc[("merging", 1.0), "llc_ratio"] - 1) < 0.2
     capsys.readouterr()
 

@@ -6,7 +6,7 @@
     bayescmoe fit --config spec.toml --data my-data.csv --out results
     bayescmoe summary results/p2-distinguishable.nc
     bayescmoe plot results/p2-distinguishable.nc
-    bayescmoe collapse results/p2-merging-nu-e1.nc
+    bayescmoe collapse results/p2-merging-nu-e1.nc [--evidence ladder]
     bayescmoe singular results/p2-distinguishable.nc --json
 
 Bad input ends with one line on stderr, exit status 2, and no output file written.
@@ -93,10 +93,17 @@ def _summary(args: argparse.Namespace) -> None:
 
 def _collapse(args: argparse.Namespace) -> None:
     from bayescmoe.diagnostics.collapse import collapse_report
+    from bayescmoe.diagnostics.predictive import savage_dickey_log_bf
+    from bayescmoe.diagnostics.singular import ladder_log_bayes_factor
     from bayescmoe.results.datatree import load
 
     dt = load(args.result)
-    report = collapse_report(dt, eps=args.eps)
+    log_bf = None
+    if args.evidence == "savage-dickey":
+        log_bf = savage_dickey_log_bf(dt)
+    elif args.evidence == "ladder":
+        log_bf = ladder_log_bayes_factor(dt, key=args.seed).value
+    report = collapse_report(dt, eps=args.eps, log_bayes_factor=log_bf)
     print(f"collapse report of {dt.attrs.get('setting', Path(args.result).name)}")
     print(report.render(parameters=not args.brief))
 
@@ -145,11 +152,21 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", default=None, help="directory for the figures (default: beside the result)")
     plot.set_defaults(func=_plot)
     collapse = sub.add_parser(
-        "collapse", help="classify a saved NUTS fit: identified, prompt vanishing, prompt merging, weakly identified"
+        "collapse",
+        help="classify a saved NUTS fit: identified, prompt vanishing, prompt merging, prompt not needed "
+        "(with --evidence), weakly identified",
     )
     collapse.add_argument("result")
     collapse.add_argument("--eps", type=float, default=None, help="gate 'near 0' level (default: 10 obs per param)")
     collapse.add_argument("--brief", action="store_true", help="omit the per-parameter table")
+    collapse.add_argument(
+        "--evidence",
+        choices=("savage-dickey", "ladder"),
+        default=None,
+        help="decide with a log Bayes factor for the prompt: Savage-Dickey from the draws (constant gate, "
+        "seconds) or stepping-stone over power posteriors (any gate, minutes)",
+    )
+    collapse.add_argument("--seed", type=int, default=0, help="seed of the ladder's chains (--evidence ladder)")
     collapse.set_defaults(func=_collapse)
     singular = sub.add_parser(
         "singular", help="learning coefficient, WBIC, WAIC, log evidence and Bayes factor of a saved NUTS fit"

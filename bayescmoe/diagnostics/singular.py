@@ -35,7 +35,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -45,6 +45,8 @@ import numpy as np
 import xarray as xr
 from scipy.special import logsumexp
 
+from bayescmoe.diagnostics.collapse import collapse_report
+from bayescmoe.diagnostics.predictive import savage_dickey_log_bf
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.optimize import PointEstimate, fit_map, fit_mle, flat_labels
 from bayescmoe.inference.predictive import pointwise_log_likelihood, proper_prior
@@ -156,6 +158,8 @@ class SingularReport:
     log_evidence_laplace: float
     frozen_log_evidence: float
     log_bayes_factor: float
+    log_bayes_factor_savage_dickey: float
+    verdict: str
     num_temperatures: int
     divergences: int
 
@@ -194,7 +198,13 @@ class SingularReport:
                 f"(difference {z:+.3f}, {abs(z) / se if se > 0 else math.inf:.1f} s.e.; "
                 f"{self.num_temperatures + 1} temperatures), Laplace {self.log_evidence_laplace:.3f}",
                 f"frozen expert alone (exact) {self.frozen_log_evidence:.3f}   "
-                f"log Bayes factor for a prompt {self.log_bayes_factor:.3f}",
+                f"log Bayes factor for a prompt {self.log_bayes_factor:.3f}"
+                + (
+                    f" (Savage-Dickey {self.log_bayes_factor_savage_dickey:.3f})"
+                    if math.isfinite(self.log_bayes_factor_savage_dickey)
+                    else ""
+                ),
+                f"collapse report's verdict given this Bayes factor: {self.verdict}",
                 f"divergent transitions over all tempered runs: {self.divergences}",
             ]
         )
@@ -218,6 +228,49 @@ def _point(dt: xr.DataTree, group: str) -> dict[str, np.ndarray] | None:
     return {k: dt[group][k].values for k in spec.param_names} if group in dt.children else None
 
 
+def _checked(dt: xr.DataTree, gamma: float, num_temperatures: int, sampler: Mapping[str, Any]) -> list[float]:
+    """Refuse, before any sampling, what the estimators cannot use; the ladder's betas."""
+    require("posterior" in dt.children, "result", "has no posterior group: `bayescmoe singular` needs a NUTS fit")
+    require(gamma > 0, "gamma", f"the localiser's precision must be positive, got {gamma}")
+    require_positive_ints(**{k: v for k, v in sampler.items() if k in ("num_warmup", "num_samples", "num_chains")})
+    spec = spec_of(dt)
+    require(
+        proper_prior(spec),
+        "priors",
+        "the evidence needs proper priors; this result was fitted under a flat prior on "
+        + ", ".join(name for name in spec.param_names if spec.prior(name).family == "flat"),
+    )
+    return list(ladder(num_temperatures))
+
+
+def _refit_map(dt: xr.DataTree, key: int) -> PointEstimate:
+    """The MAP on the result's data, from the stored MAP and the posterior mean."""
+    spec = spec_of(dt)
+    x, y = data_of(dt)
+    mean = {k: dt["posterior"][k].mean(("chain", "draw")).values for k in spec.param_names}
+    return fit_map(spec, x, y, key=key, init=[p for p in (_point(dt, "map"), mean) if p is not None])
+
+
+def _ladder_evidence(
+    dt: xr.DataTree, map_: PointEstimate, betas: Sequence[float], key: int, sampler: Mapping[str, Any]
+) -> tuple[Estimate, Estimate, list[PowerDraws], float]:
+    """(stepping-stone, thermodynamic integration, the ladder's draws, the frozen expert's exact log Z)."""
+    spec = spec_of(dt)
+    x, y = data_of(dt)
+    steps = power_posterior(spec, x, y, betas, key=key, init=map_.params, **sampler)
+    frozen = float(np.sum(frozen_log_density(spec, jnp.asarray(x), jnp.asarray(y))))
+    return stepping_stone(steps), thermodynamic_integration(steps), steps, frozen
+
+
+def ladder_log_bayes_factor(
+    dt: xr.DataTree, *, key: int = 0, num_temperatures: int = NUM_TEMPERATURES, **sampler: int | float | str | bool
+) -> Estimate:
+    """log Z (stepping-stone) - sum_i log f0(y_i | x_i) of a saved NUTS result, with its s.e.: any gate."""
+    betas = _checked(dt, GAMMA, num_temperatures, sampler)
+    ss, _, _, frozen = _ladder_evidence(dt, _refit_map(dt, key), betas, key + 3, sampler)
+    return Estimate(ss.value - frozen, ss.se)
+
+
 def singular_report(
     dt: xr.DataTree,
     *,
@@ -231,33 +284,23 @@ def singular_report(
     w* is the likelihood's local maximum reached from the MAP (refitted from the stored MAP and the
     posterior mean): the global one can be a variance spike (nu -> 0 on a few points), where the
     likelihood is unbounded. ``sampler``: NUTS sizes of every tempered run (default 4 chains x 500
-    warmup + 500 draws).
+    warmup + 500 draws). The collapse report's verdict is given the ladder's log Bayes factor; for a
+    constant gate the Savage-Dickey Bayes factor (from the posterior draws alone) is printed beside it.
     """
-    require("posterior" in dt.children, "result", "has no posterior group: `bayescmoe singular` needs a NUTS fit")
-    require(gamma > 0, "gamma", f"the localiser's precision must be positive, got {gamma}")
-    require_positive_ints(**{k: v for k, v in sampler.items() if k in ("num_warmup", "num_samples", "num_chains")})
-    betas = list(ladder(num_temperatures))
+    betas = _checked(dt, gamma, num_temperatures, sampler)
     spec = spec_of(dt)
-    require(
-        proper_prior(spec),
-        "priors",
-        "the evidence needs proper priors; this result was fitted under a flat prior on "
-        + ", ".join(name for name in spec.param_names if spec.prior(name).family == "flat"),
-    )
     x, y = data_of(dt)
     n = y.shape[0]
     beta = 1.0 / math.log(n)
-    mean = {k: dt["posterior"][k].mean(("chain", "draw")).values for k in spec.param_names}
-    map_ = fit_map(spec, x, y, key=key, init=[p for p in (_point(dt, "map"), mean) if p is not None])
+    map_ = _refit_map(dt, key)
     mle = fit_mle(spec, x, y, init=map_.params, num_random_starts=0)  # the local maximum next to the posterior
     local = power_posterior(spec, x, y, [beta], key=key + 1, center=mle.params, gamma=gamma, **sampler)[0]
     llc, chains = learning_coefficient(local, mle.log_likelihood)
     tempered = power_posterior(spec, x, y, [beta], key=key + 2, init=map_.params, **sampler)[0]
-    steps = power_posterior(spec, x, y, betas, key=key + 3, init=map_.params, **sampler)
-    ss, ti = stepping_stone(steps), thermodynamic_integration(steps)
+    ss, ti, steps, frozen = _ladder_evidence(dt, map_, betas, key + 3, sampler)
     pointwise, loo = _result_pointwise(dt)
     w, p_waic = waic(pointwise)
-    frozen = float(np.sum(frozen_log_density(spec, jnp.asarray(x), jnp.asarray(y))))
+    constant = spec.gate == "constant"
     return SingularReport(
         n=n,
         k=len(flat_labels(spec)),
@@ -282,6 +325,8 @@ def singular_report(
         log_evidence_laplace=laplace_log_evidence(map_),
         frozen_log_evidence=frozen,
         log_bayes_factor=ss.value - frozen,
+        log_bayes_factor_savage_dickey=savage_dickey_log_bf(dt) if constant else float("nan"),
+        verdict=collapse_report(dt, log_bayes_factor=ss.value - frozen).verdict,
         num_temperatures=int(num_temperatures),
         divergences=local.divergences + tempered.divergences + sum(d.divergences for d in steps),
     )

@@ -24,7 +24,8 @@ from bayescmoe.diagnostics.singular import singular_report
 from bayescmoe.studies.collapse_paths import Chains, PathPoint, fisher_label, fit_result
 from bayescmoe.studies.store import labelled_dataset, open_store, run_cells
 
-#: the numbers kept per (point, n); ``verdict`` is an index into ``VERDICTS``
+#: the numbers kept per (point, n); ``verdict`` (given the ladder's Bayes factor) and ``verdict_posterior``
+#: (the posterior alone) are indices into ``VERDICTS``
 FIELDS = (
     "value",
     "llc",
@@ -38,10 +39,12 @@ FIELDS = (
     "log_evidence_ti_se",
     "log_evidence_laplace",
     "log_bayes_factor",
+    "log_bayes_factor_savage_dickey",
     "waic",
     "elpd_loo",
     "divergences",
     "verdict",
+    "verdict_posterior",
     "fisher_collapsed",
     "fisher_singular",
 )
@@ -65,10 +68,11 @@ def singular_cell(
         report = singular_report(dt, key=seed, num_temperatures=num_temperatures, **chains._asdict())
         label = fisher_label(point.spec, point.truth, n, jax.random.PRNGKey(seed), fisher_samples)
         numbers = report.to_dict()
-        values = {k: float(numbers[k]) for k in FIELDS if k in numbers}
+        values = {k: float(v) for k, v in numbers.items() if k in FIELDS and k != "verdict"}
         values.update(
             value=point.value,
-            verdict=float(VERDICTS.index(collapse_report(dt).verdict)),
+            verdict=float(VERDICTS.index(report.verdict)),
+            verdict_posterior=float(VERDICTS.index(collapse_report(dt).verdict)),
             fisher_collapsed=float(label.collapsed),
             fisher_singular=float(label.singular),
         )
@@ -102,7 +106,8 @@ def singular_table(ds: xr.Dataset) -> pd.DataFrame:
     rows = ds.isel(replicate=0).to_dataframe().reset_index()
     rows = rows[rows["done"] == 1].drop(columns=["done", "replicate"], errors="ignore")
     rows["path"] = rows["setting"].str.split(":").str[0]
-    rows["verdict"] = [ds.attrs["verdicts"].split("|")[int(v)] for v in rows["verdict"]]
+    for column in ("verdict", "verdict_posterior"):
+        rows[column] = [ds.attrs["verdicts"].split("|")[int(v)] for v in rows[column]]
     rows["llc_ratio"] = rows["llc"] / rows["k_half"]
     rows["wbic_minus_free_energy"] = rows["wbic"] + rows["log_evidence"]
     rows["ss_minus_ti"] = rows["log_evidence"] - rows["log_evidence_ti"]
