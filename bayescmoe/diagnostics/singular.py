@@ -27,7 +27,10 @@ lambda <= k/2 (Watanabe 2009). Each estimator is one small function of power-pos
 - The frozen expert alone has no free parameter: its log evidence is sum_i log f0(y_i | x_i)
   exactly, and log Z - that is the log Bayes factor for "a prompt is needed".
 
-:func:`singular_report` runs all of them on a saved NUTS result (``bayescmoe singular RESULT.nc``).
+:func:`singular_report` runs all of them on a saved NUTS result (``bayescmoe singular RESULT.nc``),
+with two checks beside them: for a constant gate the Savage-Dickey Bayes factor from the posterior
+draws alone (:func:`~bayescmoe.diagnostics.predictive.savage_dickey_log_bf`), and the collapse
+report's verdict given the ladder's Bayes factor (:func:`~bayescmoe.diagnostics.collapse.collapse_report`).
 """
 
 from __future__ import annotations
