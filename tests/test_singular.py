@@ -39,6 +39,9 @@ from bayescmoe.studies.singular_validation import (
     quadrature_log_evidence,
 )
 
+#: NUTS sizes of the quadrature test and of the command tests, which reuse its compiled programs
+SIZES = {"num_warmup": 300, "num_samples": 300, "num_chains": 4}
+
 
 def normal_power_draws(y: np.ndarray, s2: float, beta: float, rng, center: float | None = None, gamma: float = 0.0):
     """Exact draws (4 chains x 1000) of y_i ~ N(theta, 1) at inverse temperature beta, prior N(0, s2) or localiser."""
@@ -95,10 +98,9 @@ def test_waic_agrees_with_psis_loo_on_a_regular_fit(distinguishable_fit):
 def test_evidence_estimators_agree_with_quadrature_and_laplace():
     """Stepping-stone and thermodynamic integration agree with 3-d quadrature within their errors (k = 3, n = 200)."""
     x, y = (np.asarray(v) for v in bc.simulate(jax.random.PRNGKey(3), SMALL, REGULAR, 200))
-    sizes = {"num_warmup": 300, "num_samples": 300, "num_chains": 4}
-    exact = quadrature_log_evidence(x, y, *quadrature_box(x, y, **sizes))
+    exact = quadrature_log_evidence(x, y, *quadrature_box(x, y, **SIZES))
     map_ = bc.fit_map(SMALL, x, y, init=REGULAR)
-    steps = power_posterior(SMALL, x, y, list(ladder(32)), key=2, init=map_.params, **sizes)
+    steps = power_posterior(SMALL, x, y, list(ladder(32)), key=2, init=map_.params, **SIZES)
     ss, ti = stepping_stone(steps), thermodynamic_integration(steps)
     for estimate in (ss, ti):
         assert abs(estimate.value - exact) < 4 * estimate.se + 0.05, (estimate, exact)
@@ -118,51 +120,48 @@ def test_learning_coefficient_regular_and_minimally_singular(truth, expected, to
     assert out["k_half"] == 1.5 and abs(out["llc"] - expected) < tolerance * expected, out
 
 
-def test_singular_command_prints_the_issue_keys(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def small_result(tmp_path_factory) -> Path:
+    """A saved NUTS result of the k = 3 model on the quadrature test's data (n = 200)."""
+    x, y = bc.simulate(jax.random.PRNGKey(3), SMALL, REGULAR, 200)
+    dt = bc.fit(SMALL, x, y, predictive=False, progress_bar=False, **SIZES)
+    return bc.save(dt, tmp_path_factory.mktemp("singular") / "small.nc")
+
+
+def test_singular_command_prints_the_issue_keys(small_result, capsys):
     """`bayescmoe singular RESULT.nc --json` on a saved NUTS result: one JSON object with every key."""
-    x, y = bc.simulate(jax.random.PRNGKey(5), SMALL, REGULAR, 300)
-    dt = bc.fit(SMALL, x, y, num_warmup=200, num_samples=200, num_chains=2, predictive=False, progress_bar=False)
-    path = bc.save(dt, tmp_path / "small.nc")
-    argv = ["singular", str(path), "--json", "--temperatures", "8", "--num-warmup", "150", "--num-samples", "150"]
-    assert main(argv) == 0
+    sizes = [f"--{k.replace('_', '-')}={v}" for k, v in SIZES.items()]
+    assert main(["singular", str(small_result), "--json", "--temperatures", "4", *sizes]) == 0
     out = json.loads(capsys.readouterr().out)
     keys = ("llc", "llc_se", "k_half", "wbic", "waic", "log_evidence", "log_evidence_se", "log_bayes_factor")
     assert set(keys) <= set(out) and out["k_half"] == 1.5
     assert out["log_bayes_factor"] == pytest.approx(out["log_evidence"] - out["frozen_log_evidence"])
     assert out["log_bayes_factor"] > 10  # 40% of the data come from a prompt far from the frozen expert
     assert out["verdict"] == "identified" and np.isfinite(out["log_bayes_factor_savage_dickey"])
-    assert main(["collapse", str(path), "--evidence", "savage-dickey", "--brief"]) == 0
+    assert main(["collapse", str(small_result), "--evidence", "savage-dickey", "--brief"]) == 0
     assert "verdict: identified" in capsys.readouterr().out
     fields = {k: v for k, v in out.items() if k != "k_half"}
     report = SingularReport(**{**fields, "llc_chains": tuple(fields["llc_chains"])})
     assert report.to_dict() == out and "learning coefficient" in report.render()
 
 
-def test_singular_command_refuses_bad_input_in_one_line(tmp_path, capsys):
+def test_singular_command_refuses_bad_input_in_one_line(small_result, tmp_path, capsys):
     """No posterior, flat priors or a bad option: exit 2, one line naming the field, before any sampling."""
-    x, y = bc.simulate(jax.random.PRNGKey(5), SMALL, REGULAR, 100)
-    mle_only = bc.save(bc.fit(SMALL, x, y, methods=("mle",), progress_bar=False), tmp_path / "mle.nc")
-    flat = bc.save(
-        bc.fit(
-            SMALL.with_priors("flat"),
-            x,
-            y,
-            methods=("nuts",),
-            num_warmup=50,
-            num_samples=50,
-            num_chains=1,
-            nuts_init="prior",
-            predictive=False,
-            progress_bar=False,
-        ),
-        tmp_path / "flat.nc",
-    )
+    dt = bc.load(small_result)
+    flat = dt.copy()
+    flat.attrs["bayescmoe_spec"] = json.dumps(SMALL.with_priors("flat").to_config())
+    flat = bc.save(flat, tmp_path / "flat.nc")
+    mle_only = dt.copy()
+    del mle_only["posterior"]
+    mle_only = bc.save(mle_only, tmp_path / "mle.nc")
     for argv, field in (
         (["singular", str(mle_only)], "result"),
         (["singular", str(flat)], "priors"),
         (["singular", str(mle_only), "--gamma", "0"], "result"),
+        (["singular", str(small_result), "--gamma", "0"], "gamma"),
         (["singular", str(tmp_path / "none.nc")], "path"),
-        (["singular", str(flat), "--num-chains", "0"], "num_chains"),
+        (["singular", str(small_result), "--num-chains", "0"], "num_chains"),
+        (["singular", str(small_result), "--temperatures", "1"], "num_temperatures"),
     ):
         assert main(argv) == 2
         lines = capsys.readouterr().err.strip().splitlines()
