@@ -12,7 +12,7 @@ the frozen expert alone, and Savage-Dickey's from the posterior draws) and the c
 verdict from the posterior alone and given the log Bayes factor, beside the Fisher label of the truth.
 
     python analyses/singular_paths.py            # 3 + 3 + 2 points x n = 1000, 4000, 4 chains x 400 + 400
-    python analyses/singular_paths.py --quick    # 3 points, n = 300, 2 chains x 100 + 100, 4 temperatures
+    python analyses/singular_paths.py --quick    # merging Delta = 1, 0, n = 300, 2 chains x 100 + 100, 4 temperatures
 
 Resumable: cells are journalled in <out>/singular-paths.nc; rerunning continues where a killed run
 stopped. Prints one row per (point, n) and writes <out>/singular-paths.png.
@@ -34,7 +34,7 @@ from bayescmoe.studies.singular_paths import run_singular_paths, singular_table
 
 #: (merging Delta, vanishing lam*, control Delta, n grid, chains, temperatures) of the full and the quick run
 FULL = ((1.0, 0.1, 0.0), (0.1, 0.01, 0.0), (1.0, 0.0), (1000, 4000), Chains(400, 400, 4), 24)
-QUICK = ((1.0, 0.0), (0.0,), (), (300,), Chains(100, 100, 2), 4)
+QUICK = ((1.0, 0.0), (), (), (300,), Chains(100, 100, 2), 4)
 #: the paths of collapse_paths this analysis follows
 PATHS = ("merging", "vanishing", "control")
 
@@ -69,7 +69,9 @@ def format_rows(rows: pd.DataFrame) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every (point, n) cell (resuming), print the rows and draw the figure."""
     parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 points, n = 300, 2 chains x 100 + 100, 4 temperatures")
+    parser.add_argument(
+        "--quick", action="store_true", help="merging Delta = 1, 0, n = 300, 2 chains x 100 + 100, 4 temperatures"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_output_arguments(parser, "results/singular-paths")
 
