@@ -25,8 +25,7 @@ import pandas as pd
 
 import bayescmoe as bc
 from bayescmoe.cli import OneLineParser, guarded
-from bayescmoe.diagnostics.singular import laplace_log_evidence, stepping_stone, thermodynamic_integration
-from bayescmoe.inference.tempered import ladder, power_posterior
+from bayescmoe.diagnostics.singular import laplace_log_evidence, log_evidence
 from bayescmoe.studies.singular_validation import (
     MERGED,
     REGULAR,
@@ -79,8 +78,7 @@ def evidence_rows(quick: bool) -> pd.DataFrame:
 def _ladder(spec: bc.ModelSpec, x, y, truth) -> dict[str, float]:
     map_ = bc.fit_map(spec, x, y, init=truth)
     start = time.perf_counter()
-    steps = power_posterior(spec, x, y, list(ladder(32)), key=2, init=map_.params, **SIZES)
-    ss, ti = stepping_stone(steps), thermodynamic_integration(steps)
+    ss, ti, _ = log_evidence(spec, x, y, init=map_.params, key=2, **SIZES)
     return {
         "stepping_stone": ss.value,
         "ss_se": ss.se,

@@ -43,20 +43,22 @@ from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import arviz as az
+import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 from scipy.special import logsumexp
 
 from bayescmoe.diagnostics.collapse import collapse_report
-from bayescmoe.diagnostics.predictive import savage_dickey_log_bf
+from bayescmoe.diagnostics.predictive import frozen_log_scores, savage_dickey_log_bf
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.optimize import PointEstimate, fit_map, fit_mle, flat_labels
 from bayescmoe.inference.predictive import pointwise_log_likelihood, proper_prior
 from bayescmoe.inference.tempered import GAMMA, PowerDraws, ladder, power_posterior
-from bayescmoe.model.likelihood import frozen_log_density
-from bayescmoe.results.datatree import data_of, spec_of
+from bayescmoe.model.spec import ModelSpec
+from bayescmoe.results.datatree import data_of, params_of, spec_of
 
+Array = jax.Array
 #: temperatures of the evidence ladder (K + 1 power posteriors, beta = 0 .. 1) by default
 NUM_TEMPERATURES = 32
 
@@ -226,16 +228,27 @@ def _result_pointwise(dt: xr.DataTree) -> tuple[np.ndarray, Estimate]:
     return dt["log_likelihood"]["y"].values, Estimate(float(loo.elpd), float(loo.se))
 
 
-def _point(dt: xr.DataTree, group: str) -> dict[str, np.ndarray] | None:
-    spec = spec_of(dt)
-    return {k: dt[group][k].values for k in spec.param_names} if group in dt.children else None
+def log_evidence(
+    spec: ModelSpec,
+    x: Array,
+    y: Array,
+    *,
+    init: Mapping[str, Any],
+    key: int = 0,
+    num_temperatures: int = NUM_TEMPERATURES,
+    **sampler: int | float | str | bool,
+) -> tuple[Estimate, Estimate, list[PowerDraws]]:
+    """log Z by (stepping-stone, thermodynamic integration) over one ladder started at ``init``, and its draws."""
+    steps = power_posterior(spec, x, y, list(ladder(num_temperatures)), key=key, init=init, **sampler)
+    return stepping_stone(steps), thermodynamic_integration(steps), steps
 
 
-def _checked(dt: xr.DataTree, gamma: float, num_temperatures: int, sampler: Mapping[str, Any]) -> list[float]:
-    """Refuse, before any sampling, what the estimators cannot use; the ladder's betas."""
+def _checked(dt: xr.DataTree, gamma: float, num_temperatures: int, sampler: Mapping[str, Any]) -> None:
+    """Refuse, before any sampling, what the estimators cannot use."""
     require("posterior" in dt.children, "result", "has no posterior group: `bayescmoe singular` needs a NUTS fit")
     require(gamma > 0, "gamma", f"the localiser's precision must be positive, got {gamma}")
     require_positive_ints(**{k: v for k, v in sampler.items() if k in ("num_warmup", "num_samples", "num_chains")})
+    ladder(num_temperatures)
     spec = spec_of(dt)
     require(
         proper_prior(spec),
@@ -243,35 +256,25 @@ def _checked(dt: xr.DataTree, gamma: float, num_temperatures: int, sampler: Mapp
         "the evidence needs proper priors; this result was fitted under a flat prior on "
         + ", ".join(name for name in spec.param_names if spec.prior(name).family == "flat"),
     )
-    return list(ladder(num_temperatures))
 
 
-def _refit_map(dt: xr.DataTree, key: int) -> PointEstimate:
+def _refit_map(dt: xr.DataTree, spec: ModelSpec, x: Array, y: Array, key: int) -> PointEstimate:
     """The MAP on the result's data, from the stored MAP and the posterior mean."""
-    spec = spec_of(dt)
-    x, y = data_of(dt)
     mean = {k: dt["posterior"][k].mean(("chain", "draw")).values for k in spec.param_names}
-    return fit_map(spec, x, y, key=key, init=[p for p in (_point(dt, "map"), mean) if p is not None])
-
-
-def _ladder_evidence(
-    dt: xr.DataTree, map_: PointEstimate, betas: Sequence[float], key: int, sampler: Mapping[str, Any]
-) -> tuple[Estimate, Estimate, list[PowerDraws], float]:
-    """(stepping-stone, thermodynamic integration, the ladder's draws, the frozen expert's exact log Z)."""
-    spec = spec_of(dt)
-    x, y = data_of(dt)
-    steps = power_posterior(spec, x, y, betas, key=key, init=map_.params, **sampler)
-    frozen = float(np.sum(frozen_log_density(spec, jnp.asarray(x), jnp.asarray(y))))
-    return stepping_stone(steps), thermodynamic_integration(steps), steps, frozen
+    stored = [params_of(dt, "map")] if "map" in dt.children else []
+    return fit_map(spec, x, y, key=key, init=[*stored, mean])
 
 
 def ladder_log_bayes_factor(
     dt: xr.DataTree, *, key: int = 0, num_temperatures: int = NUM_TEMPERATURES, **sampler: int | float | str | bool
 ) -> Estimate:
     """log Z (stepping-stone) - sum_i log f0(y_i | x_i) of a saved NUTS result, with its s.e.: any gate."""
-    betas = _checked(dt, GAMMA, num_temperatures, sampler)
-    ss, _, _, frozen = _ladder_evidence(dt, _refit_map(dt, key), betas, key + 3, sampler)
-    return Estimate(ss.value - frozen, ss.se)
+    _checked(dt, GAMMA, num_temperatures, sampler)
+    spec = spec_of(dt)
+    x, y = data_of(dt)
+    init = _refit_map(dt, spec, x, y, key).params
+    ss, _, _ = log_evidence(spec, x, y, init=init, key=key + 3, num_temperatures=num_temperatures, **sampler)
+    return Estimate(ss.value - float(np.sum(frozen_log_scores(dt))), ss.se)
 
 
 def singular_report(
@@ -290,17 +293,21 @@ def singular_report(
     warmup + 500 draws). The collapse report's verdict is given the ladder's log Bayes factor; for a
     constant gate the Savage-Dickey Bayes factor (from the posterior draws alone) is printed beside it.
     """
-    betas = _checked(dt, gamma, num_temperatures, sampler)
+    _checked(dt, gamma, num_temperatures, sampler)
     spec = spec_of(dt)
     x, y = data_of(dt)
     n = y.shape[0]
     beta = 1.0 / math.log(n)
-    map_ = _refit_map(dt, key)
+    map_ = _refit_map(dt, spec, x, y, key)
     mle = fit_mle(spec, x, y, init=map_.params, num_random_starts=0)  # the local maximum next to the posterior
     local = power_posterior(spec, x, y, [beta], key=key + 1, center=mle.params, gamma=gamma, **sampler)[0]
     llc, chains = learning_coefficient(local, mle.log_likelihood)
     tempered = power_posterior(spec, x, y, [beta], key=key + 2, init=map_.params, **sampler)[0]
-    ss, ti, steps, frozen = _ladder_evidence(dt, map_, betas, key + 3, sampler)
+    ss, ti, steps = log_evidence(
+        spec, x, y, init=map_.params, key=key + 3, num_temperatures=num_temperatures, **sampler
+    )
+    frozen = float(np.sum(frozen_log_scores(dt)))
+    criterion = wbic(tempered)
     pointwise, loo = _result_pointwise(dt)
     w, p_waic = waic(pointwise)
     constant = spec.gate == "constant"
@@ -314,8 +321,8 @@ def singular_report(
         llc_chains=tuple(float(c) for c in chains),
         loglik_mle=mle.log_likelihood,
         mle_stop_reason=mle.stop_reason,
-        wbic=wbic(tempered).value,
-        wbic_se=wbic(tempered).se,
+        wbic=criterion.value,
+        wbic_se=criterion.se,
         waic=w.value,
         waic_se=w.se,
         p_waic=p_waic,

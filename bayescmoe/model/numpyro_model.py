@@ -65,6 +65,11 @@ def model(spec: ModelSpec, x: Array, y: Array | None = None, log_f0: Array | Non
     """theta ~ priors; y_i | x_i ~ ContaminatedMoE(theta) for i = 1..n; ``log_f0``: log f0(y | x), given with y."""
     require(log_f0 is None or y is not None, "log_f0", "is the frozen density of the observed y: give y too")
     params = {name: numpyro.sample(name, prior) for name, prior in prior_distributions(spec).items()}
+    observe(spec, params, x, y, log_f0)
+
+
+def observe(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array | None, log_f0: Array | None) -> None:
+    """The observation site: y_i | x_i ~ ContaminatedMoE(params) for i = 1..n (observed when y is given)."""
     with numpyro.plate("obs", x.shape[0]):
         numpyro.sample("y", ContaminatedMoE(spec, params, x, log_f0), obs=y)
 
@@ -99,5 +104,5 @@ def tempered_model(
     """
     priors = prior_distributions(spec) if center is None else localizer(spec, center, gamma)
     params = {name: numpyro.sample(name, prior) for name, prior in priors.items()}
-    with numpyro.plate("obs", x.shape[0]), numpyro.handlers.scale(scale=beta):
-        numpyro.sample("y", ContaminatedMoE(spec, params, x, log_f0), obs=y)
+    with numpyro.handlers.scale(scale=beta):
+        observe(spec, params, x, y, log_f0)
