@@ -19,8 +19,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import bayescmoe as bc
 from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize
-from bayescmoe.inference.optimize import SATURATED, SPIKE, batched_lbfgs_solve, best_start, lbfgs_solve, stop_reason
+from bayescmoe.inference.optimize import (
+    SATURATED,
+    SPIKE,
+    batched_lbfgs_solve,
+    best_start,
+    lbfgs_solve,
+    objective,
+    stop_reason,
+    unconstrain,
+)
 from bayescmoe.model.settings import Setting, get_setting
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.model.truth import merging_prompt
@@ -99,6 +109,34 @@ def test_unpreconditioned_solver_reaches_the_same_optimum():
     b = lbfgs_solve(cell.starts[0], cell.spec, cell.x, cell.y, cell.mask, 1000, 1e-6, precondition=False)
     assert abs(float(a.objective) - float(b.objective)) < 1e-8
     assert bool(a.converged) and bool(b.converged)
+
+
+@pytest.mark.parametrize("name", ["p1-family", "p2-distinguishable"])
+def test_blocked_objective_equals_the_whole_data_one(name):
+    """Row blocks (15 of 64 rows and 40 left over) give the whole-data value, gradient and Hessian,
+    also under vmap, with padded rows masked out."""
+    setting = get_setting(name)
+    truth = setting.truth.at(setting.spec, 1000)
+    x, y = bc.simulate(jax.random.PRNGKey(3), setting.spec, truth, 1000)
+    mask = (jnp.arange(1000) < 930).astype(float)
+    u = unconstrain(setting.spec, {k: np.asarray(v) * 0.9 for k, v in truth.items()})
+    fun = lambda v, rows: objective(v, setting.spec, x, y, mask, None, rows)  # noqa: E731
+    for derivative in (fun, jax.grad(fun), jax.hessian(fun)):
+        whole, blocked = derivative(u, 1000), derivative(u, 64)
+        for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(blocked), strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+    batch = jax.tree.map(lambda v: jnp.stack([v, 1.1 * v]), u)
+    vmapped = jax.vmap(jax.grad(fun), in_axes=(0, None))(batch, 64)
+    for k in u:
+        np.testing.assert_allclose(vmapped[k][0], jax.grad(fun)(u, 1000)[k], rtol=1e-10, atol=1e-12)
+
+
+def test_blocked_objective_is_not_differentiable_in_the_data():
+    setting = get_setting("p1-family")
+    x, y = bc.simulate(jax.random.PRNGKey(0), setting.spec, setting.truth.at(setting.spec, 200), 200)
+    u = unconstrain(setting.spec, setting.truth.at(setting.spec, 200))
+    with pytest.raises(NotImplementedError, match="in u only"):
+        jax.grad(lambda yy: objective(u, setting.spec, x, yy, jnp.ones(200), None, 64))(y)
 
 
 def test_batched_fits_equal_the_loop_of_fits():
