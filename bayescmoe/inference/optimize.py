@@ -92,73 +92,54 @@ def log_prior(spec: ModelSpec, params: Mapping[str, Array]) -> Array:
     return sum(jnp.sum(d.log_prob(params[k])) for k, d in prior_distributions(spec).items())
 
 
-def log_posterior(
-    spec: ModelSpec,
-    params: Mapping[str, Array],
-    x: Array,
-    y: Array,
-    mask: Array | None = None,
-    log_f0: Array | None = None,
-) -> Array:
-    """Unnormalised log posterior in natural parameters (the log-likelihood under flat priors).
-
-    ``mask`` (0/1 per row) drops padded rows: sweeps pad n to a few sizes to avoid recompiling.
-    ``log_f0``: the frozen expert's log-density of (x, y), when computed already.
-    """
-    pointwise = log_likelihood(spec, params, x, y, log_f0)
-    return jnp.sum(pointwise if mask is None else mask * pointwise) + log_prior(spec, params)
-
-
-@partial(jax.jit, static_argnames="spec")
-def log_likelihood_and_prior(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> tuple[Array, Array]:
-    """(sum_i log p(y_i | x_i, theta), log prior(theta)) at natural parameters theta."""
-    return jnp.sum(log_likelihood(spec, params, x, y)), log_prior(spec, params)
-
-
 #: rows per block of :func:`blocked_log_likelihood` (a block's intermediates stay in cache)
 BLOCK_ROWS = 65536
-#: the objective computes its log-likelihood in blocks above this many rows (below, the whole-data
-#: gradient is as fast: benchmarks/likelihood_scaling.py crosses over near n = 2e5)
+#: :func:`log_posterior` sums the log-likelihood in blocks above this many rows (below, the
+#: whole-data gradient is as fast: benchmarks/likelihood_scaling.py crosses over near n = 2e5)
 BLOCKED_ABOVE = 4 * BLOCK_ROWS
 
 
-def _masked_log_likelihood(spec: ModelSpec, u: Params, x: Array, y: Array, mask: Array, log_f0: Array) -> Array:
-    return jnp.sum(mask * log_likelihood(spec, constrain(spec, u), x, y, log_f0))
+def masked_log_likelihood(
+    spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, mask: Array | None, log_f0: Array | None
+) -> Array:
+    """sum_i mask_i log p(y_i | x_i, theta) over all rows at once (``mask=None``: every row)."""
+    pointwise = log_likelihood(spec, params, x, y, log_f0)
+    return jnp.sum(pointwise if mask is None else mask * pointwise)
 
 
 def _blocked_value_and_grad(
-    spec: ModelSpec, block_rows: int, u: Params, x: Array, y: Array, mask: Array, log_f0: Array
+    spec: ModelSpec, block_rows: int, params: Params, x: Array, y: Array, mask: Array, log_f0: Array
 ) -> tuple[Array, Params]:
-    """sum_i mask_i log p(y_i | x_i, T(u)) and its gradient in u, accumulated over row blocks (a
+    """:func:`masked_log_likelihood` and its gradient in theta, accumulated over row blocks (a
     ``lax.scan``, then the rows left over)."""
-    value_and_grad = jax.value_and_grad(partial(_masked_log_likelihood, spec))
+    value_and_grad = jax.value_and_grad(partial(masked_log_likelihood, spec))
     full = y.shape[0] // block_rows
 
     def step(carry: tuple[Array, Params], i: Array) -> tuple[tuple[Array, Params], None]:
         block = (jax.lax.dynamic_slice_in_dim(a, i * block_rows, block_rows) for a in (x, y, mask, log_f0))
-        value, grad = value_and_grad(u, *block)
+        value, grad = value_and_grad(params, *block)
         return (carry[0] + value, jax.tree.map(jnp.add, carry[1], grad)), None
 
-    start = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, u))
+    start = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
     (value, grad), _ = jax.lax.scan(step, start, jnp.arange(full))
     if y.shape[0] % block_rows:
-        rest, rest_grad = value_and_grad(u, *(a[full * block_rows :] for a in (x, y, mask, log_f0)))
+        rest, rest_grad = value_and_grad(params, *(a[full * block_rows :] for a in (x, y, mask, log_f0)))
         value, grad = value + rest, jax.tree.map(jnp.add, grad, rest_grad)
     return value, grad
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def blocked_log_likelihood(
-    spec: ModelSpec, block_rows: int, u: Params, x: Array, y: Array, mask: Array, log_f0: Array
+    spec: ModelSpec, block_rows: int, params: Params, x: Array, y: Array, mask: Array, log_f0: Array
 ) -> Array:
-    """sum_i mask_i log p(y_i | x_i, T(u)), value and gradient in u computed together, block by block.
+    """:func:`masked_log_likelihood`, value and gradient in theta computed together, block by block.
 
     XLA's CPU backend recomputes the per-row transcendentals in every consumer of a whole-data
     gradient; in blocks of ``block_rows`` rows the value and gradient of n = 1e6 rows cost 2-3x less
-    (benchmarks/likelihood_scaling.py). Differentiable in u only (to any order); (x, y, mask, log_f0)
-    are data.
+    (benchmarks/likelihood_scaling.py). Differentiable in theta only (to any order); (x, y, mask,
+    log_f0) are data.
     """
-    return _blocked_value_and_grad(spec, block_rows, u, x, y, mask, log_f0)[0]
+    return _blocked_value_and_grad(spec, block_rows, params, x, y, mask, log_f0)[0]
 
 
 @partial(blocked_log_likelihood.defjvp, symbolic_zeros=True)
@@ -166,10 +147,43 @@ def _blocked_log_likelihood_jvp(
     spec: ModelSpec, block_rows: int, primals: tuple, tangents: tuple
 ) -> tuple[Array, Array]:
     if not all(type(t) is SymbolicZero for t in tangents[1:]):
-        raise NotImplementedError("blocked_log_likelihood is differentiable in u only, not in the data")
+        raise NotImplementedError("blocked_log_likelihood is differentiable in the parameters only, not in the data")
     value, grad = _blocked_value_and_grad(spec, block_rows, *primals)
-    du = jax.tree.map(lambda t, g: jnp.zeros_like(g) if type(t) is SymbolicZero else t, tangents[0], grad)
-    return value, sum(jnp.vdot(g, t) for g, t in zip(jax.tree.leaves(grad), jax.tree.leaves(du), strict=True))
+    dparams = jax.tree.map(lambda t, g: jnp.zeros_like(g) if type(t) is SymbolicZero else t, tangents[0], grad)
+    return value, sum(jnp.vdot(g, t) for g, t in zip(jax.tree.leaves(grad), jax.tree.leaves(dparams), strict=True))
+
+
+def log_posterior(
+    spec: ModelSpec,
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array,
+    mask: Array | None = None,
+    log_f0: Array | None = None,
+    block_rows: int | None = None,
+) -> Array:
+    """Unnormalised log posterior in natural parameters (the log-likelihood under flat priors).
+
+    ``mask`` (0/1 per row) drops padded rows: sweeps pad n to a few sizes to avoid recompiling.
+    ``log_f0``: the frozen expert's log-density of (x, y), when computed already. The log-likelihood
+    is :func:`blocked_log_likelihood` (same value to rounding) in blocks of ``block_rows`` rows when
+    there are more; by default in blocks of :data:`BLOCK_ROWS` above :data:`BLOCKED_ABOVE` rows.
+    """
+    if block_rows is None:
+        block_rows = BLOCK_ROWS if y.shape[0] > BLOCKED_ABOVE else y.shape[0]
+    if y.shape[0] <= block_rows:
+        data = masked_log_likelihood(spec, params, x, y, mask, log_f0)
+    else:
+        mask = jnp.ones_like(y) if mask is None else mask
+        log_f0 = frozen_log_density(spec, x, y) if log_f0 is None else log_f0
+        data = blocked_log_likelihood(spec, block_rows, dict(params), x, y, mask, log_f0)
+    return data + log_prior(spec, params)
+
+
+@partial(jax.jit, static_argnames="spec")
+def log_likelihood_and_prior(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> tuple[Array, Array]:
+    """(sum_i log p(y_i | x_i, theta), log prior(theta)) at natural parameters theta."""
+    return jnp.sum(log_likelihood(spec, params, x, y)), log_prior(spec, params)
 
 
 def objective(
@@ -183,19 +197,10 @@ def objective(
 ) -> Array:
     """The minimised function: -log posterior(T(u)) / n, no Jacobian; n = number of unmasked rows.
 
-    ``log_f0``: the frozen expert's log-density of (x, y), computed once per dataset. The
-    log-likelihood is :func:`blocked_log_likelihood` (same value to rounding) in blocks of
-    ``block_rows`` rows when there are more; by default in blocks of :data:`BLOCK_ROWS` above
-    :data:`BLOCKED_ABOVE` rows.
+    ``log_f0``: the frozen expert's log-density of (x, y), computed once per dataset; ``block_rows``:
+    :func:`log_posterior`'s.
     """
-    n = jnp.maximum(jnp.sum(mask), 1.0)
-    if block_rows is None:
-        block_rows = BLOCK_ROWS if y.shape[0] > BLOCKED_ABOVE else y.shape[0]
-    if y.shape[0] <= block_rows:
-        return -log_posterior(spec, constrain(spec, u), x, y, mask, log_f0) / n
-    log_f0 = frozen_log_density(spec, x, y) if log_f0 is None else log_f0
-    data = blocked_log_likelihood(spec, block_rows, u, x, y, mask, log_f0)
-    return -(data + log_prior(spec, constrain(spec, u))) / n
+    return -log_posterior(spec, constrain(spec, u), x, y, mask, log_f0, block_rows) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
 #: relative change of the mean objective in one iteration below which L-BFGS stops (SciPy-style ftol)
