@@ -8,13 +8,17 @@ For each n, interleaved over ``--reps`` rounds (median reported):
 - *ours*: what the fits use, the L-BFGS objective's value and gradient with the frozen expert's
   log-density computed once per dataset, in blocks of ``BLOCK_ROWS`` rows above ``BLOCKED_ABOVE``
   (:func:`~bayescmoe.inference.optimize.blocked_log_likelihood`);
-- *whole*: the same objective differentiated over all rows at once (no blocks).
-All three are compiled before timing; each timing is the mean of enough calls to last ~0.2 s.
+- *whole*: the same objective differentiated over all rows at once (no blocks);
+- *value*: the objective's value alone (blocked like *ours*), what the gradient adds to.
+All four are compiled before timing; each timing is the mean of enough calls to last ~0.2 s.
+*cores* is the process's CPU time over wall time while *ours* runs: how many cores XLA's CPU
+backend keeps busy (a machine with 2 cores has no idle one to shard the rows onto).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -27,29 +31,33 @@ from bayescmoe.inference.optimize import objective, unconstrain
 from bayescmoe.model.likelihood import frozen_log_density
 
 
-def seconds_per_call(fn: Callable[[], object], budget: float = 0.2) -> float:
-    """Mean wall time of ``fn`` (compiled already) over calls lasting about ``budget`` seconds."""
+def seconds_per_call(fn: Callable[[], object], budget: float = 0.2) -> tuple[float, float]:
+    """(mean wall time, CPU time / wall time) of ``fn`` (compiled already) over calls lasting about
+    ``budget`` seconds."""
     jax.block_until_ready(fn())
-    calls, start = 0, time.perf_counter()
+    calls, start, cpu = 0, time.perf_counter(), os.times()
     while (elapsed := time.perf_counter() - start) < budget or calls < 3:
         jax.block_until_ready(fn())
         calls += 1
-    return elapsed / calls
+    end = os.times()
+    return elapsed / calls, (end.user - cpu.user + end.system - cpu.system) / elapsed
 
 
 def contestants(setting: str, n: int) -> dict[str, Callable[[], object]]:
-    """The three timed functions on one simulated dataset of size n."""
+    """The four timed functions on one simulated dataset of size n."""
     s = bc.get_setting(setting)
     truth = s.truth.at(s.spec, n)
     x, y = bc.simulate(jax.random.PRNGKey(0), s.spec, truth, n)
     u, mask = unconstrain(s.spec, truth), jnp.ones_like(y)
     log_f0 = frozen_log_density(s.spec, x, y)
     value_and_grad = jax.jit(jax.value_and_grad(objective), static_argnums=(1, 6))
+    value = jax.jit(objective, static_argnums=(1, 6))
     one_pass = jax.jit(lambda a, b: jnp.sum(a) + jnp.sum(b))
     return {
         "pass": lambda: one_pass(x, y),
         "ours": lambda: value_and_grad(u, s.spec, x, y, mask, log_f0),
         "whole": lambda: value_and_grad(u, s.spec, x, y, mask, log_f0, n),
+        "value": lambda: value(u, s.spec, x, y, mask, log_f0),
     }
 
 
@@ -59,19 +67,24 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--reps", type=int, default=3, help="interleaved rounds; the median is reported")
     args = parser.parse_args()
-    print("| setting | n | one pass (ms) | ours (ms) | ours / pass | whole (ms) | whole / ours | ours, ns per row |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| setting | n | one pass (ms) | ours (ms) | ours / pass | whole (ms) | whole / ours | value (ms) "
+        "| value / pass | ours, ns per row | cores |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for setting in args.settings.split(","):
         for n in (int(float(v)) for v in args.sizes.split(",")):
             fns = contestants(setting, n)
-            times: dict[str, list[float]] = {name: [] for name in fns}
+            runs: dict[str, list[tuple[float, float]]] = {name: [] for name in fns}
             for _ in range(args.reps):
                 for name, fn in fns.items():
-                    times[name].append(seconds_per_call(fn))
-            t = {name: statistics.median(v) * 1e3 for name, v in times.items()}
+                    runs[name].append(seconds_per_call(fn))
+            t = {name: statistics.median(wall for wall, _ in v) * 1e3 for name, v in runs.items()}
+            cores = statistics.median(busy for _, busy in runs["ours"])
             print(
                 f"| {setting} | {n:.0e} | {t['pass']:.3f} | {t['ours']:.3f} | {t['ours'] / t['pass']:.1f} "
-                f"| {t['whole']:.3f} | {t['whole'] / t['ours']:.1f} | {t['ours'] * 1e6 / n:.0f} |",
+                f"| {t['whole']:.3f} | {t['whole'] / t['ours']:.1f} | {t['value']:.3f} | {t['value'] / t['pass']:.1f} "
+                f"| {t['ours'] * 1e6 / n:.0f} | {cores:.1f} |",
                 flush=True,
             )
 

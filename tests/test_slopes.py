@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+import xarray as xr
 
-from bayescmoe.studies.slopes import fit_slope, loglog_fit
+from bayescmoe.studies.slopes import error_summary, fit_slope, loglog_fit
 
 N = np.array([1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000])
 
@@ -32,6 +35,16 @@ def test_missing_replicates_are_skipped():
     errors = np.tile((N**-0.5)[:, None], (1, 4))
     errors[2, 1] = np.nan
     assert fit_slope(N, errors, n_boot=50).slope == pytest.approx(-0.5, abs=1e-12)
+
+
+def test_error_summary_skips_missing_replicates_and_gives_an_infinite_error_no_spread():
+    err = np.array([[[0.1, 0.3, np.nan], [np.inf, 0.2, 0.4]]])  # (setting, n, replicate)
+    ds = xr.Dataset({"err_tau": (("setting", "n", "replicate"), err)}, coords={"setting": ["s"], "n": [100, 200]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = error_summary(ds, "s", "tau")
+    np.testing.assert_allclose(summary["mean"], [0.2, np.inf])
+    np.testing.assert_allclose(summary["sem"], [0.1 / np.sqrt(2), np.nan])
 
 
 def test_loglog_fit_is_the_least_squares_line():

@@ -48,10 +48,12 @@ def fit_slope(n: np.ndarray, errors: np.ndarray, *, n_boot: int = 1000, level: f
 
 
 def error_summary(ds: xr.Dataset, setting: str, group: str) -> xr.Dataset:
-    """Mean error and its standard error over replicates, per n, for one setting and group."""
+    """Mean error and its standard error over replicates, per n, for one setting and group (NaN = missing)."""
     err = ds[f"err_{group}"].sel(setting=setting)
     count = err.count("replicate")
-    return xr.Dataset({"mean": err.mean("replicate"), "sem": err.std("replicate") / np.sqrt(count)})
+    with np.errstate(invalid="ignore"):  # an infinite error (exp(tau_hat) overflowed) has no spread: NaN
+        sem = err.std("replicate") / np.sqrt(count)
+    return xr.Dataset({"mean": err.mean("replicate"), "sem": sem})
 
 
 #: the order of the error groups in tables and figures: gate, slope (whole, along, across), bias, variance
