@@ -34,6 +34,7 @@ from bayescmoe.model import (  # noqa: E402
     log_likelihood,
     model_inputs,
     simulate,
+    summed_log_likelihood,
 )
 from bayescmoe.results import (  # noqa: E402
     data_of,
@@ -91,5 +92,6 @@ __all__ = [
     "simulate",
     "singular_report",
     "spec_of",
+    "summed_log_likelihood",
     "to_datatree",
 ]

@@ -7,10 +7,13 @@ For each n, interleaved over ``--reps`` rounds (median reported):
 - *pass*: one jitted ``sum(x) + sum(y)``, the time to stream the data once;
 - *ours*: what the fits use, the L-BFGS objective's value and gradient with the frozen expert's
   log-density computed once per dataset, in blocks of ``BLOCK_ROWS`` rows above ``BLOCKED_ABOVE``
-  (:func:`~bayescmoe.inference.optimize.blocked_log_likelihood`);
+  (:func:`~bayescmoe.model.likelihood.summed_log_likelihood`);
 - *whole*: the same objective differentiated over all rows at once (no blocks);
-- *value*: the objective's value alone (blocked like *ours*), what the gradient adds to.
-All four are compiled before timing; each timing is the mean of enough calls to last ~0.2 s.
+- *value*: the objective's value alone (blocked like *ours*), what the gradient adds to;
+- *site* and *summed* (second table): NUTS's potential energy and its gradient in the
+  unconstrained coordinates, NumPyro's sum over the pointwise observation site against the
+  model's ``summed`` observation (row blocks above ``BLOCKED_ABOVE``), which ``fit_nuts`` uses there.
+All are compiled before timing; each timing is the mean of enough calls to last ~0.2 s.
 *cores* is the process's CPU time over wall time while *ours* runs: how many cores XLA's CPU
 backend keeps busy (a machine with 2 cores has no idle one to shard the rows onto).
 """
@@ -20,15 +23,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from numpyro.infer.util import potential_energy
 
 import bayescmoe as bc
 from bayescmoe.inference.optimize import objective, unconstrain
 from bayescmoe.model.likelihood import frozen_log_density
+from bayescmoe.model.numpyro_model import model
 
 
 def seconds_per_call(fn: Callable[[], object], budget: float = 0.2) -> tuple[float, float]:
@@ -44,7 +50,7 @@ def seconds_per_call(fn: Callable[[], object], budget: float = 0.2) -> tuple[flo
 
 
 def contestants(setting: str, n: int) -> dict[str, Callable[[], object]]:
-    """The four timed functions on one simulated dataset of size n."""
+    """The timed functions on one simulated dataset of size n."""
     s = bc.get_setting(setting)
     truth = s.truth.at(s.spec, n)
     x, y = bc.simulate(jax.random.PRNGKey(0), s.spec, truth, n)
@@ -53,11 +59,20 @@ def contestants(setting: str, n: int) -> dict[str, Callable[[], object]]:
     value_and_grad = jax.jit(jax.value_and_grad(objective), static_argnums=(1, 6))
     value = jax.jit(objective, static_argnums=(1, 6))
     one_pass = jax.jit(lambda a, b: jnp.sum(a) + jnp.sum(b))
+    args = (s.spec, x, y, log_f0)
+
+    def nuts_potential(summed: bool) -> Callable:
+        observed = {"summed": summed}
+        return jax.jit(jax.value_and_grad(lambda v: potential_energy(model, args, observed, v)))
+
+    nuts = {summed: nuts_potential(summed) for summed in (False, True)}
     return {
         "pass": lambda: one_pass(x, y),
         "ours": lambda: value_and_grad(u, s.spec, x, y, mask, log_f0),
         "whole": lambda: value_and_grad(u, s.spec, x, y, mask, log_f0, n),
         "value": lambda: value(u, s.spec, x, y, mask, log_f0),
+        "site": lambda: nuts[False](u),
+        "summed": lambda: nuts[True](u),
     }
 
 
@@ -67,11 +82,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--reps", type=int, default=3, help="interleaved rounds; the median is reported")
     args = parser.parse_args()
-    print(
-        "| setting | n | one pass (ms) | ours (ms) | ours / pass | whole (ms) | whole / ours | value (ms) "
-        "| value / pass | ours, ns per row | cores |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    objective_rows, nuts_rows = [], []
     for setting in args.settings.split(","):
         for n in (int(float(v)) for v in args.sizes.split(",")):
             fns = contestants(setting, n)
@@ -81,12 +92,24 @@ def main() -> None:
                     runs[name].append(seconds_per_call(fn))
             t = {name: statistics.median(wall for wall, _ in v) * 1e3 for name, v in runs.items()}
             cores = statistics.median(busy for _, busy in runs["ours"])
-            print(
+            objective_rows.append(
                 f"| {setting} | {n:.0e} | {t['pass']:.3f} | {t['ours']:.3f} | {t['ours'] / t['pass']:.1f} "
                 f"| {t['whole']:.3f} | {t['whole'] / t['ours']:.1f} | {t['value']:.3f} | {t['value'] / t['pass']:.1f} "
-                f"| {t['ours'] * 1e6 / n:.0f} | {cores:.1f} |",
-                flush=True,
+                f"| {t['ours'] * 1e6 / n:.0f} | {cores:.1f} |"
             )
+            nuts_rows.append(
+                f"| {setting} | {n:.0e} | {t['site']:.3f} | {t['summed']:.3f} | {t['site'] / t['summed']:.1f} |"
+            )
+            print(objective_rows[-1], file=sys.stderr, flush=True)  # progress; the tables go to stdout
+    print(
+        "| setting | n | one pass (ms) | ours (ms) | ours / pass | whole (ms) | whole / ours | value (ms) "
+        "| value / pass | ours, ns per row | cores |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(objective_rows))
+    print("\n| setting | n | NUTS potential, pointwise site (ms) | summed (ms) | site / summed |")
+    print("|---|---|---|---|---|")
+    print("\n".join(nuts_rows))
 
 
 if __name__ == "__main__":

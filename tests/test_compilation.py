@@ -73,3 +73,16 @@ def test_vectorized_chains_equal_parallel_chains():
     for name in parallel.samples:
         np.testing.assert_allclose(vectorized.samples[name], parallel.samples[name], rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(vectorized.stats["num_steps"], parallel.stats["num_steps"])
+
+
+def test_summed_observation_draws_what_the_pointwise_site_draws():
+    """NUTS on the summed observation (the potential at large n, forced here at n = 300) moves
+    through the same posterior: the same chains over a few transitions."""
+    spec, x, y = _data(5, n=300)
+    init = bc.fit_map(spec, x, y, key=0).params
+    sizes = {"num_warmup": 2, "num_samples": 4, "num_chains": 2}
+    pointwise = bc.fit_nuts(spec, x, y, key=6, init=init, summed=False, **sizes)
+    summed = bc.fit_nuts(spec, x, y, key=6, init=init, summed=True, **sizes)
+    for name in pointwise.samples:
+        np.testing.assert_allclose(summed.samples[name], pointwise.samples[name], rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(summed.stats["num_steps"], pointwise.stats["num_steps"])

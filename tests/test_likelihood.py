@@ -21,11 +21,14 @@ from helpers import (
     ref_log_likelihood,
     ref_prompt_mean,
 )
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer.util import potential_energy
 from scipy import integrate, special, stats
 
 from bayescmoe.model.experts import ACTIVATIONS, expert_mean
 from bayescmoe.model.families import family_logpdf, family_sample, family_scale
 from bayescmoe.model.likelihood import (
+    BLOCKED_ABOVE,
     frozen_log_density,
     gate_log_weights,
     log_add_exp,
@@ -33,7 +36,8 @@ from bayescmoe.model.likelihood import (
     log_sigmoid,
     prompt_log_density,
 )
-from bayescmoe.model.numpyro_model import ContaminatedMoE
+from bayescmoe.model.numpyro_model import ContaminatedMoE, model
+from bayescmoe.model.priors import SUPPORTS
 
 FAMILIES = tuple(FAMILY_CASES)
 GATES = ("constant", "sigmoid")
@@ -367,6 +371,27 @@ def test_contaminated_moe_distribution_uses_the_log_likelihood():
         d.log_prob(jnp.asarray(y)), log_likelihood(spec, params, jnp.asarray(x), jnp.asarray(y))
     )
     assert d.sample(jax.random.PRNGKey(0), (3,)).shape == (3, len(x))
+
+
+def test_summed_observation_is_the_pointwise_one_also_in_row_blocks():
+    """The sampler's factor (row blocks above BLOCKED_ABOVE rows) gives the pointwise site's density
+    and gradient in the unconstrained coordinates NUTS moves in."""
+    spec = make_spec("student_t", gate="sigmoid")
+    params = _jparams(make_params(spec))
+    n = BLOCKED_ABOVE + 1000  # 4 full blocks and a remainder
+    x, y = (jnp.asarray(v) for v in _random_xy(n=n))
+    args = (spec, x, y, frozen_log_density(spec, x, y))
+    u = {k: biject_to(SUPPORTS[spec.support(k)]).inv(v) for k, v in params.items()}
+
+    def potential(summed: bool):
+        return jax.jit(jax.value_and_grad(lambda u: potential_energy(model, args, {"summed": summed}, u)))
+
+    (pointwise, grad), (summed, summed_grad) = potential(False)(u), potential(True)(u)
+    assert float(summed) == pytest.approx(float(pointwise), rel=1e-12)
+    for k in u:
+        np.testing.assert_allclose(summed_grad[k], grad[k], rtol=1e-10, atol=1e-9)
+    jaxpr = str(jax.make_jaxpr(lambda u: potential_energy(model, args, {"summed": True}, u))(u))
+    assert "custom_jvp_call" in jaxpr and "scan" in jaxpr  # the blocks ran, not the whole-data sum
 
 
 # ----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from numpyro.infer import NUTS
 
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.optimize import constrain, unconstrain
-from bayescmoe.model.likelihood import frozen_log_density
+from bayescmoe.model.likelihood import BLOCKED_ABOVE, frozen_log_density
 from bayescmoe.model.numpyro_model import model, tempered_model
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
 
@@ -65,6 +65,7 @@ def nuts_program(
     chain_method: str = "parallel",
     regularize_mass_matrix: bool = False,
     tempered: bool = False,
+    summed: bool | None = None,
 ) -> NutsProgram:
     """NUTS on ``model(spec, x, y)`` compiled as ``(key, x, y, init=None) -> (draws, statistics)`` by chain.
 
@@ -81,6 +82,10 @@ def nuts_program(
     ``tempered``: sample the power posterior of :func:`~bayescmoe.model.numpyro_model.tempered_model`
     instead; the program then takes ``temper=(beta, center, gamma)`` (``center`` None for the spec's
     prior), traced, so a whole ladder of temperatures runs on one compiled program.
+
+    ``summed``: the potential takes the log-likelihood as one sum (the model's ``summed``
+    observation, in row blocks above :data:`~bayescmoe.model.likelihood.BLOCKED_ABOVE` rows) instead
+    of NumPyro's sum of the pointwise site; None (default): where the blocks pay, above that many rows.
     """
     require_positive_ints(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
     require(chain_method in CHAIN_METHODS, "chain_method", f"must be one of {list(CHAIN_METHODS)}")
@@ -93,23 +98,24 @@ def nuts_program(
     devices = chain_devices(num_chains) if chain_method == "parallel" else 1
     mesh = Mesh(np.array(jax.local_devices()[:devices]), ("chain",))
 
-    def one_chain(key: Array, data: tuple, u0: Mapping[str, Array] | None):
+    def one_chain(key: Array, data: tuple, u0: Mapping[str, Array] | None, observed: dict[str, bool]):
         def step(state, _):  # one NUTS transition; the kernel adapts while state.i < num_warmup
-            state = kernel.sample(state, data, {})
+            state = kernel.sample(state, data, observed)
             return state, (state.z, {name: getattr(state, name) for name in STATS})
 
-        state = kernel.init(key, num_warmup, u0, model_args=data, model_kwargs={})
+        state = kernel.init(key, num_warmup, u0, model_args=data, model_kwargs=observed)
         _, (z, stats) = jax.lax.scan(step, state, length=num_warmup + num_samples)  # one loop: traced once
         keep = partial(jax.tree.map, lambda v: v[num_warmup:])
         return constrain(spec, keep(z)), keep(stats)
 
-    def block(keys: Array, data: tuple, u0: Mapping[str, Array] | None):
+    def block(keys: Array, data: tuple, u0: Mapping[str, Array] | None, observed: dict[str, bool]):
         if keys.shape[0] > 1:  # several chains per device: in lockstep
-            return jax.vmap(one_chain, in_axes=(0, None, 0 if u0 is not None else None))(keys, data, u0)
+            lockstep = jax.vmap(partial(one_chain, observed=observed), in_axes=(0, None, 0 if u0 is not None else None))
+            return lockstep(keys, data, u0)
         # one chain per device, not vmapped: batching NUTS turns its conds into selects of both
         # branches (and took 5 of the 6 s of tracing)
         first = partial(jax.tree.map, lambda v: v[0])
-        return jax.tree.map(lambda v: v[None], one_chain(keys[0], data, None if u0 is None else first(u0)))
+        return jax.tree.map(lambda v: v[None], one_chain(keys[0], data, None if u0 is None else first(u0), observed))
 
     chains, shared = PartitionSpec("chain"), PartitionSpec()
 
@@ -122,8 +128,11 @@ def nuts_program(
             if init is None
             else {k: jnp.broadcast_to(v, (num_chains, *jnp.shape(v))) for k, v in unconstrain(spec, init).items()}
         )
+        observed = {"summed": y.shape[0] > BLOCKED_ABOVE if summed is None else summed}
         in_specs = (chains, shared, None if u0 is None else chains)
-        mapped = jax.shard_map(block, mesh=mesh, in_specs=in_specs, out_specs=chains, check_vma=False)
+        mapped = jax.shard_map(
+            partial(block, observed=observed), mesh=mesh, in_specs=in_specs, out_specs=chains, check_vma=False
+        )
         return mapped(jax.random.split(key, num_chains), data, u0)
 
     return run

@@ -24,13 +24,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.custom_derivatives import SymbolicZero
 from jax.flatten_util import ravel_pytree
 from numpyro.distributions.transforms import biject_to
 
 from bayescmoe.errors import require
 from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize, stopped_converged
-from bayescmoe.model.likelihood import frozen_log_density, gate_log_weights, log_likelihood
+from bayescmoe.model.likelihood import frozen_log_density, gate_log_weights, log_likelihood, summed_log_likelihood
 from bayescmoe.model.numpyro_model import prior_distributions
 from bayescmoe.model.priors import SUPPORTS
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
@@ -92,67 +91,6 @@ def log_prior(spec: ModelSpec, params: Mapping[str, Array]) -> Array:
     return sum(jnp.sum(d.log_prob(params[k])) for k, d in prior_distributions(spec).items())
 
 
-#: rows per block of :func:`blocked_log_likelihood` (a block's intermediates stay in cache)
-BLOCK_ROWS = 65536
-#: :func:`log_posterior` sums the log-likelihood in blocks above this many rows (below, the
-#: whole-data gradient is as fast: benchmarks/likelihood_scaling.py crosses over near n = 2e5)
-BLOCKED_ABOVE = 4 * BLOCK_ROWS
-
-
-def masked_log_likelihood(
-    spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, mask: Array | None, log_f0: Array | None
-) -> Array:
-    """sum_i mask_i log p(y_i | x_i, theta) over all rows at once (``mask=None``: every row)."""
-    pointwise = log_likelihood(spec, params, x, y, log_f0)
-    return jnp.sum(pointwise if mask is None else mask * pointwise)
-
-
-def _blocked_value_and_grad(
-    spec: ModelSpec, block_rows: int, params: Params, x: Array, y: Array, mask: Array, log_f0: Array
-) -> tuple[Array, Params]:
-    """:func:`masked_log_likelihood` and its gradient in theta, accumulated over row blocks (a
-    ``lax.scan``, then the rows left over)."""
-    value_and_grad = jax.value_and_grad(partial(masked_log_likelihood, spec))
-    full = y.shape[0] // block_rows
-
-    def step(carry: tuple[Array, Params], i: Array) -> tuple[tuple[Array, Params], None]:
-        block = (jax.lax.dynamic_slice_in_dim(a, i * block_rows, block_rows) for a in (x, y, mask, log_f0))
-        value, grad = value_and_grad(params, *block)
-        return (carry[0] + value, jax.tree.map(jnp.add, carry[1], grad)), None
-
-    start = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
-    (value, grad), _ = jax.lax.scan(step, start, jnp.arange(full))
-    if y.shape[0] % block_rows:
-        rest, rest_grad = value_and_grad(params, *(a[full * block_rows :] for a in (x, y, mask, log_f0)))
-        value, grad = value + rest, jax.tree.map(jnp.add, grad, rest_grad)
-    return value, grad
-
-
-@partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def blocked_log_likelihood(
-    spec: ModelSpec, block_rows: int, params: Params, x: Array, y: Array, mask: Array, log_f0: Array
-) -> Array:
-    """:func:`masked_log_likelihood`, value and gradient in theta computed together, block by block.
-
-    XLA's CPU backend recomputes the per-row transcendentals in every consumer of a whole-data
-    gradient; in blocks of ``block_rows`` rows the value and gradient of n = 1e6 rows cost 2-3x less
-    (benchmarks/likelihood_scaling.py). Differentiable in theta only (to any order); (x, y, mask,
-    log_f0) are data.
-    """
-    return _blocked_value_and_grad(spec, block_rows, params, x, y, mask, log_f0)[0]
-
-
-@partial(blocked_log_likelihood.defjvp, symbolic_zeros=True)
-def _blocked_log_likelihood_jvp(
-    spec: ModelSpec, block_rows: int, primals: tuple, tangents: tuple
-) -> tuple[Array, Array]:
-    if not all(type(t) is SymbolicZero for t in tangents[1:]):
-        raise NotImplementedError("blocked_log_likelihood is differentiable in the parameters only, not in the data")
-    value, grad = _blocked_value_and_grad(spec, block_rows, *primals)
-    dparams = jax.tree.map(lambda t, g: jnp.zeros_like(g) if type(t) is SymbolicZero else t, tangents[0], grad)
-    return value, sum(jnp.vdot(g, t) for g, t in zip(jax.tree.leaves(grad), jax.tree.leaves(dparams), strict=True))
-
-
 def log_posterior(
     spec: ModelSpec,
     params: Mapping[str, Array],
@@ -166,18 +104,9 @@ def log_posterior(
 
     ``mask`` (0/1 per row) drops padded rows: sweeps pad n to a few sizes to avoid recompiling.
     ``log_f0``: the frozen expert's log-density of (x, y), when computed already. The log-likelihood
-    is :func:`blocked_log_likelihood` (same value to rounding) in blocks of ``block_rows`` rows when
-    there are more; by default in blocks of :data:`BLOCK_ROWS` above :data:`BLOCKED_ABOVE` rows.
+    is :func:`~bayescmoe.model.likelihood.summed_log_likelihood` (in row blocks at large n).
     """
-    if block_rows is None:
-        block_rows = BLOCK_ROWS if y.shape[0] > BLOCKED_ABOVE else y.shape[0]
-    if y.shape[0] <= block_rows:
-        data = masked_log_likelihood(spec, params, x, y, mask, log_f0)
-    else:
-        mask = jnp.ones_like(y) if mask is None else mask
-        log_f0 = frozen_log_density(spec, x, y) if log_f0 is None else log_f0
-        data = blocked_log_likelihood(spec, block_rows, dict(params), x, y, mask, log_f0)
-    return data + log_prior(spec, params)
+    return summed_log_likelihood(spec, params, x, y, mask, log_f0, block_rows) + log_prior(spec, params)
 
 
 @partial(jax.jit, static_argnames="spec")

@@ -7,7 +7,7 @@
 Imports only :mod:`bayescmoe.errors`.
 """
 
-from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.model.likelihood import log_likelihood, summed_log_likelihood
 from bayescmoe.model.numpyro_model import ContaminatedMoE, prior_distributions
 from bayescmoe.model.priors import Prior
 from bayescmoe.model.settings import SETTINGS, Setting, get_setting
@@ -45,5 +45,6 @@ __all__ = [
     "prior_distributions",
     "sample_x",
     "simulate",
+    "summed_log_likelihood",
     "vanishing_weight",
 ]

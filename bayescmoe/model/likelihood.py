@@ -10,21 +10,26 @@ expert is given by its predictions.
 Speed. log f0 does not depend on the parameters: fits compute it once per dataset
 (:func:`frozen_log_density`) and pass it as ``log_f0``. :func:`log_add_exp` and :func:`log_sigmoid`
 replace JAX's, whose NaN selects keep XLA's CPU backend from vectorising (the value and gradient at
-n = 1e6 took 2.1-2.3x longer with them; benchmarks/likelihood_scaling.py).
+n = 1e6 took 2.1-2.3x longer with them; benchmarks/likelihood_scaling.py). Above
+:data:`BLOCKED_ABOVE` rows, :func:`summed_log_likelihood` sums in row blocks
+(:func:`blocked_log_likelihood`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 from bayescmoe.model.experts import expert_mean
 from bayescmoe.model.families import family_logpdf, gaussian_logpdf
 from bayescmoe.model.spec import GIVEN, ModelSpec
 
 Array = jax.Array
+Params = dict[str, Array]
 
 
 def log_add_exp(a: Array, b: Array) -> Array:
@@ -124,3 +129,88 @@ def log_likelihood(
         return log_mix(params["lam"], log_f0, log_f1)
     log_w, log_1mw = gate_log_weights(spec, params, x)
     return log_add_exp(log_1mw + log_f0, log_w + log_f1)
+
+
+#: rows per block of :func:`blocked_log_likelihood` (a block's intermediates stay in cache)
+BLOCK_ROWS = 65536
+#: :func:`summed_log_likelihood` sums in blocks above this many rows (below, the
+#: whole-data gradient is as fast: benchmarks/likelihood_scaling.py crosses over near n = 2e5)
+BLOCKED_ABOVE = 4 * BLOCK_ROWS
+
+
+def masked_log_likelihood(
+    spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, mask: Array | None, log_f0: Array | None
+) -> Array:
+    """sum_i mask_i log p(y_i | x_i, theta) over all rows at once (``mask=None``: every row)."""
+    pointwise = log_likelihood(spec, params, x, y, log_f0)
+    return jnp.sum(pointwise if mask is None else mask * pointwise)
+
+
+def _blocked_value_and_grad(
+    spec: ModelSpec, block_rows: int, params: Params, x: Array, y: Array, mask: Array, log_f0: Array
+) -> tuple[Array, Params]:
+    """:func:`masked_log_likelihood` and its gradient in theta, accumulated over row blocks (a
+    ``lax.scan``, then the rows left over)."""
+    value_and_grad = jax.value_and_grad(partial(masked_log_likelihood, spec))
+    full = y.shape[0] // block_rows
+
+    def step(carry: tuple[Array, Params], i: Array) -> tuple[tuple[Array, Params], None]:
+        block = (jax.lax.dynamic_slice_in_dim(a, i * block_rows, block_rows) for a in (x, y, mask, log_f0))
+        value, grad = value_and_grad(params, *block)
+        return (carry[0] + value, jax.tree.map(jnp.add, carry[1], grad)), None
+
+    start = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
+    (value, grad), _ = jax.lax.scan(step, start, jnp.arange(full))
+    if y.shape[0] % block_rows:
+        rest, rest_grad = value_and_grad(params, *(a[full * block_rows :] for a in (x, y, mask, log_f0)))
+        value, grad = value + rest, jax.tree.map(jnp.add, grad, rest_grad)
+    return value, grad
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def blocked_log_likelihood(
+    spec: ModelSpec, block_rows: int, params: Params, x: Array, y: Array, mask: Array, log_f0: Array
+) -> Array:
+    """:func:`masked_log_likelihood`, value and gradient in theta computed together, block by block.
+
+    XLA's CPU backend recomputes the per-row transcendentals in every consumer of a whole-data
+    gradient; in blocks of ``block_rows`` rows the value and gradient of n = 1e6 rows cost 2-3x less
+    (benchmarks/likelihood_scaling.py). Differentiable in theta only (to any order); (x, y, mask,
+    log_f0) are data.
+    """
+    return _blocked_value_and_grad(spec, block_rows, params, x, y, mask, log_f0)[0]
+
+
+@partial(blocked_log_likelihood.defjvp, symbolic_zeros=True)
+def _blocked_log_likelihood_jvp(
+    spec: ModelSpec, block_rows: int, primals: tuple, tangents: tuple
+) -> tuple[Array, Array]:
+    if not all(type(t) is SymbolicZero for t in tangents[1:]):
+        raise NotImplementedError("blocked_log_likelihood is differentiable in the parameters only, not in the data")
+    value, grad = _blocked_value_and_grad(spec, block_rows, *primals)
+    dparams = jax.tree.map(lambda t, g: jnp.zeros_like(g) if type(t) is SymbolicZero else t, tangents[0], grad)
+    return value, sum(jnp.vdot(g, t) for g, t in zip(jax.tree.leaves(grad), jax.tree.leaves(dparams), strict=True))
+
+
+def summed_log_likelihood(
+    spec: ModelSpec,
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array,
+    mask: Array | None = None,
+    log_f0: Array | None = None,
+    block_rows: int | None = None,
+) -> Array:
+    """sum_i mask_i log p(y_i | x_i, theta), what fits and samplers differentiate.
+
+    All rows at once (:func:`masked_log_likelihood`), or :func:`blocked_log_likelihood` (the same
+    value to rounding) in blocks of ``block_rows`` rows when there are more; by default in blocks of
+    :data:`BLOCK_ROWS` above :data:`BLOCKED_ABOVE` rows.
+    """
+    if block_rows is None:
+        block_rows = BLOCK_ROWS if y.shape[0] > BLOCKED_ABOVE else y.shape[0]
+    if y.shape[0] <= block_rows:
+        return masked_log_likelihood(spec, params, x, y, mask, log_f0)
+    mask = jnp.ones_like(y) if mask is None else mask
+    log_f0 = frozen_log_density(spec, x, y) if log_f0 is None else log_f0
+    return blocked_log_likelihood(spec, block_rows, dict(params), x, y, mask, log_f0)

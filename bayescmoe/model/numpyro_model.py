@@ -3,7 +3,9 @@
 The observation site uses :class:`ContaminatedMoE`, whose ``log_prob`` is the one
 :func:`~bayescmoe.model.likelihood.log_likelihood`, so NumPyro and ArviZ see a pointwise
 log-likelihood (needed for LOO) and ``sample`` is the simulator. Samplers pass the frozen
-expert's log-density of the observed y (``log_f0``), which does not depend on the parameters.
+expert's log-density of the observed y (``log_f0``), which does not depend on the parameters, and
+at large n observe y through its summed log-likelihood instead (``summed``: one factor whose
+gradient is taken in row blocks, :func:`~bayescmoe.model.likelihood.summed_log_likelihood`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
 from bayescmoe.errors import require
-from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.model.likelihood import log_likelihood, summed_log_likelihood
 from bayescmoe.model.priors import SUPPORTS
 from bayescmoe.model.simulate import sample_y
 from bayescmoe.model.spec import ModelSpec
@@ -61,15 +63,34 @@ def prior_distributions(spec: ModelSpec) -> dict[str, dist.Distribution]:
     return {name: spec.prior(name).distribution(spec.support(name), spec.shape(name)) for name in spec.param_names}
 
 
-def model(spec: ModelSpec, x: Array, y: Array | None = None, log_f0: Array | None = None) -> None:
-    """theta ~ priors; y_i | x_i ~ ContaminatedMoE(theta) for i = 1..n; ``log_f0``: log f0(y | x), given with y."""
+def model(spec: ModelSpec, x: Array, y: Array | None = None, log_f0: Array | None = None, summed: bool = False) -> None:
+    """theta ~ priors; y_i | x_i ~ ContaminatedMoE(theta) for i = 1..n; ``log_f0``: log f0(y | x), given with y.
+
+    ``summed``: the same posterior with y observed through :func:`observe`'s factor (no pointwise site).
+    """
     require(log_f0 is None or y is not None, "log_f0", "is the frozen density of the observed y: give y too")
     params = {name: numpyro.sample(name, prior) for name, prior in prior_distributions(spec).items()}
-    observe(spec, params, x, y, log_f0)
+    observe(spec, params, x, y, log_f0, summed)
 
 
-def observe(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array | None, log_f0: Array | None) -> None:
-    """The observation site: y_i | x_i ~ ContaminatedMoE(params) for i = 1..n (observed when y is given)."""
+def observe(
+    spec: ModelSpec,
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array | None,
+    log_f0: Array | None,
+    summed: bool = False,
+) -> None:
+    """The observation site: y_i | x_i ~ ContaminatedMoE(params) for i = 1..n (observed when y is given).
+
+    ``summed`` (y given): one factor ``y``, sum_i log p(y_i | x_i, params) by
+    :func:`~bayescmoe.model.likelihood.summed_log_likelihood`, the same density for a sampler
+    and cheaper to differentiate at large n; ArviZ's pointwise log-likelihood and ``Predictive``
+    need the default.
+    """
+    if summed and y is not None:
+        numpyro.factor("y", summed_log_likelihood(spec, params, x, y, log_f0=log_f0))
+        return
     with numpyro.plate("obs", x.shape[0]):
         numpyro.sample("y", ContaminatedMoE(spec, params, x, log_f0), obs=y)
 
@@ -95,14 +116,15 @@ def tempered_model(
     beta: Array,
     center: Mapping[str, Array] | None = None,
     gamma: Array | None = None,
+    summed: bool = False,
 ) -> None:
     """The power posterior p_beta(theta) ∝ pi(theta) prod_i p(y_i | x_i, theta)^beta (Watanabe 2013, eq. 4).
 
     pi is the spec's prior, or with ``center`` the localiser N(center, 1/gamma) on the unconstrained
     scale (:func:`localizer`). beta = 1 and the spec's prior give :func:`model`'s posterior, beta = 0
-    the prior.
+    the prior. ``summed``: as in :func:`model`.
     """
     priors = prior_distributions(spec) if center is None else localizer(spec, center, gamma)
     params = {name: numpyro.sample(name, prior) for name, prior in priors.items()}
     with numpyro.handlers.scale(scale=beta):
-        observe(spec, params, x, y, log_f0)
+        observe(spec, params, x, y, log_f0, summed)
