@@ -21,10 +21,10 @@ from helpers import (
     ref_log_likelihood,
     ref_prompt_mean,
 )
-from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import potential_energy
 from scipy import integrate, special, stats
 
+from bayescmoe.inference.optimize import unconstrain
 from bayescmoe.model.experts import ACTIVATIONS, expert_mean
 from bayescmoe.model.families import family_logpdf, family_sample, family_scale
 from bayescmoe.model.likelihood import (
@@ -37,7 +37,6 @@ from bayescmoe.model.likelihood import (
     prompt_log_density,
 )
 from bayescmoe.model.numpyro_model import ContaminatedMoE, model
-from bayescmoe.model.priors import SUPPORTS
 
 FAMILIES = tuple(FAMILY_CASES)
 GATES = ("constant", "sigmoid")
@@ -381,7 +380,7 @@ def test_summed_observation_is_the_pointwise_one_also_in_row_blocks():
     n = BLOCKED_ABOVE + 1000  # 4 full blocks and a remainder
     x, y = (jnp.asarray(v) for v in _random_xy(n=n))
     args = (spec, x, y, frozen_log_density(spec, x, y))
-    u = {k: biject_to(SUPPORTS[spec.support(k)]).inv(v) for k, v in params.items()}
+    u = unconstrain(spec, params)
 
     def potential(summed: bool):
         return jax.jit(jax.value_and_grad(lambda u: potential_energy(model, args, {"summed": summed}, u)))

@@ -27,7 +27,7 @@ from bayescmoe.model.likelihood import (
     frozen_log_density,
     gate_log_weights,
     log_add_exp,
-    log_likelihood,
+    masked_log_likelihood,
     prompt_log_density,
     prompt_mean,
 )
@@ -61,7 +61,7 @@ def mean_loglik(
     spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, mask: Array, log_f0: Array | None = None
 ) -> Array:
     """(1 / n) sum_i mask_i log p(y_i | x_i); ``log_f0``: the frozen expert's log-density, if known."""
-    return jnp.sum(mask * log_likelihood(spec, params, x, y, log_f0)) / jnp.sum(mask)
+    return masked_log_likelihood(spec, params, x, y, mask, log_f0) / jnp.sum(mask)
 
 
 def responsibilities(
