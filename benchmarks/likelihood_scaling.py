@@ -32,9 +32,10 @@ import jax.numpy as jnp
 from numpyro.infer.util import potential_energy
 
 import bayescmoe as bc
-from bayescmoe.inference.optimize import objective, unconstrain
+from bayescmoe.inference.optimize import objective
 from bayescmoe.model.likelihood import frozen_log_density
 from bayescmoe.model.numpyro_model import model
+from bayescmoe.model.params import unconstrain
 
 
 def seconds_per_call(fn: Callable[[], object], budget: float = 0.2) -> tuple[float, float]:

@@ -560,8 +560,8 @@ def check_worker(args: argparse.Namespace) -> dict[str, Any]:
     from numpyro.infer.util import log_density
 
     import bayescmoe
-    from bayescmoe.inference.optimize import constrain, log_posterior, unconstrain
     from bayescmoe.model.numpyro_model import model as bayescmoe_model
+    from bayescmoe.model.params import constrain, log_posterior, unconstrain
 
     out: dict[str, Any] = {}
     for setting in args.settings:

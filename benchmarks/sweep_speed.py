@@ -44,7 +44,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from bayescmoe.inference.em import INNER_TOL
-from bayescmoe.inference.optimize import constrain
+from bayescmoe.model.params import constrain
 from bayescmoe.model.settings import Setting, get_setting
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.studies import sweep

@@ -16,7 +16,7 @@ from bayescmoe.diagnostics.predictive import savage_dickey_log_bf
 from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics
 from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.model.likelihood import frozen_log_density, log_likelihood
-from bayescmoe.model.numpyro_model import prior_distributions
+from bayescmoe.model.params import prior_distributions
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
 from bayescmoe.model.truth import Truth, merging_prompt

@@ -9,7 +9,8 @@ import pytest
 
 from bayescmoe.inference.em import em_fit, gate_m_step, mean_loglik, prompt_m_step, responsibilities
 from bayescmoe.inference.lbfgs import minimize
-from bayescmoe.inference.optimize import constrain, lbfgs_solve, unconstrain
+from bayescmoe.inference.optimize import lbfgs_solve
+from bayescmoe.model.params import constrain, unconstrain
 from bayescmoe.model.settings import get_setting
 from bayescmoe.model.simulate import simulate
 

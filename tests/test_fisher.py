@@ -20,7 +20,7 @@ from bayescmoe.diagnostics.fisher import (
     subspace_overlap,
     subspace_projection,
 )
-from bayescmoe.inference.optimize import flat_labels
+from bayescmoe.model.params import flat_labels
 from bayescmoe.model.spec import FrozenExpert, ModelSpec
 from bayescmoe.studies.fisher_paths import eigen_slopes, merging_path, p2_paths, path_information
 

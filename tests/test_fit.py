@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from helpers import fd_hessian, flatten, ref_log_likelihood, ref_log_prior, unflatten
 
-from bayescmoe.inference.optimize import fit_map, fit_mle, log_posterior, observed_information
+from bayescmoe.inference.optimize import fit_map, fit_mle, observed_information
+from bayescmoe.model.params import log_posterior
 from bayescmoe.model.simulate import simulate
 from bayescmoe.results.datatree import to_datatree
 

@@ -24,7 +24,6 @@ from helpers import (
 from numpyro.infer.util import potential_energy
 from scipy import integrate, special, stats
 
-from bayescmoe.inference.optimize import unconstrain
 from bayescmoe.model.experts import ACTIVATIONS, expert_mean
 from bayescmoe.model.families import family_logpdf, family_sample, family_scale
 from bayescmoe.model.likelihood import (
@@ -37,6 +36,7 @@ from bayescmoe.model.likelihood import (
     prompt_log_density,
 )
 from bayescmoe.model.numpyro_model import ContaminatedMoE, model
+from bayescmoe.model.params import unconstrain
 
 FAMILIES = tuple(FAMILY_CASES)
 GATES = ("constant", "sigmoid")

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from numpyro.infer.util import log_density
 
-from bayescmoe.inference.optimize import constrain, log_posterior, unconstrain
 from bayescmoe.model.numpyro_model import model as bayescmoe_model
+from bayescmoe.model.params import constrain, log_posterior, unconstrain
 from bayescmoe.model.settings import get_setting
 from bayescmoe.model.simulate import simulate
 

@@ -12,9 +12,9 @@ import pytest
 import xarray as xr
 
 from bayescmoe.cli.studies import study_main
-from bayescmoe.diagnostics.signals import by_label
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.inference.nuts import compiled_nuts
+from bayescmoe.model.params import by_label
 from bayescmoe.studies import replicates
 from bayescmoe.studies.contraction import contraction_table, group_quantity
 from bayescmoe.studies.coverage import coverage_table, estimate_errors

@@ -27,9 +27,9 @@ from bayescmoe.diagnostics.singular import (
     waic,
     wbic,
 )
-from bayescmoe.inference.optimize import flat_labels
 from bayescmoe.inference.predictive import pointwise_log_likelihood
 from bayescmoe.inference.tempered import PowerDraws, ladder
+from bayescmoe.model.params import flat_labels
 from bayescmoe.studies.singular_paths import singular_table
 from bayescmoe.studies.singular_validation import (
     MERGED,

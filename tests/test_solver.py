@@ -29,8 +29,8 @@ from bayescmoe.inference.optimize import (
     lbfgs_solve,
     objective,
     stop_reason,
-    unconstrain,
 )
+from bayescmoe.model.params import unconstrain
 from bayescmoe.model.settings import Setting, get_setting
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.model.truth import merging_prompt

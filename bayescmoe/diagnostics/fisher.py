@@ -42,8 +42,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from bayescmoe.errors import require
-from bayescmoe.inference.optimize import flat_labels, observed_information
+from bayescmoe.inference.optimize import observed_information
 from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.model.params import flat_labels
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import ModelSpec, check_params
 

@@ -66,7 +66,6 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import xarray as xr
-from numpyro.distributions.transforms import biject_to
 from scipy import optimize, special, stats
 
 from bayescmoe.errors import require
@@ -80,8 +79,7 @@ from bayescmoe.model.likelihood import (
     prompt_log_density,
     prompt_mean,
 )
-from bayescmoe.model.numpyro_model import prior_distributions
-from bayescmoe.model.priors import SUPPORTS
+from bayescmoe.model.params import by_label, name_of, prior_distributions, unconstrain
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.results.datatree import data_of, spec_of
 
@@ -172,23 +170,6 @@ def _flat_draws(dt: xr.DataTree, name: str) -> np.ndarray:
     """Draws of parameter ``name`` as (chain * draw, *shape)."""
     values = dt["posterior"][name].values
     return values.reshape(-1, *values.shape[2:])
-
-
-def by_label(values: Mapping[str, np.ndarray], lead: int = 0) -> dict[str, np.ndarray]:
-    """Split parameter arrays into scalars labelled as in ``az.summary`` (``a[0]``), keeping ``lead`` axes."""
-    out = {}
-    for name, value in values.items():
-        value = np.asarray(value)
-        if value.ndim == lead:
-            out[name] = value
-        else:
-            out.update({f"{name}[{i}]": value[..., i] for i in range(value.shape[-1])})
-    return out
-
-
-def unconstrained(spec: ModelSpec, name: str, values: np.ndarray) -> np.ndarray:
-    """``values`` of parameter ``name`` on the scale NUTS samples (logit lam, log nu, identity otherwise)."""
-    return np.asarray(biject_to(SUPPORTS[spec.support(name)]).inv(jnp.asarray(values)))
 
 
 def prior_variance(spec: ModelSpec, name: str) -> tuple[np.ndarray, str]:
@@ -378,11 +359,6 @@ def merge_probe(spec: ModelSpec, x: np.ndarray, y: np.ndarray, prompt: Mapping[s
     return float(1.0 - 12.0 * np.trapezoid((lam - mean) ** 2 * weight, lam))
 
 
-def name_of(label: str) -> str:
-    """The parameter of a scalar label (``a[3]`` -> ``a``)."""
-    return label.split("[")[0]
-
-
 def per_label(dt: xr.DataTree, names: tuple[str, ...], stat, **kwargs) -> dict[str, float]:
     """An ArviZ statistic of the posterior (``az.rhat``, ``az.ess``), one float per scalar label."""
     result = stat(dt, var_names=list(names), **kwargs).ds
@@ -405,7 +381,7 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
     require(eps is None or 0.0 < eps < 1.0, "eps", f"the gate's 'near 0' level must lie in (0, 1), got {eps}")
     eps = gate_eps(spec, x.shape[0]) if eps is None else eps
     natural = by_label(post, lead=2)
-    free = by_label({name: unconstrained(spec, name, v) for name, v in post.items()}, lead=2)
+    free = by_label(unconstrain(spec, post), lead=2)
     rhat = per_label(dt, names, az.rhat)
     ess_bulk = per_label(dt, names, az.ess, method="bulk")
     ess_tail = per_label(dt, names, az.ess, method="tail")

@@ -52,9 +52,10 @@ from scipy.special import logsumexp
 from bayescmoe.diagnostics.collapse import collapse_report
 from bayescmoe.diagnostics.predictive import frozen_log_scores, savage_dickey_log_bf
 from bayescmoe.errors import require, require_positive_ints
-from bayescmoe.inference.optimize import PointEstimate, fit_map, fit_mle, flat_labels
+from bayescmoe.inference.optimize import PointEstimate, fit_map, fit_mle
 from bayescmoe.inference.predictive import pointwise_log_likelihood, proper_prior
 from bayescmoe.inference.tempered import GAMMA, PowerDraws, ladder, power_posterior
+from bayescmoe.model.params import flat_labels
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.results.datatree import data_of, params_of, spec_of
 

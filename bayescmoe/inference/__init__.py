@@ -10,7 +10,7 @@ coefficient, WBIC and the evidence). Imports the model layer.
 from bayescmoe.inference.em import EMResult, em_fit
 from bayescmoe.inference.lbfgs import Minimum, minimize
 from bayescmoe.inference.nuts import NutsFit, compiled_nuts, fit_nuts, nuts_program
-from bayescmoe.inference.optimize import PointEstimate, constrain, fit_map, fit_mle, unconstrain
+from bayescmoe.inference.optimize import PointEstimate, fit_map, fit_mle
 from bayescmoe.inference.tempered import PowerDraws, ladder, power_posterior
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "PointEstimate",
     "PowerDraws",
     "compiled_nuts",
-    "constrain",
     "em_fit",
     "fit_map",
     "fit_mle",
@@ -29,5 +28,4 @@ __all__ = [
     "minimize",
     "nuts_program",
     "power_posterior",
-    "unconstrain",
 ]

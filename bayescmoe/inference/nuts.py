@@ -22,9 +22,9 @@ from jax.sharding import Mesh, PartitionSpec
 from numpyro.infer import NUTS
 
 from bayescmoe.errors import require, require_positive_ints
-from bayescmoe.inference.optimize import constrain, unconstrain
 from bayescmoe.model.likelihood import BLOCKED_ABOVE, frozen_log_density
 from bayescmoe.model.numpyro_model import model, tempered_model
+from bayescmoe.model.params import constrain, unconstrain
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
 
 Array = jax.Array

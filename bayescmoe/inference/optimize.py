@@ -25,17 +25,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from numpyro.distributions.transforms import biject_to
 
 from bayescmoe.errors import require
 from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize, stopped_converged
-from bayescmoe.model.likelihood import frozen_log_density, gate_log_weights, log_likelihood, summed_log_likelihood
-from bayescmoe.model.numpyro_model import prior_distributions
-from bayescmoe.model.priors import SUPPORTS
+from bayescmoe.model.likelihood import frozen_log_density, gate_log_weights, log_likelihood
+from bayescmoe.model.params import Params, constrain, flat_labels, log_posterior, log_prior, unconstrain
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
 
 Array = jax.Array
-Params = dict[str, Array]
 
 
 class Solve(NamedTuple):
@@ -68,45 +65,6 @@ class PointEstimate(NamedTuple):
     degenerate: bool
     best_start: int
     start_objectives: np.ndarray
-
-
-def constrain(spec: ModelSpec, u: Mapping[str, Array]) -> Params:
-    """Natural parameters theta = T(u), T the bijection onto each parameter's support."""
-    return {k: biject_to(SUPPORTS[spec.support(k)])(v) for k, v in u.items()}
-
-
-def unconstrain(spec: ModelSpec, params: Mapping[str, Array]) -> Params:
-    """u = T^-1(theta); boundary values (lam = 0) are nudged inside the support first."""
-    out = {}
-    for k, v in params.items():
-        v = jnp.asarray(v, dtype=float)
-        if spec.support(k) == "unit":
-            v = jnp.clip(v, 1e-6, 1 - 1e-6)
-        out[k] = biject_to(SUPPORTS[spec.support(k)]).inv(v)
-    return out
-
-
-def log_prior(spec: ModelSpec, params: Mapping[str, Array]) -> Array:
-    """sum over parameters of log prior(theta), in the natural parametrisation."""
-    return sum(jnp.sum(d.log_prob(params[k])) for k, d in prior_distributions(spec).items())
-
-
-def log_posterior(
-    spec: ModelSpec,
-    params: Mapping[str, Array],
-    x: Array,
-    y: Array,
-    mask: Array | None = None,
-    log_f0: Array | None = None,
-    block_rows: int | None = None,
-) -> Array:
-    """Unnormalised log posterior in natural parameters (the log-likelihood under flat priors).
-
-    ``mask`` (0/1 per row) drops padded rows: sweeps pad n to a few sizes to avoid recompiling.
-    ``log_f0``: the frozen expert's log-density of (x, y), when computed already. The log-likelihood
-    is :func:`~bayescmoe.model.likelihood.summed_log_likelihood` (in row blocks at large n).
-    """
-    return summed_log_likelihood(spec, params, x, y, mask, log_f0, block_rows) + log_prior(spec, params)
 
 
 @partial(jax.jit, static_argnames="spec")
@@ -229,14 +187,6 @@ def random_starts(key: Array, spec: ModelSpec, y: Array, num: int) -> list[Param
         u["nu"] = u["nu"] + jnp.log(jnp.var(y))
         starts.append(u)
     return starts
-
-
-def flat_labels(spec: ModelSpec) -> tuple[str, ...]:
-    """Names of the entries of the flattened natural parameter vector (``ravel_pytree`` order)."""
-    labels: list[str] = []
-    for name in sorted(spec.param_names):
-        labels += [f"{name}[{i}]" for i in range(spec.dim)] if spec.shape(name) else [name]
-    return tuple(labels)
 
 
 @partial(jax.jit, static_argnames="spec")

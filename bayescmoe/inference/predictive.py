@@ -1,6 +1,5 @@
 """Draws ArviZ needs beside the posterior: prior and predictive draws (NumPyro's ``Predictive``),
-the pointwise log-likelihood and the log prior of each posterior draw, and the draws on the
-unconstrained scale NUTS sampled.
+the pointwise log-likelihood and the log prior of each posterior draw.
 
 The observation site ``y`` of :func:`bayescmoe.model.numpyro_model.model` samples through
 :class:`~bayescmoe.model.numpyro_model.ContaminatedMoE`, i.e. the simulator of
@@ -17,8 +16,8 @@ import numpy as np
 from numpyro.infer import Predictive
 from numpyro.infer import log_likelihood as numpyro_log_likelihood
 
-from bayescmoe.inference.optimize import unconstrain
-from bayescmoe.model.numpyro_model import model, prior_distributions
+from bayescmoe.model.numpyro_model import model
+from bayescmoe.model.params import prior_distributions
 from bayescmoe.model.spec import ModelSpec
 
 Array = jax.Array
@@ -57,11 +56,6 @@ def pointwise_log_likelihood(spec: ModelSpec, x: Array, y: Array, samples: Mappi
 
 
 def log_prior_draws(spec: ModelSpec, samples: Mapping[str, Array]) -> dict[str, np.ndarray]:
-    """log prior of each parameter at each draw (natural scale, as :func:`~bayescmoe.inference.optimize.log_prior`)."""
+    """log prior of each parameter at each draw (natural scale, as :func:`~bayescmoe.model.params.log_prior`)."""
     priors = prior_distributions(spec)
     return {k: np.asarray(priors[k].log_prob(np.asarray(v))) for k, v in samples.items() if k in priors}
-
-
-def unconstrained_draws(spec: ModelSpec, samples: Mapping[str, Array]) -> dict[str, np.ndarray]:
-    """The draws on the scale NUTS sampled (logit lam, log nu, the others unchanged)."""
-    return {k: np.asarray(v) for k, v in unconstrain(spec, dict(samples)).items()}

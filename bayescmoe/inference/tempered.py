@@ -20,8 +20,8 @@ import numpy as np
 
 from bayescmoe.errors import require
 from bayescmoe.inference.nuts import nuts_program
-from bayescmoe.inference.optimize import unconstrain
 from bayescmoe.model.likelihood import frozen_log_density, log_likelihood
+from bayescmoe.model.params import unconstrain
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
 
 Array = jax.Array

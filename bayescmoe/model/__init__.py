@@ -8,7 +8,8 @@ Imports only :mod:`bayescmoe.errors`.
 """
 
 from bayescmoe.model.likelihood import log_likelihood, summed_log_likelihood
-from bayescmoe.model.numpyro_model import ContaminatedMoE, prior_distributions
+from bayescmoe.model.numpyro_model import ContaminatedMoE
+from bayescmoe.model.params import prior_distributions
 from bayescmoe.model.priors import Prior
 from bayescmoe.model.settings import SETTINGS, Setting, get_setting
 from bayescmoe.model.simulate import sample_x, simulate

@@ -17,11 +17,10 @@ import jax
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
-from numpyro.distributions.transforms import biject_to
 
 from bayescmoe.errors import require
 from bayescmoe.model.likelihood import log_likelihood, summed_log_likelihood
-from bayescmoe.model.priors import SUPPORTS
+from bayescmoe.model.params import bijection, prior_distributions
 from bayescmoe.model.simulate import sample_y
 from bayescmoe.model.spec import ModelSpec
 
@@ -56,11 +55,6 @@ class ContaminatedMoE(dist.Distribution):
 
     def log_prob(self, value: Array) -> Array:
         return log_likelihood(self.spec, self.params, self.x, value, self.log_f0)
-
-
-def prior_distributions(spec: ModelSpec) -> dict[str, dist.Distribution]:
-    """The prior distribution of each trainable parameter, keyed by name."""
-    return {name: spec.prior(name).distribution(spec.support(name), spec.shape(name)) for name in spec.param_names}
 
 
 def model(spec: ModelSpec, x: Array, y: Array | None = None, log_f0: Array | None = None, summed: bool = False) -> None:
@@ -104,7 +98,7 @@ def localizer(spec: ModelSpec, center: Mapping[str, Array], gamma: Array) -> dic
     out = {}
     for name in spec.param_names:
         base = dist.Normal(center[name], gamma**-0.5).to_event(len(spec.shape(name)))
-        out[name] = dist.TransformedDistribution(base, biject_to(SUPPORTS[spec.support(name)]))
+        out[name] = dist.TransformedDistribution(base, bijection(spec, name))
     return out
 
 

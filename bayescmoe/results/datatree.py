@@ -29,15 +29,10 @@ from bayescmoe.errors import BayescmoeError, require, require_positive_ints
 from bayescmoe.files import atomic_write
 from bayescmoe.inference.nuts import NutsFit
 from bayescmoe.inference.optimize import PointEstimate
-from bayescmoe.inference.predictive import (
-    log_prior_draws,
-    pointwise_log_likelihood,
-    posterior_predictive,
-    proper_prior,
-    unconstrained_draws,
-)
+from bayescmoe.inference.predictive import log_prior_draws, pointwise_log_likelihood, posterior_predictive, proper_prior
 from bayescmoe.inference.predictive import prior_draws as prior_draws_of
 from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.model.params import unconstrain
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
 
 VECTOR_DIMS = {"a": ["feature"], "beta": ["feature"]}
@@ -129,7 +124,7 @@ def to_datatree(
         groups = {"posterior": samples, "sample_stats": sample_stats(nuts), "observed_data": {"y": y}}
         dt = az.from_dict({**groups, "constant_data": constant}, coords=coords, dims=DIMS)
         dt["log_prior"] = draws_tree(spec, log_prior_draws(spec, samples))
-        dt["unconstrained_posterior"] = draws_tree(spec, unconstrained_draws(spec, samples))
+        dt["unconstrained_posterior"] = draws_tree(spec, unconstrain(spec, samples))
         thinned = {k: v[:, ::pointwise_thin] for k, v in samples.items()}
         draw = np.arange(0, next(iter(samples.values())).shape[1], pointwise_thin)
 

@@ -59,9 +59,10 @@ from numpyro.distributions.transforms import biject_to
 from bayescmoe.diagnostics.collapse import CONTRACTION_MIN, VERDICTS, report_of
 from bayescmoe.diagnostics.fisher import EIGEN_FLOOR, fisher_information, gate_direction
 from bayescmoe.diagnostics.predictive import savage_dickey_log_bf
-from bayescmoe.diagnostics.signals import GATE_PARAMS, by_label, diagnose, name_of, prior_variance
+from bayescmoe.diagnostics.signals import GATE_PARAMS, diagnose, prior_variance
 from bayescmoe.inference.nuts import fit_nuts
-from bayescmoe.inference.optimize import fit_map, flat_labels
+from bayescmoe.inference.optimize import fit_map
+from bayescmoe.model.params import by_label, flat_labels, name_of
 from bayescmoe.model.priors import SUPPORTS
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert

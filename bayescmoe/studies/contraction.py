@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescmoe.diagnostics.signals import name_of
+from bayescmoe.model.params import name_of
 from bayescmoe.studies.protocols import Protocol
 from bayescmoe.studies.slopes import slope_table
 

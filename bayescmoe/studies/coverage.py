@@ -20,7 +20,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from bayescmoe.diagnostics.signals import name_of
+from bayescmoe.model.params import name_of
 
 #: interval methods: name -> (estimate, standard error) fields, or the credible bounds
 METHODS = {"Wald (MLE)": ("mle", "mle_se"), "Wald (MAP)": ("map", "map_se"), "NUTS": ("post_lo", "post_hi")}

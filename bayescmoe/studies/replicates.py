@@ -25,10 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from bayescmoe.diagnostics.signals import by_label, rhat_ess
+from bayescmoe.diagnostics.signals import rhat_ess
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.nuts import NutsRun, compiled_nuts
-from bayescmoe.inference.optimize import fit_map, fit_mle, flat_labels
+from bayescmoe.inference.optimize import fit_map, fit_mle
+from bayescmoe.model.params import by_label, flat_labels
 from bayescmoe.model.settings import Setting, get_setting
 from bayescmoe.model.simulate import simulate
 from bayescmoe.studies.engine import Cluster

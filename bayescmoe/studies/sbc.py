@@ -59,11 +59,11 @@ import xarray as xr
 from arviz_stats import thin as auto_thin
 from scipy import stats
 
-from bayescmoe.diagnostics.signals import by_label, rhat_ess
+from bayescmoe.diagnostics.signals import rhat_ess
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.nuts import NutsRun, compiled_nuts
 from bayescmoe.model.likelihood import log_likelihood
-from bayescmoe.model.numpyro_model import prior_distributions
+from bayescmoe.model.params import by_label, prior_distributions
 from bayescmoe.model.priors import Prior
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert

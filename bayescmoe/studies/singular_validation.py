@@ -28,8 +28,9 @@ from scipy.special import logsumexp
 
 from bayescmoe.diagnostics.singular import learning_coefficient
 from bayescmoe.inference.nuts import fit_nuts
-from bayescmoe.inference.optimize import fit_mle, flat_labels
+from bayescmoe.inference.optimize import fit_mle
 from bayescmoe.inference.tempered import power_posterior
+from bayescmoe.model.params import flat_labels
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
 

@@ -35,12 +35,11 @@ from bayescmoe.inference.optimize import (
     SPIKE,
     SPIKE_FRACTION,
     best_start,
-    constrain,
     lbfgs_solve,
     random_starts,
     stop_reason,
-    unconstrain,
 )
+from bayescmoe.model.params import constrain, unconstrain
 from bayescmoe.model.settings import Setting, get_setting
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import ModelSpec
