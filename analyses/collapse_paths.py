@@ -38,6 +38,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
+import bayescmoe
 from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
 from bayescmoe.files import atomic_write
 from bayescmoe.studies.collapse_paths import (
@@ -150,4 +151,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(main())

@@ -15,7 +15,9 @@ with 95% bootstrap intervals, and the theory's slope.
 Writes <out>/study.nc (resumable), contraction.txt and <setting>-<quantity>.png.
 """
 
+import bayescmoe
 from bayescmoe.cli.studies import study_main
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(study_main("contraction", __doc__))

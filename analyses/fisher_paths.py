@@ -47,6 +47,7 @@ import jax
 import numpy as np
 import xarray as xr
 
+import bayescmoe
 from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
 from bayescmoe.diagnostics.fisher import (
     EIGEN_FLOOR,
@@ -195,4 +196,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(main())

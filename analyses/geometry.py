@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+import bayescmoe
 from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
 from bayescmoe.diagnostics.geometry import geometry_table, posterior_quantities, true_quantities
 from bayescmoe.errors import require
@@ -126,4 +127,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(main())

@@ -18,7 +18,9 @@ Writes <out>/study.nc (resumable: rerun the same command after an interruption),
 errors.csv, coverage.txt and coverage.png.
 """
 
+import bayescmoe
 from bayescmoe.cli.studies import study_main
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(study_main("map-vs-nuts", __doc__))

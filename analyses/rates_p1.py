@@ -12,7 +12,9 @@ Errors |lam_hat - lam*|, ||a_hat - a*||, |b_hat - b*|, |nu_hat - nu*| against ea
     python analyses/rates_p1.py --quick   # 3 sizes up to 1e4, 2 replicates
 """
 
+import bayescmoe
 from bayescmoe.cli.rates import protocol_main
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(protocol_main("p1", __doc__))

@@ -16,7 +16,9 @@ Fisher information at the truth predicts sd(lam) / lam* from 0.27 to 0.07: the g
     python analyses/rates_p1_slow.py --quick   # 3 sizes up to 1e4, 2 replicates
 """
 
+import bayescmoe
 from bayescmoe.cli.rates import protocol_main
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(protocol_main("p1-slow", __doc__))

@@ -16,7 +16,9 @@ intervals, next to the paper's slopes and the theory's.
     python analyses/rates_p2.py --init random    # random starts instead of starts near the truth
 """
 
+import bayescmoe
 from bayescmoe.cli.rates import protocol_main
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(protocol_main("p2", __doc__))

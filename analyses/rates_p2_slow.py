@@ -16,7 +16,9 @@ runaway gates and the median gate errors: where the gate becomes finite.
     python analyses/rates_p2_slow.py --quick               # 3 sizes up to 1e4, 2 replicates
 """
 
+import bayescmoe
 from bayescmoe.cli.rates import protocol_main
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(protocol_main("p2-slow", __doc__))

@@ -11,7 +11,7 @@ sees three variables, x = (bmi, blood pressure, s5 = log serum triglycerides), i
 
 with h0 given per observation (the frozen model's predictions, ``frozen.mean = "given"``) and nu0
 too (``frozen.nu = "given"``). The new domain is written as a CSV (x1..x3, y, h0, nu0) and fitted
-from it (:func:`bayescmoe.fit_file`: MLE, MAP, NUTS), exactly as
+from it (:func:`bayescmoe.read_data`, then :func:`bayescmoe.fit`: MLE, MAP, NUTS), exactly as
 ``bayescmoe fit --config models/configs/diabetes-prompt.toml --data <out>/diabetes-domain2.csv``
 does; then the collapse report, a posterior predictive check (``az.plot_ppc_dist``,
 ``az.plot_loo_pit``) and the PSIS-LOO gain of the prompt over the frozen model alone.
@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_diabetes
 
-from bayescmoe import FrozenExpert, ModelSpec, Prior, PromptExpert, collapse_report, fit_file, save
+import bayescmoe
+from bayescmoe import ModelSpec, collapse_report, fit, read_data, save
 from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
 from bayescmoe.diagnostics import prompt_gain
 from bayescmoe.files import atomic_write
@@ -40,22 +41,13 @@ from bayescmoe.results.tables import describe
 #: what the pre-trained model sees (every variable but the one that splits the domains) and what the prompt sees
 FROZEN_FEATURES = ("age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
 FEATURES = ("bmi", "bp", "s5")
-NAME = "diabetes-prompt"
 FULL = {"num_warmup": 1000, "num_samples": 1000, "num_chains": 4}
 QUICK = {"num_warmup": 200, "num_samples": 200, "num_chains": 2}
-
-# The frozen expert's mean and variance come with the data; a linear Gaussian prompt, constant gate.
-SPEC = ModelSpec(
-    frozen=FrozenExpert(family="gaussian", mean="given", nu="given", dim=len(FEATURES)),
-    prompt=PromptExpert(mean="linear", bias=True),
-    gate="constant",
-    priors={
-        "lam": Prior("beta", (1.0, 1.0)),
-        "a": Prior("normal", (0.0, 3.0)),
-        "b": Prior("normal", (0.0, 3.0)),
-        "nu": Prior("inversegamma", (2.0, 0.5)),  # mean 0.5: of the order of the frozen residual variance
-    },
-)
+#: the model, shared with ``bayescmoe fit --config``: the frozen expert's mean and variance come with
+#: the data (``mean = "given"``, ``nu = "given"``, d = 3 features); a linear Gaussian prompt, constant gate
+CONFIG = Path(__file__).resolve().parents[1] / "models" / "configs" / "diabetes-prompt.toml"
+NAME = CONFIG.stem
+SPEC = ModelSpec.from_file(CONFIG)
 
 
 def domains(pretrain_sex: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -103,8 +95,12 @@ def run(args: argparse.Namespace) -> None:
     )
     out = Path(args.out)
     csv = write_csv(out / f"diabetes-domain{3 - args.domain}.csv", new["x"], new["y"], h0, nu0)
-    about = {"setting": NAME, "description": f"diabetes, frozen expert pre-trained on sex {args.domain}"}
-    dt = fit_file(SPEC, csv, seed=args.seed, attrs=about, **(QUICK if args.quick else FULL))
+    about = {
+        "setting": NAME,
+        "description": f"diabetes, frozen expert pre-trained on sex {args.domain}",
+        "data_file": str(csv.resolve()),
+    }
+    dt = fit(SPEC, *read_data(csv, SPEC), key=args.seed, attrs=about, **(QUICK if args.quick else FULL))
     print(describe(dt))
     print(f"\ncollapse report\n{collapse_report(dt).render(parameters=False)}")
     print(f"\nposterior predictive (PSIS-LOO)\n{prompt_gain(dt).render()}")
@@ -128,4 +124,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     sys.exit(main())

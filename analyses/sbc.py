@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import bayescmoe
 from bayescmoe.cli import (
     OneLineParser,
     add_cluster_arguments,
@@ -109,4 +110,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(main())

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+import bayescmoe
 from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
 from bayescmoe.plots.singular import plot_singular_paths
 from bayescmoe.studies.collapse_paths import Chains, path_points, standard_paths
@@ -100,4 +101,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(main())

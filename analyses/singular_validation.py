@@ -25,7 +25,8 @@ import pandas as pd
 
 import bayescmoe as bc
 from bayescmoe.cli import OneLineParser, guarded
-from bayescmoe.diagnostics.singular import laplace_log_evidence, log_evidence
+from bayescmoe.diagnostics.singular import laplace_log_evidence
+from bayescmoe.studies.singular import log_evidence
 from bayescmoe.studies.singular_validation import (
     MERGED,
     REGULAR,
@@ -107,4 +108,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bc.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(main())

@@ -1,27 +1,24 @@
 """bayescmoe: the contaminated mixture of experts in NumPyro and JAX (the public API).
 
-Importing the package enables float64 and virtual CPU devices first (:mod:`bayescmoe.runtime`),
-then exposes the names below. The layers, each importing only those before it:
-``model`` -> ``inference`` -> ``results`` -> ``diagnostics`` -> ``studies`` -> ``plots`` -> ``cli``,
-on the foundations ``errors``, ``files`` and ``runtime``. Deep imports
-(``bayescmoe.inference.optimize.fit_map``) stay available.
+``import bayescmoe`` switches JAX to float64 and does nothing else (:mod:`bayescmoe.runtime`);
+:func:`configure` (virtual CPU devices for parallel chains, the persistent compilation cache) is an
+explicit call, made before any JAX computation. The names below are one door per verb; each layer
+keeps its own public surface (``bayescmoe.model``, ``bayescmoe.inference``, ...). The layers, each
+importing only those before it: ``model`` -> ``inference`` -> ``results`` -> ``diagnostics`` ->
+``workflow`` -> ``studies`` -> ``plots`` -> ``cli``, on the foundations ``errors``, ``files`` and
+``runtime``.
 """
 
+from importlib.metadata import version as _version
+
 from bayescmoe.runtime import configure
+from bayescmoe.runtime import enable_float64 as _enable_float64
 
-configure()
+_enable_float64()
 
-from bayescmoe.diagnostics import CollapseReport, SingularReport, collapse_report, diagnose, singular_report  # noqa: E402
+from bayescmoe.diagnostics import CollapseReport, collapse_report, diagnose  # noqa: E402
 from bayescmoe.errors import BayescmoeError  # noqa: E402
-from bayescmoe.inference import (  # noqa: E402
-    NutsFit,
-    PointEstimate,
-    compiled_nuts,
-    fit_map,
-    fit_mle,
-    fit_nuts,
-    power_posterior,
-)
+from bayescmoe.inference import NutsFit, PointEstimate, fit_map, fit_mle, fit_nuts  # noqa: E402
 from bayescmoe.model import (  # noqa: E402
     FrozenExpert,
     ModelSpec,
@@ -34,24 +31,12 @@ from bayescmoe.model import (  # noqa: E402
     log_likelihood,
     model_inputs,
     simulate,
-    summed_log_likelihood,
 )
-from bayescmoe.results import (  # noqa: E402
-    data_of,
-    describe,
-    fit,
-    fit_file,
-    load,
-    load_setting,
-    load_spec,
-    log_likelihood_of,
-    params_of,
-    read_data,
-    run_setting,
-    save,
-    spec_of,
-    to_datatree,
-)
+from bayescmoe.results import describe, load, read_data, save, to_datatree  # noqa: E402
+from bayescmoe.studies import SingularReport, singular_report  # noqa: E402
+from bayescmoe.workflow import fit  # noqa: E402
+
+__version__ = _version("bayescmoe")
 
 __all__ = [
     "BayescmoeError",
@@ -66,32 +51,22 @@ __all__ = [
     "Setting",
     "SingularReport",
     "Truth",
+    "__version__",
     "collapse_report",
-    "compiled_nuts",
     "configure",
-    "data_of",
     "describe",
     "diagnose",
     "fit",
-    "fit_file",
     "fit_map",
     "fit_mle",
     "fit_nuts",
     "get_setting",
     "load",
-    "load_setting",
-    "load_spec",
     "log_likelihood",
-    "log_likelihood_of",
     "model_inputs",
-    "params_of",
-    "power_posterior",
     "read_data",
-    "run_setting",
     "save",
     "simulate",
     "singular_report",
-    "spec_of",
-    "summed_log_likelihood",
     "to_datatree",
 ]

@@ -1,4 +1,5 @@
-"""Atomic, durable file output: a killed or failed write never leaves a partial file behind.
+"""Files: atomic, durable output (a killed or failed write never leaves a partial file behind) and
+TOML input with one-line errors.
 
 A result is written to a hidden temporary file beside its path (``.<stem>.<random>.part<suffix>``),
 flushed to disk (the file, then its folder), and renamed over the path. A SIGKILL cannot run any
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from bayescmoe.errors import BayescmoeError
+from bayescmoe.errors import BayescmoeError, require
 
 
 def _fsync(path: str | os.PathLike, directory: bool = False) -> None:
@@ -76,3 +78,14 @@ def require_writable(directory: str | os.PathLike, field: str = "out") -> Path:
         for folder in reversed(created):
             folder.rmdir()
     return directory
+
+
+def read_toml(path: str | os.PathLike, field: str = "config") -> dict:
+    """The tables of a TOML file, or a one-line error for ``field`` naming the file."""
+    path = Path(path)
+    require(not path.is_dir(), field, f"{path} is a directory, not a TOML file")
+    require(path.is_file(), field, f"no such file: {path}")
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise BayescmoeError(field, f"{path} is not valid TOML ({err})") from None

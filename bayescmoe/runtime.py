@@ -1,18 +1,23 @@
-"""Start-up: float64, virtual CPU devices for parallel chains (STACK-NOTES.md), JAX's persistent
-compilation cache, NumPyro loaded.
+"""Start-up settings: what ``import bayescmoe`` does, and what :func:`configure` does when asked.
 
-The JAX settings must be made before JAX computes anything, so :mod:`bayescmoe` makes them on
-import. Set ``BAYESCMOE_CPU_DEVICES`` to change the device count (default 4).
+Importing the package does two things only: it switches JAX to float64 (:func:`enable_float64`;
+every likelihood, optimiser and sampler here needs it: in float32 quasi-Newton stops early and
+reports failure at the optimum) and it loads NumPyro fully. arviz-base loads NumPyro lazily
+(``lazy_loader``); a NumPyro submodule imported while the package is still a lazy stub is not set
+as its attribute, and NumPyro's own ``numpyro.distributions.distribution`` lookups then fail inside
+MCMC. Loading NumPyro first avoids that whatever the user imported before.
 
-Compiled programs persist across processes (a fresh process otherwise recompiles every program,
-5-7 s per L-BFGS program): in ``$XDG_CACHE_HOME/bayescmoe/jax`` (``~/.cache/bayescmoe/jax``), or
-the folder ``BAYESCMOE_COMPILATION_CACHE`` names (``off`` disables it); JAX's own
-``JAX_COMPILATION_CACHE_DIR``, when set, wins (:func:`compilation_cache_dir`).
+Everything else is an explicit call, as NumPyro's ``set_host_device_count`` is.
+:func:`configure` asks JAX for virtual CPU devices (NUTS runs its chains in parallel over them;
+without it they share one device) and turns on JAX's persistent compilation cache, so that a new
+process finds the programs an earlier one compiled (otherwise each recompiles, 5-7 s per L-BFGS
+program). The command line, the ``models/`` scripts and the analyses call it. The device count
+can only be set before JAX computes anything: call :func:`configure` first.
 
-arviz-base loads NumPyro lazily (``lazy_loader``); a NumPyro submodule imported while the package
-is still a lazy stub is not set as its attribute, and NumPyro's own ``numpyro.distributions.
-distribution`` lookups then fail inside MCMC. Loading NumPyro here, before any of its submodules
-is imported, avoids that whatever the user imported first.
+The cache's folder (:func:`compilation_cache_dir`): ``$XDG_CACHE_HOME/bayescmoe/jax``
+(``~/.cache/bayescmoe/jax``), or the folder ``BAYESCMOE_COMPILATION_CACHE`` names (``off``
+disables it); JAX's own ``JAX_COMPILATION_CACHE_DIR``, when set, wins. ``BAYESCMOE_CPU_DEVICES``
+sets the device count :func:`configure` asks for by default (4).
 """
 
 from __future__ import annotations
@@ -60,21 +65,30 @@ def enable_compilation_cache() -> Path | None:
     return path
 
 
-def configure(num_cpu_devices: int | None = None) -> None:
-    """Enable float64, ask JAX for ``num_cpu_devices`` virtual CPU devices, turn on the persistent
-    compilation cache, load NumPyro fully."""
-    _ = numpyro.__version__  # forces a lazily imported numpyro to load (see module docstring)
+def enable_float64() -> None:
+    """Switch JAX to float64 and load NumPyro fully (what ``import bayescmoe`` does; module docstring)."""
+    _ = numpyro.__version__  # forces a lazily imported numpyro to load
     jax.config.update("jax_enable_x64", True)
-    enable_compilation_cache()
-    wanted = num_cpu_devices or int(os.environ.get("BAYESCMOE_CPU_DEVICES", DEFAULT_CPU_DEVICES))
+
+
+def configure(cpu_devices: int | None = None, compilation_cache: bool = True) -> Path | None:
+    """Ask JAX for ``cpu_devices`` virtual CPU devices (default ``BAYESCMOE_CPU_DEVICES`` or 4) and, with
+    ``compilation_cache``, turn on the persistent compilation cache; returns the cache's folder or None.
+
+    Call it before any JAX computation: afterwards the device count cannot change (a warning says so).
+    """
+    wanted = cpu_devices or int(os.environ.get("BAYESCMOE_CPU_DEVICES", DEFAULT_CPU_DEVICES))
+    require(wanted >= 1, "cpu_devices", f"must be at least 1, got {wanted}")
     try:
         jax.config.update("jax_num_cpu_devices", wanted)
     except RuntimeError:
-        warnings.warn(
-            "JAX was initialised before bayescmoe was imported: chains may run sequentially. "
-            "Import bayescmoe before any JAX computation.",
-            stacklevel=2,
-        )
+        if jax.local_device_count() != wanted:
+            warnings.warn(
+                f"JAX computed before bayescmoe.configure(): it keeps {jax.local_device_count()} device(s), "
+                "so NUTS chains may share one. Call configure() before any JAX computation.",
+                stacklevel=2,
+            )
+    return enable_compilation_cache() if compilation_cache else None
 
 
 def available_memory() -> int:

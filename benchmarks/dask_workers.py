@@ -30,6 +30,7 @@ from pathlib import Path
 
 import xarray as xr
 
+import bayescmoe
 from bayescmoe.cli import OneLineParser, guarded
 from bayescmoe.errors import require
 from bayescmoe.studies.engine import Cluster
@@ -101,4 +102,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(main())

@@ -114,4 +114,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    bc.configure()  # virtual CPU devices for parallel chains, the compilation cache
     main()

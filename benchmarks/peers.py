@@ -48,8 +48,8 @@ Protocol:
    ``BAYESCMOE_CPU_DEVICES = --chains`` (JAX's chains run in parallel on virtual CPU devices),
    ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` unset (they slow a current OpenBLAS, which only the
    PyMC side uses; ``--keep-openblas-env`` keeps them), ``JAX_COMPILATION_CACHE_DIR`` unset. The JAX
-   contestants share bayescmoe's runtime (``bayescmoe.configure``: float64, virtual CPU devices,
-   persistent cache); PyMC's side uses float64 too (PyTensor's default ``floatX``).
+   contestants share bayescmoe's runtime (float64 on import, ``bayescmoe.configure()``: virtual CPU
+   devices, persistent cache); PyMC's side uses float64 too (PyTensor's default ``floatX``).
 6. Samplers: ``--chains`` x (``--warmup`` + ``--draws``), each sampler's defaults otherwise: target
    acceptance 0.8, tree depth 10, a diagonal mass matrix (NumPyro and PyMC: Stan-style windowed
    adaptation from draw variances; nutpie: its own adaptation from draw and gradient variances).
@@ -510,6 +510,7 @@ def timed_worker(args: argparse.Namespace) -> dict[str, Any]:
     if SIDES[args.contestant] == "jax":
         import bayescmoe
 
+        bayescmoe.configure()  # the chains' virtual devices (BAYESCMOE_CPU_DEVICES) and the compilation cache
         spec = bayescmoe.get_setting(args.setting).spec
     else:
         import nutpie  # noqa: F401

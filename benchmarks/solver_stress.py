@@ -25,6 +25,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+import bayescmoe
 from bayescmoe.cli import OneLineParser, guarded
 from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.studies.stress import StressConfig, cell_table, run_stress, stress_summary
@@ -88,4 +89,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(main())

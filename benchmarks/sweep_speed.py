@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import optimize, special, stats
 
+import bayescmoe
 from bayescmoe.inference.em import INNER_TOL
 from bayescmoe.model.params import constrain
 from bayescmoe.model.settings import Setting, get_setting
@@ -365,4 +366,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     main()

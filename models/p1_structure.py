@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import bayescmoe
 from bayescmoe import FrozenExpert, ModelSpec, Prior, PromptExpert, fit, params_of, simulate
 from bayescmoe.cli import fit_options, report_run, run_script
 from bayescmoe.model.likelihood import frozen_mean, prompt_mean
@@ -55,4 +56,5 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(run_script(main, __doc__))

@@ -19,6 +19,7 @@ import argparse
 import jax
 import numpy as np
 
+import bayescmoe
 from bayescmoe import FrozenExpert, ModelSpec, Prior, PromptExpert, fit, simulate
 from bayescmoe.cli import fit_options, report_run, run_script
 from bayescmoe.studies.losses import delta_star
@@ -57,4 +58,5 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
     raise SystemExit(run_script(main, __doc__))

@@ -1,4 +1,4 @@
-"""Test configuration: headless matplotlib, float64 JAX (via bayescmoe) and shared, compile-heavy fits."""
+"""Test configuration: headless plots, bayescmoe configured (float64, 4 devices, cache), shared compile-heavy fits."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from helpers import make_params, make_spec
 
-import bayescmoe  # noqa: F401  (enables float64 before any JAX computation)
+import bayescmoe
 from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.simulate import simulate
+
+bayescmoe.configure()  # 4 virtual CPU devices and the compilation cache, before any JAX computation
 
 #: sample size of the shared distinguishable fit (MLE, MAP and NUTS on the same data)
 N_SHARED = 3000

@@ -10,9 +10,8 @@ import pytest
 
 from bayescmoe.cli import main
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.model.settings import SETTINGS, get_setting
+from bayescmoe.model.settings import SETTINGS, Setting, get_setting
 from bayescmoe.results import datatree as results
-from bayescmoe.results.config import load_setting, setting_from_config
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "models" / "configs" / "p1-family-small.toml"
@@ -27,7 +26,7 @@ def test_list_names_every_setting(capsys):
 
 def test_settings_round_trip_through_config():
     for setting in SETTINGS.values():
-        again = setting_from_config(setting.to_config())
+        again = Setting.from_config(setting.to_config())
         assert again.spec == setting.spec
         for n in (1000, 100_000):
             truth, back = setting.truth.at(setting.spec, n), again.truth.at(again.spec, n)
@@ -50,7 +49,7 @@ def test_fit_from_toml_then_summary_and_plot(tmp_path, capsys):
     path = out / "p1-family-small.nc"
     dt = results.load(path)
     assert dt.attrs["setting"] == "p1-family-small"
-    assert results.spec_of(dt) == load_setting(EXAMPLE).spec
+    assert results.spec_of(dt) == Setting.from_file(EXAMPLE).spec
     assert float(dt["truth"]["lam"]) == pytest.approx(0.1 + 2 * 200**-0.5)
     capsys.readouterr()
     assert main(["summary", str(path)]) == 0
@@ -135,7 +134,7 @@ def test_unwritable_out_is_refused_before_any_work(where, tmp_path, capsys, monk
     blocker = tmp_path / "file"
     blocker.write_text("")
     out = blocker / "out" if where == "under a file" else Path("/proc/bayescmoe-out")
-    monkeypatch.setattr("bayescmoe.results.workflow.simulate", lambda *a, **k: pytest.fail("simulated anyway"))
+    monkeypatch.setattr("bayescmoe.workflow.fitting.simulate", lambda *a, **k: pytest.fail("simulated anyway"))
     assert main(["fit", "p1-family", "--n", "300", "--out", str(out)]) == 2
     _one_line_error(capsys, "out")
     assert not out.exists()

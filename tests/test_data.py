@@ -16,8 +16,8 @@ from scipy import stats
 import bayescmoe as bc
 from bayescmoe.cli import main
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, check_data, input_columns, model_inputs
-from bayescmoe.results.config import load_spec
 from bayescmoe.results.data import read_data
+from bayescmoe.results.datatree import data_of, log_likelihood_of
 
 N = 300
 ROOT = Path(__file__).parents[1]
@@ -126,10 +126,10 @@ def test_fit_with_h0_stores_it_and_rebuilds_the_inputs(data, tmp_path, capsys):
     np.testing.assert_allclose(dt["constant_data"]["h0"].values, np.asarray(linear_h0(spec)(x)))
     assert dt["constant_data"]["x"].shape == (N, spec.dim)
     back = bc.load(bc.save(dt, tmp_path / "r.nc"))
-    inputs, y_back = bc.data_of(back)
+    inputs, y_back = data_of(back)
     np.testing.assert_array_equal(inputs, model_inputs(spec_h0, x, linear_h0(spec)))
     np.testing.assert_array_equal(y_back, y)
-    assert bc.log_likelihood_of(back, "mle") == pytest.approx(float(dt["mle"].attrs["log_likelihood"]), abs=1e-9)
+    assert log_likelihood_of(back, "mle") == pytest.approx(float(dt["mle"].attrs["log_likelihood"]), abs=1e-9)
 
 
 def write_csv(path, header, rows):
@@ -201,7 +201,7 @@ def test_other_bad_data_files(data, tmp_path):
 
 
 def test_fit_data_command_with_an_existing_config(data, tmp_path, capsys):
-    setting_spec = load_spec(CONFIG)[1]
+    setting_spec = bc.ModelSpec.from_file(CONFIG)
     x, y = bc.simulate(jax.random.PRNGKey(5), setting_spec, {"lam": 0.3, "a": [-1.0, 1.0], "b": 0.5, "nu": 0.1}, 400)
     path = write_csv(tmp_path / "d.csv", ["x1", "x2", "y"], np.c_[np.asarray(x), np.asarray(y)].tolist())
     out = tmp_path / "out"
@@ -211,14 +211,13 @@ def test_fit_data_command_with_an_existing_config(data, tmp_path, capsys):
     assert f"data {path.resolve()}" in table and "truth" not in table
     dt = bc.load(out / "p1-family-small.nc")
     assert "truth" not in dt.children and "log_likelihood" in dt.children
-    np.testing.assert_allclose(bc.data_of(dt)[1], np.asarray(y), rtol=1e-15)
+    np.testing.assert_allclose(data_of(dt)[1], np.asarray(y), rtol=1e-15)
     assert main(["fit", "--config", str(CONFIG), "--data", str(path), "--n", "5", "--out", str(out)]) == 2
 
 
 def test_real_data_example_writes_a_complete_result(tmp_path, capsys):
     """analyses/real_data.py --quick: h0 and nu0 of a pre-trained model, read back from the CSV it writes."""
     script = runpy.run_path(str(ROOT / "analyses" / "real_data.py"))
-    assert load_spec(ROOT / "models" / "configs" / "diabetes-prompt.toml") == (script["NAME"], script["SPEC"])
     assert script["main"](["--quick", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "new domain: sex 2, n = 207" in printed and "verdict:" in printed and "gain of the prompt" in printed
@@ -227,5 +226,5 @@ def test_real_data_example_writes_a_complete_result(tmp_path, capsys):
     dt = bc.load(tmp_path / "diabetes-prompt.nc")
     assert {"posterior_predictive", "prior_predictive", "log_likelihood"} <= set(dt.children)
     inputs, _ = read_data(tmp_path / "diabetes-domain2.csv", script["SPEC"])
-    np.testing.assert_array_equal(bc.data_of(dt)[0], inputs)
+    np.testing.assert_array_equal(data_of(dt)[0], inputs)
     assert np.ptp(inputs[:, -1]) == 0 and inputs[0, -1] > 0  # one nu0, the pre-trained residual variance

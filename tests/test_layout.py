@@ -1,14 +1,17 @@
-"""The package's layers (README "Layout"): each imports only the layers below it; the public API imports.
+"""The package's layers (docs: development): each imports only the layers below it; the public API imports.
 
 Layer order, from the bottom: the foundations (errors, files, runtime), then model, inference,
-results, diagnostics, studies, plots, cli. Plots compute no statistics (no SciPy, no study runner);
-studies draw no figures (no matplotlib, no plots).
+results, diagnostics, workflow, studies, plots, cli. Plots compute no statistics (no SciPy, no study
+runner); studies draw no figures (no matplotlib, no plots); diagnostics run no fit or sampler (a
+computation that fits or samples is a study). Each function sits in the room its job names
+(:data:`ROOMS`), and the top-level namespace is one door per verb (:data:`PUBLIC_API`).
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import importlib.metadata
 import subprocess
 from pathlib import Path
 
@@ -17,25 +20,60 @@ import pytest
 import bayescmoe
 
 PACKAGE = Path(bayescmoe.__file__).parent
-LAYERS = ("foundation", "model", "inference", "results", "diagnostics", "studies", "plots", "cli")
+LAYERS = ("foundation", "model", "inference", "results", "diagnostics", "workflow", "studies", "plots", "cli")
 FOUNDATIONS = ("errors", "files", "runtime")
-#: the public API the layout issue names (all importable from the top-level namespace)
-REQUIRED_API = (
-    "ModelSpec",
+#: the top-level namespace, exactly: one door per verb, no internals (a new name is a decision, made here)
+PUBLIC_API = {
+    "BayescmoeError",
+    "CollapseReport",
     "FrozenExpert",
-    "PromptExpert",
+    "ModelSpec",
+    "NutsFit",
+    "PointEstimate",
     "Prior",
-    "simulate",
-    "log_likelihood",
-    "fit_mle",
-    "fit_map",
-    "fit_nuts",
-    "to_datatree",
-    "save",
-    "load",
+    "PromptExpert",
+    "Rate",
+    "Setting",
+    "SingularReport",
+    "Truth",
+    "__version__",
     "collapse_report",
+    "configure",
+    "describe",
+    "diagnose",
+    "fit",
+    "fit_map",
+    "fit_mle",
+    "fit_nuts",
     "get_setting",
-)
+    "load",
+    "log_likelihood",
+    "model_inputs",
+    "read_data",
+    "save",
+    "simulate",
+    "singular_report",
+    "to_datatree",
+}
+#: where a name is defined: the parametrisation in the model layer, the one-call fit in the workflow
+#: layer, the report that runs NUTS on power posteriors among the studies
+ROOMS = {
+    "bayescmoe.model.params": (
+        "prior_distributions",
+        "constrain",
+        "unconstrain",
+        "log_prior",
+        "log_posterior",
+        "flat_labels",
+        "by_label",
+        "name_of",
+    ),
+    "bayescmoe.workflow.fitting": ("fit", "run_setting", "split_seed"),
+    "bayescmoe.studies.singular": ("singular_report", "SingularReport", "log_evidence", "ladder_log_bayes_factor"),
+    "bayescmoe.model.numpyro_model": ("model",),
+}
+#: what a diagnostic may not call: fitting or sampling makes it a study
+RUNNERS = ("fit_mle", "fit_map", "fit_nuts", "nuts_program", "compiled_nuts", "power_posterior", "em_fit", "fit")
 
 
 def layer_of(module: str) -> str | None:
@@ -114,10 +152,38 @@ def test_the_layer_test_sees_a_violation(tmp_path):
 
 
 def test_public_api_names_import_from_the_top_level():
-    assert set(REQUIRED_API) <= set(bayescmoe.__all__)
+    assert set(bayescmoe.__all__) == PUBLIC_API
     namespace: dict = {}
     exec(f"from bayescmoe import {', '.join(bayescmoe.__all__)}", namespace)
-    assert all(callable(namespace[name]) for name in REQUIRED_API)
+    assert all(callable(namespace[name]) for name in PUBLIC_API - {"__version__"})
+    assert namespace["__version__"] == importlib.metadata.version("bayescmoe")
+    public = {name for name in vars(bayescmoe) if not name.startswith("_")}
+    layers = {layer for layer in LAYERS[1:]} | set(FOUNDATIONS)
+    assert public - layers - PUBLIC_API == set(), "names at the top level that are not in __all__"
+
+
+@pytest.mark.parametrize("room", sorted(ROOMS))
+def test_each_function_sits_in_its_room(room):
+    module = importlib.import_module(room)
+    for name in ROOMS[room]:
+        assert getattr(module, name).__module__ == room, f"{name} is defined in {getattr(module, name).__module__}"
+    elsewhere = [
+        module_name(path)
+        for path in MODULES
+        if module_name(path) != room
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in ROOMS[room] and node.col_offset == 0
+    ]
+    assert not elsewhere, f"defined again in {elsewhere}"
+
+
+def test_diagnostics_run_no_fit_or_sampler():
+    for path in MODULES:
+        if layer_of(module_name(path)) != "diagnostics":
+            continue
+        tree = ast.parse(path.read_text())
+        imported = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        assert not imported & set(RUNNERS), f"{module_name(path)} imports {imported & set(RUNNERS)}: a study"
 
 
 @pytest.mark.parametrize("layer", LAYERS[1:])

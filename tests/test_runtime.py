@@ -1,4 +1,4 @@
-"""Start-up configuration: float64, virtual devices, and NumPyro usable whatever was imported first."""
+"""Start-up: the import switches on float64 only; configure() adds devices and the cache; NumPyro loads fully."""
 
 from __future__ import annotations
 
@@ -15,8 +15,38 @@ def test_float64_and_four_devices():
     assert jax.local_device_count() == 4
 
 
-def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR", "XLA_FLAGS")}
+    clean.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=clean)
+
+
+def test_the_import_sets_float64_only_and_configure_the_rest(tmp_path):
+    code = (
+        "import jax, bayescmoe\n"
+        "assert jax.config.jax_enable_x64\n"
+        "assert jax.config.jax_compilation_cache_dir is None, 'the import turned on a cache'\n"
+        "assert bayescmoe.configure(cpu_devices=3) == __import__('pathlib').Path(r'CACHE')\n"
+        "assert jax.config.jax_compilation_cache_dir == r'CACHE'\n"
+        "print(jax.local_device_count())"
+    ).replace("CACHE", str(tmp_path / "cache"))
+    proc = _run(code, BAYESCMOE_COMPILATION_CACHE=str(tmp_path / "cache"))
+    assert proc.returncode == 0 and proc.stdout.strip() == "3", proc.stderr
+    without = _run("import jax, bayescmoe\nprint(jax.local_device_count())")
+    assert without.returncode == 0 and without.stdout.strip() == "1", without.stderr
+
+
+def test_configure_after_jax_computed_warns_that_devices_stay():
+    code = (
+        "import warnings, jax, jax.numpy as jnp, bayescmoe\n"
+        "jnp.zeros(1).block_until_ready()\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    bayescmoe.configure(cpu_devices=2, compilation_cache=False)\n"
+        "print(jax.local_device_count(), any('before any JAX computation' in str(w.message) for w in caught))"
+    )
+    proc = _run(code)
+    assert proc.returncode == 0 and proc.stdout.strip() == "1 True", proc.stderr
 
 
 def test_numpyro_works_when_arviz_is_imported_first():
@@ -53,6 +83,7 @@ def test_a_second_process_compiles_nothing_new(tmp_path):
     """The persistent cache: the first process writes its compiled L-BFGS programs, the second reads them."""
     code = (
         "import jax, bayescmoe as bc\n"
+        "bc.configure()\n"
         "s = bc.get_setting('p1-family')\n"
         "x, y = bc.simulate(jax.random.PRNGKey(0), s.spec, s.truth.at(s.spec, 300), 300)\n"
         "print(repr(bc.fit_mle(s.spec, x, y, key=0, num_random_starts=1).log_likelihood))"

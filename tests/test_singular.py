@@ -18,10 +18,8 @@ import xarray as xr
 import bayescmoe as bc
 from bayescmoe.cli.main import main
 from bayescmoe.diagnostics.singular import (
-    SingularReport,
     laplace_log_evidence,
     learning_coefficient,
-    log_evidence,
     stepping_stone,
     thermodynamic_integration,
     waic,
@@ -30,6 +28,7 @@ from bayescmoe.diagnostics.singular import (
 from bayescmoe.inference.predictive import pointwise_log_likelihood
 from bayescmoe.inference.tempered import PowerDraws, ladder
 from bayescmoe.model.params import flat_labels
+from bayescmoe.studies.singular import SingularReport, log_evidence
 from bayescmoe.studies.singular_paths import singular_table
 from bayescmoe.studies.singular_validation import (
     MERGED,

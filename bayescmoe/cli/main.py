@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from importlib.metadata import version
 from pathlib import Path
 
 from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded
-from bayescmoe.diagnostics.singular import NUM_TEMPERATURES
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.files import require_writable
 from bayescmoe.inference.tempered import GAMMA
+from bayescmoe.runtime import configure
+from bayescmoe.studies.singular import NUM_TEMPERATURES
 
 
 def report_run(dt, name: str, args: argparse.Namespace, note: str = "") -> Path:
@@ -58,23 +60,30 @@ def run_script(main: Callable[[argparse.Namespace], object], doc: str | None, n:
 
 
 def _fit(args: argparse.Namespace) -> None:
-    from bayescmoe.model.settings import get_setting
-    from bayescmoe.results.config import load_setting, load_spec
-    from bayescmoe.results.workflow import fit_file, run_setting
+    from bayescmoe.files import read_toml
+    from bayescmoe.model.settings import Setting, get_setting
+    from bayescmoe.model.spec import ModelSpec
+    from bayescmoe.results.data import read_data
+    from bayescmoe.workflow.fitting import fit, run_setting
 
     if (args.setting is None) == (args.config is None):
         raise BayescmoeError("setting", "give a setting name or --config FILE (one of them)")
     if args.data is None:
-        setting = get_setting(args.setting) if args.config is None else load_setting(args.config)
+        setting = get_setting(args.setting) if args.config is None else Setting.from_file(args.config)
         require_writable(args.out)
         report_run(run_setting(setting, n=args.n, seed=args.seed, **fit_options(args)), setting.name, args)
         return
     if args.n is not None:
         raise BayescmoeError("n", "the data file sets n: drop --n with --data")
-    name, spec = (args.setting, get_setting(args.setting).spec) if args.config is None else load_spec(args.config)
+    if args.config is None:
+        name, spec = args.setting, get_setting(args.setting).spec
+    else:
+        spec = ModelSpec.from_file(args.config)
+        name = str(read_toml(args.config).get("name", Path(args.config).stem))
     require_writable(args.out)
-    dt = fit_file(spec, args.data, seed=args.seed, attrs={"setting": name}, **fit_options(args))
-    report_run(dt, name, args)
+    x, y = read_data(args.data, spec)
+    attrs = {"setting": name, "data_file": str(Path(args.data).resolve())}
+    report_run(fit(spec, x, y, key=args.seed, attrs=attrs, **fit_options(args)), name, args)
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -94,8 +103,8 @@ def _summary(args: argparse.Namespace) -> None:
 def _collapse(args: argparse.Namespace) -> None:
     from bayescmoe.diagnostics.collapse import collapse_report
     from bayescmoe.diagnostics.predictive import savage_dickey_log_bf
-    from bayescmoe.diagnostics.singular import ladder_log_bayes_factor
     from bayescmoe.results.datatree import load
+    from bayescmoe.studies.singular import ladder_log_bayes_factor
 
     dt = load(args.result)
     log_bf = None
@@ -109,8 +118,8 @@ def _collapse(args: argparse.Namespace) -> None:
 
 
 def _singular(args: argparse.Namespace) -> None:
-    from bayescmoe.diagnostics.singular import singular_report
     from bayescmoe.results.datatree import load
+    from bayescmoe.studies.singular import singular_report
 
     dt = load(args.result)
     sampler = {"num_warmup": args.num_warmup, "num_samples": args.num_samples, "num_chains": args.num_chains}
@@ -136,6 +145,7 @@ def _plot(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``bayescmoe`` argument parser."""
     parser = OneLineParser(prog="bayescmoe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"bayescmoe {version('bayescmoe')}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     sub.add_parser("list", help="list the named settings").set_defaults(func=_list)
     fit = sub.add_parser("fit", help="simulate and fit a setting, or fit a data file (MLE, MAP, NUTS)")
@@ -186,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point."""
+    """Console entry point: configures the runtime (:func:`bayescmoe.runtime.configure`), then runs a command."""
+    configure()
     parser = build_parser()
     return guarded(lambda: (lambda args: args.func(args))(parser.parse_args(argv)))

@@ -5,8 +5,8 @@ result), ``collapse`` (:func:`collapse_report`: identified, vanishing, merging, 
 weakly identified), ``fisher`` (the Fisher information at a truth and its spectrum) and ``geometry``
 (derived quantities of the posterior near a merge), ``predictive`` (:func:`prompt_gain`: PSIS-LOO
 against the frozen expert alone; :func:`savage_dickey_log_bf`: the Bayes factor of the same two
-models), ``singular`` (:func:`singular_report`: learning coefficient, WBIC, WAIC, log evidence and
-the Bayes factor for a prompt). Imports the model, inference and results layers.
+models), ``singular`` (the estimators of the learning coefficient, WBIC, WAIC and the log evidence
+from power-posterior draws). Imports the model, inference and results layers.
 """
 
 from bayescmoe.diagnostics.collapse import CollapseReport, collapse_report
@@ -14,7 +14,6 @@ from bayescmoe.diagnostics.fisher import Information, fisher_information, observ
 from bayescmoe.diagnostics.geometry import geometry_table, posterior_quantities
 from bayescmoe.diagnostics.predictive import PromptGain, frozen_log_scores, prompt_gain, savage_dickey_log_bf
 from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics, diagnose
-from bayescmoe.diagnostics.singular import SingularReport, singular_report
 
 __all__ = [
     "CollapseReport",
@@ -22,7 +21,6 @@ __all__ = [
     "Information",
     "ParameterDiagnostics",
     "PromptGain",
-    "SingularReport",
     "collapse_report",
     "diagnose",
     "fisher_information",
@@ -32,5 +30,4 @@ __all__ = [
     "posterior_quantities",
     "prompt_gain",
     "savage_dickey_log_bf",
-    "singular_report",
 ]

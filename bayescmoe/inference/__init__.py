@@ -2,14 +2,15 @@
 
 ``lbfgs`` (optax L-BFGS in one ``lax.while_loop``), ``optimize`` (:func:`fit_mle`, :func:`fit_map`:
 several starts, the observed information, standard errors), ``em`` (expectation-maximisation) and
-``nuts`` (:func:`fit_nuts` and the compiled program under it, :func:`nuts_program`; :func:`compiled_nuts` for
-replicate studies), ``tempered`` (:func:`power_posterior`: NUTS on power posteriors, for the learning
+``nuts`` (:func:`fit_nuts` and the compiled program under it,
+:func:`~bayescmoe.inference.nuts.nuts_program`; :func:`~bayescmoe.inference.nuts.compiled_nuts` for
+replicate studies), ``predictive`` (prior and predictive draws, pointwise log-likelihoods), ``tempered`` (:func:`power_posterior`: NUTS on power posteriors, for the learning
 coefficient, WBIC and the evidence). Imports the model layer.
 """
 
 from bayescmoe.inference.em import EMResult, em_fit
 from bayescmoe.inference.lbfgs import Minimum, minimize
-from bayescmoe.inference.nuts import NutsFit, compiled_nuts, fit_nuts, nuts_program
+from bayescmoe.inference.nuts import NutsFit, fit_nuts
 from bayescmoe.inference.optimize import PointEstimate, fit_map, fit_mle
 from bayescmoe.inference.tempered import PowerDraws, ladder, power_posterior
 
@@ -19,13 +20,11 @@ __all__ = [
     "NutsFit",
     "PointEstimate",
     "PowerDraws",
-    "compiled_nuts",
     "em_fit",
     "fit_map",
     "fit_mle",
     "fit_nuts",
     "ladder",
     "minimize",
-    "nuts_program",
     "power_posterior",
 ]

@@ -1,20 +1,36 @@
 """The named settings of both papers: a spec, a (possibly n-dependent) truth and a default size.
 
-P2's settings are those of its experiments (PAPERS.md section 4); P1's protocol is not public, so
-its four cells are ours, in P2's style (d = 8, X ~ N(0, I_8)).
+P2's settings are those of its experiments; P1's protocol is not public, so its four cells are
+ours, in P2's style (d = 8, X ~ N(0, I_8)); the documentation's science page describes both.
+Settings of one's own come from TOML files with the tables of :meth:`Setting.to_config`::
+
+    name = "my-cell"                       # optional: defaults to the file's stem
+    [spec]      gate = "constant"
+    [spec.frozen]  family = "student_t"  df = 5.0  mean = "linear"  weight = [1.0, 0.0]  bias = 0.0  nu = 0.1
+    [spec.prompt]  mean = "linear"  bias = true
+    [spec.priors]  nu = "flat"  a = ["normal", 0.0, 2.0]
+    [truth]     lam = 0.3  a = [-1.0, 1.0]  b = 0.5  nu = 0.1
+    [truth.rates.lam]  coef = 0.5  alpha = 0.25   # optional: lam*_n = 0.3 + 0.5 n^-1/4
+    [data]      n = 2000  x_dist = "normal"
+
+With a data file (``bayescmoe fit --config SPEC.toml --data DATA``) only ``[spec]`` is read
+(:meth:`~bayescmoe.model.spec.ModelSpec.from_file`); a frozen expert given by its predictions is
+``mean = "given"  dim = d``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bayescmoe.errors import require
+from bayescmoe.errors import BayescmoeError, require
+from bayescmoe.files import read_toml
 from bayescmoe.model.simulate import X_DISTRIBUTIONS
-from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
+from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, require_tables
 from bayescmoe.model.truth import Rate, Truth, merging_prompt, vanishing_weight
 
 
@@ -37,8 +53,35 @@ class Setting:
         require(isinstance(self.n, int) and self.n > 0, "n", "must be a positive integer")
         self.truth.at(self.spec, self.n)  # validates the truth against the spec
 
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], default_name: str = "custom") -> Setting:
+        """Build and validate a setting from its dict form (:meth:`to_config`), naming any malformed field."""
+        require_tables(config, ("spec", "truth"))
+        data = config.get("data", {})
+        require(isinstance(data, Mapping), "data", "must be a table")
+        extra = sorted(set(data) - {"n", "x_dist"})
+        require(not extra, "data", f"unknown field(s) {extra}; allowed: ['n', 'x_dist']")
+        try:
+            return cls(
+                name=str(config.get("name", default_name)),
+                paper=str(config.get("paper", "custom")),
+                regime=str(config.get("regime", "custom")),
+                description=str(config.get("description", "")),
+                spec=ModelSpec.from_config(config["spec"]),
+                truth=Truth.from_config(config["truth"]),
+                n=data.get("n", 2000),
+                x_dist=data.get("x_dist", "normal"),
+            )
+        except TypeError as err:
+            raise BayescmoeError("config", f"malformed entry ({err})") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Setting:
+        """A setting (spec, truth and data) from a TOML config; its name defaults to the file's stem."""
+        return cls.from_config(read_toml(path), default_name=Path(path).stem)
+
     def to_config(self) -> dict[str, Any]:
-        """TOML/JSON form read back by :func:`bayescmoe.results.config.setting_from_config`."""
+        """TOML/JSON form read back by :meth:`from_config`."""
         return {
             "name": self.name,
             "paper": self.paper,

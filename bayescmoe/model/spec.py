@@ -11,17 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
-from bayescmoe.errors import as_floats, require, require_positive_ints
+from bayescmoe.errors import BayescmoeError, as_floats, require, require_positive_ints
+from bayescmoe.files import read_toml
 from bayescmoe.model.experts import check_mean
 from bayescmoe.model.families import check_family
 from bayescmoe.model.priors import Prior, default_prior
 
 GATES = ("constant", "sigmoid")
+#: the top-level fields of a TOML config (:meth:`ModelSpec.from_file`, :meth:`Setting.from_file`)
+CONFIG_FIELDS = ("name", "paper", "regime", "description", "spec", "truth", "data")
 #: the value of ``frozen.mean`` or ``frozen.nu`` that means "supplied per observation with the data"
 GIVEN = "given"
 
@@ -225,6 +229,25 @@ class ModelSpec:
         priors = config.get("priors", ())
         require(isinstance(priors, (Mapping, str, tuple)), "priors", "must be a table or 'flat'")
         return cls(gate=config.get("gate", "constant"), priors=priors, **parts)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ModelSpec:
+        """The spec of a TOML config (its ``[spec]`` table; ``[truth]`` and ``[data]`` are not read)."""
+        config = read_toml(path)
+        require_tables(config, ("spec",))
+        try:
+            return cls.from_config(config["spec"])
+        except TypeError as err:
+            raise BayescmoeError("config", f"malformed entry ({err})") from None
+
+
+def require_tables(config: Mapping[str, Any], sections: tuple[str, ...]) -> None:
+    """A config is a table of the :data:`CONFIG_FIELDS` that has every one of ``sections``."""
+    require(isinstance(config, Mapping), "config", "must be a table")
+    unknown = sorted(set(config) - set(CONFIG_FIELDS))
+    require(not unknown, "config", f"unknown field(s) {unknown}; allowed: {sorted(CONFIG_FIELDS)}")
+    for section in sections:
+        require(section in config, section, f"missing [{section}] table")
 
 
 def check_params(spec: ModelSpec, params: Mapping[str, Any], field_name: str = "params") -> dict[str, np.ndarray]:

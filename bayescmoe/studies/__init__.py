@@ -4,14 +4,17 @@
 process or on a Dask cluster), ``sweep`` and ``protocols``
 (the rate experiments), ``losses`` and ``slopes`` (errors and log-log rates), ``replicates``,
 ``coverage`` and ``contraction`` (full Bayes against the MLE and MAP), ``sbc`` (simulation-based
-calibration), ``fisher_paths`` and ``collapse_paths`` (paths from identified to collapsed).
-Imports every layer below it: model, inference, results, diagnostics.
+calibration), ``fisher_paths`` and ``collapse_paths`` (paths from identified to collapsed),
+``singular`` (:func:`singular_report`: the learning coefficient, WBIC, WAIC and the evidence of one
+result, from about 34 NUTS runs on power posteriors), ``singular_paths`` and ``singular_validation``.
+Imports every layer below it: model, inference, results, diagnostics, workflow.
 """
 
 from bayescmoe.studies.engine import Cluster
 from bayescmoe.studies.protocols import PROTOCOLS, Protocol, get_protocol
 from bayescmoe.studies.replicates import StudyConfig, run_study
 from bayescmoe.studies.sbc import SBCConfig, run_sbc
+from bayescmoe.studies.singular import SingularReport, singular_report
 from bayescmoe.studies.slopes import Slope, fit_slope, slope_table
 from bayescmoe.studies.sweep import SweepConfig, run_sweep
 
@@ -20,6 +23,7 @@ __all__ = [
     "Cluster",
     "Protocol",
     "SBCConfig",
+    "SingularReport",
     "Slope",
     "StudyConfig",
     "SweepConfig",
@@ -28,5 +32,6 @@ __all__ = [
     "run_sbc",
     "run_study",
     "run_sweep",
+    "singular_report",
     "slope_table",
 ]

@@ -9,8 +9,10 @@ are bit-identical to it (except wall times).
 
 Cells are submitted in the store's n-major order with decreasing priority, so the scheduler hands
 them out in that order and a worker mostly gets cells of the same (setting, n), hence of the same
-padded data shape, one after another: it reuses the programs it compiled, and every worker that
-imports :mod:`bayescmoe` shares the persistent compilation cache (:mod:`bayescmoe.runtime`). A
+padded data shape, one after another: it reuses the programs it compiled, and every worker is
+configured (:func:`bayescmoe.runtime.configure`: its virtual devices and the persistent compilation
+cache) before its first task: a LocalCluster's workers preload this module (:func:`dask_setup`),
+a running scheduler's workers are configured on connection. A
 worker that dies mid-task (killed, out of memory) is replaced by its nanny and its task is
 rescheduled by Dask (up to ``distributed.scheduler.allowed-failures`` times, default 3).
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bayescmoe.errors import BayescmoeError, require, require_positive_ints
+from bayescmoe.runtime import configure
 
 #: the ``scheduler`` of an embedded LocalCluster
 LOCAL = "local"
@@ -73,10 +76,10 @@ class Cluster:
                     "start one (dask scheduler) or check --scheduler",
                 ) from None
             with client:
+                client.run(configure)
                 yield client
             return
-        # n_workers None: one per core; worker processes import bayescmoe (its JAX settings and
-        # compilation cache) before any task
+        # n_workers None: one per core; each worker process runs dask_setup before any task
         with (
             LocalCluster(
                 n_workers=self.workers,
@@ -84,11 +87,16 @@ class Cluster:
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
-                preload=["bayescmoe"],
+                preload=[__name__],
             ) as cluster,
             Client(cluster) as client,
         ):
             yield client
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook: configure a LocalCluster worker process before its first task (module docstring)."""
+    configure()
 
 
 @contextmanager

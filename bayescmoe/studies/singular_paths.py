@@ -20,8 +20,8 @@ import pandas as pd
 import xarray as xr
 
 from bayescmoe.diagnostics.collapse import VERDICTS, collapse_report
-from bayescmoe.diagnostics.singular import singular_report
 from bayescmoe.studies.collapse_paths import Chains, PathPoint, fisher_label, fit_result
+from bayescmoe.studies.singular import singular_report
 from bayescmoe.studies.store import labelled_dataset, open_store, run_cells
 
 #: the numbers kept per (point, n); ``verdict`` (given the ladder's Bayes factor) and ``verdict_posterior``

@@ -3,10 +3,10 @@
 :func:`fit` is this package's ``pm.sample``: a spec and data go in, one self-describing DataTree
 (:mod:`bayescmoe.results.datatree`) comes out, with the MLE (flat priors), the MAP (the spec's
 priors) and NUTS (started at the MAP) and each stage's wall time. :func:`run_setting` simulates a
-named setting (:mod:`bayescmoe.model.settings`) and fits it: what ``bayescmoe fit <setting>`` runs;
-:func:`fit_file` fits a user's data file: what ``bayescmoe fit --config SPEC --data DATA`` runs.
-The same seed gives the same numbers as the ``models/`` scripts: the data come from the first half
-of ``split(PRNGKey(seed))``, the fits from the second.
+named setting (:mod:`bayescmoe.model.settings`) and fits it: what ``bayescmoe fit <setting>`` and
+the ``models/`` scripts run. A seed is split once (:func:`split_seed`): simulated data come from
+the first half, the fits from the second, so data fitted with the seed that simulated them give
+the same numbers as :func:`run_setting`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import json
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -28,7 +27,6 @@ from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.settings import Setting
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import ModelSpec, check_data, model_inputs
-from bayescmoe.results.data import read_data
 from bayescmoe.results.datatree import to_datatree
 from bayescmoe.runtime import require_memory
 
@@ -93,7 +91,8 @@ def fit(
     ``log_likelihood``, ``posterior_predictive`` (``predictive``), ``prior`` and ``prior_predictive``
     (``prior_draws`` draws, proper priors only), ``log_prior``, ``unconstrained_posterior``; the
     pointwise groups keep every ``pointwise_thin``-th draw. ``attrs`` adds root attributes.
-    ``progress_bar``: a tqdm bar over the stages (default: when stderr is a terminal).
+    ``key``: a seed, whose fit half (:func:`split_seed`) the fits use and which the result stores,
+    or a PRNG key. ``progress_bar``: a tqdm bar over the stages (default: when stderr is a terminal).
     """
     methods = tuple(methods)
     unknown = sorted(set(methods) - set(METHODS))
@@ -109,11 +108,11 @@ def fit(
     x, y = check_data(spec, model_inputs(spec, x, h0, nu0), y)
     pointwise = (int(log_likelihood) + int(predictive)) / pointwise_thin
     require_fit_memory(spec, y.shape[0], methods, num_chains * num_samples, pointwise)
-    k_mle, k_map, k_nuts, k_pred = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key, 4)
+    k_mle, k_map, k_nuts, k_pred = jax.random.split(split_seed(key)[1] if isinstance(key, int) else key, 4)
     starts = truth if init is None else init
     meta: dict[str, Any] = {"n": int(y.shape[0]), "methods": list(methods)}
     if isinstance(key, int):
-        meta["seed"] = key  # run_setting and fit_file pass a derived key and store their own seed
+        meta["seed"] = key
     estimates = {}
     show = sys.stderr.isatty() if progress_bar is None else progress_bar
     with tqdm(total=len(methods) + 1, desc="bayescmoe.fit", unit="stage", disable=not show, leave=False) as bar:
@@ -148,6 +147,12 @@ def fit(
         )
 
 
+def split_seed(seed: int) -> tuple[Array, Array]:
+    """(data key, fit key) of ``seed``: the two halves of ``split(PRNGKey(seed))`` (module docstring)."""
+    k_data, k_fit = jax.random.split(jax.random.PRNGKey(seed))
+    return k_data, k_fit
+
+
 def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **options: Any) -> xr.DataTree:
     """Simulate ``setting`` at size n (its default unless given) from ``seed`` and :func:`fit` it (``options``)."""
     n = setting.n if n is None else n
@@ -158,8 +163,7 @@ def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **opti
     )
     require_fit_memory(setting.spec, n, options.get("methods", METHODS), draws, pointwise)
     truth = setting.truth.at(setting.spec, n)
-    k_data, k_fit = jax.random.split(jax.random.PRNGKey(seed))
-    x, y = simulate(k_data, setting.spec, truth, n, setting.x_dist)
+    x, y = simulate(split_seed(seed)[0], setting.spec, truth, n, setting.x_dist)
     attrs = {
         "setting": setting.name,
         "paper": setting.paper,
@@ -168,17 +172,5 @@ def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **opti
         "setting_config": json.dumps(setting.to_config()),
         "n": n,
         "x_dist": setting.x_dist,
-        "seed": seed,
     }
-    return fit(setting.spec, x, y, key=k_fit, truth=truth, attrs=attrs, **options)
-
-
-def fit_file(spec: ModelSpec, path: str | Path, *, seed: int = 0, **options: Any) -> xr.DataTree:
-    """Read a data file (:func:`~bayescmoe.results.data.read_data`) and :func:`fit` ``spec`` to it (``options``).
-
-    The fits use the second half of ``split(PRNGKey(seed))``, as :func:`run_setting` does.
-    """
-    x, y = read_data(path, spec)
-    _, k_fit = jax.random.split(jax.random.PRNGKey(seed))
-    attrs = {"data_file": str(Path(path).resolve()), "n": int(y.shape[0]), "seed": seed, **options.pop("attrs", {})}
-    return fit(spec, x, y, key=k_fit, attrs=attrs, **options)
+    return fit(setting.spec, x, y, key=seed, truth=truth, attrs=attrs, **options)
