@@ -5,7 +5,8 @@ every likelihood, optimiser and sampler here needs it: in float32 quasi-Newton s
 reports failure at the optimum) and it loads NumPyro fully. arviz-base loads NumPyro lazily
 (``lazy_loader``); a NumPyro submodule imported while the package is still a lazy stub is not set
 as its attribute, and NumPyro's own ``numpyro.distributions.distribution`` lookups then fail inside
-MCMC. Loading NumPyro first avoids that whatever the user imported before.
+MCMC (and ``az.from_numpyro``). Loading NumPyro and setting the missing submodule attributes avoids
+that whatever the user imported before.
 
 Everything else is an explicit call, as NumPyro's ``set_host_device_count`` is.
 :func:`configure` asks JAX for virtual CPU devices (NUTS runs its chains in parallel over them;
@@ -23,6 +24,7 @@ sets the device count :func:`configure` asks for by default (4).
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -68,6 +70,10 @@ def enable_compilation_cache() -> Path | None:
 def enable_float64() -> None:
     """Switch JAX to float64 and load NumPyro fully (what ``import bayescmoe`` does; module docstring)."""
     _ = numpyro.__version__  # forces a lazily imported numpyro to load
+    for name, module in list(sys.modules.items()):  # submodules imported while numpyro was a lazy stub
+        parent, _, child = name.rpartition(".")
+        if name.startswith("numpyro.") and module is not None and not hasattr(sys.modules.get(parent), child):
+            setattr(sys.modules[parent], child, module)
     jax.config.update("jax_enable_x64", True)
 
 

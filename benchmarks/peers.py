@@ -101,131 +101,13 @@ GRAD_TOLERANCE = 1e-6
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 Draws = dict[str, np.ndarray]
 
+sys.path.insert(0, str(ROOT / "tests"))  # the hand-written NumPyro model the tests check
+from reference import Description, describe, numpyro_model, unconstrained_density  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
-# The models written out from a spec's plain description (ModelSpec.to_config), independently of
-# bayescmoe's likelihood code.
+# The hand-written models: NumPyro's lives in tests/reference.py (the tests check it against the
+# package), PyMC's here, both written out from a spec's plain description (ModelSpec.to_config).
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Description:
-    """What the hand-written models need of a spec, read from ``ModelSpec.to_config()``."""
-
-    gate: str
-    family: str
-    df: float | None
-    laplace_reading: str
-    frozen_mean: str
-    weight: tuple[float, ...]
-    bias: float | None
-    nu0: float
-    prompt_mean: str
-    prompt_bias: bool
-    priors: dict[str, tuple[str, tuple[float, ...]]]
-
-    @property
-    def dim(self) -> int:
-        return len(self.weight)
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        gate = ("lam",) if self.gate == "constant" else ("beta", "tau")
-        return gate + (("a", "b", "nu") if self.prompt_bias else ("a", "nu"))
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        return (self.dim,) if name in ("a", "beta") else ()
-
-    def support(self, name: str) -> str:
-        return {"lam": "unit", "nu": "positive"}.get(name, "real")
-
-    def frozen_scale(self) -> float:
-        """The frozen family's scale parameter whose variance is nu0 (or the Laplace scale itself)."""
-        if self.family == "gaussian":
-            return math.sqrt(self.nu0)
-        if self.family == "laplace":
-            return self.nu0 if self.laplace_reading == "scale" else math.sqrt(self.nu0 / 2.0)
-        assert self.df is not None
-        return math.sqrt(self.nu0 * (self.df - 2.0) / self.df)
-
-
-def describe(config: Mapping[str, Any]) -> Description:
-    """The :class:`Description` of a spec's config; raises for what the hand-written models do not cover."""
-    frozen, prompt = config["frozen"], config["prompt"]
-    if frozen.get("mean") == "given" or frozen.get("nu") == "given":
-        raise NotImplementedError("peers.py writes out frozen experts with a mean function and a fixed variance only")
-    priors = {}
-    for name, prior in config["priors"].items():
-        priors[name] = (prior, ()) if isinstance(prior, str) else (prior[0], tuple(float(v) for v in prior[1:]))
-    return Description(
-        gate=config["gate"],
-        family=frozen["family"],
-        df=frozen.get("df"),
-        laplace_reading=frozen.get("laplace_reading", "variance"),
-        frozen_mean=frozen["mean"],
-        weight=tuple(float(v) for v in frozen["weight"]),
-        bias=frozen.get("bias"),
-        nu0=float(frozen["nu"]),
-        prompt_mean=prompt["mean"],
-        prompt_bias=bool(prompt["bias"]),
-        priors=priors,
-    )
-
-
-def numpyro_model(desc: Description) -> Callable[..., None]:
-    """A plain NumPyro model of the posterior: priors, then y ~ MixtureGeneral(gate, [f0, N(h, nu)])."""
-    import jax
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-    from numpyro.distributions import constraints
-
-    acts: dict[str, Callable[[Any], Any]] = {
-        "linear": lambda z: z,
-        "tanh": jnp.tanh,
-        "sigmoid": jax.nn.sigmoid,
-        "relu": jax.nn.relu,
-        "gelu": lambda z: 0.5 * z * (1.0 + jax.scipy.special.erf(z / math.sqrt(2.0))),
-    }
-    supports = {"real": constraints.real, "unit": constraints.unit_interval, "positive": constraints.positive}
-
-    def prior(name: str) -> dist.Distribution:
-        family, args = desc.priors[name]
-        shape = desc.shape(name)
-        if family == "flat":
-            return dist.ImproperUniform(supports[desc.support(name)], (), shape)
-        base = {
-            "normal": dist.Normal,
-            "beta": dist.Beta,
-            "lognormal": dist.LogNormal,
-            "inversegamma": dist.InverseGamma,
-            "halfnormal": dist.HalfNormal,
-            "halfcauchy": dist.HalfCauchy,
-        }[family](*args)
-        return base.expand(shape).to_event(1) if shape else base
-
-    w0, scale0 = jnp.asarray(desc.weight), desc.frozen_scale()
-
-    def model(x: Any, y: Any = None) -> None:
-        p = {name: numpyro.sample(name, prior(name)) for name in desc.names}
-        z0 = x @ w0 + (0.0 if desc.bias is None else desc.bias)
-        h0 = acts[desc.frozen_mean](z0)
-        h = acts[desc.prompt_mean](x @ p["a"] + (p["b"] if desc.prompt_bias else 0.0))
-        if desc.family == "gaussian":
-            f0 = dist.Normal(h0, scale0)
-        elif desc.family == "laplace":
-            f0 = dist.Laplace(h0, scale0)
-        else:
-            f0 = dist.StudentT(desc.df, h0, scale0)
-        if desc.gate == "constant":
-            mixing = dist.Categorical(probs=jnp.stack([1.0 - p["lam"], p["lam"]]))
-        else:
-            logit = x @ p["beta"] + p["tau"]
-            mixing = dist.Categorical(logits=jnp.stack([jnp.zeros_like(logit), logit], axis=-1))
-        with numpyro.plate("obs", x.shape[0]):
-            numpyro.sample("y", dist.MixtureGeneral(mixing, [f0, dist.Normal(h, jnp.sqrt(p["nu"]))]), obs=y)
-
-    return model
 
 
 def pymc_model(desc: Description, x: np.ndarray, y: np.ndarray) -> Any:
@@ -541,17 +423,6 @@ def timed_worker(args: argparse.Namespace) -> dict[str, Any]:
         }
         t0 = time.perf_counter()
     return record
-
-
-def unconstrained_density(
-    model: Callable[..., None], u: Mapping[str, Any], x: Any, y: Any, names: Sequence[str]
-) -> tuple[float, np.ndarray]:
-    """A NumPyro model's log density on the unconstrained scale (Jacobians included) and its gradient."""
-    import jax
-    from numpyro.infer.util import potential_energy
-
-    value, grad = jax.value_and_grad(lambda v: -potential_energy(model, (x, y), {}, v))(u)
-    return float(value), np.concatenate([np.ravel(grad[k]) for k in names])
 
 
 def check_worker(args: argparse.Namespace) -> dict[str, Any]:

@@ -4,15 +4,12 @@
     python benchmarks/sweep_speed.py --n 1000 5456 --replicates 1       # a smaller product
     python benchmarks/sweep_speed.py --cells p2-merging-eta:29764:0     # explicit SETTING:N[:REPLICATE] cells
 
-The baseline mirrors how the papers computed the MLE (PAPERS.md section 4): one fit at a time, EM in
-NumPy/SciPy, written independently of the package's JAX code (it only reads the spec's fields):
-- E-step: responsibilities r = expit(log w N - log (1 - w) f0), in log space, densities from scipy.stats;
-- M-step: constant gate lam = mean(r); sigmoid gate by ``scipy.optimize.minimize(method="BFGS")`` on the
-  weighted logistic loss in (beta, tau); prompt mean parameters by BFGS on the weighted squared error
-  (also for linear experts, as a naive user would), nu = the weighted mean squared residual. BFGS gets
-  SciPy's finite-difference gradients (no ``jac``) unless ``--analytic-gradients``, and ``--gtol``
-  (default: the inner tolerance of our EM, so that both solve the M-steps equally well);
-- iterations until the mean log-likelihood changes by less than 1e-10, or ``--baseline-max-iter``.
+The baseline mirrors how the papers computed the MLE: one fit at a time, EM in NumPy/SciPy, written
+independently of the package's JAX code (``baseline_em`` of ``tests/reference.py``, which the tests
+check against the package's EM): responsibilities in log space with densities from scipy.stats,
+BFGS M-steps with SciPy's finite-difference gradients unless ``--analytic-gradients``, and
+``--gtol`` (default: the inner tolerance of our EM, so that both solve the M-steps equally well);
+iterations until the mean log-likelihood changes by less than 1e-10, or ``--baseline-max-iter``.
 
 Per cell (setting, n, replicate) it measures:
 - ours: the wall time of ``sweep.fit_cell`` (the whole cell: simulation, fit, errors, losses,
@@ -36,178 +33,27 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-from scipy import optimize, special, stats
 
 import bayescmoe
 from bayescmoe.inference.em import INNER_TOL
 from bayescmoe.model.params import constrain
 from bayescmoe.model.settings import Setting, get_setting
-from bayescmoe.model.spec import ModelSpec
 from bayescmoe.studies import sweep
 from bayescmoe.studies.protocols import get_protocol
 
-Params = dict[str, np.ndarray]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the references the tests check
+from helpers import ref_log_likelihood
+from reference import Params, baseline_em
 
 #: the non-identified setting (the gate runs off to infinity along a flat ridge): reported apart
 RIDGE_SETTING = "p2-merging-nu-e1"
 DEFAULT_N = (1000, 5456, 29764, 100000)
-
-# --------------------------------------------------------------------------------------------
-# the baseline: EM in NumPy/SciPy
-# --------------------------------------------------------------------------------------------
-
-ACTIVATIONS = {
-    "linear": lambda z: z,
-    "sigmoid": special.expit,
-    "tanh": np.tanh,
-    "relu": lambda z: np.maximum(z, 0.0),
-    "gelu": lambda z: z * special.ndtr(z),
-}
-#: their derivatives (``--analytic-gradients``)
-SLOPES = {
-    "linear": np.ones_like,
-    "sigmoid": lambda z: special.expit(z) * special.expit(-z),
-    "tanh": lambda z: 1.0 - np.tanh(z) ** 2,
-    "relu": lambda z: (z > 0).astype(float),
-    "gelu": lambda z: special.ndtr(z) + z * stats.norm.pdf(z),
-}
-
-
-class BaselineFit(NamedTuple):
-    """Outcome of :func:`baseline_em`: estimate, mean log-likelihood, M-steps done, convergence."""
-
-    params: Params
-    mean_loglik: float
-    n_iter: int
-    converged: bool
-
-
-def frozen_logpdf(spec: ModelSpec, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """log f0(y | h0(x), nu0) by scipy.stats; nu0 a variance (Laplace scale sqrt(nu0/2), t sqrt(nu0 (df-2)/df))."""
-    f = spec.frozen
-    mean = ACTIVATIONS[f.mean](x @ np.asarray(f.weight) + (f.bias or 0.0))
-    if f.family == "gaussian":
-        return stats.norm.logpdf(y, mean, np.sqrt(f.nu))
-    if f.family == "laplace":
-        return stats.laplace.logpdf(y, mean, f.nu if f.laplace_reading == "scale" else np.sqrt(f.nu / 2))
-    return stats.t.logpdf(y, f.df, mean, np.sqrt(f.nu * (f.df - 2) / f.df))
-
-
-def _mean_coef(spec: ModelSpec, params: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The prompt's mean parameters as one vector (a, [b])."""
-    return np.append(params["a"], params["b"]) if spec.prompt.bias else np.asarray(params["a"])
-
-
-def _prompt_logit(spec: ModelSpec, coef: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """a.x [+ b] from (a, [b])."""
-    return x @ coef[: x.shape[1]] + (coef[-1] if spec.prompt.bias else 0.0)
-
-
-def _log_components(
-    spec: ModelSpec, params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, log_f0: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(log (1 - w) f0, log w N) per row."""
-    if spec.gate == "constant":
-        lam = np.full(len(y), params["lam"])
-        log_w, log_1mw = np.log(lam), np.log1p(-lam)
-    else:
-        z = x @ params["beta"] + params["tau"]
-        log_w, log_1mw = special.log_expit(z), special.log_expit(-z)
-    mean = ACTIVATIONS[spec.prompt.mean](_prompt_logit(spec, _mean_coef(spec, params), x))
-    return log_1mw + log_f0, log_w + stats.norm.logpdf(y, mean, np.sqrt(params["nu"]))
-
-
-def log_likelihood(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pointwise log p(y_i | x_i) = logaddexp of the two weighted components."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    params = {k: np.asarray(v, dtype=float) for k, v in params.items()}
-    return np.logaddexp(*_log_components(spec, params, x, y, frozen_logpdf(spec, x, y)))
-
-
-def _gate_loss(v: np.ndarray, x: np.ndarray, r: np.ndarray) -> float:
-    """-(1/n) sum [r log w + (1 - r) log(1 - w)] of the sigmoid gate, v = (beta, tau)."""
-    z = x @ v[:-1] + v[-1]
-    return -np.mean(r * special.log_expit(z) + (1 - r) * special.log_expit(-z))
-
-
-def _gate_grad(v: np.ndarray, x: np.ndarray, r: np.ndarray) -> np.ndarray:
-    g = special.expit(x @ v[:-1] + v[-1]) - r
-    return np.append(x.T @ g, g.sum()) / len(r)
-
-
-def _prompt_loss(v: np.ndarray, spec: ModelSpec, x: np.ndarray, y: np.ndarray, r: np.ndarray) -> float:
-    """Weighted mean squared error sum r (y - h(x))^2 / sum r, v = (a, [b])."""
-    return np.sum(r * (y - ACTIVATIONS[spec.prompt.mean](_prompt_logit(spec, v, x))) ** 2) / np.sum(r)
-
-
-def _prompt_grad(v: np.ndarray, spec: ModelSpec, x: np.ndarray, y: np.ndarray, r: np.ndarray) -> np.ndarray:
-    z = _prompt_logit(spec, v, x)
-    g = -2 * r * (y - ACTIVATIONS[spec.prompt.mean](z)) * SLOPES[spec.prompt.mean](z) / np.sum(r)
-    return np.append(x.T @ g, g.sum()) if spec.prompt.bias else x.T @ g
-
-
-def m_step(
-    spec: ModelSpec,
-    params: Mapping[str, np.ndarray],
-    x: np.ndarray,
-    y: np.ndarray,
-    r: np.ndarray,
-    gtol: float = INNER_TOL,
-    analytic: bool = False,
-) -> Params:
-    """argmax of the expected complete-data log-likelihood: gate and prompt parts apart, BFGS from ``params``."""
-    options = {"gtol": gtol}
-    if spec.gate == "constant":
-        new = {"lam": np.mean(r)}
-    else:
-        v0 = np.append(params["beta"], params["tau"])
-        v = optimize.minimize(_gate_loss, v0, (x, r), "BFGS", _gate_grad if analytic else None, options=options).x
-        new = {"beta": v[:-1], "tau": v[-1]}
-    args = (spec, x, y, r)
-    jac = _prompt_grad if analytic else None
-    v = optimize.minimize(_prompt_loss, _mean_coef(spec, params), args, "BFGS", jac, options=options).x
-    new["a"] = v[: x.shape[1]]
-    if spec.prompt.bias:
-        new["b"] = v[-1]
-    new["nu"] = _prompt_loss(v, *args)
-    return new
-
-
-def baseline_em(
-    spec: ModelSpec,
-    params0: Mapping[str, Any],
-    x: np.ndarray,
-    y: np.ndarray,
-    max_iter: int = 2000,
-    tol: float = 1e-10,
-    *,
-    gtol: float = INNER_TOL,
-    analytic: bool = False,
-    budget: float = np.inf,
-) -> BaselineFit:
-    """EM from ``params0`` until the mean log-likelihood changes by less than ``tol``.
-
-    Stops unconverged after ``max_iter`` M-steps or after the M-step that ends past ``budget`` seconds.
-    """
-    start = time.perf_counter()
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    params = {k: np.asarray(v, dtype=float) for k, v in params0.items()}
-    log_f0 = frozen_logpdf(spec, x, y)  # the frozen expert never changes
-    components = _log_components(spec, params, x, y, log_f0)
-    ll, it, done = np.mean(np.logaddexp(*components)), 0, False
-    while not done and np.isfinite(ll) and it < max_iter and time.perf_counter() - start < budget:
-        r = special.expit(components[1] - components[0])  # E-step: w N / ((1 - w) f0 + w N)
-        params = m_step(spec, params, x, y, r, gtol, analytic)
-        components = _log_components(spec, params, x, y, log_f0)
-        new = np.mean(np.logaddexp(*components))
-        it, done, ll = it + 1, bool(abs(new - ll) < tol), new
-    return BaselineFit(params, float(ll), it, done)
-
 
 # --------------------------------------------------------------------------------------------
 # the benchmark
@@ -242,7 +88,7 @@ def run_cell(setting: Setting, n: int, replicate: int, args: argparse.Namespace)
     direct = time_ours(setting, n, replicate, sweep.SweepConfig(), args.repeats)
     em = time_ours(setting, n, replicate, sweep.SweepConfig(estimator="em"), args.repeats)
     x, y, truth, start = cell_problem(setting, n, replicate, sweep.SweepConfig())
-    at_truth = float(np.sum(log_likelihood(setting.spec, truth, x, y)))
+    at_truth = float(np.sum(ref_log_likelihood(setting.spec, truth, x, y)))
     if not np.isclose(at_truth, direct["loglik_true"], rtol=1e-9):
         raise AssertionError(f"{setting.name} n={n}: not the cell's data ({at_truth} vs {direct['loglik_true']})")
     begin = time.perf_counter()

@@ -17,46 +17,24 @@ from __future__ import annotations
 
 import argparse
 
-import jax
 import numpy as np
 
 import bayescmoe
-from bayescmoe import FrozenExpert, ModelSpec, Prior, PromptExpert, fit, simulate
 from bayescmoe.cli import fit_options, report_run, run_script
 from bayescmoe.results.tables import flatten
+from bayescmoe.workflow import run_setting
 
-NAME = "p1-family"
-E1, E2 = np.eye(8)[:2]
-
-# Frozen expert t_5(y | e1.x + 0, 0.1), a linear Gaussian prompt, a constant gate, default priors.
-SPEC = ModelSpec(
-    frozen=FrozenExpert(family="student_t", df=5.0, mean="linear", weight=tuple(E1), bias=0.0, nu=0.1),
-    prompt=PromptExpert(mean="linear", bias=True),
-    gate="constant",
-    priors={
-        "lam": Prior("beta", (1.0, 1.0)),
-        "a": Prior("normal", (0.0, 3.0)),
-        "b": Prior("normal", (0.0, 3.0)),
-        "nu": Prior("inversegamma", (2.0, 0.1)),  # mean nu0; vanishes at nu = 0 (no degenerate spikes)
-    },
-)
-
-
-def truth(n: int) -> dict[str, np.ndarray | float]:
-    """The same truth at every n: lam* = 0.3, a* = -e1 + e2, b* = 0.5, nu* = 0.1."""
-    return {"lam": 0.3, "a": E2 - E1, "b": 0.5, "nu": 0.1}
+#: the one definition of this model (spec, truth at each n, default size) is the registry's
+SETTING = bayescmoe.get_setting("p1-family")
 
 
 def main(args: argparse.Namespace) -> None:
-    true = truth(args.n)
-    k_data, k_fit = jax.random.split(jax.random.PRNGKey(args.seed))
-    x, y = simulate(k_data, SPEC, true, args.n)
-    dt = fit(SPEC, x, y, key=k_fit, truth=true, methods=("mle", "map", "nuts"), **fit_options(args))
-    se = flatten(dt["mle"]["se"].to_dataset(), SPEC.param_names)
+    dt = run_setting(SETTING, n=args.n, seed=args.seed, **fit_options(args))
+    se = flatten(dt["mle"]["se"].to_dataset(), SETTING.spec.param_names)
     scaled = ", ".join(f"{label} {np.sqrt(args.n) * value:.3g}" for label, value in se.items())
-    report_run(dt, NAME, args, note=f"sqrt(n) x MLE s.e. (stays put as n grows: the n^-1/2 rate): {scaled}")
+    report_run(dt, SETTING.name, args, note=f"sqrt(n) x MLE s.e. (stays put as n grows: the n^-1/2 rate): {scaled}")
 
 
 if __name__ == "__main__":
     bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
-    raise SystemExit(run_script(main, __doc__))
+    raise SystemExit(run_script(main, __doc__, n=SETTING.n))

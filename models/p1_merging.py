@@ -18,46 +18,21 @@ from __future__ import annotations
 
 import argparse
 
-import jax
-import numpy as np
-
 import bayescmoe
-from bayescmoe import FrozenExpert, ModelSpec, Prior, PromptExpert, fit, simulate
 from bayescmoe.cli import fit_options, report_run, run_script
 from bayescmoe.diagnostics import geometry_table
+from bayescmoe.workflow import run_setting
 
-NAME = "p1-merging"
-E1, E2 = np.eye(8)[:2]
-
-# Frozen expert N(y | e1.x + 0, 0.1); the prompt N(y | a.x + b, nu) has the same structure.
-SPEC = ModelSpec(
-    frozen=FrozenExpert(family="gaussian", mean="linear", weight=tuple(E1), bias=0.0, nu=0.1),
-    prompt=PromptExpert(mean="linear", bias=True),
-    gate="constant",
-    priors={
-        "lam": Prior("beta", (1.0, 1.0)),
-        "a": Prior("normal", (0.0, 3.0)),
-        "b": Prior("normal", (0.0, 3.0)),
-        "nu": Prior("inversegamma", (2.0, 0.1)),
-    },
-)
-
-
-def truth(n: int) -> dict[str, np.ndarray | float]:
-    """lam* = 0.4; the prompt is the frozen expert moved by n^-1/8 (e2, 1, 0.1): it merges as n grows."""
-    step = n ** (-1 / 8)
-    return {"lam": 0.4, "a": E1 + step * E2, "b": step, "nu": 0.1 + 0.1 * step}
+#: the one definition of this model (spec, truth at each n, default size) is the registry's
+SETTING = bayescmoe.get_setting("p1-merging")
 
 
 def main(args: argparse.Namespace) -> None:
-    true = truth(args.n)
-    k_data, k_fit = jax.random.split(jax.random.PRNGKey(args.seed))
-    x, y = simulate(k_data, SPEC, true, args.n)
-    dt = fit(SPEC, x, y, key=k_fit, truth=true, methods=("mle", "map", "nuts"), **fit_options(args))
+    dt = run_setting(SETTING, n=args.n, seed=args.seed, **fit_options(args))
     table = geometry_table(dt).loc[["lam", "delta", "lam_delta", "lam_delta2"], ["truth", "median", "rel_sd"]]
-    report_run(dt, NAME, args, note=f"relative posterior sd of the factors and of the combinations\n{table}")
+    report_run(dt, SETTING.name, args, note=f"relative posterior sd of the factors and of the combinations\n{table}")
 
 
 if __name__ == "__main__":
     bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
-    raise SystemExit(run_script(main, __doc__))
+    raise SystemExit(run_script(main, __doc__, n=SETTING.n))

@@ -14,47 +14,27 @@ from __future__ import annotations
 
 import argparse
 
-import jax
 import jax.numpy as jnp
-import numpy as np
 
 import bayescmoe
-from bayescmoe import FrozenExpert, ModelSpec, Prior, PromptExpert, fit, params_of, simulate
 from bayescmoe.cli import fit_options, report_run, run_script
 from bayescmoe.model.likelihood import frozen_mean, prompt_mean
+from bayescmoe.results.datatree import data_of, params_of
+from bayescmoe.workflow import run_setting
 
-NAME = "p1-structure"
-E1, E2 = np.eye(8)[:2]
-
-# Frozen expert N(y | e1.x + 0, 0.1); the prompt N(y | sigmoid(a.x + b), nu); a constant gate.
-SPEC = ModelSpec(
-    frozen=FrozenExpert(family="gaussian", mean="linear", weight=tuple(E1), bias=0.0, nu=0.1),
-    prompt=PromptExpert(mean="sigmoid", bias=True),
-    gate="constant",
-    priors={
-        "lam": Prior("beta", (1.0, 1.0)),
-        "a": Prior("normal", (0.0, 3.0)),
-        "b": Prior("normal", (0.0, 3.0)),
-        "nu": Prior("inversegamma", (2.0, 0.1)),
-    },
-)
-
-
-def truth(n: int) -> dict[str, np.ndarray | float]:
-    """lam* = 0.3 and the prompt sigmoid(2 x_2) at every n."""
-    return {"lam": 0.3, "a": 2.0 * E2, "b": 0.0, "nu": 0.1}
+#: the one definition of this model (spec, truth at each n, default size) is the registry's
+SETTING = bayescmoe.get_setting("p1-structure")
 
 
 def main(args: argparse.Namespace) -> None:
-    true = truth(args.n)
-    k_data, k_fit = jax.random.split(jax.random.PRNGKey(args.seed))
-    x, y = simulate(k_data, SPEC, true, args.n)
-    dt = fit(SPEC, x, y, key=k_fit, truth=true, methods=("mle", "map", "nuts"), **fit_options(args))
+    dt = run_setting(SETTING, n=args.n, seed=args.seed, **fit_options(args))
+    spec, (x, _) = SETTING.spec, data_of(dt)
     mle = {k: jnp.asarray(v) for k, v in params_of(dt, "mle").items()}
-    gap = jnp.sqrt(jnp.mean((prompt_mean(SPEC, mle, x) - frozen_mean(SPEC, x)) ** 2) / SPEC.frozen.nu)
-    report_run(dt, NAME, args, note=f"rms of sigmoid(a.x + b) - a0.x at the MLE: {float(gap):.2f} noise sd (never 0)")
+    gap = jnp.sqrt(jnp.mean((prompt_mean(spec, mle, x) - frozen_mean(spec, x)) ** 2) / spec.frozen.nu)
+    note = f"rms of sigmoid(a.x + b) - a0.x at the MLE: {float(gap):.2f} noise sd (never 0)"
+    report_run(dt, SETTING.name, args, note=note)
 
 
 if __name__ == "__main__":
     bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
-    raise SystemExit(run_script(main, __doc__))
+    raise SystemExit(run_script(main, __doc__, n=SETTING.n))

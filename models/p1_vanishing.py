@@ -14,46 +14,22 @@ from __future__ import annotations
 
 import argparse
 
-import jax
-import numpy as np
-
 import bayescmoe
-from bayescmoe import FrozenExpert, ModelSpec, Prior, PromptExpert, collapse_report, fit, simulate
 from bayescmoe.cli import fit_options, report_run, run_script
+from bayescmoe.workflow import run_setting
 
-NAME = "p1-vanishing"
-E1, E2 = np.eye(8)[:2]
-
-# p1_family's model: frozen t_5(y | e1.x + 0, 0.1), a linear Gaussian prompt, a constant gate.
-SPEC = ModelSpec(
-    frozen=FrozenExpert(family="student_t", df=5.0, mean="linear", weight=tuple(E1), bias=0.0, nu=0.1),
-    prompt=PromptExpert(mean="linear", bias=True),
-    gate="constant",
-    priors={
-        "lam": Prior("beta", (1.0, 1.0)),
-        "a": Prior("normal", (0.0, 3.0)),
-        "b": Prior("normal", (0.0, 3.0)),
-        "nu": Prior("inversegamma", (2.0, 0.1)),
-    },
-)
-
-
-def truth(n: int) -> dict[str, np.ndarray | float]:
-    """p1_family's prompt with the weight lam*_n = 0.5 n^-1/4: it vanishes as n grows."""
-    lam = 0.5 * n ** (-1 / 4)
-    return {"lam": lam, "a": E2 - E1, "b": 0.5, "nu": 0.1}
+#: the one definition of this model (spec, truth at each n, default size) is the registry's
+SETTING = bayescmoe.get_setting("p1-vanishing")
 
 
 def main(args: argparse.Namespace) -> None:
-    true = truth(args.n)
-    k_data, k_fit = jax.random.split(jax.random.PRNGKey(args.seed))
-    x, y = simulate(k_data, SPEC, true, args.n)
-    dt = fit(SPEC, x, y, key=k_fit, truth=true, methods=("mle", "map", "nuts"), **fit_options(args))
-    report = collapse_report(dt)
-    expected = f"{args.n * true['lam']:.0f} of the {args.n} points are expected from the prompt"
-    report_run(dt, NAME, args, note=f"{expected}; collapse report: {report.verdict} ({report.reason})")
+    dt = run_setting(SETTING, n=args.n, seed=args.seed, **fit_options(args))
+    lam = float(dt["truth"]["lam"])
+    report = bayescmoe.collapse_report(dt)
+    expected = f"{args.n * lam:.0f} of the {args.n} points are expected from the prompt"
+    report_run(dt, SETTING.name, args, note=f"{expected}; collapse report: {report.verdict} ({report.reason})")
 
 
 if __name__ == "__main__":
     bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
-    raise SystemExit(run_script(main, __doc__))
+    raise SystemExit(run_script(main, __doc__, n=SETTING.n))

@@ -17,47 +17,22 @@ from __future__ import annotations
 
 import argparse
 
-import jax
-import numpy as np
-
 import bayescmoe
-from bayescmoe import FrozenExpert, ModelSpec, Prior, PromptExpert, fit, params_of, simulate
 from bayescmoe.cli import fit_options, report_run, run_script
+from bayescmoe.results.datatree import params_of
 from bayescmoe.studies.losses import group_errors
+from bayescmoe.workflow import run_setting
 
-NAME = "p2-distinguishable"
-D = 8
-E1 = np.eye(D)[0]
-
-# Frozen Laplace(y | tanh(e1.x), variance 0.001); the prompt N(y | tanh(a.x), nu) without bias;
-# the gate sigmoid(beta.x + tau), the softmax over the two experts with the frozen logit at 0.
-SPEC = ModelSpec(
-    frozen=FrozenExpert(family="laplace", mean="tanh", weight=tuple(E1), bias=None, nu=0.001),
-    prompt=PromptExpert(mean="tanh", bias=False),
-    gate="sigmoid",
-    priors={
-        "beta": Prior("normal", (0.0, 3.0)),
-        "tau": Prior("normal", (0.0, 3.0)),
-        "a": Prior("normal", (0.0, 3.0)),
-        "nu": Prior("inversegamma", (2.0, 0.001)),
-    },
-)
-
-
-def truth(n: int) -> dict[str, np.ndarray | float]:
-    """beta* = 1_8 / sqrt(8), tau* = 1, eta* = -e1, nu* = 0.001 at every n."""
-    return {"beta": np.full(D, D**-0.5), "tau": 1.0, "a": -E1, "nu": 0.001}
+#: the one definition of this model (spec, truth at each n, default size) is the registry's
+SETTING = bayescmoe.get_setting("p2-distinguishable")
 
 
 def main(args: argparse.Namespace) -> None:
-    true = truth(args.n)
-    k_data, k_fit = jax.random.split(jax.random.PRNGKey(args.seed))
-    x, y = simulate(k_data, SPEC, true, args.n)
-    dt = fit(SPEC, x, y, key=k_fit, truth=true, methods=("mle", "map", "nuts"), **fit_options(args))
-    errors = group_errors(SPEC, params_of(dt, "mle"), true)
-    report_run(dt, NAME, args, note="MLE errors: " + ", ".join(f"{k} {v:.3g}" for k, v in errors.items()))
+    dt = run_setting(SETTING, n=args.n, seed=args.seed, **fit_options(args))
+    errors = group_errors(SETTING.spec, params_of(dt, "mle"), params_of(dt, "truth"))
+    report_run(dt, SETTING.name, args, note="MLE errors: " + ", ".join(f"{k} {v:.3g}" for k, v in errors.items()))
 
 
 if __name__ == "__main__":
     bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
-    raise SystemExit(run_script(main, __doc__))
+    raise SystemExit(run_script(main, __doc__, n=SETTING.n))

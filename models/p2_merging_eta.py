@@ -17,47 +17,25 @@ from __future__ import annotations
 
 import argparse
 
-import jax
 import numpy as np
 
 import bayescmoe
-from bayescmoe import FrozenExpert, ModelSpec, Prior, PromptExpert, fit, simulate
 from bayescmoe.cli import fit_options, report_run, run_script
+from bayescmoe.results.datatree import data_of, params_of
+from bayescmoe.workflow import run_setting
 
-NAME = "p2-merging-eta"
-D = 8
-E1 = np.eye(D)[0]
-
-# Frozen N(y | tanh(e1.x), 0.001), the same structure as the prompt N(y | tanh(a.x), nu): it can merge.
-SPEC = ModelSpec(
-    frozen=FrozenExpert(family="gaussian", mean="tanh", weight=tuple(E1), bias=None, nu=0.001),
-    prompt=PromptExpert(mean="tanh", bias=False),
-    gate="sigmoid",
-    priors={
-        "beta": Prior("normal", (0.0, 3.0)),
-        "tau": Prior("normal", (0.0, 3.0)),
-        "a": Prior("normal", (0.0, 3.0)),
-        "nu": Prior("inversegamma", (2.0, 0.001)),
-    },
-)
-
-
-def truth(n: int) -> dict[str, np.ndarray | float]:
-    """P2's gate, the prompt slope eta* = e1 (1 + n^-1/8), nu* = nu0."""
-    slope = E1 + n ** (-1 / 8) * E1
-    return {"beta": np.full(D, D**-0.5), "tau": 1.0, "a": slope, "nu": 0.001}
+#: the one definition of this model (spec, truth at each n, default size) is the registry's
+SETTING = bayescmoe.get_setting("p2-merging-eta")
 
 
 def main(args: argparse.Namespace) -> None:
-    true = truth(args.n)
-    k_data, k_fit = jax.random.split(jax.random.PRNGKey(args.seed))
-    x, y = simulate(k_data, SPEC, true, args.n)
-    dt = fit(SPEC, x, y, key=k_fit, truth=true, methods=("mle", "map", "nuts"), **fit_options(args))
-    x1 = np.asarray(x)[:, 0]
-    gap = np.sqrt(np.mean((np.tanh(true["a"][0] * x1) - np.tanh(x1)) ** 2) / SPEC.frozen.nu)
-    report_run(dt, NAME, args, note=f"gap between the true prompt's mean and the frozen one: {gap:.2f} noise sd")
+    dt = run_setting(SETTING, n=args.n, seed=args.seed, **fit_options(args))
+    x1, eta = data_of(dt)[0][:, 0], params_of(dt, "truth")["a"]
+    gap = np.sqrt(np.mean((np.tanh(eta[0] * x1) - np.tanh(x1)) ** 2) / SETTING.spec.frozen.nu)
+    note = f"gap between the true prompt's mean and the frozen one: {gap:.2f} noise sd"
+    report_run(dt, SETTING.name, args, note=note)
 
 
 if __name__ == "__main__":
     bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
-    raise SystemExit(run_script(main, __doc__))
+    raise SystemExit(run_script(main, __doc__, n=SETTING.n))

@@ -16,44 +16,19 @@ from __future__ import annotations
 
 import argparse
 
-import jax
-import numpy as np
-
 import bayescmoe
-from bayescmoe import FrozenExpert, ModelSpec, Prior, PromptExpert, collapse_report, fit, simulate
 from bayescmoe.cli import fit_options, report_run, run_script
+from bayescmoe.workflow import run_setting
 
-NAME = "p2-merging-nu-e1"
-D = 8
-E1 = np.eye(D)[0]
-
-# Frozen N(y | tanh(e1.x), 0.001) and the prompt N(y | tanh(a.x), nu): the same structure.
-SPEC = ModelSpec(
-    frozen=FrozenExpert(family="gaussian", mean="tanh", weight=tuple(E1), bias=None, nu=0.001),
-    prompt=PromptExpert(mean="tanh", bias=False),
-    gate="sigmoid",
-    priors={
-        "beta": Prior("normal", (0.0, 3.0)),
-        "tau": Prior("normal", (0.0, 3.0)),
-        "a": Prior("normal", (0.0, 3.0)),
-        "nu": Prior("inversegamma", (2.0, 0.001)),
-    },
-)
-
-
-def truth(n: int) -> dict[str, np.ndarray | float]:
-    """P2's gate and the frozen expert's slope, with nu* = 0.001 + 0.001 n^-1/8 -> nu0."""
-    return {"beta": np.full(D, D**-0.5), "tau": 1.0, "a": E1, "nu": 0.001 + 0.001 * n ** (-1 / 8)}
+#: the one definition of this model (spec, truth at each n, default size) is the registry's
+SETTING = bayescmoe.get_setting("p2-merging-nu-e1")
 
 
 def main(args: argparse.Namespace) -> None:
-    true = truth(args.n)
-    k_data, k_fit = jax.random.split(jax.random.PRNGKey(args.seed))
-    x, y = simulate(k_data, SPEC, true, args.n)
-    dt = fit(SPEC, x, y, key=k_fit, truth=true, methods=("mle", "map", "nuts"), **fit_options(args))
-    report_run(dt, NAME, args, note=collapse_report(dt).render(parameters=False))
+    dt = run_setting(SETTING, n=args.n, seed=args.seed, **fit_options(args))
+    report_run(dt, SETTING.name, args, note=bayescmoe.collapse_report(dt).render(parameters=False))
 
 
 if __name__ == "__main__":
     bayescmoe.configure()  # virtual CPU devices for parallel chains, the compilation cache
-    raise SystemExit(run_script(main, __doc__))
+    raise SystemExit(run_script(main, __doc__, n=SETTING.n))

@@ -1,25 +1,20 @@
-"""The NumPy/SciPy EM baseline of benchmarks/sweep_speed.py: an independent check of the likelihood and of EM."""
+"""The NumPy/SciPy EM of tests/reference.py (the sweep benchmark's baseline): an independent check of EM."""
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import ref_log_likelihood
+from reference import baseline_em
 
 from bayescmoe.inference.em import em_fit
 from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.model.params import constrain
 from bayescmoe.model.settings import get_setting
 from bayescmoe.model.simulate import simulate
-from bayescmoe.studies.sweep import SweepConfig
-
-_path = Path(__file__).parents[1] / "benchmarks" / "sweep_speed.py"
-_spec = importlib.util.spec_from_file_location("sweep_speed", _path)
-sweep_speed = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sweep_speed)
+from bayescmoe.studies.sweep import SweepConfig, simulate_cell
 
 
 @pytest.mark.parametrize("name", ["p1-family", "p1-structure", "p2-distinguishable", "p2-merging-eta"])
@@ -30,15 +25,17 @@ def test_baseline_log_likelihood_matches_the_package(name):
     # away from the truth, with the prompt's variance small enough for both components to matter
     params = {k: np.asarray(v) * 1.1 if k != "lam" else np.asarray(0.6) for k, v in truth.items()}
     ours = log_likelihood(spec, {k: jnp.asarray(v) for k, v in params.items()}, x, y)
-    baseline = sweep_speed.log_likelihood(spec, params, np.asarray(x), np.asarray(y))
+    baseline = ref_log_likelihood(spec, params, np.asarray(x), np.asarray(y))
     np.testing.assert_allclose(baseline, np.asarray(ours), rtol=1e-10, atol=1e-10)
 
 
 def test_baseline_em_reaches_our_em_optimum():
     setting = get_setting("p1-family")
     spec = setting.spec.with_priors("flat")
-    x, y, _, start = sweep_speed.cell_problem(setting, 500, 0, SweepConfig())
-    baseline = sweep_speed.baseline_em(spec, start, x, y)
+    cell = simulate_cell(setting, 500, 0, SweepConfig())
+    x, y = np.asarray(cell.x)[:500], np.asarray(cell.y)[:500]
+    start = {k: np.asarray(v) for k, v in constrain(cell.spec, cell.starts[0]).items()}
+    baseline = baseline_em(spec, start, x, y)
     ours = em_fit(spec, start, jnp.asarray(x), jnp.asarray(y), jnp.ones(len(y)), 2000, 1e-10)
     assert baseline.converged and bool(ours.converged)
     assert baseline.mean_loglik == pytest.approx(float(ours.mean_loglik), abs=1e-6)

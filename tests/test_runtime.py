@@ -61,6 +61,14 @@ def test_numpyro_works_when_arviz_is_imported_first():
     )
     proc = _run(code)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    # numpyro.infer imported between arviz and bayescmoe: its submodules become attributes again
+    late = _run(
+        "import arviz, numpyro.infer\n"
+        "broken = not hasattr(numpyro.infer, 'initialization')\n"
+        "import bayescmoe\n"
+        "print(broken, hasattr(numpyro.infer, 'initialization'))"
+    )
+    assert late.returncode == 0 and late.stdout.strip() == "True True", late.stderr
 
 
 def test_compilation_cache_folder_rules(monkeypatch, tmp_path):

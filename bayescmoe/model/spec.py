@@ -198,6 +198,26 @@ class ModelSpec:
         """P2 Definition 1 with P1's structure condition: False iff f0 is Gaussian of the same structure."""
         return not (self.frozen.family == "gaussian" and self.same_structure)
 
+    def formula(self) -> str:
+        """The model in one line, then its priors: what a script or a result's table shows of it."""
+        f = self.frozen
+        if f.mean == GIVEN:
+            h0 = "h0(x)"
+        else:
+            h0 = _linear_form(f.weight, f.bias)
+            h0 = h0 if f.mean == "linear" else f"{f.mean}({h0})"
+        family = {"gaussian": "N", "laplace": "Laplace"}.get(f.family) or f"t_{f.df:g}"
+        nu0 = "nu0(x)" if f.nu == GIVEN else f"{f.nu:g}"
+        h = "a.x" + (" + b" if self.prompt.bias else "")
+        h = h if self.prompt.mean == "linear" else f"{self.prompt.mean}({h})"
+        w, one_minus = ("lam", "(1 - lam)") if self.gate == "constant" else ("w(x)", "(1 - w(x))")
+        gate = "" if self.gate == "constant" else ", w(x) = sigmoid(beta.x + tau)"
+        priors = ", ".join(
+            f"{name} ~ {prior.family}" + (f"({', '.join(f'{a:g}' for a in prior.args)})" if prior.args else "")
+            for name, prior in self.priors
+        )
+        return f"p(y | x) = {one_minus} {family}(y | {h0}, {nu0}) + {w} N(y | {h}, nu){gate}\npriors: {priors}"
+
     def to_config(self) -> dict[str, Any]:
         """Plain dict (TOML/JSON form) that :meth:`from_config` reads back."""
         frozen = {k: v for k, v in vars(self.frozen).items() if v is not None}
@@ -239,6 +259,14 @@ class ModelSpec:
             return cls.from_config(config["spec"])
         except TypeError as err:
             raise BayescmoeError("config", f"malformed entry ({err})") from None
+
+
+def _linear_form(weight: tuple[float, ...], bias: float | None) -> str:
+    """``weight.x + bias`` written out: ``x1 - 0.5 x2 + 1``."""
+    terms = [(w, f"{abs(w):g} x{j + 1}" if abs(w) != 1 else f"x{j + 1}") for j, w in enumerate(weight) if w != 0]
+    terms += [(bias, f"{abs(bias):g}")] if bias else []
+    text = " ".join(f"{'-' if value < 0 else '+'} {term}" for value, term in terms)
+    return (text[2:] if text.startswith("+") else "-" + text[2:]) if text else "0"
 
 
 def require_tables(config: Mapping[str, Any], sections: tuple[str, ...]) -> None:

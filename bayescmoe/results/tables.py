@@ -56,11 +56,12 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def describe(dt: xr.DataTree) -> str:
-    """Header (setting, sizes, convergence, timings) and the fit table of a result."""
+    """Header (setting, model, sizes, convergence, timings) and the fit table of a result."""
     a = dt.attrs
     origin = ", ".join(str(a[k]) for k in ("paper", "regime") if a.get(k))
     about = f": {a['description']}" if a.get("description") else ""
     lines = [f"{a.get('setting', 'result')}" + (f" ({origin})" if origin else "") + about]
+    lines.append(spec_of(dt).formula())
     source = f", data {a['data_file']}" if a.get("data_file") else ""
     lines.append(f"n = {a.get('n', dt['observed_data']['y'].size)}, seed = {a.get('seed', '?')}{source}")
     for kind in ("mle", "map"):
