@@ -6,7 +6,7 @@ a0 = e1, b0 = 0, nu0 = 0.1, so k = 5 free parameters and k/2 = 2.5):
   vanishing  f0 Student-t(5), (a, b, nu) = (-e1 + e2, 0.5, 0.1), lam* -> 0 (0: no prompt in the data)
   control    f0 Student-t(5) (distinguishable), the merging moves
 Each (point, n): simulate, MAP, NUTS from the MAP, then bayescmoe.diagnostics.singular.singular_report
-(local learning coefficient at beta = 1/log n, WBIC, WAIC, log Z by stepping-stone and thermodynamic
+(local learning coefficient at the power t = 1/log n, WBIC, WAIC, log Z by stepping-stone and thermodynamic
 integration over a ladder of power posteriors, the Laplace approximation, the log Bayes factor against
 the frozen expert alone, and Savage-Dickey's from the posterior draws) and the collapse report's
 verdict from the posterior alone and given the log Bayes factor, beside the Fisher label of the truth.

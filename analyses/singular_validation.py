@@ -1,6 +1,6 @@
 """Validation of the learning coefficient and the evidence (#12 section 2), printed as three tables.
 
-1. Regular settings: lambda_hat (beta = 1/log n, localised at the MLE reached from the truth) against
+1. Regular settings: lambda_hat (power t = 1/log n, localised at the MLE reached from the truth) against
    k/2 for p1-family (k = 11) and p2-distinguishable (k = 18) at n = 2000 and 20000.
 2. A minimally singular case with a known coefficient (bayescmoe.studies.singular_validation: d = 1,
    prompt N(a x, nu), k = 3): identified prompt -> k/2 = 1.5; prompt = frozen expert, w* on the merged

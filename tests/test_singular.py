@@ -43,16 +43,16 @@ from bayescmoe.studies.singular_validation import (
 SIZES = {"num_warmup": 300, "num_samples": 300, "num_chains": 4}
 
 
-def normal_power_draws(y: np.ndarray, s2: float, beta: float, rng, center: float | None = None, gamma: float = 0.0):
-    """Exact draws (4 chains x 1000) of y_i ~ N(theta, 1) at inverse temperature beta, prior N(0, s2) or localiser."""
+def normal_power_draws(y: np.ndarray, s2: float, power: float, rng, center: float | None = None, gamma: float = 0.0):
+    """Exact draws (4 chains x 1000) of y_i ~ N(theta, 1) at the power t, prior N(0, s2) or localiser."""
     n = y.size
     if center is None:
-        precision, shift = beta * n + 1 / s2, beta * y.sum()
+        precision, shift = power * n + 1 / s2, power * y.sum()
     else:
-        precision, shift = beta * n + gamma, beta * y.sum() + gamma * center
+        precision, shift = power * n + gamma, power * y.sum() + gamma * center
     theta = rng.normal(shift / precision, precision**-0.5, size=(4, 1000))
     loglik = -0.5 * n * math.log(2 * math.pi) - 0.5 * ((y[None, None, :] - theta[..., None]) ** 2).sum(-1)
-    return PowerDraws(beta, loglik, 0), shift / precision, 1 / precision
+    return PowerDraws(power, loglik, 0), shift / precision, 1 / precision
 
 
 def test_estimators_recover_a_conjugate_normal_model():
@@ -69,16 +69,16 @@ def test_estimators_recover_a_conjugate_normal_model():
     for estimate in (thermodynamic_integration(steps), stepping_stone(steps)):
         assert abs(estimate.value - exact) < 4 * estimate.se + 0.02, (estimate, exact)
         assert 0 < estimate.se < 0.2
-    beta = 1 / math.log(n)
-    draws, mean, var = normal_power_draws(y, s2, beta, rng)
+    power = 1 / math.log(n)
+    draws, mean, var = normal_power_draws(y, s2, power, rng)
     expected = 0.5 * n * math.log(2 * math.pi) + 0.5 * (np.sum((y - mean) ** 2) + n * var)
     w = wbic(draws)
     assert abs(w.value - expected) < 4 * w.se, (w, expected)
     gamma = 1.0
-    local, _, _ = normal_power_draws(y, s2, beta, rng, center=y.mean(), gamma=gamma)
+    local, _, _ = normal_power_draws(y, s2, power, rng, center=y.mean(), gamma=gamma)
     loglik_center = -0.5 * n * math.log(2 * math.pi) - 0.5 * np.sum((y - y.mean()) ** 2)
     llc, chains = learning_coefficient(local, loglik_center)
-    assert abs(llc.value - n * beta / (2 * (n * beta + gamma))) < 4 * llc.se and chains.shape == (4,)
+    assert abs(llc.value - n * power / (2 * (n * power + gamma))) < 4 * llc.se and chains.shape == (4,)
 
 
 def test_waic_agrees_with_psis_loo_on_a_regular_fit(distinguishable_fit):

@@ -80,7 +80,7 @@ def nuts_program(
     compiles once per data shape.
 
     ``tempered``: sample the power posterior of :func:`~bayescmoe.model.numpyro_model.tempered_model`
-    instead; the program then takes ``temper=(beta, center, gamma)`` (``center`` None for the spec's
+    instead; the program then takes ``temper=(power, center, gamma)`` (``center`` None for the spec's
     prior), traced, so a whole ladder of temperatures runs on one compiled program.
 
     ``summed``: the potential takes the log-likelihood as one sum (the model's ``summed``
@@ -121,7 +121,7 @@ def nuts_program(
 
     @jax.jit
     def run(key: Array, x: Array, y: Array, init: Mapping[str, Array] | None = None, temper: tuple = ()):
-        require(tempered == bool(temper), "temper", "(beta, center, gamma) goes with tempered=True, and only there")
+        require(tempered == bool(temper), "temper", "(power, center, gamma) goes with tempered=True, and only there")
         data = (x, y, frozen_log_density(spec, x, y), *temper)  # log f0 once per run, not per leapfrog step
         u0 = (
             None

@@ -1,11 +1,12 @@
 """Power posteriors sampled by NUTS: what singular learning theory and the evidence read (Watanabe 2013).
 
-    p_beta(theta | D) ∝ pi(theta) prod_i p(y_i | x_i, theta)^beta
+    p_t(theta | D) ∝ pi(theta) prod_i p(y_i | x_i, theta)^t
 
-at an inverse temperature beta in [0, 1], with pi the spec's prior or a Gaussian localiser around a
-point w* on the unconstrained scale (Lau et al. 2025). Every draw is reduced to its total
-log-likelihood l(theta) = sum_i log p(y_i | x_i, theta), the one quantity the estimators of
-:mod:`bayescmoe.diagnostics.singular` need. One compiled program serves every beta of a ladder.
+at a power t in [0, 1] (an inverse temperature; ``power`` in the code, as ``beta`` names the gate's
+slope), with pi the spec's prior or a Gaussian localiser around a point w* on the unconstrained
+scale (Lau et al. 2025). Every draw is reduced to its total log-likelihood
+l(theta) = sum_i log p(y_i | x_i, theta), the one quantity the estimators of
+:mod:`bayescmoe.diagnostics.singular` need. One compiled program serves every power of a ladder.
 """
 
 from __future__ import annotations
@@ -26,26 +27,26 @@ from bayescmoe.model.spec import ModelSpec, check_data, check_params
 
 Array = jax.Array
 #: the localiser's precision on the unconstrained scale when none is given (module docstring of
-#: :mod:`bayescmoe.diagnostics.singular`: weak against n beta times the curvature of a regular fit)
+#: :mod:`bayescmoe.diagnostics.singular`: weak against n t times the curvature of a regular fit)
 GAMMA = 1.0
 
 
 class PowerDraws(NamedTuple):
     """Total log-likelihood of each draw of one power posterior, (chains, draws), and its divergences."""
 
-    beta: float
+    power: float
     loglik: np.ndarray
     divergences: int
 
 
 @lru_cache(maxsize=16)
 def power_program(spec: ModelSpec, **sampler: int | float | str | bool):
-    """``(key, x, y, beta, center, gamma, init) -> (loglik, diverging)`` by chain, compiled once per data shape."""
+    """``(key, x, y, power, center, gamma, init) -> (loglik, diverging)`` by chain, compiled once per data shape."""
     run = nuts_program(spec, tempered=True, **sampler)
 
     @jax.jit
-    def draws(key, x, y, beta, center, gamma, init):
-        samples, stats = run(key, x, y, init, (beta, center, gamma))
+    def draws(key, x, y, power, center, gamma, init):
+        samples, stats = run(key, x, y, init, (power, center, gamma))
         log_f0 = frozen_log_density(spec, x, y)
         total = lambda p: jnp.sum(log_likelihood(spec, p, x, y, log_f0))  # noqa: E731
         return jax.vmap(jax.vmap(total))(samples), stats["diverging"]
@@ -57,7 +58,7 @@ def power_posterior(
     spec: ModelSpec,
     x: Array,
     y: Array,
-    betas: Sequence[float],
+    powers: Sequence[float],
     *,
     key: Array | int = 0,
     center: Mapping[str, Array] | None = None,
@@ -65,13 +66,13 @@ def power_posterior(
     init: Mapping[str, Array] | None = None,
     **sampler: int | float | str | bool,
 ) -> list[PowerDraws]:
-    """NUTS on each p_beta of ``betas`` (``sampler``: options of :func:`~bayescmoe.inference.nuts.nuts_program`).
+    """NUTS on each p_t of ``powers`` (``sampler``: options of :func:`~bayescmoe.inference.nuts.nuts_program`).
 
     ``center``: natural parameters w* to localise around (N(T^-1(w*), 1/gamma) on the unconstrained
     scale replaces the prior); ``init`` starts every chain there (default: ``center``, if given).
     """
     x, y = (jnp.asarray(v) for v in check_data(spec, x, y))
-    require(all(0.0 <= b <= 1.0 for b in betas), "beta", f"inverse temperatures lie in [0, 1], got {list(betas)}")
+    require(all(0.0 <= t <= 1.0 for t in powers), "powers", f"powers lie in [0, 1], got {list(powers)}")
     require(gamma > 0, "gamma", f"the localiser's precision must be positive, got {gamma}")
     u_center = None if center is None else unconstrain(spec, check_params(spec, center, "center"))
     init = center if init is None else init
@@ -79,20 +80,20 @@ def power_posterior(
     run = power_program(spec, **sampler)
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
     out = []
-    for i, beta in enumerate(betas):
-        loglik, diverging = run(jax.random.fold_in(key, i), x, y, float(beta), u_center, float(gamma), init)
-        out.append(PowerDraws(float(beta), np.asarray(loglik), int(np.sum(diverging))))
+    for i, power in enumerate(powers):
+        loglik, diverging = run(jax.random.fold_in(key, i), x, y, float(power), u_center, float(gamma), init)
+        out.append(PowerDraws(float(power), np.asarray(loglik), int(np.sum(diverging))))
     return out
 
 
-#: the ladder's exponent: beta_k = (k/K)^(1/ALPHA). Xie et al. (2011) use 0.3; at 16 steps that left
-#: steps of beta where the log-likelihood's spread times the step exceeded 5 and the two evidence
+#: the ladder's exponent: t_k = (k/K)^(1/ALPHA). Xie et al. (2011) use 0.3; at 16 steps that left
+#: steps of t where the log-likelihood's spread times the step exceeded 5 and the two evidence
 #: estimators 3 units apart (p1-family, n = 2000); 32 steps at 0.2 keep it below 2.2 and agree to 0.1
 ALPHA = 0.2
 
 
 def ladder(num_temperatures: int, alpha: float = ALPHA) -> np.ndarray:
-    """beta_k = (k / K)^(1/alpha), k = 0..K: a power-posterior ladder (Xie et al. 2011), dense near 0."""
+    """t_k = (k / K)^(1/alpha), k = 0..K: a power-posterior ladder (Xie et al. 2011), dense near 0."""
     require(num_temperatures >= 2, "num_temperatures", f"a ladder needs at least 2 steps, got {num_temperatures}")
     require(0 < alpha <= 1, "alpha", f"the ladder's exponent lies in (0, 1], got {alpha}")
     return (np.arange(num_temperatures + 1) / num_temperatures) ** (1.0 / alpha)

@@ -107,18 +107,18 @@ def tempered_model(
     x: Array,
     y: Array,
     log_f0: Array,
-    beta: Array,
+    power: Array,
     center: Mapping[str, Array] | None = None,
     gamma: Array | None = None,
     summed: bool = False,
 ) -> None:
-    """The power posterior p_beta(theta) ∝ pi(theta) prod_i p(y_i | x_i, theta)^beta (Watanabe 2013, eq. 4).
+    """The power posterior p_t(theta) ∝ pi(theta) prod_i p(y_i | x_i, theta)^t at ``power`` t (Watanabe 2013, eq. 4).
 
     pi is the spec's prior, or with ``center`` the localiser N(center, 1/gamma) on the unconstrained
-    scale (:func:`localizer`). beta = 1 and the spec's prior give :func:`model`'s posterior, beta = 0
+    scale (:func:`localizer`). t = 1 and the spec's prior give :func:`model`'s posterior, t = 0
     the prior. ``summed``: as in :func:`model`.
     """
     priors = prior_distributions(spec) if center is None else localizer(spec, center, gamma)
     params = {name: numpyro.sample(name, prior) for name, prior in priors.items()}
-    with numpyro.handlers.scale(scale=beta):
+    with numpyro.handlers.scale(scale=power):
         observe(spec, params, x, y, log_f0, summed)

@@ -55,7 +55,7 @@ class SingularReport:
 
     n: int
     k: int
-    beta: float
+    power: float
     gamma: float
     llc: float
     llc_se: float
@@ -104,7 +104,7 @@ class SingularReport:
         se = math.hypot(self.log_evidence_se, self.log_evidence_ti_se)
         return "\n".join(
             [
-                f"n = {self.n}, k = {self.k} free parameters, beta = 1/log n = {self.beta:.4g}; "
+                f"n = {self.n}, k = {self.k} free parameters, power t = 1/log n = {self.power:.4g}; "
                 f"w* = the MLE next to the MAP (log-likelihood {self.loglik_mle:.3f}, {self.mle_stop_reason})",
                 f"learning coefficient (local, gamma = {self.gamma:g}) {self.llc:.3f} +/- {self.llc_se:.3f}"
                 f"   k/2 = {self.k_half:g}   ratio {self.llc / self.k_half:.3f}",
@@ -210,12 +210,12 @@ def singular_report(
     spec = spec_of(dt)
     x, y = data_of(dt)
     n = y.shape[0]
-    beta = 1.0 / math.log(n)
+    power = 1.0 / math.log(n)
     map_ = _refit_map(dt, spec, x, y, key)
     mle = fit_mle(spec, x, y, init=map_.params, num_random_starts=0)  # the local maximum next to the posterior
-    local = power_posterior(spec, x, y, [beta], key=key + 1, center=mle.params, gamma=gamma, **sampler)[0]
+    local = power_posterior(spec, x, y, [power], key=key + 1, center=mle.params, gamma=gamma, **sampler)[0]
     llc, chains = learning_coefficient(local, mle.log_likelihood)
-    tempered = power_posterior(spec, x, y, [beta], key=key + 2, init=map_.params, **sampler)[0]
+    tempered = power_posterior(spec, x, y, [power], key=key + 2, init=map_.params, **sampler)[0]
     ss, ti, steps = log_evidence(
         spec, x, y, init=map_.params, key=key + 3, num_temperatures=num_temperatures, **sampler
     )
@@ -227,7 +227,7 @@ def singular_report(
     return SingularReport(
         n=n,
         k=len(flat_labels(spec)),
-        beta=beta,
+        power=power,
         gamma=float(gamma),
         llc=llc.value,
         llc_se=llc.se,

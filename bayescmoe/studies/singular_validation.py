@@ -51,7 +51,7 @@ def local_learning_coefficient(
     start: Mapping[str, Any] | None = None,
     **sampler,
 ) -> dict[str, float]:
-    """Simulate n pairs, w* = the MLE reached from ``start`` (default the truth), lambda_hat at beta = 1/log n."""
+    """Simulate n pairs, w* = the MLE reached from ``start`` (default the truth), lambda_hat at t = 1/log n."""
     x, y = simulate(jax.random.PRNGKey(seed), spec, truth, n)
     mle = fit_mle(spec, x, y, init=dict(start or truth), num_random_starts=0)
     draws = power_posterior(spec, x, y, [1 / math.log(n)], key=seed + 1, center=mle.params, **sampler)[0]
