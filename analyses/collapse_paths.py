@@ -1,4 +1,4 @@
-"""Does the collapse report flag every collapsed fit along paths to collapse, and no control? (PAPERS.md 2-3)
+"""Does the collapse report flag every collapsed fit along paths to collapse, and no control?
 
 Model: p(y | x) = (1 - lam) f0(y | a0.x + b0, nu0) + lam N(y | a.x + b, nu), d = 2, X ~ N(0, I_2),
 frozen a0 = e1, b0 = 0, nu0 = 0.1 (bayescmoe.studies.collapse_paths.standard_paths). Paths at a fixed n:
@@ -17,7 +17,7 @@ truth (Monte Carlo), the predicted posterior variance is diag(I^-1)/n (delta met
 predicted contraction 1 - var / prior var; "collapsed" when some parameter's is below 0.9 (the
 classifier's threshold) or I is singular (Delta = 0, lam* = 0), kind "merging" when the weakest
 parameter is a gate parameter, else "vanishing". The merging rate theory (gate error
-n^-1/2 / Delta^2, PAPERS.md 3) puts the merging boundary at Delta ~ n^-1/4 times a constant.
+n^-1/2 / Delta^2, docs/science.md: *The rates*) puts the merging boundary at Delta ~ n^-1/4 times a constant.
 
     python analyses/collapse_paths.py            # 6 + 6 + 3 x 6 + 3 x 6 + 5 points, n = 2000, 4 chains x 500 + 500
     python analyses/collapse_paths.py --n 20000  # the same paths at a larger n
@@ -26,6 +26,8 @@ n^-1/2 / Delta^2, PAPERS.md 3) puts the merging boundary at Delta ~ n^-1/4 times
 Writes <out>/paths.nc (dims path x point) and prints one row per fit, the confusion tables
 (Fisher label x verdict, with the Bayes factor and from the posterior alone), how many verdicts
 name their label, and the counts of collapsed fits not flagged and of controls flagged.
+
+Background: docs/science.md, *When learning slows*, *The rates*.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Posterior contraction against n in each regime, next to the MLE's rate on the same data (PAPERS.md 3).
+"""Posterior contraction against n in each regime, next to the MLE's rate on the same data.
 
 Model: P1's cells (bayescmoe.model.settings, d = 8), the truth moving with n as in the rate experiments:
   p1-family     distinguishable: everything at n^-1/2
@@ -13,6 +13,8 @@ with 95% bootstrap intervals, and the theory's slope.
     python analyses/contraction.py --quick    # 3 settings x 2 sizes (300, 600) x 2 replicates
 
 Writes <out>/study.nc (resumable), contraction.txt and <setting>-<quantity>.png.
+
+Background: docs/science.md, *The rates*.
 """
 
 import bayescmoe

@@ -1,4 +1,4 @@
-"""Fisher information at the truth along paths from identified to collapsed (PAPERS.md sections 2-3).
+"""Fisher information at the truth along paths from identified to collapsed.
 
 Per-observation information I(theta*) = E_{X,Y}[s s^T], s the score in the natural parameters,
 by Monte Carlo over (X, Y) from the model (the same random numbers at every Delta), for two papers.
@@ -34,6 +34,8 @@ Slopes: log-log least squares on Delta <= 0.1, eigenvalues under 1e-13 x the lar
     python analyses/fisher_paths.py --quick        # 4 Delta values, 4000 draws
 
 Writes <out>/fisher.nc (a DataTree, one group per paper) and <out>/fisher.png (one row per paper).
+
+Background: docs/science.md, *When learning slows*, *The rates*.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ def fisher_dataset(paths: Sequence[FisherPath], deltas: np.ndarray, num_samples:
             "slope_max_delta": SLOPE_MAX_DELTA,
             "eigen_floor": EIGEN_FLOOR,
             "gate_dim": int(gate_basis(paths[0].spec).shape[1]),
-            "description": "per-observation Fisher information at the truth (Monte Carlo), PAPERS.md sections 2-3",
+            "description": "per-observation Fisher information at the truth (Monte Carlo)",
         },
     )
     ds["cos_gate"].attrs["description"] = "|cos| of each eigenvector with e_lam (constant gate) or e_tau (sigmoid)"

@@ -1,4 +1,4 @@
-"""Posterior geometry near a merge: the funnel, the heat ridge, and which combinations the data learn (PAPERS.md 2-3).
+"""Posterior geometry near a merge: the funnel, the heat ridge, and which combinations the data learn.
 
 Model: p(y | x) = (1 - lam) N(y | a0.x + b0, nu0) + lam N(y | a.x + b, nu), d = 2, X ~ N(0, I_2),
 frozen a0 = e1, b0 = 0, nu0 = 0.1 (bayescmoe.studies.collapse_paths.GAUSSIAN), lam* = 0.4. Truths
@@ -22,6 +22,8 @@ sqrt(n) sd and |median - truth|.
 Writes <out>/geometry-<truth>.nc (each fit's DataTree), <out>/geometry.nc (the table, dims point x
 quantity), per truth <out>/geometry-<truth>-{funnel,combinations}.png and on the heat path
 <out>/geometry-heat-<Delta>-ridge.png (the b-nu ridge).
+
+Background: docs/science.md, *When learning slows*, *The rates*.
 """
 
 from __future__ import annotations

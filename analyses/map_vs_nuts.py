@@ -1,4 +1,4 @@
-"""MAP/MLE Wald intervals against NUTS credible intervals over replicate datasets (PAPERS.md 5).
+"""MAP/MLE Wald intervals against NUTS credible intervals over replicate datasets.
 
 Model: P1's cells (bayescmoe.model.settings, d = 8, linear experts, constant gate), at n = 1000:
   p1-family     Student-t(5) f0: distinguishable, lam* = 0.3
@@ -16,6 +16,8 @@ posterior median, and the median |MAP - posterior mean| in posterior sd.
 
 Writes <out>/study.nc (resumable: rerun the same command after an interruption), coverage.csv,
 errors.csv, coverage.txt and coverage.png.
+
+Background: docs/science.md, *What the papers leave open*.
 """
 
 import bayescmoe

@@ -1,4 +1,4 @@
-"""The convergence-rate experiment of P1 (arXiv 2410.12258), in P2's style (PAPERS.md section 4).
+"""The convergence-rate experiment of P1 (arXiv 2410.12258), in P2's style (docs/science.md: *The experiments*).
 
 P1's protocol is not public; our cells: constant gate, d = 8, X ~ N(0, I_8), linear pre-trained
 expert a0 = e1, b0 = 0, nu0 = 0.1; 20 log-spaced n from 1e3 to 1e5, 40 replicates:

@@ -3,7 +3,7 @@
 Gaussian f0 N(y | e1.x + 0, nu0 = 0.1), linear prompt, constant gate lam* = 0.4, d = 8, X ~ N(0, I_8).
 The prompt is the frozen expert moved by Delta* in noise units, (a*, b*, nu*) = (a0, b0, nu0) +
 Delta* (sd e2, sd, nu0), sd = sqrt(nu0); 12 log-spaced n from 1e4 to 1e6, 40 replicates, the MLE
-started near the truth. Cells (theory: PAPERS.md section 3 with Delta* = 0.7 n^-alpha):
+started near the truth. Cells (theory: docs/science.md: *The rates* with Delta* = 0.7 n^-alpha):
   p1-merging-slow     alpha = 1/8: lam n^-1/4; b, nu and the slope along e2 (a_merge) n^-3/8; a_perp n^-1/2
   p1-merging-quarter  alpha = 1/4: lam n^0 (the gate stops converging); prompt n^-1/4; a_perp n^-1/2
   p1-vanishing        lam* = 0.5 n^-1/4 (Student-t(5) f0): lam n^-1/2, prompt n^-1/4 (uniform bounds;

@@ -1,4 +1,4 @@
-"""Reproduce P2's convergence-rate experiment (section 5 of arXiv 2505.18455; PAPERS.md section 4).
+"""Reproduce P2's convergence-rate experiment (section 5 of arXiv 2505.18455; docs/science.md: *The experiments*).
 
 d = 8, X ~ N(0, I_8), tanh experts without bias, eta0 = e1, nu0 = 0.001, beta* = 1_8/sqrt(8),
 tau* = 1; 20 log-spaced n from 1e3 to 1e5, 40 replicates per n, the MLE of each data set. Cells:

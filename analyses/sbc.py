@@ -1,10 +1,10 @@
-"""Simulation-based calibration of simulate -> NUTS (Talts et al. 2018; PAPERS.md sections 1, 2 and 5).
+"""Simulation-based calibration of simulate -> NUTS (Talts et al. 2018).
 
 Model: p(y | x) = (1 - lam) f0(y | a0 x + b0, nu0) + lam N(y | a x + b, nu), d = 1, X ~ N(0, 1),
 frozen a0 = 1, b0 = 0, nu0 = 0.1 (bayescmoe.studies.sbc.SBC_SETTINGS):
   distinguishable  f0 Student-t(5); lam ~ Beta(6, 6), a ~ N(-1, 0.3), b ~ N(0.5, 0.3), nu ~ InvGamma(6, 0.5)
   collapsed        f0 Gaussian; lam ~ Beta(2, 2), a ~ N(1, 0.05), b ~ N(0, 0.05), nu ~ InvGamma(20, 1.9):
-                   the prompt is drawn next to f0 (merging, PAPERS.md 2), so lam is weakly identified
+                   the prompt is drawn next to f0 (merging), so lam is weakly identified
 Each simulation: theta ~ prior, n pairs (x, y) ~ p(. | theta), NUTS from NumPyro's data-free start,
 then for each scalar parameter and for the log-likelihood sum_i log p(y_i | x_i, theta) (a
 data-dependent test quantity, Modrak et al. 2023) the rank of its true value among the posterior
@@ -24,6 +24,8 @@ Writes <out>/sbc.nc (dims setting x n x replicate [x param], resumable: rerunnin
 difference of the PIT values with arviz-plots' simultaneous band and p-value); prints per setting
 and quantity the PIT p, the chi-square p, the verdict, the shares of simulations with R-hat > 1.01
 or with divergences, the smallest ESS and the fewest draws the automatic thinning kept.
+
+Background: docs/science.md, *The model*, *When learning slows*, *What the papers leave open*.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""NUTS against its peers: min ESS-bulk per second of wall time (issue #11, section 1).
+"""NUTS against its peers: min ESS-bulk per second of wall time.
 
     make bench-peers                                   # builds benchmarks/.venv-peers, runs this
     benchmarks/.venv-peers/bin/python benchmarks/peers.py --quick      # the harness end to end, 3-5 min

@@ -1,4 +1,4 @@
-"""Shared builders and an independent NumPy/SciPy reference of the contaminated MoE (PAPERS.md section 1).
+"""Shared builders and an independent NumPy/SciPy reference of the contaminated MoE (docs/science.md: *The model*).
 
 Nothing here imports the package's numerics: the reference densities, CDFs and log-likelihood are
 written from the maths so that the tests compare two independent implementations.
@@ -98,7 +98,7 @@ def ref_prompt_mean(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -
 
 
 def ref_frozen_dist(spec: ModelSpec, mean: np.ndarray):
-    """A frozen scipy.stats distribution of f0 with the variance conventions of PAPERS.md section 1."""
+    """A frozen scipy.stats distribution of f0 with the variance conventions of docs/science.md: *The model*."""
     f = spec.frozen
     if f.family == "gaussian":
         return stats.norm(mean, np.sqrt(f.nu))

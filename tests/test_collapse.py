@@ -103,7 +103,7 @@ def test_gate_near_zero_with_a_contracted_prompt_is_only_weak():
     assert verdict(made_up(prompt_observations=5.0)) == ("weakly identified", "checks fired: prompt_observations")
 
 
-#: a Student-t(30) f0 with the prompt at its mean and variance, lam* = 0.3, n = 3000 (issue #12): the
+#: a Student-t(30) f0 with the prompt at its mean and variance, lam* = 0.3, n = 3000: the
 #: posterior piles at lam -> 0, the prompt stays at its prior, the data cannot tell f0 from it
 T30_MERGE = {
     "prompt_observations": 0.96,
@@ -211,7 +211,7 @@ def test_prompt_observations_keep_falling_as_a_sigmoid_gate_vanishes_further():
     shallow, deep = (np.exp(rng.normal(np.log(m), s, 4000)) / n for m, s in ((21.0, 0.3), (9.6, 1.2)))
     mass = [np.mean(n * w < threshold) for w in (shallow, deep)]
     seen = [signals.expected_prompt_observations(w, n) for w in (shallow, deep)]
-    assert mass[1] < mass[0]  # what the issue saw: the old margin shrinks
+    assert mass[1] < mass[0]  # the mass below a fixed threshold shrinks as the collapse deepens
     assert seen[1] < seen[0] / 1.5 < threshold  # the new one grows
     assert seen == pytest.approx([21.0, 9.6], rel=0.05)
 
@@ -294,7 +294,7 @@ def test_vanishing_fit_is_prompt_vanishing(vanishing_fit):
     assert report.diagnostics.frozen_p < 0.01  # the prompt (-e1 + e2, 0.5) is off f0
 
 
-#: issue #12's miss: a Student-t(30) f0, the prompt at its mean and variance, lam* = 0.3, n = 3000
+#: a merge a family-based rule missed: a Student-t(30) f0, the prompt at its mean and variance, lam* = 0.3, n = 3000
 STUDENT30 = ModelSpec(FrozenExpert("student_t", df=30.0, **FROZEN))
 T30_TRUTH = Truth({"lam": 0.3, "a": E1, "b": 0.0, "nu": 0.1})
 

@@ -1,4 +1,4 @@
-"""Fisher information at the truth (bayescmoe/diagnostics/fisher.py; PAPERS.md sections 2-3) and its analysis script."""
+"""Fisher information at the truth (bayescmoe/diagnostics/fisher.py) and its analysis script."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Posterior geometry near a merge (bayescmoe.diagnostics.geometry; PAPERS.md sections 2-3) and its analysis script."""
+"""Posterior geometry near a merge (bayescmoe.diagnostics.geometry) and its analysis script."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The collapse report: is the prompt identified, vanishing, merging, not needed, or weakly identified? (PAPERS.md 2, 5)
+"""The collapse report: is the prompt identified, vanishing, merging, not needed, or weakly identified?
 
 :func:`collapse_report` turns the numbers of :func:`bayescmoe.diagnostics.signals.diagnose` into named
 checks against the thresholds below, and the checks into one verdict. The verdict rests on what the
@@ -11,7 +11,7 @@ Definition 1, is an n -> infinity statement and is reported as information only)
    2 log BF below 2 "not worth more than a bare mention", and a negative log BF is evidence for f0
    alone: in both cases the data do not call for a prompt, and a merged prompt and a vanished one
    are then the same explanation of them. A merge piles the posterior at lam -> 0, where the prompt
-   is free (the Occam factor of PAPERS.md 7: log BF = -7 at exact Gaussian and Student-t(30)
+   is free (the Occam factor of docs/science.md: *Related work*: log BF = -7 at exact Gaussian and Student-t(30)
    merges, n = 2000), so the rule is log BF < 1, not |log BF| < 1.
 2. **prompt merging** -- the gate collapsed (``prompt_observations`` or ``gate_contraction`` fired),
    the data cannot tell f0 from the Gaussian prompt closest to it
@@ -38,6 +38,8 @@ from a Gaussian (a Laplace f0 at n = 2000: 0.99), a collapsed gate is a vanishin
 some draws put the prompt on f0. A check whose numbers are all NaN (contraction under flat priors,
 ``frozen_p_gated`` with the gate near 0 in most draws, the log Bayes factor when none is given)
 cannot fire.
+
+Background: docs/science.md, *When learning slows*, *What the papers leave open*.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fisher information at the truth along paths from identified to collapsed (PAPERS.md sections 2-3).
+"""Fisher information at the truth along paths from identified to collapsed.
 
 Per-observation Fisher information at natural parameters theta (flattened in
 :func:`bayescmoe.inference.optimize.flat_labels` order), by Monte Carlo over (X, Y) drawn from the model:
@@ -10,7 +10,7 @@ score is (f1 - f0) / p = Delta (u . grad f) / p + Delta^2 (u^T grad^2 f u) / (2 
 the prompt scores are lam grad f / p. At Delta = 0 the gate score is identically 0, so e_lam is
 an exact null vector; near the merge the first-order term is a combination of prompt scores, so
 the weakest eigenvector is e_lam - (Delta / lam) u + O(Delta^2) and its eigenvalue is the mean
-square of the second-order residual: ~ Delta^4 (gate rate n^-1/2 / Delta^2 in PAPERS.md section 3).
+square of the second-order residual: ~ Delta^4 (gate rate n^-1/2 / Delta^2 in docs/science.md: *The rates*).
 
 The heat equation d^2 f / d b^2 = 2 d f / d nu (linear prompt with bias) makes the second-order
 term of a pure bias move (u = e_b) equal to Delta^2 d f / d nu, again a prompt score: along that
@@ -25,9 +25,11 @@ combination of the prompt scores sigma (v . grad f) / p: that would need (1 - si
 (c.x + c0) x_1 = v.x for all x (u = e_eta1; for u = e_nu, (1 - sigma)(c.x + c0) = constant), which
 no (c, c0) != 0 achieves since sigma varies with x. So nothing cancels at first order: the d + 1
 weakest eigenvalues should all fall like Delta^2 (slope 2; beta and tau at n^-1/2 / Delta), with
-eigenvectors in the gate subspace up to O(Delta), and the prompt block stays O(1) (PAPERS.md
-section 3 states exp(tau) at n^-1/2 / Delta^2 and eta, nu at n^-1/2 / Delta; the constant-gate
+eigenvectors in the gate subspace up to O(Delta), and the prompt block stays O(1) (the uniform
+rates, docs/science.md: *The rates*, state exp(tau) at n^-1/2 / Delta^2 and eta, nu at n^-1/2 / Delta; the constant-gate
 pattern, which the local information does not reproduce).
+
+Background: docs/science.md, *When learning slows*, *The rates*.
 """
 
 from __future__ import annotations
@@ -70,14 +72,14 @@ def _spectrum(spec: ModelSpec, matrix: np.ndarray) -> Information:
 
 
 @partial(jax.jit, static_argnames="spec")
-def mean_score_outer(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> Array:
+def mean_score_outer(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array) -> Array:
     """mean_i s_i s_i^T, s_i the gradient of log p(y_i | x_i) in the flattened natural parameters."""
     flat, unravel = ravel_pytree(dict(params))
 
     def pointwise(v: Array, xi: Array, yi: Array) -> Array:
         return log_likelihood(spec, unravel(v), xi[None], yi[None])[0]
 
-    scores = jax.vmap(jax.grad(pointwise), in_axes=(None, 0, 0))(flat, x, y)
+    scores = jax.vmap(jax.grad(pointwise), in_axes=(None, 0, 0))(flat, inputs, y)
     return scores.T @ scores / y.shape[0]
 
 

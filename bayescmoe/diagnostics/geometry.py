@@ -1,9 +1,9 @@
-"""Posterior geometry near a merge: derived quantities per draw and which ones the data pin down (PAPERS.md 2-3).
+"""Posterior geometry near a merge: derived quantities per draw and which ones the data pin down.
 
 Setting: constant gate (P1), prompt and frozen expert both linear with bias (same structure). With
 theta = (a, b, nu) and theta0 the frozen expert's, per posterior draw:
 
-    da = a - a0,  db = b - b0,  dnu = nu - nu0,  Delta_hat = ||theta - theta0||   (PAPERS.md section 3's Delta*)
+    da = a - a0,  db = b - b0,  dnu = nu - nu0,  Delta_hat = ||theta - theta0||   (the Delta* of the rates)
 
 Why some combinations are learned and others not. Near a merge the mixture is, to second order,
 
@@ -12,7 +12,7 @@ Why some combinations are learned and others not. Near a merge the mixture is, t
 so the data see the "moments" lam (theta - theta0) and lam (theta - theta0)(theta - theta0)^T, each at
 the parametric rate n^-1/2: hence lam Delta (``lam_delta``, and its coordinates such as ``lam_db``) and
 lam Delta^2 (``lam_delta2``). lam and Delta separately are only their ratios: lam at n^-1/2 / Delta^2
-and theta at n^-1/2 / (lam Delta), the D2 loss of PAPERS.md section 3. The heat equation
+and theta at n^-1/2 / (lam Delta), the D2 loss of docs/science.md: *The rates*. The heat equation
 d^2 f / d b^2 = 2 d f / d nu (section 2) merges the bias's second-order term into the variance's
 first-order one, so the coefficient of d f / d nu is lam (dnu + db^2) (``lam_heat``): on the heat path
 (only b moves) that combination is learned while lam dnu and lam db^2 separately are not.
@@ -20,6 +20,8 @@ first-order one, so the coefficient of d f / d nu is lam (dnu + db^2) (``lam_hea
 :data:`ESTIMABLE` and :data:`NOT_ESTIMABLE` name the two groups; :func:`spread_table` measures, for
 each, the relative posterior spread, sqrt(n) x the posterior sd (bounded as Delta -> 0 for the
 estimable ones, growing for the others) and the error of the posterior median against the truth.
+
+Background: docs/science.md, *When learning slows*, *The rates*.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Collapse diagnostics of one NUTS fit: ArviZ's sampler checks and our identifiability signals.
 
 A result DataTree (:mod:`bayescmoe.results.datatree`) goes in, numbers come out; nothing is drawn here and
-nothing is judged (:mod:`bayescmoe.diagnostics.collapse` holds the thresholds and the verdict). PAPERS.md
-section 2 describes the two collapses (vanishing, merging) and section 5 the Bayesian questions.
+nothing is judged (:mod:`bayescmoe.diagnostics.collapse` holds the thresholds and the verdict). The
+science page (docs/science.md) describes the two collapses, vanishing and merging.
 Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
 
 - **sampler**: rank-normalised split R-hat, bulk and tail ESS (``az.rhat``, ``az.ess``); per fit the
@@ -42,8 +42,8 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
 - **MAP distance** |MAP - posterior mean| / posterior sd.
 - **the prompt closest to f0** (:func:`frozen_projection`): f0's mean parameters and variance when
   the prompt has its structure, else the least-squares fit of the prompt's mean to h0 on the stored
-  x, with f0's variance plus the mean squared residual (nu is a variance for every family, PAPERS.md
-  1; a Student-t or Laplace f0 is compared through its mean and variance). Against it: the **frozen
+  x, with f0's variance plus the mean squared residual (nu is a variance for every family; a
+  Student-t or Laplace f0 is compared through its mean and variance). Against it: the **frozen
   distance** |posterior mean - its value| / posterior sd per scalar; the **frozen mean test**, the
   Mahalanobis distance D^2 of its mean parameters from the posterior of (a [, b]) and the chi^2
   tail probability p (``frozen_p``; p not small: the prompt may sit on f0); the same test on the
@@ -189,9 +189,9 @@ def contraction(post: np.ndarray, prior_var: np.ndarray | float) -> np.ndarray:
     return 1.0 - np.var(post, axis=0) / prior_var
 
 
-def mean_gate_weight(spec: ModelSpec, gate: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """wbar = E_x[w(x)] over the rows of ``x`` for each draw of the gate parameters (leading axis)."""
-    xj = jnp.asarray(x)
+def mean_gate_weight(spec: ModelSpec, gate: Mapping[str, np.ndarray], inputs: np.ndarray) -> np.ndarray:
+    """wbar = E_x[w(x)] over the rows of ``inputs`` for each draw of the gate parameters (leading axis)."""
+    xj = jnp.asarray(inputs)
     params = {k: jnp.asarray(v) for k, v in gate.items()}
     one = lambda p: jnp.mean(jnp.exp(gate_log_weights(spec, p, xj)[0]))  # noqa: E731
     return np.asarray(jax.lax.map(one, params, batch_size=256))
@@ -204,7 +204,7 @@ def gate_draws(dt: xr.DataTree) -> np.ndarray:
     return mean_gate_weight(spec, gate, dt["constant_data"]["x"].values)
 
 
-def prior_gate_mass(spec: ModelSpec, x: np.ndarray, eps: float, num: int = 4000, key: int = 0) -> float:
+def prior_gate_mass(spec: ModelSpec, inputs: np.ndarray, eps: float, num: int = 4000, key: int = 0) -> float:
     """Prior probability of wbar < eps: the prior CDF of lam, or ``num`` prior draws of (beta, tau); NaN if flat."""
     names = [k for k in spec.param_names if k in GATE_PARAMS]
     if any(spec.prior(k).family == "flat" for k in names):
@@ -214,7 +214,7 @@ def prior_gate_mass(spec: ModelSpec, x: np.ndarray, eps: float, num: int = 4000,
         return float(priors["lam"].cdf(eps))
     keys = jax.random.split(jax.random.PRNGKey(key), len(names))
     draws = {k: priors[k].sample(kk, (num,)) for k, kk in zip(names, keys, strict=True)}
-    return float(np.mean(mean_gate_weight(spec, draws, x) < eps))
+    return float(np.mean(mean_gate_weight(spec, draws, inputs) < eps))
 
 
 def expected_prompt_observations(wbar: np.ndarray, n: int) -> float:
@@ -325,15 +325,15 @@ def frozen_mean_test(draws: np.ndarray, frozen: np.ndarray) -> tuple[float, floa
     return d2, float(stats.chi2.sf(d2, df=draws.shape[1]))
 
 
-def frozen_projection(spec: ModelSpec, x: np.ndarray) -> dict[str, np.ndarray]:
-    """The prompt closest to f0 on the inputs ``x`` (module docstring): mean parameters and variance nu."""
+def frozen_projection(spec: ModelSpec, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """The prompt closest to f0 on ``inputs`` (module docstring): mean parameters and variance nu."""
     f = spec.frozen
-    xj = jnp.asarray(x)
+    xj = jnp.asarray(inputs)
     variance = float(np.mean(family_variance(f.family, frozen_variance(spec, xj), f.laplace_reading)))
     if spec.same_structure:
         return {**{k: v for k, v in f.params().items() if k != "nu"}, "nu": np.asarray(variance)}
     h0 = np.asarray(frozen_mean(spec, xj))
-    z = x[:, : spec.dim]
+    z = inputs[:, : spec.dim]
     design = np.column_stack([z, np.ones(len(z))]) if spec.prompt.bias else z
     start = np.linalg.lstsq(design, h0, rcond=None)[0]
     split = lambda theta: {"a": theta[: spec.dim], **({"b": theta[spec.dim]} if spec.prompt.bias else {})}  # noqa: E731
@@ -346,9 +346,9 @@ def frozen_projection(spec: ModelSpec, x: np.ndarray) -> dict[str, np.ndarray]:
     return {**mean, "nu": np.asarray(variance + float(np.mean(fit.fun**2)))}
 
 
-def merge_probe(spec: ModelSpec, x: np.ndarray, y: np.ndarray, prompt: Mapping[str, np.ndarray]) -> float:
+def merge_probe(spec: ModelSpec, inputs: np.ndarray, y: np.ndarray, prompt: Mapping[str, np.ndarray]) -> float:
     """Contraction 1 - 12 var of lam on [0, 1] under the likelihood with the prompt fixed at ``prompt``."""
-    xj, yj = jnp.asarray(x), jnp.asarray(y)
+    xj, yj = jnp.asarray(inputs), jnp.asarray(y)
     log_f0 = frozen_log_density(spec, xj, yj)
     log_g = prompt_log_density(spec, {k: jnp.asarray(v) for k, v in prompt.items()}, xj, yj)
     lam = np.linspace(0.0, 1.0, PROBE_GRID)

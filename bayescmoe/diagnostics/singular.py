@@ -1,8 +1,8 @@
 """The collapse in Bayesian terms: learning coefficient, WBIC, WAIC and the evidence for a prompt.
 
-Where the prompt is not distinguishable the contaminated MoE is a *singular* model (PAPERS.md
-sections 2 and 5): its Fisher information degenerates, the Laplace approximation and BIC fail, and
-the free energy F_n = -log Z grows like n L_n(w0) + lambda log n with a learning coefficient
+Where the prompt is not distinguishable the contaminated MoE is a *singular* model (docs/science.md:
+*When learning slows*): its Fisher information degenerates, the Laplace approximation and BIC
+fail, and the free energy F_n = -log Z grows like n L_n(w0) + lambda log n with a learning coefficient
 lambda <= k/2 (Watanabe 2009). Each estimator is one small function of power-posterior draws
 (:mod:`bayescmoe.inference.tempered`); l(theta) = sum_i log p(y_i | x_i, theta), n L_n = -l.
 

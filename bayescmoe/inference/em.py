@@ -1,4 +1,4 @@
-"""Expectation-maximisation for the MLE, as the papers computed it (PAPERS.md section 4).
+"""Expectation-maximisation for the MLE, as the papers computed it (docs/science.md: *The experiments*).
 
 E-step: the prompt's responsibility r_i = w(x_i) N(y_i | h(x_i), nu) / p(y_i | x_i).
 M-step: maximise  Q = sum_i r_i [log w(x_i) + log N(y_i | h(x_i), nu)] + (1 - r_i) log(1 - w(x_i)),
@@ -58,30 +58,30 @@ class EMResult(NamedTuple):
 
 
 def mean_loglik(
-    spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, mask: Array, log_f0: Array | None = None
+    spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array, mask: Array, log_f0: Array | None = None
 ) -> Array:
     """(1 / n) sum_i mask_i log p(y_i | x_i); ``log_f0``: the frozen expert's log-density, if known."""
-    return masked_log_likelihood(spec, params, x, y, mask, log_f0) / jnp.sum(mask)
+    return masked_log_likelihood(spec, params, inputs, y, mask, log_f0) / jnp.sum(mask)
 
 
 def responsibilities(
-    spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, log_f0: Array | None = None
+    spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array, log_f0: Array | None = None
 ) -> Array:
     """E-step: r_i = P(prompt | x_i, y_i) = w N / p, in log space."""
-    log_w, log_1mw = gate_log_weights(spec, params, x)
-    prompt = log_w + prompt_log_density(spec, params, x, y)
-    frozen = log_1mw + (frozen_log_density(spec, x, y) if log_f0 is None else log_f0)
+    log_w, log_1mw = gate_log_weights(spec, params, inputs)
+    prompt = log_w + prompt_log_density(spec, params, inputs, y)
+    frozen = log_1mw + (frozen_log_density(spec, inputs, y) if log_f0 is None else log_f0)
     return jnp.exp(prompt - log_add_exp(prompt, frozen))
 
 
-def gate_m_step(spec: ModelSpec, params: Mapping[str, Array], x: Array, r: Array, mask: Array) -> Params:
+def gate_m_step(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, r: Array, mask: Array) -> Params:
     """argmax over the gate of sum mask [r log w + (1 - r) log(1 - w)]."""
     if spec.gate == "constant":
         return {"lam": jnp.sum(mask * r) / jnp.sum(mask)}
     flat0, unravel = ravel_pytree({"beta": params["beta"], "tau": params["tau"]})
 
     def loss(v):
-        log_w, log_1mw = gate_log_weights(spec, unravel(v), x)
+        log_w, log_1mw = gate_log_weights(spec, unravel(v), inputs)
         return -jnp.sum(mask * (r * log_w + (1 - r) * log_1mw)) / jnp.sum(mask)
 
     return unravel(minimize(loss, flat0, max_iter=INNER_MAX_ITER, tol=INNER_TOL).x)
@@ -96,21 +96,27 @@ def weighted_least_squares(x: Array, y: Array, weights: Array, bias: bool) -> Pa
 
 
 def prompt_m_step(
-    spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, r: Array, mask: Array, closed_form: bool = True
+    spec: ModelSpec,
+    params: Mapping[str, Array],
+    inputs: Array,
+    y: Array,
+    r: Array,
+    mask: Array,
+    closed_form: bool = True,
 ) -> Params:
     """argmax over (a, [b], nu) of sum mask r log N(y | h(x), nu); ``closed_form=False`` forces L-BFGS."""
     weights = mask * r
     names = ("a", "b") if spec.prompt.bias else ("a",)
     if closed_form and spec.prompt.mean == "linear":
-        mean_params = weighted_least_squares(features(spec, x), y, weights, spec.prompt.bias)
+        mean_params = weighted_least_squares(features(spec, inputs), y, weights, spec.prompt.bias)
     else:
         flat0, unravel = ravel_pytree({k: params[k] for k in names})
 
         def loss(v):
-            return jnp.sum(weights * (y - prompt_mean(spec, unravel(v), x)) ** 2) / jnp.sum(weights)
+            return jnp.sum(weights * (y - prompt_mean(spec, unravel(v), inputs)) ** 2) / jnp.sum(weights)
 
         mean_params = unravel(minimize(loss, flat0, max_iter=INNER_MAX_ITER, tol=INNER_TOL).x)
-    residual = y - prompt_mean(spec, mean_params, x)
+    residual = y - prompt_mean(spec, mean_params, inputs)
     nu = jnp.maximum(jnp.sum(weights * residual**2) / jnp.sum(weights), MIN_NU)
     return {**mean_params, "nu": nu}
 
@@ -118,22 +124,25 @@ def prompt_m_step(
 def em_step(
     spec: ModelSpec,
     params: Mapping[str, Array],
-    x: Array,
+    inputs: Array,
     y: Array,
     mask: Array,
     closed_form: bool = True,
     log_f0: Array | None = None,
 ) -> Params:
     """One E-step and M-step."""
-    r = responsibilities(spec, params, x, y, log_f0)
-    return {**gate_m_step(spec, params, x, r, mask), **prompt_m_step(spec, params, x, y, r, mask, closed_form)}
+    r = responsibilities(spec, params, inputs, y, log_f0)
+    return {
+        **gate_m_step(spec, params, inputs, r, mask),
+        **prompt_m_step(spec, params, inputs, y, r, mask, closed_form),
+    }
 
 
 @partial(jax.jit, static_argnames=("spec", "max_iter", "closed_form", "relative"))
 def em_fit(
     spec: ModelSpec,
     params0: Mapping[str, Array],
-    x: Array,
+    inputs: Array,
     y: Array,
     mask: Array,
     max_iter: int = 2000,
@@ -147,8 +156,8 @@ def em_fit(
     papers' group's public EM scripts, with tol = 1e-6 and at most 2000 iterations).
     """
     params0 = {k: jnp.asarray(v, dtype=float) for k, v in params0.items()}
-    log_f0 = frozen_log_density(spec, x, y)  # once per fit, not per iteration
-    ll0 = mean_loglik(spec, params0, x, y, mask, log_f0)
+    log_f0 = frozen_log_density(spec, inputs, y)  # once per fit, not per iteration
+    ll0 = mean_loglik(spec, params0, inputs, y, mask, log_f0)
     trace0 = jnp.full(max_iter + 1, jnp.nan).at[0].set(ll0)
 
     def small(ll, prev):
@@ -160,8 +169,8 @@ def em_fit(
 
     def step(state):
         params, ll, _, it, trace = state
-        new = em_step(spec, params, x, y, mask, closed_form, log_f0)
-        new_ll = mean_loglik(spec, new, x, y, mask, log_f0)
+        new = em_step(spec, params, inputs, y, mask, closed_form, log_f0)
+        new_ll = mean_loglik(spec, new, inputs, y, mask, log_f0)
         return new, new_ll, ll, it + 1, trace.at[it + 1].set(new_ll)
 
     params, ll, prev, it, trace = jax.lax.while_loop(keep_going, step, (params0, ll0, ll0 - 1.0, 0, trace0))

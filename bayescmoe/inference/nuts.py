@@ -120,9 +120,9 @@ def nuts_program(
     chains, shared = PartitionSpec("chain"), PartitionSpec()
 
     @jax.jit
-    def run(key: Array, x: Array, y: Array, init: Mapping[str, Array] | None = None, temper: tuple = ()):
+    def run(key: Array, inputs: Array, y: Array, init: Mapping[str, Array] | None = None, temper: tuple = ()):
         require(tempered == bool(temper), "temper", "(power, center, gamma) goes with tempered=True, and only there")
-        data = (x, y, frozen_log_density(spec, x, y), *temper)  # log f0 once per run, not per leapfrog step
+        data = (inputs, y, frozen_log_density(spec, inputs, y), *temper)  # log f0 once per run, not per leapfrog step
         u0 = (
             None
             if init is None
@@ -140,7 +140,7 @@ def nuts_program(
 
 def fit_nuts(
     spec: ModelSpec,
-    x: Array,
+    inputs: Array,
     y: Array,
     *,
     key: Array | int = 0,
@@ -152,12 +152,12 @@ def fit_nuts(
     Without ``init`` NumPyro draws each chain's start uniformly in (-2, 2) on the unconstrained scale.
     Calling again on data of the same shape reuses the compiled program.
     """
-    x, y = check_data(spec, x, y)
+    inputs, y = check_data(spec, inputs, y)
     if init is not None:
         init = {k: jnp.asarray(v, dtype=float) for k, v in check_params(spec, init, "init").items()}
     run = nuts_program(spec, **sampler)
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
-    samples, stats = jax.device_get(run(key, jnp.asarray(x), jnp.asarray(y), init))
+    samples, stats = jax.device_get(run(key, jnp.asarray(inputs), jnp.asarray(y), init))
     return NutsFit(samples, stats, int(sampler.get("max_tree_depth", MAX_TREE_DEPTH)))
 
 
@@ -166,8 +166,8 @@ def compiled_nuts(spec: ModelSpec, **sampler: int | float | str | bool) -> NutsR
     """:func:`nuts_program` returning (draws by chain, divergences by chain), for replicate studies."""
     run = nuts_program(spec, **sampler)
 
-    def draws_and_divergences(key: Array, x: Array, y: Array, init: Mapping[str, Array] | None = None):
-        samples, stats = run(key, x, y, init)
+    def draws_and_divergences(key: Array, inputs: Array, y: Array, init: Mapping[str, Array] | None = None):
+        samples, stats = run(key, inputs, y, init)
         return samples, stats["diverging"]
 
     return draws_and_divergences

@@ -3,7 +3,7 @@
 The MAP maximises  sum_i log p(y_i | x_i, theta) + log prior(theta)  over the natural parameters
 theta, optimised on the unconstrained scale u = T^-1(theta) *without* the transform's Jacobian
 (like NumPyro's AutoDelta), so under ``flat`` priors the MAP is the MLE. The objective is divided
-by n (STACK-NOTES.md: the mean behaves better than the sum in quasi-Newton).
+by n: on the summed objective, float32 quasi-Newton stopped early at a wrong point; the mean behaves.
 
 A mixture likelihood is unbounded: the prompt can interpolate a few points with nu -> 0. A start
 that ends with nu below ``min_nu`` (default 1e-6 var(y)) is *degenerate* and is kept only when
@@ -68,15 +68,17 @@ class PointEstimate(NamedTuple):
 
 
 @partial(jax.jit, static_argnames="spec")
-def log_likelihood_and_prior(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> tuple[Array, Array]:
+def log_likelihood_and_prior(
+    spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array
+) -> tuple[Array, Array]:
     """(sum_i log p(y_i | x_i, theta), log prior(theta)) at natural parameters theta."""
-    return jnp.sum(log_likelihood(spec, params, x, y)), log_prior(spec, params)
+    return jnp.sum(log_likelihood(spec, params, inputs, y)), log_prior(spec, params)
 
 
 def objective(
     u: Params,
     spec: ModelSpec,
-    x: Array,
+    inputs: Array,
     y: Array,
     mask: Array,
     log_f0: Array | None = None,
@@ -84,10 +86,12 @@ def objective(
 ) -> Array:
     """The minimised function: -log posterior(T(u)) / n, no Jacobian; n = number of unmasked rows.
 
-    ``log_f0``: the frozen expert's log-density of (x, y), computed once per dataset; ``block_rows``:
+    ``log_f0``: the frozen expert's log-density of (inputs, y), computed once per dataset; ``block_rows``:
     :func:`log_posterior`'s.
     """
-    return -log_posterior(spec, constrain(spec, u), x, y, mask, log_f0, block_rows) / jnp.maximum(jnp.sum(mask), 1.0)
+    return -log_posterior(spec, constrain(spec, u), inputs, y, mask, log_f0, block_rows) / jnp.maximum(
+        jnp.sum(mask), 1.0
+    )
 
 
 #: relative change of the mean objective in one iteration below which L-BFGS stops (SciPy-style ftol)
@@ -101,7 +105,7 @@ PRECONDITIONER_ROWS = 1024
 def _lbfgs(
     u0: Params,
     spec: ModelSpec,
-    x: Array,
+    inputs: Array,
     y: Array,
     mask: Array,
     max_iter: int,
@@ -112,10 +116,12 @@ def _lbfgs(
     flat0, unravel = ravel_pytree(u0)
     m = min(PRECONDITIONER_ROWS, y.shape[0])
     scale = (
-        diagonal_scale(lambda v: objective(unravel(v), spec, x[:m], y[:m], mask[:m]), flat0) if precondition else None
+        diagonal_scale(lambda v: objective(unravel(v), spec, inputs[:m], y[:m], mask[:m]), flat0)
+        if precondition
+        else None
     )
-    log_f0 = frozen_log_density(spec, x, y)  # once per solve, not per iteration
-    fun = lambda v: objective(unravel(v), spec, x, y, mask, log_f0)  # noqa: E731
+    log_f0 = frozen_log_density(spec, inputs, y)  # once per solve, not per iteration
+    fun = lambda v: objective(unravel(v), spec, inputs, y, mask, log_f0)  # noqa: E731
     res = minimize(fun, flat0, max_iter=max_iter, tol=tol, ftol=ftol, scale=scale)
     return Solve(unravel(res.x), res.value, res.grad_norm, res.n_iter, res.stop)
 
@@ -131,7 +137,7 @@ lbfgs_solve.__doc__ = (
 def batched_lbfgs_solve(
     u0: Params,
     spec: ModelSpec,
-    x: Array,
+    inputs: Array,
     y: Array,
     mask: Array,
     max_iter: int,
@@ -141,13 +147,13 @@ def batched_lbfgs_solve(
     """:func:`lbfgs_solve` over a leading replicate axis of (u0, x, y, mask), all at one padded size.
 
     One program for a whole batch, the path an accelerator wants. On CPU a loop of compiled fits is
-    faster (the batch's line searches run in lockstep: STACK-NOTES.md); results equal the loop's.
+    faster (the batch's line searches run in lockstep; docs/performance.md); results equal the loop's.
     """
 
     def one(u: Params, xx: Array, yy: Array, m: Array) -> Solve:
         return _lbfgs(u, spec, xx, yy, m, max_iter, tol, precondition=precondition)
 
-    return jax.vmap(one)(u0, x, y, mask)
+    return jax.vmap(one)(u0, inputs, y, mask)
 
 
 #: the stop reasons that count as convergence
@@ -156,18 +162,20 @@ CONVERGED = STOPS[:2]
 SATURATED, SPIKE = "saturated gate", "variance spike"
 
 
-def prompt_share(spec: ModelSpec, params: Mapping[str, Array], x: Array, mask: Array) -> Array:
+def prompt_share(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, mask: Array) -> Array:
     """(sum_i w(x_i), sum_i (1 - w(x_i))) over the unmasked rows: the expected observations of each expert."""
-    log_w, log_1mw = gate_log_weights(spec, params, x)
+    log_w, log_1mw = gate_log_weights(spec, params, inputs)
     return jnp.sum(mask * jnp.exp(log_w)), jnp.sum(mask * jnp.exp(log_1mw))
 
 
-def stop_reason(spec: ModelSpec, params: Mapping[str, Array], x: Array, mask: Array, code: int, min_nu: float) -> str:
+def stop_reason(
+    spec: ModelSpec, params: Mapping[str, Array], inputs: Array, mask: Array, code: int, min_nu: float
+) -> str:
     """Why a fit ended: a variance spike (nu < ``min_nu``), a saturated gate (an expert expected to
     explain fewer than one observation), else the solver's own reason ``STOPS[code]``."""
     if float(params["nu"]) < min_nu:
         return SPIKE
-    if min(float(v) for v in prompt_share(spec, params, x, mask)) < 1.0:
+    if min(float(v) for v in prompt_share(spec, params, inputs, mask)) < 1.0:
         return SATURATED
     return STOPS[int(code)]
 
@@ -190,10 +198,10 @@ def random_starts(key: Array, spec: ModelSpec, y: Array, num: int) -> list[Param
 
 
 @partial(jax.jit, static_argnames="spec")
-def observed_information(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> Array:
+def observed_information(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array) -> Array:
     """Hessian of -log posterior in the flattened natural parameters (Fisher information for flat priors)."""
     flat, unravel = ravel_pytree(dict(params))
-    return jax.hessian(lambda v: -log_posterior(spec, unravel(v), x, y))(flat)
+    return jax.hessian(lambda v: -log_posterior(spec, unravel(v), inputs, y))(flat)
 
 
 def standard_errors(spec: ModelSpec, information: np.ndarray) -> tuple[dict[str, np.ndarray], bool]:
@@ -214,7 +222,7 @@ def standard_errors(spec: ModelSpec, information: np.ndarray) -> tuple[dict[str,
 
 def fit_map(
     spec: ModelSpec,
-    x: Array,
+    inputs: Array,
     y: Array,
     *,
     key: Array | int = 0,
@@ -231,7 +239,7 @@ def fit_map(
     ``min_nu``: variance below which a solution counts as a degenerate spike (see module doc).
     ``kind`` labels the estimate (its group name in a result).
     """
-    x_np, y_np = check_data(spec, x, y)
+    x_np, y_np = check_data(spec, inputs, y)
     k = len(flat_labels(spec))
     flat = all(spec.prior(name).family == "flat" for name in spec.param_names)
     require(
@@ -242,22 +250,22 @@ def fit_map(
     inits = [init] if isinstance(init, Mapping) else list(init or [])
     require(num_random_starts >= 0, "num_random_starts", "must be >= 0")
     require(inits or num_random_starts > 0, "init", "give an init or at least one random start")
-    x, y = jnp.asarray(x_np), jnp.asarray(y_np)
+    inputs, y = jnp.asarray(x_np), jnp.asarray(y_np)
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
     starts = [unconstrain(spec, check_params(spec, p, "init")) for p in inits]
     starts += random_starts(key, spec, y, num_random_starts)
     mask = jnp.ones_like(y)
-    solves = [lbfgs_solve(u0, spec, x, y, mask, max_iter, tol) for u0 in starts]
+    solves = [lbfgs_solve(u0, spec, inputs, y, mask, max_iter, tol) for u0 in starts]
     objectives = np.array([float(s.objective) for s in solves])
     min_nu = SPIKE_FRACTION * float(jnp.var(y)) if min_nu is None else min_nu
     spikes = np.array([float(constrain(spec, s.u)["nu"]) < min_nu for s in solves])
     best = best_start(objectives, spikes)
     solve = solves[best]
     params = constrain(spec, solve.u)
-    reason = stop_reason(spec, params, x, mask, solve.stop, min_nu)
-    info = np.asarray(observed_information(spec, params, x, y))
+    reason = stop_reason(spec, params, inputs, mask, solve.stop, min_nu)
+    info = np.asarray(observed_information(spec, params, inputs, y))
     se, pd = standard_errors(spec, info)
-    loglik, logprior = log_likelihood_and_prior(spec, params, x, y)
+    loglik, logprior = log_likelihood_and_prior(spec, params, inputs, y)
     return PointEstimate(
         kind=kind,
         params={k: np.asarray(v) for k, v in params.items()},
@@ -277,6 +285,6 @@ def fit_map(
     )
 
 
-def fit_mle(spec: ModelSpec, x: Array, y: Array, **kwargs) -> PointEstimate:
+def fit_mle(spec: ModelSpec, inputs: Array, y: Array, **kwargs) -> PointEstimate:
     """Maximum-likelihood estimate: :func:`fit_map` under flat priors."""
-    return fit_map(spec.with_priors("flat"), x, y, kind="mle", **kwargs)
+    return fit_map(spec.with_priors("flat"), inputs, y, kind="mle", **kwargs)

@@ -29,30 +29,30 @@ def proper_prior(spec: ModelSpec) -> bool:
 
 
 @partial(jax.jit, static_argnames=("spec", "num_samples"))
-def _prior(spec: ModelSpec, x: Array, key: Array, num_samples: int) -> dict[str, Array]:
-    return Predictive(partial(model, spec), num_samples=num_samples)(key, x)
+def _prior(spec: ModelSpec, inputs: Array, key: Array, num_samples: int) -> dict[str, Array]:
+    return Predictive(partial(model, spec), num_samples=num_samples)(key, inputs)
 
 
 @partial(jax.jit, static_argnames="spec")
-def _posterior_predictive(spec: ModelSpec, x: Array, flat: Mapping[str, Array], key: Array) -> Array:
-    return Predictive(partial(model, spec), posterior_samples=flat, return_sites=["y"])(key, x)["y"]
+def _posterior_predictive(spec: ModelSpec, inputs: Array, flat: Mapping[str, Array], key: Array) -> Array:
+    return Predictive(partial(model, spec), posterior_samples=flat, return_sites=["y"])(key, inputs)["y"]
 
 
-def prior_draws(spec: ModelSpec, x: Array, key: Array, num_samples: int) -> dict[str, np.ndarray]:
+def prior_draws(spec: ModelSpec, inputs: Array, key: Array, num_samples: int) -> dict[str, np.ndarray]:
     """``num_samples`` draws of every parameter from its prior and of y given x (the prior predictive)."""
-    return {k: np.asarray(v) for k, v in _prior(spec, x, key, num_samples).items()}
+    return {k: np.asarray(v) for k, v in _prior(spec, inputs, key, num_samples).items()}
 
 
-def posterior_predictive(spec: ModelSpec, x: Array, samples: Mapping[str, Array], key: Array) -> np.ndarray:
+def posterior_predictive(spec: ModelSpec, inputs: Array, samples: Mapping[str, Array], key: Array) -> np.ndarray:
     """One simulated y per posterior draw; ``samples`` are (chain, draw, ...), the result (chain, draw, n)."""
     flat = {k: np.reshape(v, (-1, *np.shape(v)[2:])) for k, v in samples.items()}
     chains, draws = np.shape(next(iter(samples.values())))[:2]
-    return np.asarray(_posterior_predictive(spec, x, flat, key)).reshape(chains, draws, -1)
+    return np.asarray(_posterior_predictive(spec, inputs, flat, key)).reshape(chains, draws, -1)
 
 
-def pointwise_log_likelihood(spec: ModelSpec, x: Array, y: Array, samples: Mapping[str, Array]) -> np.ndarray:
+def pointwise_log_likelihood(spec: ModelSpec, inputs: Array, y: Array, samples: Mapping[str, Array]) -> np.ndarray:
     """log p(y_i | x_i, theta) at each posterior draw (NumPyro's ``log_likelihood``): (chain, draw, n)."""
-    return np.asarray(numpyro_log_likelihood(partial(model, spec), dict(samples), x, y, batch_ndims=2)["y"])
+    return np.asarray(numpyro_log_likelihood(partial(model, spec), dict(samples), inputs, y, batch_ndims=2)["y"])
 
 
 def log_prior_draws(spec: ModelSpec, samples: Mapping[str, Array]) -> dict[str, np.ndarray]:

@@ -45,10 +45,10 @@ def power_program(spec: ModelSpec, **sampler: int | float | str | bool):
     run = nuts_program(spec, tempered=True, **sampler)
 
     @jax.jit
-    def draws(key, x, y, power, center, gamma, init):
-        samples, stats = run(key, x, y, init, (power, center, gamma))
-        log_f0 = frozen_log_density(spec, x, y)
-        total = lambda p: jnp.sum(log_likelihood(spec, p, x, y, log_f0))  # noqa: E731
+    def draws(key, inputs, y, power, center, gamma, init):
+        samples, stats = run(key, inputs, y, init, (power, center, gamma))
+        log_f0 = frozen_log_density(spec, inputs, y)
+        total = lambda p: jnp.sum(log_likelihood(spec, p, inputs, y, log_f0))  # noqa: E731
         return jax.vmap(jax.vmap(total))(samples), stats["diverging"]
 
     return draws
@@ -56,7 +56,7 @@ def power_program(spec: ModelSpec, **sampler: int | float | str | bool):
 
 def power_posterior(
     spec: ModelSpec,
-    x: Array,
+    inputs: Array,
     y: Array,
     powers: Sequence[float],
     *,
@@ -71,7 +71,7 @@ def power_posterior(
     ``center``: natural parameters w* to localise around (N(T^-1(w*), 1/gamma) on the unconstrained
     scale replaces the prior); ``init`` starts every chain there (default: ``center``, if given).
     """
-    x, y = (jnp.asarray(v) for v in check_data(spec, x, y))
+    inputs, y = (jnp.asarray(v) for v in check_data(spec, inputs, y))
     require(all(0.0 <= t <= 1.0 for t in powers), "powers", f"powers lie in [0, 1], got {list(powers)}")
     require(gamma > 0, "gamma", f"the localiser's precision must be positive, got {gamma}")
     u_center = None if center is None else unconstrain(spec, check_params(spec, center, "center"))
@@ -81,7 +81,7 @@ def power_posterior(
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
     out = []
     for i, power in enumerate(powers):
-        loglik, diverging = run(jax.random.fold_in(key, i), x, y, float(power), u_center, float(gamma), init)
+        loglik, diverging = run(jax.random.fold_in(key, i), inputs, y, float(power), u_center, float(gamma), init)
         out.append(PowerDraws(float(power), np.asarray(loglik), int(np.sum(diverging))))
     return out
 

@@ -1,4 +1,4 @@
-"""Expert mean functions h(x) = act(a.x + b) (PAPERS.md section 1).
+"""Expert mean functions h(x) = act(a.x + b) (docs/science.md: *The model*).
 
 ``linear`` is a.x + b; the others apply an activation to the same affine map. Without an inner
 bias (P2's prompt) b is absent. ReLU fails P2's strong identifiability, GELU satisfies it.

@@ -1,4 +1,4 @@
-"""Densities of the frozen expert, all parametrised by their variance nu (PAPERS.md section 1).
+"""Densities of the frozen expert, all parametrised by their variance nu (docs/science.md: *The model*).
 
 Laplace with variance nu has scale sqrt(nu / 2); Student-t(df > 2) with variance nu has scale
 sqrt(nu (df - 2) / df). The ``scale`` reading of Laplace (P2's "nu0 = 0.001" may be the scale)

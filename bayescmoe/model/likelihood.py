@@ -1,9 +1,9 @@
-"""The log-likelihood of the contaminated MoE, in log space throughout (PAPERS.md section 1).
+"""The log-likelihood of the contaminated MoE, in log space throughout (docs/science.md: *The model*).
 
     log p(y | x) = logaddexp( log(1 - w(x)) + log f0(y | h0(x), nu0),  log w(x) + log N(y | h(x), nu) )
 
 log w and log(1 - w) come from log/log1p (constant gate) or log_sigmoid (sigmoid gate), so
-lambda near 0 or 1 and large |beta.x + tau| stay finite. ``x`` is the model's inputs
+lambda near 0 or 1 and large |beta.x + tau| stay finite. ``inputs`` are the model's inputs
 (:func:`~bayescmoe.model.spec.model_inputs`): the d features, then h0 and nu0 where the frozen
 expert is given by its predictions.
 
@@ -47,51 +47,51 @@ def log_sigmoid(z: Array) -> Array:
     return jnp.minimum(z, 0.0) - jnp.log1p(jnp.exp(-jnp.abs(z)))
 
 
-def features(spec: ModelSpec, x: Array) -> Array:
+def features(spec: ModelSpec, inputs: Array) -> Array:
     """The d features of the inputs, which the prompt and the gate see."""
-    return x[:, : spec.dim]
+    return inputs[:, : spec.dim]
 
 
-def gate_log_weights(spec: ModelSpec, params: Mapping[str, Array], x: Array) -> tuple[Array, Array]:
+def gate_log_weights(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> tuple[Array, Array]:
     """(log w(x), log(1 - w(x))) of the prompt, shape (n,) each.
 
     Constant gate (P1): w = lam. Sigmoid gate (P2): w = sigmoid(beta.x + tau), the two-expert
     softmax with the frozen expert's logit fixed at 0.
     """
     if spec.gate == "constant":
-        lam = jnp.broadcast_to(params["lam"], x.shape[:1])
+        lam = jnp.broadcast_to(params["lam"], inputs.shape[:1])
         return jnp.log(lam), jnp.log1p(-lam)
-    logit = features(spec, x) @ params["beta"] + params["tau"]
+    logit = features(spec, inputs) @ params["beta"] + params["tau"]
     return log_sigmoid(logit), log_sigmoid(-logit)
 
 
-def frozen_mean(spec: ModelSpec, x: Array) -> Array:
+def frozen_mean(spec: ModelSpec, inputs: Array) -> Array:
     """h0(x) of the pre-trained expert: act(a0.x [+ b0]), or the given column of the inputs."""
     f = spec.frozen
     if f.mean == GIVEN:
-        return x[:, spec.dim]
-    return expert_mean(f.mean, features(spec, x), jnp.asarray(f.weight), f.bias)
+        return inputs[:, spec.dim]
+    return expert_mean(f.mean, features(spec, inputs), jnp.asarray(f.weight), f.bias)
 
 
-def frozen_variance(spec: ModelSpec, x: Array) -> Array | float:
+def frozen_variance(spec: ModelSpec, inputs: Array) -> Array | float:
     """nu0 of the pre-trained expert: a number, or the given last column of the inputs."""
-    return x[:, -1] if spec.frozen.nu == GIVEN else spec.frozen.nu
+    return inputs[:, -1] if spec.frozen.nu == GIVEN else spec.frozen.nu
 
 
-def frozen_log_density(spec: ModelSpec, x: Array, y: Array) -> Array:
+def frozen_log_density(spec: ModelSpec, inputs: Array, y: Array) -> Array:
     """log f0(y | h0(x), nu0) of the pre-trained expert, shape (n,)."""
     f = spec.frozen
-    return family_logpdf(f.family, y, frozen_mean(spec, x), frozen_variance(spec, x), f.df, f.laplace_reading)
+    return family_logpdf(f.family, y, frozen_mean(spec, inputs), frozen_variance(spec, inputs), f.df, f.laplace_reading)
 
 
-def prompt_mean(spec: ModelSpec, params: Mapping[str, Array], x: Array) -> Array:
+def prompt_mean(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
     """h(x) = act(a.x [+ b]) of the prompt expert."""
-    return expert_mean(spec.prompt.mean, features(spec, x), params["a"], params.get("b"))
+    return expert_mean(spec.prompt.mean, features(spec, inputs), params["a"], params.get("b"))
 
 
-def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array) -> Array:
+def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array) -> Array:
     """log N(y | h(x), nu) of the prompt expert, shape (n,)."""
-    return gaussian_logpdf(y, prompt_mean(spec, params, x), params["nu"])
+    return gaussian_logpdf(y, prompt_mean(spec, params, inputs), params["nu"])
 
 
 @jax.custom_jvp
@@ -120,14 +120,14 @@ def _log_mix_jvp(primals: tuple[Array, Array, Array], tangents: tuple[Array, Arr
 
 
 def log_likelihood(
-    spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, log_f0: Array | None = None
+    spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array, log_f0: Array | None = None
 ) -> Array:
-    """Pointwise log p(y_i | x_i), shape (n,); ``log_f0``: :func:`frozen_log_density` of (x, y), if known."""
-    log_f0 = frozen_log_density(spec, x, y) if log_f0 is None else log_f0
-    log_f1 = prompt_log_density(spec, params, x, y)
+    """Pointwise log p(y_i | x_i), shape (n,); ``log_f0``: :func:`frozen_log_density` of (inputs, y), if known."""
+    log_f0 = frozen_log_density(spec, inputs, y) if log_f0 is None else log_f0
+    log_f1 = prompt_log_density(spec, params, inputs, y)
     if spec.gate == "constant":
         return log_mix(params["lam"], log_f0, log_f1)
-    log_w, log_1mw = gate_log_weights(spec, params, x)
+    log_w, log_1mw = gate_log_weights(spec, params, inputs)
     return log_add_exp(log_1mw + log_f0, log_w + log_f1)
 
 
@@ -139,15 +139,15 @@ BLOCKED_ABOVE = 4 * BLOCK_ROWS
 
 
 def masked_log_likelihood(
-    spec: ModelSpec, params: Mapping[str, Array], x: Array, y: Array, mask: Array | None, log_f0: Array | None
+    spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array, mask: Array | None, log_f0: Array | None
 ) -> Array:
     """sum_i mask_i log p(y_i | x_i, theta) over all rows at once (``mask=None``: every row)."""
-    pointwise = log_likelihood(spec, params, x, y, log_f0)
+    pointwise = log_likelihood(spec, params, inputs, y, log_f0)
     return jnp.sum(pointwise if mask is None else mask * pointwise)
 
 
 def _blocked_value_and_grad(
-    spec: ModelSpec, block_rows: int, params: Params, x: Array, y: Array, mask: Array, log_f0: Array
+    spec: ModelSpec, block_rows: int, params: Params, inputs: Array, y: Array, mask: Array, log_f0: Array
 ) -> tuple[Array, Params]:
     """:func:`masked_log_likelihood` and its gradient in theta, accumulated over row blocks (a
     ``lax.scan``, then the rows left over)."""
@@ -155,21 +155,21 @@ def _blocked_value_and_grad(
     full = y.shape[0] // block_rows
 
     def step(carry: tuple[Array, Params], i: Array) -> tuple[tuple[Array, Params], None]:
-        block = (jax.lax.dynamic_slice_in_dim(a, i * block_rows, block_rows) for a in (x, y, mask, log_f0))
+        block = (jax.lax.dynamic_slice_in_dim(a, i * block_rows, block_rows) for a in (inputs, y, mask, log_f0))
         value, grad = value_and_grad(params, *block)
         return (carry[0] + value, jax.tree.map(jnp.add, carry[1], grad)), None
 
     start = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
     (value, grad), _ = jax.lax.scan(step, start, jnp.arange(full))
     if y.shape[0] % block_rows:
-        rest, rest_grad = value_and_grad(params, *(a[full * block_rows :] for a in (x, y, mask, log_f0)))
+        rest, rest_grad = value_and_grad(params, *(a[full * block_rows :] for a in (inputs, y, mask, log_f0)))
         value, grad = value + rest, jax.tree.map(jnp.add, grad, rest_grad)
     return value, grad
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def blocked_log_likelihood(
-    spec: ModelSpec, block_rows: int, params: Params, x: Array, y: Array, mask: Array, log_f0: Array
+    spec: ModelSpec, block_rows: int, params: Params, inputs: Array, y: Array, mask: Array, log_f0: Array
 ) -> Array:
     """:func:`masked_log_likelihood`, value and gradient in theta computed together, block by block.
 
@@ -178,7 +178,7 @@ def blocked_log_likelihood(
     (benchmarks/likelihood_scaling.py). Differentiable in theta only (to any order); (x, y, mask,
     log_f0) are data.
     """
-    return _blocked_value_and_grad(spec, block_rows, params, x, y, mask, log_f0)[0]
+    return _blocked_value_and_grad(spec, block_rows, params, inputs, y, mask, log_f0)[0]
 
 
 @partial(blocked_log_likelihood.defjvp, symbolic_zeros=True)
@@ -195,7 +195,7 @@ def _blocked_log_likelihood_jvp(
 def summed_log_likelihood(
     spec: ModelSpec,
     params: Mapping[str, Array],
-    x: Array,
+    inputs: Array,
     y: Array,
     mask: Array | None = None,
     log_f0: Array | None = None,
@@ -210,7 +210,7 @@ def summed_log_likelihood(
     if block_rows is None:
         block_rows = BLOCK_ROWS if y.shape[0] > BLOCKED_ABOVE else y.shape[0]
     if y.shape[0] <= block_rows:
-        return masked_log_likelihood(spec, params, x, y, mask, log_f0)
+        return masked_log_likelihood(spec, params, inputs, y, mask, log_f0)
     mask = jnp.ones_like(y) if mask is None else mask
-    log_f0 = frozen_log_density(spec, x, y) if log_f0 is None else log_f0
-    return blocked_log_likelihood(spec, block_rows, dict(params), x, y, mask, log_f0)
+    log_f0 = frozen_log_density(spec, inputs, y) if log_f0 is None else log_f0
+    return blocked_log_likelihood(spec, block_rows, dict(params), inputs, y, mask, log_f0)

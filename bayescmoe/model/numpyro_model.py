@@ -40,13 +40,13 @@ class ContaminatedMoE(dist.Distribution):
         self,
         spec: ModelSpec,
         params: Mapping[str, Array],
-        x: Array,
+        inputs: Array,
         log_f0: Array | None = None,
         *,
         validate_args: bool | None = None,
     ):
-        self.spec, self.params, self.x, self.log_f0 = spec, dict(params), x, log_f0
-        super().__init__(batch_shape=x.shape[:1], validate_args=validate_args)
+        self.spec, self.params, self.x, self.log_f0 = spec, dict(params), inputs, log_f0
+        super().__init__(batch_shape=inputs.shape[:1], validate_args=validate_args)
 
     def sample(self, key: Array, sample_shape: tuple[int, ...] = ()) -> Array:
         keys = jax.random.split(key, math.prod(sample_shape))
@@ -57,20 +57,22 @@ class ContaminatedMoE(dist.Distribution):
         return log_likelihood(self.spec, self.params, self.x, value, self.log_f0)
 
 
-def model(spec: ModelSpec, x: Array, y: Array | None = None, log_f0: Array | None = None, summed: bool = False) -> None:
+def model(
+    spec: ModelSpec, inputs: Array, y: Array | None = None, log_f0: Array | None = None, summed: bool = False
+) -> None:
     """theta ~ priors; y_i | x_i ~ ContaminatedMoE(theta) for i = 1..n; ``log_f0``: log f0(y | x), given with y.
 
     ``summed``: the same posterior with y observed through :func:`observe`'s factor (no pointwise site).
     """
     require(log_f0 is None or y is not None, "log_f0", "is the frozen density of the observed y: give y too")
     params = {name: numpyro.sample(name, prior) for name, prior in prior_distributions(spec).items()}
-    observe(spec, params, x, y, log_f0, summed)
+    observe(spec, params, inputs, y, log_f0, summed)
 
 
 def observe(
     spec: ModelSpec,
     params: Mapping[str, Array],
-    x: Array,
+    inputs: Array,
     y: Array | None,
     log_f0: Array | None,
     summed: bool = False,
@@ -83,10 +85,10 @@ def observe(
     need the default.
     """
     if summed and y is not None:
-        numpyro.factor("y", summed_log_likelihood(spec, params, x, y, log_f0=log_f0))
+        numpyro.factor("y", summed_log_likelihood(spec, params, inputs, y, log_f0=log_f0))
         return
-    with numpyro.plate("obs", x.shape[0]):
-        numpyro.sample("y", ContaminatedMoE(spec, params, x, log_f0), obs=y)
+    with numpyro.plate("obs", inputs.shape[0]):
+        numpyro.sample("y", ContaminatedMoE(spec, params, inputs, log_f0), obs=y)
 
 
 def localizer(spec: ModelSpec, center: Mapping[str, Array], gamma: Array) -> dict[str, dist.Distribution]:
@@ -104,7 +106,7 @@ def localizer(spec: ModelSpec, center: Mapping[str, Array], gamma: Array) -> dic
 
 def tempered_model(
     spec: ModelSpec,
-    x: Array,
+    inputs: Array,
     y: Array,
     log_f0: Array,
     power: Array,
@@ -121,4 +123,4 @@ def tempered_model(
     priors = prior_distributions(spec) if center is None else localizer(spec, center, gamma)
     params = {name: numpyro.sample(name, prior) for name, prior in priors.items()}
     with numpyro.handlers.scale(scale=power):
-        observe(spec, params, x, y, log_f0, summed)
+        observe(spec, params, inputs, y, log_f0, summed)

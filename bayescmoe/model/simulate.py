@@ -1,4 +1,4 @@
-"""Simulate (X, Y) from the contaminated MoE (PAPERS.md section 1).
+"""Simulate (X, Y) from the contaminated MoE (docs/science.md: *The model*).
 
 X is standard normal (the papers' experiments) or uniform on the unit ball (the bounded X the
 theory assumes); Y picks the prompt with probability w(x), else the frozen expert.
@@ -36,15 +36,15 @@ def sample_x(key: Array, n: int, d: int, kind: str = "normal") -> Array:
     return radius * z / jnp.linalg.norm(z, axis=1, keepdims=True)
 
 
-def sample_y(key: Array, spec: ModelSpec, params: Mapping[str, Array], x: Array) -> Array:
+def sample_y(key: Array, spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
     """Y | X from the mixture: prompt with probability w(x), frozen expert otherwise."""
     k_pick, k_frozen, k_prompt = jax.random.split(key, 3)
-    log_w, _ = gate_log_weights(spec, params, x)
-    use_prompt = jnp.log(jax.random.uniform(k_pick, x.shape[:1])) < log_w
+    log_w, _ = gate_log_weights(spec, params, inputs)
+    use_prompt = jnp.log(jax.random.uniform(k_pick, inputs.shape[:1])) < log_w
     f = spec.frozen
-    nu0 = frozen_variance(spec, x)
-    y_frozen = family_sample(k_frozen, f.family, frozen_mean(spec, x), nu0, f.df, f.laplace_reading)
-    y_prompt = family_sample(k_prompt, "gaussian", prompt_mean(spec, params, x), params["nu"])
+    nu0 = frozen_variance(spec, inputs)
+    y_frozen = family_sample(k_frozen, f.family, frozen_mean(spec, inputs), nu0, f.df, f.laplace_reading)
+    y_prompt = family_sample(k_prompt, "gaussian", prompt_mean(spec, params, inputs), params["nu"])
     return jnp.where(use_prompt, y_prompt, y_frozen)
 
 
@@ -59,7 +59,7 @@ def simulate(
     h0: Any = None,
     nu0: Any = None,
 ) -> tuple[Array, Array]:
-    """Draw n pairs (x, y): the model's inputs x, shape (n, spec.width), and y, shape (n,).
+    """Draw n pairs: the model's inputs, shape (n, spec.width) (:func:`~bayescmoe.model.spec.model_inputs`), and y.
 
     x's features are drawn from ``x_dist``, or are the given ``x`` (then n is its row count). A
     frozen expert given by its predictions needs ``h0`` (and ``nu0``): arrays of one value per

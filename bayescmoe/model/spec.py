@@ -1,10 +1,16 @@
-"""What a contaminated mixture of experts is: immutable, validated specs (PAPERS.md section 1).
+"""What a contaminated mixture of experts is: immutable, validated specs (docs: the science, section 1).
 
     p(y | x) = (1 - w(x)) f0(y | h0(x), nu0) + w(x) N(y | h(x), nu)
 
 with gate w(x) = lam (``constant``, P1) or sigmoid(beta.x + tau) (``sigmoid``, P2). The frozen
 expert (family, h0 and nu0) is fixed; the prompt's mean parameters a (and bias b) and variance nu
 are trained. Parameters travel as dicts keyed by :attr:`ModelSpec.param_names`.
+
+The **model's inputs** (``inputs`` in every function below :func:`bayescmoe.fit`) are one array of
+shape (n, :attr:`ModelSpec.width`): the d features x that the prompt and the gate see, then, when
+the frozen expert is a pre-trained model given by its predictions, its mean h0 and variance nu0
+per row (:func:`input_columns` names the columns, :func:`model_inputs` builds them). Without given
+columns the inputs are the features themselves.
 """
 
 from __future__ import annotations
@@ -306,22 +312,24 @@ def input_columns(spec: ModelSpec) -> tuple[str, ...]:
     return tuple(f"x{j + 1}" for j in range(spec.dim)) + spec.frozen.given
 
 
-def check_data(spec: ModelSpec, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate data: inputs x of shape (n, spec.width) (:func:`model_inputs`), y of shape (n,), all finite."""
-    x = as_floats(x, "x")
+def check_data(spec: ModelSpec, inputs: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate data: ``inputs`` of shape (n, spec.width) (:func:`model_inputs`), y of shape (n,), all finite.
+
+    Errors name the field ``x``, which the inputs are (features, then any given h0 and nu0)."""
+    inputs = as_floats(inputs, "x")
     y = as_floats(y, "y")
-    require(x.ndim == 2, "x", f"must be a 2-D array (n, d), got shape {x.shape}")
+    require(inputs.ndim == 2, "x", f"must be a 2-D array (n, d), got shape {inputs.shape}")
     given = spec.frozen.given
     how = f" ({', '.join(input_columns(spec))}: build them with model_inputs(spec, x, h0))" if given else ""
-    require(x.shape[1] == spec.width, "x", f"must have {spec.width} columns{how}, got {x.shape[1]}")
+    require(inputs.shape[1] == spec.width, "x", f"must have {spec.width} columns{how}, got {inputs.shape[1]}")
     require(y.ndim == 1, "y", f"must be a 1-D array (n,), got shape {y.shape}")
-    require(y.shape[0] == x.shape[0], "y", f"has {y.shape[0]} rows but x has {x.shape[0]}")
+    require(y.shape[0] == inputs.shape[0], "y", f"has {y.shape[0]} rows but x has {inputs.shape[0]}")
     require(y.shape[0] > 0, "y", "is empty")
-    require(bool(np.all(np.isfinite(x))), "x", "contains NaN or inf")
+    require(bool(np.all(np.isfinite(inputs))), "x", "contains NaN or inf")
     require(bool(np.all(np.isfinite(y))), "y", "contains NaN or inf")
     if "nu0" in given:
-        require(bool(np.all(x[:, -1] > 0)), "nu0", "variances must be positive")
-    return x, y
+        require(bool(np.all(inputs[:, -1] > 0)), "nu0", "variances must be positive")
+    return inputs, y
 
 
 def model_inputs(spec: ModelSpec, x: Any, h0: Any = None, nu0: Any = None) -> np.ndarray:

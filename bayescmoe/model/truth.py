@@ -1,4 +1,4 @@
-"""True parameters that may move with the sample size n (PAPERS.md sections 1 and 4).
+"""True parameters that may move with the sample size n (docs/science.md: *The model*, *The experiments*).
 
 Each parameter is ``base + coef * n**(-alpha)``: a vanishing weight is lam*_n = c n^-alpha
 (base 0), a merging prompt is pre-trained + c n^-alpha u (base = the frozen expert's values).

@@ -91,7 +91,7 @@ def sample_stats(nuts: NutsFit) -> dict[str, np.ndarray]:
 
 def to_datatree(
     spec: ModelSpec,
-    x: Any,
+    inputs: Any,
     y: Any,
     *,
     nuts: NutsFit | None = None,
@@ -115,9 +115,12 @@ def to_datatree(
     """
     require_positive_ints(pointwise_thin=pointwise_thin)
     require(isinstance(prior_draws, int) and prior_draws >= 0, "prior_draws", f"must be >= 0, got {prior_draws!r}")
-    x, y = check_data(spec, x, y)
+    inputs, y = check_data(spec, inputs, y)
     coords = {"feature": np.arange(spec.dim), "obs": np.arange(y.shape[0])}
-    constant = {"x": x[:, : spec.dim], **{name: x[:, spec.dim + j] for j, name in enumerate(spec.frozen.given)}}
+    constant = {
+        "x": inputs[:, : spec.dim],
+        **{name: inputs[:, spec.dim + j] for j, name in enumerate(spec.frozen.given)},
+    }
     k_prior, k_post = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key)
     if nuts is not None:
         samples = nuts.samples
@@ -130,16 +133,16 @@ def to_datatree(
 
         pointwise = {}
         if log_likelihood:
-            pointwise["log_likelihood"] = pointwise_log_likelihood(spec, jnp.asarray(x), jnp.asarray(y), thinned)
+            pointwise["log_likelihood"] = pointwise_log_likelihood(spec, jnp.asarray(inputs), jnp.asarray(y), thinned)
         if predictive:
-            pointwise["posterior_predictive"] = posterior_predictive(spec, jnp.asarray(x), thinned, k_post)
+            pointwise["posterior_predictive"] = posterior_predictive(spec, jnp.asarray(inputs), thinned, k_post)
         thin = az.from_dict({g: {"y": v} for g, v in pointwise.items()}, coords={**coords, "draw": draw}, dims=DIMS)
         for group in pointwise:
             dt[group] = thin[group]
     else:
         dt = az.from_dict({"observed_data": {"y": y}, "constant_data": constant}, coords=coords, dims=DIMS)
     if prior_draws and proper_prior(spec):
-        prior = {k: v[None] for k, v in prior_draws_of(spec, jnp.asarray(x), k_prior, prior_draws).items()}
+        prior = {k: v[None] for k, v in prior_draws_of(spec, jnp.asarray(inputs), k_prior, prior_draws).items()}
         y_prior = prior.pop("y")
         dt["prior"] = draws_tree(spec, prior)
         obs = {"obs": coords["obs"]}
@@ -182,7 +185,7 @@ def spec_of(dt: xr.DataTree) -> ModelSpec:
 
 
 def data_of(dt: xr.DataTree) -> tuple[np.ndarray, np.ndarray]:
-    """The (x, y) the result was fitted to; x is the model's inputs (features, then given h0, nu0)."""
+    """(inputs, y) the result was fitted to: the model's inputs (features, then any given h0, nu0) and y."""
     constant = dt["constant_data"]
     given = [constant[name].values[:, None] for name in spec_of(dt).frozen.given]
     return np.concatenate([constant["x"].values, *given], axis=1), dt["observed_data"]["y"].values

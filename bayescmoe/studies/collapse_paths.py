@@ -1,4 +1,4 @@
-"""Paths from identified to collapsed: NUTS fits along them, their verdicts and a Fisher ground truth (PAPERS.md 2-3).
+"""Paths from identified to collapsed: NUTS fits along them, their verdicts and a Fisher ground truth.
 
 Paths of truths at a fixed n (d = 2, constant gate (P1), linear experts with bias, frozen expert
 a0 = e1, b0 = 0, nu0 = 0.1 as in :mod:`bayescmoe.model.settings`), built by
@@ -43,6 +43,8 @@ else *vanishing*: a prompt parameter is the weakest, too few observations come f
 vanishing name their labels; "prompt not needed" names either collapse (when the data do not call for
 a prompt, a merged prompt and a vanished one explain them alike); "weakly identified" flags a
 collapse without naming it.
+
+Background: docs/science.md, *When learning slows*, *The rates*.
 """
 
 from __future__ import annotations

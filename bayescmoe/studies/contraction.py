@@ -1,4 +1,4 @@
-"""Posterior contraction against n, next to the MLE's rates (issue "MAP versus full Bayes"; PAPERS.md 3).
+"""Posterior contraction against n, next to the MLE's rates.
 
 Input: a replicate store of :mod:`bayescmoe.studies.replicates` over an n grid. Per parameter group of
 :func:`bayescmoe.studies.losses.error_groups` (vectors pooled over their coordinates) and replicate:
@@ -9,6 +9,8 @@ Input: a replicate store of :mod:`bayescmoe.studies.replicates` over an n grid. 
 Each quantity's log-log slope against n (:func:`bayescmoe.studies.slopes.slope_table`, bootstrap over
 replicates) is reported with the theory's slope of the setting (:mod:`bayescmoe.studies.protocols`), so the
 posterior's contraction rate reads next to the MLE's rate on the same data.
+
+Background: docs/science.md, *The rates*.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Paths of truths from identified to collapsed, and the Fisher information along them (PAPERS.md sections 2-3).
+"""Paths of truths from identified to collapsed, and the Fisher information along them.
 
 A :class:`FisherPath` is a sequence of truths at distance Delta from a collapse: a merging prompt
 (prompt = frozen + Delta u, :func:`merging_path`) or a vanishing weight (lam* = Delta / 2,
@@ -6,6 +6,8 @@ A :class:`FisherPath` is a sequence of truths at distance Delta from a collapse:
 (:func:`bayescmoe.diagnostics.fisher.fisher_information`) at each truth, and :func:`eigen_slopes`
 fits how each eigenvalue falls with Delta: Delta^4 on P1's merging path, Delta^6 on the heat path,
 Delta^2 for the d + 1 gate directions of P2 (the derivations are in :mod:`bayescmoe.diagnostics.fisher`).
+
+Background: docs/science.md, *When learning slows*, *The rates*.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def merging_path(
     """Prompt = frozen + Delta * u / ||u|| at a fixed gate (as :func:`bayescmoe.model.truth.merging_prompt`).
 
     ``gate``: the weight lam (constant gate) or a dict of the gate parameters (``beta``, ``tau``).
-    Delta is the distance Delta* of PAPERS.md section 3. With a non-Gaussian f0, or a prompt of
+    Delta is the distance Delta* of docs/science.md: *The rates*. With a non-Gaussian f0, or a prompt of
     another mean function (e.g. sigmoid against a linear f0), the same moves are a distinguishable
     control: nothing merges. The prompt needs the frozen expert's parameters (a bias iff f0 has one).
     """

@@ -1,11 +1,12 @@
-"""Errors of an estimate against the truth, per parameter group, and the losses of PAPERS.md section 3.
+"""Errors of an estimate against the truth, per parameter group, and the losses of docs/science.md: *The rates*.
 
 Groups: constant gate (P1) lam, a, b, nu; sigmoid gate (P2) beta, tau, exp_tau, a (P2's eta), nu.
 Vectors use the Euclidean norm. When the prompt's slope merges along a direction u (a merging truth,
 :func:`merge_direction`), the slope's error is also split into ``a_merge`` = |(a_hat - a*) . u| and
-``a_perp``, the norm of the rest: the slowed rates apply along u only. Losses *(reconstructed in
-PAPERS.md)*, with g the gate quantity (lam, or exp(tau)), theta the prompt block ((a, b, nu), or
-(beta, a, nu) for P2) and Delta* = ||(prompt mean parameters*, nu*) - (pre-trained parameters, nu0)||:
+``a_perp``, the norm of the rest: the slowed rates apply along u only. Losses (*reconstructed*: the
+papers' displayed losses could not be read; docs/science.md, *The rates*), with g the gate
+quantity (lam, or exp(tau)), theta the prompt block ((a, b, nu), or (beta, a, nu) for P2) and
+Delta* = ||(prompt mean parameters*, nu*) - (pre-trained parameters, nu0)||:
     D1 = |g - g*| + g* ||theta - theta*||                 (distinguishable)
     D2 = |g - g*| Delta*^2 + g* Delta* ||theta - theta*||   (not distinguishable)
 """

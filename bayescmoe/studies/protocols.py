@@ -1,6 +1,6 @@
-"""The rate experiments of PAPERS.md section 4: which settings, which n, how many replicates.
+"""The rate experiments of docs/science.md: *The experiments*: which settings, which n, how many replicates.
 
-Theory slopes follow PAPERS.md section 3 with Delta* ~ n^-1/8 and lam*_n ~ n^-1/4; the paper's
+Theory slopes follow docs/science.md: *The rates* with Delta* ~ n^-1/8 and lam*_n ~ n^-1/4; the paper's
 slopes are P2's reported numbers (P1 published none). They are reference values to compare with,
 never inputs of a computation.
 """
@@ -60,7 +60,7 @@ def _same(value: float, groups: tuple[str, ...]) -> dict[str, float]:
     return dict.fromkeys(groups, value)
 
 
-#: both papers' grid: 20 log-spaced n from 1e3 to 1e5, 40 replicates each (PAPERS.md section 4)
+#: both papers' grid: 20 log-spaced n from 1e3 to 1e5, 40 replicates each (docs/science.md: *The experiments*)
 N_GRID, REPLICATES = log_grid(1e3, 1e5, 20), 40
 P2_GROUPS = error_groups(get_setting("p2-distinguishable").spec)
 P1_GROUPS = error_groups(get_setting("p1-family").spec)

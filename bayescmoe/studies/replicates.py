@@ -1,4 +1,4 @@
-"""Replicate studies of full Bayes against the MLE and the MAP (issue "MAP versus full Bayes"; PAPERS.md 5).
+"""Replicate studies of full Bayes against the MLE and the MAP.
 
 For each setting of :mod:`bayescmoe.model.settings`, sample size n and replicate r: simulate the data of
 the rate sweep's cell (same key, :func:`bayescmoe.studies.sweep.cell_key`, so the data are those of
@@ -9,6 +9,8 @@ their s.e., the posterior mean, median, sd and the equal-tailed ``level`` interv
 largest R-hat, the smallest bulk ESS and the divergences. One compiled sampler serves every
 replicate of a (setting, n) (:func:`bayescmoe.inference.nuts.compiled_nuts`). Runs are resumable: each finished
 replicate is journalled (:mod:`bayescmoe.studies.store`).
+
+Background: docs/science.md, *What the papers leave open*.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Simulation-based calibration (SBC, Talts et al. 2018) of the whole simulate -> NUTS pipeline.
 
-For each simulation b = 1..B of a setting (PAPERS.md section 5: is the posterior calibrated, and
-what does NUTS do, when distinguishability fails?):
+For each simulation b = 1..B of a setting (is the posterior calibrated, and what does NUTS do,
+when distinguishability fails? docs/science.md, *What the papers leave open*):
 
     theta_b ~ prior,  (x, y)_b ~ p(x) prod_i p(y_i | x_i, theta_b)  (n pairs),  NUTS on (x, y)_b,
 
@@ -187,15 +187,19 @@ def rank_band(num_sims: int, bins: int, prob: float = 0.99) -> tuple[float, floa
 
 
 @partial(jax.jit, static_argnames="spec")
-def _draw_log_likelihoods(spec: ModelSpec, draws: Mapping[str, jax.Array], x: jax.Array, y: jax.Array) -> jax.Array:
-    return jax.vmap(lambda params: jnp.sum(log_likelihood(spec, params, x, y)))(draws)
+def _draw_log_likelihoods(
+    spec: ModelSpec, draws: Mapping[str, jax.Array], inputs: jax.Array, y: jax.Array
+) -> jax.Array:
+    return jax.vmap(lambda params: jnp.sum(log_likelihood(spec, params, inputs, y)))(draws)
 
 
-def log_likelihood_draws(spec: ModelSpec, samples: Mapping[str, np.ndarray], x: jax.Array, y: jax.Array) -> np.ndarray:
+def log_likelihood_draws(
+    spec: ModelSpec, samples: Mapping[str, np.ndarray], inputs: jax.Array, y: jax.Array
+) -> np.ndarray:
     """sum_i log p(y_i | x_i, theta) at every draw of ``samples`` (chain, draw, ...), shape (chain, draw)."""
     lead = np.shape(next(iter(samples.values())))[:2]
     flat = {k: jnp.reshape(jnp.asarray(v), (-1, *np.shape(v)[2:])) for k, v in samples.items()}
-    return np.asarray(_draw_log_likelihoods(spec, flat, x, y)).reshape(lead)
+    return np.asarray(_draw_log_likelihoods(spec, flat, inputs, y)).reshape(lead)
 
 
 def auto_thinned_pit(draws: np.ndarray, truth: float, rng: np.random.Generator) -> tuple[float, int]:

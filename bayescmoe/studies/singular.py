@@ -87,7 +87,7 @@ class SingularReport:
         return self.k / 2
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain numbers, the issue's keys first (``llc``, ``llc_se``, ``k_half``, ``wbic``, ``waic``, ...)."""
+        """Plain numbers, the headline ones first (``llc``, ``llc_se``, ``k_half``, ``wbic``, ``waic``, ...)."""
         head = ("llc", "llc_se", "k_half", "wbic", "waic", "log_evidence", "log_evidence_se", "log_bayes_factor")
         rest = asdict(self)
         rest["llc_chains"] = list(self.llc_chains)
@@ -143,7 +143,7 @@ def _result_pointwise(dt: xr.DataTree) -> tuple[np.ndarray, Estimate]:
 
 def log_evidence(
     spec: ModelSpec,
-    x: Array,
+    inputs: Array,
     y: Array,
     *,
     init: Mapping[str, Any],
@@ -152,7 +152,7 @@ def log_evidence(
     **sampler: int | float | str | bool,
 ) -> tuple[Estimate, Estimate, list[PowerDraws]]:
     """log Z by (stepping-stone, thermodynamic integration) over one ladder started at ``init``, and its draws."""
-    steps = power_posterior(spec, x, y, list(ladder(num_temperatures)), key=key, init=init, **sampler)
+    steps = power_posterior(spec, inputs, y, list(ladder(num_temperatures)), key=key, init=init, **sampler)
     return stepping_stone(steps), thermodynamic_integration(steps), steps
 
 
@@ -171,11 +171,11 @@ def _checked(dt: xr.DataTree, gamma: float, num_temperatures: int, sampler: Mapp
     )
 
 
-def _refit_map(dt: xr.DataTree, spec: ModelSpec, x: Array, y: Array, key: int) -> PointEstimate:
+def _refit_map(dt: xr.DataTree, spec: ModelSpec, inputs: Array, y: Array, key: int) -> PointEstimate:
     """The MAP on the result's data, from the stored MAP and the posterior mean."""
     mean = {k: dt["posterior"][k].mean(("chain", "draw")).values for k in spec.param_names}
     stored = [params_of(dt, "map")] if "map" in dt.children else []
-    return fit_map(spec, x, y, key=key, init=[*stored, mean])
+    return fit_map(spec, inputs, y, key=key, init=[*stored, mean])
 
 
 def ladder_log_bayes_factor(

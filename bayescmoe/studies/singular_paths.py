@@ -1,10 +1,12 @@
-"""The learning coefficient, WBIC, evidence and Bayes factor along the paths to collapse (PAPERS.md 2, 5).
+"""The learning coefficient, WBIC, evidence and Bayes factor along the paths to collapse.
 
 The paths of :mod:`bayescmoe.studies.collapse_paths` (merging Delta -> 0 with a Gaussian frozen
 expert, vanishing lam* -> 0 and the distinguishable controls), each point simulated, fitted (MAP,
 NUTS) and given to :func:`~bayescmoe.diagnostics.singular.singular_report` and
 :func:`~bayescmoe.diagnostics.collapse.collapse_report`, beside the Fisher label of the truth. One
 cell per (point, n) in a resumable store (:func:`bayescmoe.studies.store.run_cells`).
+
+Background: docs/science.md, *When learning slows*, *What the papers leave open*.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def slope_table(ds: xr.Dataset, protocol: Protocol, *, n_boot: int = 1000) -> pd
     return pd.DataFrame(rows)
 
 
-#: a slope "matches" the theory when within this distance (the issue's acceptance criterion)
+#: a slope "matches" the theory when within this distance of it
 TOLERANCE = 0.07
 
 

@@ -2,7 +2,7 @@
 
 Each cell (setting, n, replicate) draws fresh data with a key folded from (seed, setting, n,
 replicate), sets the truth of that n, fits the MLE and records estimates, truths, per-group errors,
-the losses of PAPERS.md section 3, the log-likelihood at the estimate and at the truth, why the fit
+the losses of docs/science.md: *The rates*, the log-likelihood at the estimate and at the truth, why the fit
 stopped and whether it ended below the truth, and wall time. Estimators: ``direct`` (preconditioned
 L-BFGS on the likelihood), ``plain`` (the same without preconditioning) and ``em``
 (:mod:`bayescmoe.inference.em`, as the papers ran it). Starts: ``truth`` perturbed on each
@@ -96,11 +96,11 @@ def cell_key(seed: int, setting: str, n: int, replicate: int) -> jax.Array:
 _loglik = jax.jit(mean_loglik, static_argnames="spec")
 
 
-def _pad(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _pad(inputs: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     size = padded_size(y.shape[0])
     pad = size - y.shape[0]
     mask = jnp.concatenate([jnp.ones_like(y), jnp.zeros(pad)])
-    return jnp.pad(x, ((0, pad), (0, 0))), jnp.pad(y, (0, pad)), mask
+    return jnp.pad(inputs, ((0, pad), (0, 0))), jnp.pad(y, (0, pad)), mask
 
 
 #: parameters whose start perturbation is in units of the prompt's noise sd sqrt(nu*) (the mean's parameters)
@@ -136,7 +136,7 @@ class CellFit(NamedTuple):
 def fit_starts(
     spec: ModelSpec,
     starts: list[dict],
-    x: jax.Array,
+    inputs: jax.Array,
     y: jax.Array,
     mask: jax.Array,
     min_nu: float,
@@ -150,15 +150,24 @@ def fit_starts(
     for u0 in starts:
         if estimator == "em":
             em = em_fit(
-                spec, constrain(spec, u0), x, y, mask, config.em_max_iter, config.em_tol, relative=config.em_relative
+                spec,
+                constrain(spec, u0),
+                inputs,
+                y,
+                mask,
+                config.em_max_iter,
+                config.em_tol,
+                relative=config.em_relative,
             )
             fits.append((em.params, float(em.mean_loglik), int(em.n_iter), int(em.stop)))
         else:
-            solve = lbfgs_solve(u0, spec, x, y, mask, config.max_iter, config.tol, precondition=estimator == "direct")
+            solve = lbfgs_solve(
+                u0, spec, inputs, y, mask, config.max_iter, config.tol, precondition=estimator == "direct"
+            )
             fits.append((constrain(spec, solve.u), -float(solve.objective), int(solve.n_iter), int(solve.stop)))
     spikes = np.array([float(f[0]["nu"]) < min_nu for f in fits])
     params, mean_ll, n_iter, code = fits[best_start(-np.array([f[1] for f in fits]), spikes)]
-    reason = stop_reason(spec, params, x, mask, code, min_nu)
+    reason = stop_reason(spec, params, inputs, mask, code, min_nu)
     return CellFit({k: np.asarray(v) for k, v in params.items()}, mean_ll, n_iter, reason)
 
 
