@@ -1,4 +1,5 @@
-# bayescmoe: `make demo` builds .venv and runs the flagship model; `make test` builds it and runs the tests.
+# bayescmoe: `make demo` builds .venv and runs the flagship model; `make test` builds it and runs the tests;
+# `make docs` builds the documentation site into site/ (MkDocs, warnings are errors).
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -8,7 +9,7 @@ PEERS_PY := $(PEERS_VENV)/bin/python
 PEERS_STAMP := $(PEERS_VENV)/.installed
 PEERS_ARGS ?=
 
-.PHONY: venv demo test lint bench bench-peers clean
+.PHONY: venv demo test docs lint bench bench-peers clean
 
 venv: $(STAMP)
 
@@ -32,6 +33,10 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n auto --maxprocesses=4 --dist worksteal
 
+# the documentation site (mkdocs.yml): a broken link or a public name without a docstring fails the build
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 bench: $(STAMP)
 	$(PY) benchmarks/time_models.py
 
@@ -43,4 +48,4 @@ bench-peers: $(PEERS_STAMP)
 	$(PEERS_PY) benchmarks/peers.py $(PEERS_ARGS)
 
 clean:
-	rm -rf $(VENV) $(PEERS_VENV) results .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) results site .pytest_cache .ruff_cache
