@@ -174,3 +174,12 @@ def test_summary_of_a_file_that_is_not_a_result(tmp_path, capsys):
 def test_get_setting_names_the_choices():
     with pytest.raises(BayescmoeError, match="p2-distinguishable"):
         get_setting("nope")
+
+
+def test_version_from_the_shell():
+    import bayescmoe
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "bayescmoe.cli", "--version"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == f"bayescmoe {bayescmoe.__version__}", proc.stderr
