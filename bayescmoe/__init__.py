@@ -34,7 +34,7 @@ from bayescmoe.model import (  # noqa: E402
 )
 from bayescmoe.results import describe, load, read_data, save, to_datatree  # noqa: E402
 from bayescmoe.studies import SingularReport, singular_report  # noqa: E402
-from bayescmoe.workflow import fit  # noqa: E402
+from bayescmoe.workflow import fit, predict  # noqa: E402
 
 __version__ = _version("bayescmoe")
 
@@ -64,6 +64,7 @@ __all__ = [
     "load",
     "log_likelihood",
     "model_inputs",
+    "predict",
     "read_data",
     "save",
     "simulate",

@@ -49,6 +49,7 @@ PUBLIC_API = {
     "load",
     "log_likelihood",
     "model_inputs",
+    "predict",
     "read_data",
     "save",
     "simulate",
@@ -69,6 +70,7 @@ ROOMS = {
         "name_of",
     ),
     "bayescmoe.workflow.fitting": ("fit", "run_setting", "split_seed"),
+    "bayescmoe.workflow.predicting": ("predict",),
     "bayescmoe.studies.singular": ("singular_report", "SingularReport", "log_evidence", "ladder_log_bayes_factor"),
     "bayescmoe.model.numpyro_model": ("model",),
 }

@@ -6,6 +6,7 @@
     bayescmoe fit --config spec.toml --data my-data.csv --out results
     bayescmoe summary results/p2-distinguishable.nc
     bayescmoe plot results/p2-distinguishable.nc
+    bayescmoe predict results/p2-distinguishable.nc --data new.csv --out predictions.csv
     bayescmoe collapse results/p2-merging-nu-e1.nc [--evidence ladder]
     bayescmoe singular results/p2-distinguishable.nc --json
 
@@ -20,8 +21,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded
-from bayescmoe.errors import BayescmoeError
-from bayescmoe.files import require_writable
+from bayescmoe.errors import BayescmoeError, require
+from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.inference.tempered import GAMMA
 from bayescmoe.runtime import configure
 from bayescmoe.studies.singular import NUM_TEMPERATURES
@@ -131,6 +132,50 @@ def _singular(args: argparse.Namespace) -> None:
     print(report.render())
 
 
+#: the output types of ``bayescmoe predict``, by suffix
+PREDICTION_SUFFIXES = (".csv", ".nc")
+
+
+def write_predictions(predictions, path: Path) -> Path:
+    """Write :func:`~bayescmoe.workflow.predicting.predict`'s Dataset atomically: NetCDF whole, or CSV one row
+    per new row (its features and every per-row summary; the predictive draws stay in the NetCDF form)."""
+    import csv
+
+    if path.suffix == ".nc":
+        return atomic_write(path, lambda tmp: predictions.to_netcdf(tmp, engine="h5netcdf"))
+    columns = {str(f): predictions["x"].sel(feature=f).values for f in predictions["feature"].values}
+    columns |= {name: v.values for name, v in predictions.data_vars.items() if v.dims == ("obs",)}
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as handle:
+            out = csv.writer(handle)
+            out.writerow(["row", *columns])
+            out.writerows([i, *(repr(float(c[i])) for c in columns.values())] for i in range(predictions.sizes["obs"]))
+
+    return atomic_write(path, write)
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from bayescmoe.results.data import read_data
+    from bayescmoe.results.datatree import load, spec_of
+    from bayescmoe.workflow.predicting import predict
+
+    out = Path(args.out)
+    require(out.suffix in PREDICTION_SUFFIXES, "out", f"{out}: write .csv or .nc, one of {list(PREDICTION_SUFFIXES)}")
+    dt = load(args.result)
+    inputs, y = read_data(args.data, spec_of(dt), require_y=False)
+    require_writable(out.parent)
+    predictions = predict(dt, inputs, y_new=y, method=args.method, ci_prob=args.ci_prob, key=args.seed)
+    a = predictions.attrs
+    print(f"predictions at {predictions.sizes['obs']} new rows ({args.method}, {a['ci_prob']:g} intervals)")
+    if y is not None:
+        print(
+            f"held-out log predictive density: {a['elpd']:.2f} with the prompt, {a['elpd_frozen']:.2f} frozen expert "
+            f"alone; difference {a['elpd_diff']:.2f} +/- {a['elpd_diff_se']:.2f}"
+        )
+    print(f"wrote {write_predictions(predictions, out)}")
+
+
 def _plot(args: argparse.Namespace) -> None:
     from bayescmoe.plots.fit import plot_pair, plot_trace
     from bayescmoe.results.datatree import load
@@ -161,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("result")
     plot.add_argument("--out", default=None, help="directory for the figures (default: beside the result)")
     plot.set_defaults(func=_plot)
+    predict = sub.add_parser("predict", help="predict at new rows of a data file from a saved result")
+    predict.add_argument("result")
+    predict.add_argument("--data", required=True, help="CSV, .npz or NetCDF of the new rows: x1..xd [, y, h0, nu0]")
+    predict.add_argument("--out", required=True, help="predictions.csv (one row per new row) or predictions.nc")
+    predict.add_argument("--method", choices=("nuts", "map", "mle"), default="nuts", help="posterior or a point")
+    predict.add_argument("--ci-prob", type=float, default=None, help="interval probability (default: ArviZ's)")
+    predict.add_argument("--seed", type=int, default=0, help="seed of the predictive draws")
+    predict.set_defaults(func=_predict)
     collapse = sub.add_parser(
         "collapse",
         help="classify a saved NUTS fit: identified, prompt vanishing, prompt merging, prompt not needed "

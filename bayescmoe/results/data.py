@@ -22,13 +22,14 @@ from bayescmoe.model.spec import ModelSpec, check_data, input_columns, model_inp
 SUFFIXES = (".csv", ".npz", ".nc")
 
 
-def _columns(spec: ModelSpec) -> tuple[str, ...]:
-    """The columns a table for ``spec`` must have: x1..xd, y, and the given h0/nu0."""
-    return (*input_columns(spec)[: spec.dim], "y", *spec.frozen.given)
+def _columns(spec: ModelSpec, with_y: bool = True) -> tuple[str, ...]:
+    """The columns a table for ``spec`` must have: x1..xd, y (``with_y``), and the given h0/nu0."""
+    return (*input_columns(spec)[: spec.dim], *(("y",) if with_y else ()), *spec.frozen.given)
 
 
-def _check_names(path: Path, spec: ModelSpec, names: list[str]) -> None:
-    """The header names exactly the columns ``spec`` needs (no more, none missing, none twice)."""
+def _check_names(path: Path, spec: ModelSpec, names: list[str], require_y: bool) -> None:
+    """The header names exactly the columns ``spec`` needs (no more, none missing, none twice); y is
+    needed when ``require_y``, else allowed."""
     where = str(path)
     require(all(names), "data", f"{where}: the header has an empty column name")
     twice = sorted({name for name in names if names.count(name) > 1})
@@ -38,9 +39,10 @@ def _check_names(path: Path, spec: ModelSpec, names: list[str]) -> None:
         raise BayescmoeError(
             "data", f"{where} has {len(features)} feature column(s) {features} but the spec has d = {spec.dim}"
         )
-    missing = [name for name in _columns(spec) if name not in names]
+    columns = _columns(spec, with_y=require_y or "y" in names)
+    missing = [name for name in columns if name not in names]
     require(not missing, "data", f"{where} has no column(s) {missing} (header: {', '.join(names)})")
-    extra = [name for name in names if name not in _columns(spec)]
+    extra = [name for name in names if name not in columns]
     if extra:
         hint = ""
         if set(extra) & {"h0", "nu0"}:
@@ -56,7 +58,7 @@ def _require_finite(path: Path, name: str, column: np.ndarray, rows: np.ndarray)
         raise BayescmoeError("data", f"{path} row {rows[bad[0]]}, column {name}: {column[bad[0]]} (must be {what})")
 
 
-def _read_csv(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
+def _read_csv(path: Path, spec: ModelSpec, require_y: bool) -> dict[str, np.ndarray]:
     """Columns of a CSV file; rows are numbered as lines of the file (the header is line 1)."""
     try:
         with path.open(newline="") as handle:
@@ -65,7 +67,7 @@ def _read_csv(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
         raise BayescmoeError("data", f"{path} is not a text CSV file") from None
     require(len(lines) > 0, "data", f"{path} is empty")
     names = [cell.strip() for cell in lines[0][1]]
-    _check_names(path, spec, names)
+    _check_names(path, spec, names, require_y)
     require(len(lines) > 1, "data", f"{path} has a header but no rows")
     values = np.empty((len(lines) - 1, len(names)))
     for k, (line, row) in enumerate(lines[1:]):
@@ -83,14 +85,15 @@ def _read_csv(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
     return table
 
 
-def _tabulate(path: Path, spec: ModelSpec, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _tabulate(path: Path, spec: ModelSpec, arrays: dict[str, np.ndarray], require_y: bool) -> dict[str, np.ndarray]:
     """Columns from arrays named x (n, d), y, h0, nu0 (``.npz`` and NetCDF); rows count from 0."""
-    require("x" in arrays and "y" in arrays, "data", f"{path} needs arrays 'x' and 'y'; it has {sorted(arrays)}")
+    needed = ["x", "y"] if require_y else ["x"]
+    require(all(k in arrays for k in needed), "data", f"{path} needs arrays {needed}; it has {sorted(arrays)}")
     x = np.asarray(arrays["x"], dtype=float)
     x = x[:, None] if x.ndim == 1 else x
     require(x.ndim == 2, "data", f"{path}: x must be 2-D (n, d), got shape {x.shape}")
     names = [f"x{j + 1}" for j in range(x.shape[1])] + [k for k in ("y", "h0", "nu0") if k in arrays]
-    _check_names(path, spec, names)
+    _check_names(path, spec, names, require_y)
     require(x.shape[0] > 0, "data", f"{path} has no rows")
     table = {f"x{j + 1}": x[:, j] for j in range(x.shape[1])}
     for name in names[x.shape[1] :]:
@@ -104,16 +107,16 @@ def _tabulate(path: Path, spec: ModelSpec, arrays: dict[str, np.ndarray]) -> dic
     return table
 
 
-def _read_npz(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
+def _read_npz(path: Path, spec: ModelSpec, require_y: bool) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
     except (OSError, ValueError) as err:
         raise BayescmoeError("data", f"{path} is not a readable .npz archive ({err})") from None
-    return _tabulate(path, spec, arrays)
+    return _tabulate(path, spec, arrays, require_y)
 
 
-def _read_netcdf(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
+def _read_netcdf(path: Path, spec: ModelSpec, require_y: bool) -> dict[str, np.ndarray]:
     try:
         with xr.open_datatree(path, engine="h5netcdf") as tree:
             arrays = {}
@@ -122,16 +125,22 @@ def _read_netcdf(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
                     arrays.update({k: v.values for k, v in tree[group].to_dataset().data_vars.items()})
     except (OSError, ValueError) as err:
         raise BayescmoeError("data", f"{path} is not a readable NetCDF file ({err})") from None
-    return _tabulate(path, spec, {k: v for k, v in arrays.items() if k in ("x", "y", "h0", "nu0")})
+    return _tabulate(path, spec, {k: v for k, v in arrays.items() if k in ("x", "y", "h0", "nu0")}, require_y)
 
 
-def read_data(path: str | Path, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, y) of a data file for ``spec``: inputs of shape (n, spec.width), validated."""
+def read_data(path: str | Path, spec: ModelSpec, *, require_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(inputs, y) of a data file for ``spec``: inputs of shape (n, spec.width), validated.
+
+    ``require_y=False`` (new rows to predict) reads a file with or without a y column; y is then None
+    when it has none."""
     path = Path(path)
     require(path.suffix in SUFFIXES, "data", f"{path}: unknown file type; use one of {list(SUFFIXES)}")
     require(not path.is_dir(), "data", f"{path} is a directory, not a data file")
     require(path.is_file(), "data", f"no such file: {path}")
     reader = {".csv": _read_csv, ".npz": _read_npz, ".nc": _read_netcdf}[path.suffix]
-    table = reader(path, spec)
+    table = reader(path, spec, require_y)
     x = np.column_stack([table[f"x{j + 1}"] for j in range(spec.dim)])
-    return check_data(spec, model_inputs(spec, x, table.get("h0"), table.get("nu0")), table["y"])
+    inputs = model_inputs(spec, x, table.get("h0"), table.get("nu0"))
+    y = table.get("y")
+    inputs, checked = check_data(spec, inputs, np.zeros(len(inputs)) if y is None else y)
+    return inputs, None if y is None else checked

@@ -1,0 +1,160 @@
+"""Prediction at new inputs from a saved result: :func:`predict`, scikit-learn's verb after :func:`fit`.
+
+For each parameter draw theta_s (the posterior's draws, ``method="nuts"``, or one plug-in point, the
+stored MLE or MAP) and each new row x:
+
+    E[y | x, theta] = (1 - w(x)) h0(x) + w(x) h(x)          (every frozen family has mean h0)
+    P(prompt | x, y, theta) = w(x) N(y | h(x), nu) / p(y | x, theta)
+
+and one simulated y per draw (NumPyro's ``Predictive`` on the model's observation site; a plug-in
+point gets ``num_samples`` of them). The predictive mean, the gate and the predictive y are
+summarised by their mean and an equal-tailed interval of ``ci_prob`` over the draws (ArviZ's
+default probability unless given). With the new y: the pointwise log predictive density
+lpd_i = log mean_s p(y_i | x_i, theta_s), the frozen expert's log f0(y_i | x_i), and their held-out
+difference sum_i (lpd_i - log f0_i) with its standard error sqrt(m) sd_i(lpd_i - log f0_i) over the
+m rows (the error az.compare gives a difference of pointwise scores): does the prompt help on new data?
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jax.scipy.special import logsumexp
+
+from bayescmoe.errors import require, require_positive_ints
+from bayescmoe.inference.predictive import posterior_predictive
+from bayescmoe.model.likelihood import (
+    frozen_log_density,
+    frozen_mean,
+    gate_log_weights,
+    log_likelihood,
+    prompt_log_density,
+    prompt_mean,
+)
+from bayescmoe.model.spec import ModelSpec, check_data, input_columns, model_inputs
+from bayescmoe.results.datatree import params_of, spec_of
+
+Array = jax.Array
+#: where the parameter draws come from: the posterior, or the stored MLE or MAP as one point
+METHODS = ("nuts", "map", "mle")
+#: predictive draws of y per row for a plug-in point (``method="map"`` or ``"mle"``)
+PLUG_IN_SAMPLES = 1000
+
+
+def _draws(dt: xr.DataTree, spec: ModelSpec, method: str) -> dict[str, np.ndarray]:
+    """Parameter draws (chain, draw, ...): the posterior's, or the MLE / MAP as one chain of one draw."""
+    require(method in METHODS, "method", f"unknown method {method!r}; choose from {list(METHODS)}")
+    if method == "nuts":
+        require("posterior" in dt.children, "method", "the result has no posterior: use method='map' or 'mle'")
+        return {k: dt["posterior"][k].values for k in spec.param_names}
+    point = params_of(dt, method)
+    return {k: np.asarray(v)[None, None] for k, v in point.items()}
+
+
+@partial(jax.jit, static_argnames="spec")
+def _summaries(spec: ModelSpec, draws: dict[str, Array], inputs: Array) -> tuple[Array, Array]:
+    """E[y | x, theta] and w(x) for every draw (leading axis) and row."""
+
+    def one(params: dict[str, Array]) -> tuple[Array, Array]:
+        w = jnp.exp(gate_log_weights(spec, params, inputs)[0])
+        return (1.0 - w) * frozen_mean(spec, inputs) + w * prompt_mean(spec, params, inputs), w
+
+    return jax.vmap(one)(draws)
+
+
+@partial(jax.jit, static_argnames="spec")
+def _scores(spec: ModelSpec, draws: dict[str, Array], inputs: Array, y: Array) -> tuple[Array, Array]:
+    """log p(y | x, theta) and P(prompt | x, y, theta) for every draw (leading axis) and row."""
+
+    def one(params: dict[str, Array]) -> tuple[Array, Array]:
+        log_p = log_likelihood(spec, params, inputs, y)
+        log_w = gate_log_weights(spec, params, inputs)[0]
+        return log_p, jnp.exp(log_w + prompt_log_density(spec, params, inputs, y) - log_p)
+
+    return jax.vmap(one)(draws)
+
+
+def _band(name: str, values: np.ndarray, prob: float) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+    """Mean and equal-tailed interval of ``prob`` over the leading axis, as ``name``, ``name_lower``, ``name_upper``."""
+    lower, upper = np.quantile(values, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    return {
+        name: (("obs",), values.mean(axis=0)),
+        f"{name}_lower": (("obs",), lower),
+        f"{name}_upper": (("obs",), upper),
+    }
+
+
+def predict(
+    result: xr.DataTree,
+    x_new: Any,
+    h0: Any = None,
+    nu0: Any = None,
+    *,
+    y_new: Any = None,
+    method: str = "nuts",
+    ci_prob: float | None = None,
+    num_samples: int = PLUG_IN_SAMPLES,
+    key: Array | int = 0,
+) -> xr.Dataset:
+    """Predict at new rows from a result of :func:`~bayescmoe.workflow.fitting.fit` (module docstring).
+
+    ``x_new``: the new features (m, d) (or inputs that already carry the frozen expert's given
+    columns); ``h0`` / ``nu0`` as in :func:`fit`; ``y_new``: the new targets, when known.
+    ``method``: the posterior's draws (``"nuts"``) or the stored ``"map"`` or ``"mle"`` as a plug-in
+    point. Returns a Dataset over ``obs`` (the new rows) and ``feature``: the inputs ``x`` and
+    ``h0``; the predictive draws ``y`` (chain, draw, obs); ``mean``, ``gate`` and ``y_pred`` with
+    ``_lower`` / ``_upper`` bounds of the ``ci_prob`` interval; with ``y_new`` also
+    ``responsibility`` (posterior mean of P(prompt | x, y)), ``log_predictive_density`` and
+    ``log_predictive_density_frozen``, and in ``attrs`` the held-out totals ``elpd``, ``elpd_frozen``,
+    ``elpd_diff`` and ``elpd_diff_se``.
+    """
+    spec = spec_of(result)
+    prob = float(az.rcParams["stats.ci_prob"] if ci_prob is None else ci_prob)
+    require(0.0 < prob < 1.0, "ci_prob", f"must lie in (0, 1), got {prob}")
+    require_positive_ints(num_samples=num_samples)
+    draws = _draws(result, spec, method)
+    inputs = model_inputs(spec, x_new, h0, nu0)
+    inputs, y = check_data(spec, inputs, np.zeros(len(inputs)) if y_new is None else y_new)
+    key = jax.random.PRNGKey(key) if isinstance(key, int) else key
+    flat = {k: jnp.asarray(v.reshape(-1, *v.shape[2:])) for k, v in draws.items()}  # (S, ...), S = 1 for a point
+    x_inputs = jnp.asarray(inputs)
+    mean, gate = (np.asarray(v) for v in _summaries(spec, flat, x_inputs))
+    if method != "nuts":  # a point predicts num_samples draws of y
+        draws = {k: np.broadcast_to(v, (1, num_samples, *v.shape[2:])) for k, v in draws.items()}
+    y_draws = posterior_predictive(spec, x_inputs, draws, key)
+    columns = input_columns(spec)
+    data: dict[str, Any] = {
+        "x": (("obs", "feature"), inputs[:, : spec.dim]),
+        "h0": (("obs",), np.asarray(frozen_mean(spec, x_inputs))),
+        "y": (("chain", "draw", "obs"), y_draws),
+        **_band("mean", mean, prob),
+        **_band("gate", gate, prob),
+        **_band("y_pred", y_draws.reshape(-1, y_draws.shape[-1]), prob),
+    }
+    attrs: dict[str, Any] = {"method": method, "ci_prob": prob, "setting": result.attrs.get("setting", "")}
+    if y_new is not None:
+        log_p, resp = (np.asarray(v) for v in _scores(spec, flat, x_inputs, jnp.asarray(y)))
+        lpd = np.asarray(logsumexp(log_p, axis=0) - math.log(log_p.shape[0]))
+        frozen = np.asarray(frozen_log_density(spec, x_inputs, jnp.asarray(y)))
+        diff = lpd - frozen
+        data |= {
+            "y_observed": (("obs",), y),
+            "responsibility": (("obs",), resp.mean(axis=0)),
+            "log_predictive_density": (("obs",), lpd),
+            "log_predictive_density_frozen": (("obs",), frozen),
+        }
+        attrs |= {
+            "elpd": float(lpd.sum()),
+            "elpd_frozen": float(frozen.sum()),
+            "elpd_diff": float(diff.sum()),
+            "elpd_diff_se": float(math.sqrt(len(diff)) * np.std(diff, ddof=1)) if len(diff) > 1 else math.nan,
+        }
+    coords = {"obs": np.arange(len(inputs)), "feature": list(columns[: spec.dim])}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
