@@ -112,6 +112,7 @@ def test_bad_config_from_the_shell_is_one_line_without_traceback(tmp_path):
         (["fit"], "setting"),
         (["fit", "p1-family", "--n", "-5"], "n"),
         (["fit", "p1-family", "--num-samples", "0"], "num_samples"),
+        (["fit", "p1-family", "--thin", "0"], "pointwise_thin"),
         (["summary", "/nonexistent/result.nc"], "path"),
         (["frobnicate"], "arguments"),
     ],
@@ -167,8 +168,27 @@ def test_config_errors_name_the_right_field(tmp_path, capsys):
 def test_summary_of_a_file_that_is_not_a_result(tmp_path, capsys):
     junk = tmp_path / "junk.nc"
     junk.write_bytes(b"not netcdf")
-    assert main(["summary", str(junk)]) == 2
-    assert capsys.readouterr().err.startswith("bayescmoe: error: path")
+    for command in ("summary", "plot", "collapse", "predict"):
+        extra = ["--data", str(junk), "--out", str(tmp_path / "p.csv")] if command == "predict" else []
+        assert main([command, str(junk), *extra]) == 2
+        line = _one_line_error(capsys, "path")
+        assert "is not a NetCDF file" in line and "signature" not in line  # no h5py wording
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_plot_of_a_result_without_posterior_is_one_line(tmp_path, capsys):
+    out = tmp_path / "o"
+    tiny = ["--n", "200", "--no-plots", "--no-predictive", "--out", str(out)]
+    assert main(["fit", "p1-family", *tiny, "--num-warmup", "20", "--num-samples", "20", "--num-chains", "1"]) == 0
+    dt = results.load(out / "p1-family.nc")
+    for group in ("posterior", "sample_stats", "log_likelihood", "unconstrained_posterior", "log_prior"):
+        if group in dt.children:
+            del dt[group]
+    path = results.save(dt, tmp_path / "points.nc")
+    capsys.readouterr()
+    assert main(["plot", str(path)]) == 2
+    assert "no posterior" in _one_line_error(capsys, "result")
+    assert not list(tmp_path.glob("points-*.png"))
 
 
 def test_get_setting_names_the_choices():

@@ -181,6 +181,7 @@ def _plot(args: argparse.Namespace) -> None:
     from bayescmoe.results.datatree import load
 
     dt = load(args.result)
+    require("posterior" in dt.children, "result", f"{args.result} has no posterior: the plots draw a NUTS fit")
     stem = Path(args.result).stem
     out = require_writable(Path(args.out) if args.out else Path(args.result).parent)
     paths = [plot_trace(dt, out / f"{stem}-trace.png"), plot_pair(dt, out / f"{stem}-pair.png")]

@@ -173,8 +173,8 @@ def load(path: str | os.PathLike) -> xr.DataTree:
     try:
         with xr.open_datatree(path, engine="h5netcdf") as dt:
             out = dt.load()
-    except (OSError, ValueError) as err:
-        raise BayescmoeError("path", f"{path} is not a readable NetCDF result ({err})") from None
+    except (OSError, ValueError):
+        raise BayescmoeError("path", f"{path} is not a NetCDF file (results are written by bayescmoe.save)") from None
     require("bayescmoe_spec" in out.attrs, "path", f"{path} was not written by bayescmoe (no spec attribute)")
     return out
 

@@ -50,9 +50,23 @@ def _timed[T](meta: dict[str, Any], bar: tqdm, label: str, fn: Callable[..., T],
     return out
 
 
-def require_fit_memory(spec: ModelSpec, n: int, methods: Sequence[str], draws: int, pointwise: int) -> None:
-    """Refuse, before any work, a fit whose data and ``pointwise`` groups of n numbers per draw would not fit."""
-    stored = draws * pointwise if "nuts" in methods else 0
+def require_fit_memory(
+    spec: ModelSpec,
+    n: int,
+    *,
+    methods: Sequence[str] = METHODS,
+    num_samples: int = 500,
+    num_chains: int = 4,
+    log_likelihood: bool = True,
+    predictive: bool = True,
+    pointwise_thin: int = 1,
+    **_: Any,
+) -> None:
+    """Refuse, before any work, a :func:`fit` (its keyword options) whose data and pointwise groups of n
+    numbers per kept draw would not fit in memory; ``pointwise_thin`` must be a positive integer."""
+    require_positive_ints(pointwise_thin=pointwise_thin)
+    pointwise = (int(log_likelihood) + int(predictive)) / pointwise_thin
+    stored = num_chains * num_samples * pointwise if "nuts" in methods else 0
     require_memory(FIT_BYTES * n * (spec.width + 2 + stored), "n", f"fitting n = {n} observations")
 
 
@@ -106,8 +120,16 @@ def fit(
     )
     require_positive_ints(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
     x, y = check_data(spec, model_inputs(spec, x, h0, nu0), y)
-    pointwise = (int(log_likelihood) + int(predictive)) / pointwise_thin
-    require_fit_memory(spec, y.shape[0], methods, num_chains * num_samples, pointwise)
+    require_fit_memory(
+        spec,
+        y.shape[0],
+        methods=methods,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        log_likelihood=log_likelihood,
+        predictive=predictive,
+        pointwise_thin=pointwise_thin,
+    )
     k_mle, k_map, k_nuts, k_pred = jax.random.split(split_seed(key)[1] if isinstance(key, int) else key, 4)
     starts = truth if init is None else init
     meta: dict[str, Any] = {"n": int(y.shape[0]), "methods": list(methods)}
@@ -157,11 +179,7 @@ def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **opti
     """Simulate ``setting`` at size n (its default unless given) from ``seed`` and :func:`fit` it (``options``)."""
     n = setting.n if n is None else n
     require_positive_ints(n=n)
-    draws = options.get("num_chains", 4) * options.get("num_samples", 500)
-    pointwise = (int(options.get("log_likelihood", True)) + int(options.get("predictive", True))) / options.get(
-        "pointwise_thin", 1
-    )
-    require_fit_memory(setting.spec, n, options.get("methods", METHODS), draws, pointwise)
+    require_fit_memory(setting.spec, n, **options)
     truth = setting.truth.at(setting.spec, n)
     x, y = simulate(split_seed(seed)[0], setting.spec, truth, n, setting.x_dist)
     attrs = {
