@@ -1,4 +1,5 @@
-"""The one exception type users see: a bad spec, config or data set, naming its field."""
+"""The one exception type users see (a bad spec, config or data set, naming its field) and the warning
+a fit gives when its sampler or optimiser did not do what its numbers seem to say."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ class BayescmoeError(ValueError):
     def __reduce__(self) -> tuple[type, tuple[str, str]]:
         """Pickled by field and message, so that it crosses processes (a Dask worker's fit raising it)."""
         return type(self), (self.field, self.message)
+
+
+class FitWarning(UserWarning):
+    """A fit that ran but should not be trusted as it stands: R-hat, ESS, divergences, E-BFMI (Stan's and
+    ArviZ's checks), or an estimate whose standard errors are undefined."""
 
 
 def require(condition: bool, field: str, message: str) -> None:

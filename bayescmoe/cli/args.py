@@ -1,13 +1,14 @@
 """Argument parsing shared by every command: one-line usage errors, the run and cluster flags, exit statuses.
 
 A :class:`~bayescmoe.errors.BayescmoeError` (bad input, naming its field) becomes one line on
-stderr and exit status 2 (:func:`guarded`); Ctrl-C becomes exit status 130.
+stderr and exit status 2 (:func:`guarded`); a warning, one line on stderr; Ctrl-C, exit status 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -86,10 +87,17 @@ def fit_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    print(f"bayescmoe: warning: {message}", file=sys.stderr)
+
+
 def guarded(action: Callable[[], object]) -> int:
-    """Run ``action``; a :class:`BayescmoeError` becomes one stderr line and exit status 2."""
+    """Run ``action``; a :class:`BayescmoeError` becomes one stderr line and exit status 2, and every warning
+    (a :class:`~bayescmoe.errors.FitWarning` among them) one ``bayescmoe: warning:`` line on stderr."""
     try:
-        action()
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            action()
     except BayescmoeError as err:
         print(f"bayescmoe: error: {err}", file=sys.stderr)
         return 2

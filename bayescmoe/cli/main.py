@@ -16,12 +16,13 @@ Bad input ends with one line on stderr, exit status 2, and no output file writte
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
 from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded
-from bayescmoe.errors import BayescmoeError, require
+from bayescmoe.errors import BayescmoeError, FitWarning, require
 from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.inference.tempered import GAMMA
 from bayescmoe.runtime import configure
@@ -97,8 +98,12 @@ def _list(args: argparse.Namespace) -> None:
 def _summary(args: argparse.Namespace) -> None:
     from bayescmoe.results.datatree import load
     from bayescmoe.results.tables import describe
+    from bayescmoe.workflow.fitting import fit_warnings
 
-    print(describe(load(args.result)))
+    dt = load(args.result)
+    for line in fit_warnings(dt):
+        warnings.warn(line, FitWarning, stacklevel=1)
+    print(describe(dt))
 
 
 def _collapse(args: argparse.Namespace) -> None:

@@ -1,19 +1,20 @@
 """The diagnostics layer: numbers about one fit or one truth, and the collapse verdict built on them.
 
 ``signals`` (:func:`diagnose`: ArviZ's sampler checks and the identifiability signals of a NUTS
-result), ``collapse`` (:func:`collapse_report`: identified, vanishing, merging, not needed or
-weakly identified), ``fisher`` (the Fisher information at a truth and its spectrum) and ``geometry``
-(derived quantities of the posterior near a merge), ``predictive`` (:func:`prompt_gain`: PSIS-LOO
-against the frozen expert alone; :func:`savage_dickey_log_bf`: the Bayes factor of the same two
-models), ``singular`` (the estimators of the learning coefficient, WBIC, WAIC and the log evidence
-from power-posterior draws). Imports the model, inference and results layers.
+result; :func:`sampler_warnings`: the checks Stan and ArviZ warn about), ``collapse``
+(:func:`collapse_report`: identified, vanishing, merging, not needed or weakly identified),
+``fisher`` (the Fisher information at a truth and its spectrum) and ``geometry`` (derived
+quantities of the posterior near a merge), ``predictive`` (:func:`prompt_gain`: PSIS-LOO against
+the frozen expert alone; :func:`savage_dickey_log_bf`: the Bayes factor of the same two models),
+``singular`` (the estimators of the learning coefficient, WBIC, WAIC and the log evidence from
+power-posterior draws). Imports the model, inference and results layers.
 """
 
 from bayescmoe.diagnostics.collapse import CollapseReport, collapse_report
 from bayescmoe.diagnostics.fisher import Information, fisher_information, observed_fisher
 from bayescmoe.diagnostics.geometry import geometry_table, posterior_quantities
 from bayescmoe.diagnostics.predictive import PromptGain, frozen_log_scores, prompt_gain, savage_dickey_log_bf
-from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics, diagnose
+from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics, diagnose, sampler_warnings
 
 __all__ = [
     "CollapseReport",
@@ -29,5 +30,6 @@ __all__ = [
     "observed_fisher",
     "posterior_quantities",
     "prompt_gain",
+    "sampler_warnings",
     "savage_dickey_log_bf",
 ]

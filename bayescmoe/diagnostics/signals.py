@@ -371,6 +371,41 @@ def rhat_ess(draws: Mapping[str, np.ndarray]) -> tuple[dict[str, float], dict[st
     return rhat, {k: float(az.ess(np.asarray(v), method="bulk")) for k, v in draws.items()}
 
 
+#: the sampler checks Stan and ArviZ warn about: R-hat above, bulk or tail ESS per chain below, E-BFMI below
+RHAT_WARN, ESS_PER_CHAIN_WARN, BFMI_WARN = 1.01, 100, 0.3
+
+
+def sampler_warnings(dt: xr.DataTree) -> list[str]:
+    """One line per sampler check a NUTS result fails (R-hat, bulk and tail ESS, divergences, E-BFMI), worded
+    as Stan and ArviZ word them; empty when it passes them all, or has no posterior."""
+    if "posterior" not in dt.children or "sample_stats" not in dt.children:
+        return []
+    names = spec_of(dt).param_names
+    chains = dt["posterior"].sizes["chain"]
+    out = []
+    rhat = per_label(dt, names, az.rhat)
+    worst = max(rhat, key=lambda k: rhat[k] if np.isfinite(rhat[k]) else np.inf)
+    if not rhat[worst] <= RHAT_WARN:
+        out.append(f"R-hat {rhat[worst]:.3g} > {RHAT_WARN} ({worst}): the chains disagree; do not trust the posterior")
+    for method in ("bulk", "tail"):
+        ess = per_label(dt, names, az.ess, method=method)
+        low = min(ess, key=lambda k: ess[k] if np.isfinite(ess[k]) else -np.inf)
+        if not ess[low] >= ESS_PER_CHAIN_WARN * chains:
+            out.append(
+                f"{method} ESS {ess[low]:.0f} < {ESS_PER_CHAIN_WARN} per chain ({low}): posterior {method} "
+                "estimates are unreliable; run longer chains"
+            )
+    divergent = int(dt["sample_stats"]["diverging"].sum())
+    if divergent:
+        draws = dt["sample_stats"]["diverging"].size
+        out.append(f"{divergent} of {draws} transitions diverged: the posterior may be biased where they occurred")
+    bfmi = np.atleast_1d(az.bfmi(dt)["energy"].values)
+    if np.any(bfmi < BFMI_WARN):
+        low = int(np.sum(bfmi < BFMI_WARN))
+        out.append(f"E-BFMI {float(np.min(bfmi)):.2f} < {BFMI_WARN} in {low} chain(s): NUTS explored poorly")
+    return out
+
+
 def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
     """All diagnostics of a NUTS result; ``eps`` overrides the gate's "near 0" level (:func:`gate_eps`)."""
     _require_nuts(dt)

@@ -45,9 +45,10 @@ def format_table(table: pd.DataFrame) -> str:
     g = lambda v: f"{v + 0.0:.4g}"  # noqa: E731  (+ 0.0 prints -0.0 as 0)
     if "truth" in table:
         out["truth"] = table["truth"].map(g)
+    se = lambda v: " (s.e. undefined)" if not np.isfinite(v) else f" +/- {v + 0.0:.4g}"  # noqa: E731
     for kind, label in (("mle", "MLE +/- s.e."), ("map", "MAP")):
         if kind in table:
-            out[label] = table[kind].map(g) + (" +/- " + table[f"{kind}_se"].map(g) if kind == "mle" else "")
+            out[label] = table[kind].map(g) + (table[f"{kind}_se"].map(se) if kind == "mle" else "")
     if "post_mean" in table:
         out["posterior mean +/- sd"] = table["post_mean"].map(g) + " +/- " + table["post_sd"].map(g)
         out["R-hat"] = table["r_hat"].map(lambda v: f"{v:.3f}")
@@ -70,7 +71,11 @@ def describe(dt: xr.DataTree) -> str:
             lines.append(
                 f"{kind.upper()}: log-lik {k['log_likelihood']:.2f}, converged {bool(k['converged'])} "
                 f"(stopped by {k.get('stop_reason', '?')}, {k['n_iter']} iterations, |grad| {k['grad_norm']:.1e}), "
-                f"information positive definite {bool(k['information_pd'])}"
+                + (
+                    "information positive definite True"
+                    if k["information_pd"]
+                    else "information NOT positive definite: standard errors undefined, possibly not identified"
+                )
                 + (", DEGENERATE (nu -> 0 spike)" if k["degenerate"] else "")
             )
     if "sample_stats" in dt.children:

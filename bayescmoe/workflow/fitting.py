@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,7 +22,8 @@ import jax
 import xarray as xr
 from tqdm.auto import tqdm
 
-from bayescmoe.errors import require, require_positive_ints
+from bayescmoe.diagnostics.signals import sampler_warnings
+from bayescmoe.errors import FitWarning, require, require_positive_ints
 from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.settings import Setting
@@ -149,7 +151,7 @@ def fit(
             nuts = _timed(meta, bar, "nuts", fit_nuts, spec, x, y, key=k_nuts, init=start, **sampler)
             meta.update(sampler, nuts_init=nuts_init)
         meta.update(attrs or {})
-        return _timed(
+        dt = _timed(
             meta,
             bar,
             "result",
@@ -167,6 +169,22 @@ def fit(
             pointwise_thin=pointwise_thin,
             key=k_pred,
         )
+    for line in fit_warnings(dt):
+        warnings.warn(line, FitWarning, stacklevel=2)
+    return dt
+
+
+def fit_warnings(dt: xr.DataTree) -> list[str]:
+    """What a result's numbers do not say by themselves, one line each: a point estimate whose observed
+    information is not positive definite (its standard errors are undefined), and the sampler checks of
+    :func:`~bayescmoe.diagnostics.signals.sampler_warnings`."""
+    out = [
+        f"{kind.upper()}: the observed information is not positive definite at the estimate: its standard errors "
+        "are undefined and the parameters may not be identified there"
+        for kind in ("mle", "map")
+        if kind in dt.children and not dt[kind].attrs["information_pd"]
+    ]
+    return out + [f"NUTS: {line}" for line in sampler_warnings(dt)]
 
 
 def split_seed(seed: int) -> tuple[Array, Array]:
