@@ -1,11 +1,11 @@
-"""The collapse in Bayesian terms: learning coefficient, WBIC, evidence and Bayes factor along the paths (#12).
+"""The collapse in Bayesian terms: learning coefficient, WBIC, evidence and Bayes factor along the paths.
 
 Model and paths as analyses/collapse_paths.py (d = 2, constant gate, linear experts with bias, frozen
 a0 = e1, b0 = 0, nu0 = 0.1, so k = 5 free parameters and k/2 = 2.5):
   merging    f0 Gaussian, lam* = 0.4, (a, b, nu) = (a0, b0, nu0) + Delta u, Delta -> 0
   vanishing  f0 Student-t(5), (a, b, nu) = (-e1 + e2, 0.5, 0.1), lam* -> 0 (0: no prompt in the data)
   control    f0 Student-t(5) (distinguishable), the merging moves
-Each (point, n): simulate, MAP, NUTS from the MAP, then bayescmoe.diagnostics.singular.singular_report
+Each (point, n): simulate, MAP, NUTS from the MAP, then bayescmoe.studies.singular.singular_report
 (local learning coefficient at the power t = 1/log n, WBIC, WAIC, log Z by stepping-stone and thermodynamic
 integration over a ladder of power posteriors, the Laplace approximation, the log Bayes factor against
 the frozen expert alone, and Savage-Dickey's from the posterior draws) and the collapse report's

@@ -1,4 +1,4 @@
-"""Validation of the learning coefficient and the evidence (#12 section 2), printed as three tables.
+"""Validation of the learning coefficient and the evidence, printed as three tables.
 
 1. Regular settings: lambda_hat (power t = 1/log n, localised at the MLE reached from the truth) against
    k/2 for p1-family (k = 11) and p2-distinguishable (k = 18) at n = 2000 and 20000.

@@ -16,7 +16,7 @@ from bayescmoe.runtime import enable_float64 as _enable_float64
 
 _enable_float64()
 
-from bayescmoe.diagnostics import CollapseReport, collapse_report, diagnose  # noqa: E402
+from bayescmoe.diagnostics import CollapseReport, collapse_report, diagnose, frozen_baseline  # noqa: E402
 from bayescmoe.errors import BayescmoeError  # noqa: E402
 from bayescmoe.inference import NutsFit, PointEstimate, fit_map, fit_mle, fit_nuts  # noqa: E402
 from bayescmoe.model import (  # noqa: E402
@@ -60,6 +60,7 @@ __all__ = [
     "fit_map",
     "fit_mle",
     "fit_nuts",
+    "frozen_baseline",
     "get_setting",
     "load",
     "log_likelihood",

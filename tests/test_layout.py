@@ -45,6 +45,7 @@ PUBLIC_API = {
     "fit_map",
     "fit_mle",
     "fit_nuts",
+    "frozen_baseline",
     "get_setting",
     "load",
     "log_likelihood",
@@ -71,7 +72,7 @@ ROOMS = {
     ),
     "bayescmoe.workflow.fitting": ("fit", "run_setting", "split_seed"),
     "bayescmoe.workflow.predicting": ("predict",),
-    "bayescmoe.studies.singular": ("singular_report", "SingularReport", "log_evidence", "ladder_log_bayes_factor"),
+    "bayescmoe.studies.singular": ("singular_report", "SingularReport", "log_evidence", "ladder_evidence"),
     "bayescmoe.model.numpyro_model": ("model",),
 }
 #: what a diagnostic may not call: fitting or sampling makes it a study

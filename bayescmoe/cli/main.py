@@ -108,17 +108,14 @@ def _summary(args: argparse.Namespace) -> None:
 
 def _collapse(args: argparse.Namespace) -> None:
     from bayescmoe.diagnostics.collapse import collapse_report
-    from bayescmoe.diagnostics.predictive import savage_dickey_log_bf
     from bayescmoe.results.datatree import load
-    from bayescmoe.studies.singular import ladder_log_bayes_factor
+    from bayescmoe.studies.singular import ladder_evidence
 
     dt = load(args.result)
-    log_bf = None
-    if args.evidence == "savage-dickey":
-        log_bf = savage_dickey_log_bf(dt)
-    elif args.evidence == "ladder":
-        log_bf = ladder_log_bayes_factor(dt, key=args.seed).value
-    report = collapse_report(dt, eps=args.eps, log_bayes_factor=log_bf)
+    evidence = {"none": None, "ladder": None}.get(args.evidence, args.evidence)
+    if args.evidence == "ladder":
+        evidence = ladder_evidence(dt, key=args.seed)
+    report = collapse_report(dt, evidence=evidence, eps=args.eps)
     print(f"collapse report of {dt.attrs.get('setting', Path(args.result).name)}")
     print(report.render(parameters=not args.brief))
 
@@ -230,10 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     collapse.add_argument("--brief", action="store_true", help="omit the per-parameter table")
     collapse.add_argument(
         "--evidence",
-        choices=("savage-dickey", "ladder"),
-        default=None,
-        help="decide with a log Bayes factor for the prompt: Savage-Dickey from the draws (constant gate, "
-        "seconds) or stepping-stone over power posteriors (any gate, minutes)",
+        choices=("auto", "savage-dickey", "loo", "ladder", "none"),
+        default="auto",
+        help="the evidence for a prompt against the frozen expert alone: the result's own (auto: what fit "
+        "stored, else Savage-Dickey for a constant gate and PSIS-LOO for a sigmoid gate), Savage-Dickey from "
+        "the draws (constant gate, seconds), PSIS-LOO (any gate, seconds), stepping-stone over power posteriors "
+        "(any gate, minutes), or none (the posterior alone)",
     )
     collapse.add_argument("--seed", type=int, default=0, help="seed of the ladder's chains (--evidence ladder)")
     collapse.set_defaults(func=_collapse)

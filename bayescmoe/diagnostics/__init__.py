@@ -5,7 +5,8 @@ result; :func:`sampler_warnings`: the checks Stan and ArviZ warn about), ``colla
 (:func:`collapse_report`: identified, vanishing, merging, not needed or weakly identified),
 ``fisher`` (the Fisher information at a truth and its spectrum) and ``geometry`` (derived
 quantities of the posterior near a merge), ``predictive`` (:func:`prompt_gain`: PSIS-LOO against
-the frozen expert alone; :func:`savage_dickey_log_bf`: the Bayes factor of the same two models),
+the frozen expert alone; :func:`savage_dickey_log_bf`: the Bayes factor of the same two models;
+:func:`prompt_evidence`: is a prompt needed?; :func:`frozen_baseline`: f0 alone for ``az.compare``),
 ``singular`` (the estimators of the learning coefficient, WBIC, WAIC and the log evidence from
 power-posterior draws). Imports the model, inference and results layers.
 """
@@ -13,7 +14,14 @@ power-posterior draws). Imports the model, inference and results layers.
 from bayescmoe.diagnostics.collapse import CollapseReport, collapse_report
 from bayescmoe.diagnostics.fisher import Information, fisher_information, observed_fisher
 from bayescmoe.diagnostics.geometry import geometry_table, posterior_quantities
-from bayescmoe.diagnostics.predictive import PromptGain, frozen_log_scores, prompt_gain, savage_dickey_log_bf
+from bayescmoe.diagnostics.predictive import (
+    PromptGain,
+    frozen_baseline,
+    frozen_log_scores,
+    prompt_evidence,
+    prompt_gain,
+    savage_dickey_log_bf,
+)
 from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics, diagnose, sampler_warnings
 
 __all__ = [
@@ -25,10 +33,12 @@ __all__ = [
     "collapse_report",
     "diagnose",
     "fisher_information",
+    "frozen_baseline",
     "frozen_log_scores",
     "geometry_table",
     "observed_fisher",
     "posterior_quantities",
+    "prompt_evidence",
     "prompt_gain",
     "sampler_warnings",
     "savage_dickey_log_bf",

@@ -5,14 +5,15 @@ checks against the thresholds below, and the checks into one verdict. The verdic
 data and the posterior show, never on the spec's family or structure (``spec.distinguishable``, P2's
 Definition 1, is an n -> infinity statement and is reported as information only):
 
-1. **prompt not needed** (only with a log Bayes factor) -- log BF = log Z(contaminated) - log Z(f0
-   alone) < :data:`LOG_BF_NEEDED` and some prompt parameter did not contract (contraction <
-   :data:`CONTRACTION_MIN`: the prompt is still near its prior). Kass and Raftery (1995) grade
-   2 log BF below 2 "not worth more than a bare mention", and a negative log BF is evidence for f0
-   alone: in both cases the data do not call for a prompt, and a merged prompt and a vanished one
-   are then the same explanation of them. A merge piles the posterior at lam -> 0, where the prompt
-   is free (the Occam factor of docs/science.md: *Related work*: log BF = -7 at exact Gaussian and Student-t(30)
-   merges, n = 2000), so the rule is log BF < 1, not |log BF| < 1.
+1. **prompt not needed** (only with evidence) -- the evidence for a prompt against f0 alone
+   (:class:`~bayescmoe.diagnostics.predictive.Evidence`: the Savage-Dickey or stepping-stone log
+   Bayes factor below 1, or a PSIS-LOO gain below max(4, 2 s.e.)) does not call for it, and some
+   prompt parameter did not contract (contraction < :data:`CONTRACTION_MIN`: the prompt is still
+   near its prior). Kass and Raftery (1995) grade 2 log BF below 2 "not worth more than a bare
+   mention", and a negative log BF is evidence for f0 alone: in both cases the data do not call for
+   a prompt, and a merged prompt and a vanished one are then the same explanation of them. A merge
+   piles the posterior at lam -> 0, where the prompt is free (the Occam factor: log BF = -7 at exact
+   Gaussian and Student-t(30) merges, n = 2000), so the rule is log BF < 1, not |log BF| < 1.
 2. **prompt merging** -- the gate collapsed (``prompt_observations`` or ``gate_contraction`` fired),
    the data cannot tell f0 from the Gaussian prompt closest to it
    (:func:`~bayescmoe.diagnostics.signals.frozen_projection`: f0's own a0 [, b0] and variance for the
@@ -24,7 +25,9 @@ Definition 1, is an n -> infinity statement and is reported as information only)
    may still differ from f0's (P2 b-ii), and the gate need not be near 0.
 3. **prompt vanishing** -- the prompt explains fewer than ``OBS_PER_PARAM`` observations per prompt
    parameter (posterior median of n wbar, ``prompt_observations``) and some prompt parameter did not
-   contract.
+   contract. Where both 2 and 3 hold the verdict is **prompt vanishing or merging**: a prompt with a
+   vanishing weight and one sitting on f0 are then the same density of the data, which the posterior
+   cannot tell apart; it names one only when the posterior shows it.
 4. **weakly identified** -- none of these, but some check of :data:`PROBLEMS` fired: a parameter that
    did not contract, a gate near 0 with a contracted prompt, ArviZ's R-hat / ESS / divergences /
    E-BFMI, chains that disagree, a bimodal marginal (coefficient above 5/9 *and* a KDE dip), a
@@ -51,17 +54,29 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
+from bayescmoe.diagnostics.predictive import prompt_evidence
 from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics, diagnose
+from bayescmoe.errors import require
+from bayescmoe.results.evidence import Evidence, stored_evidence
 
-VERDICTS = ("identified", "prompt vanishing", "prompt merging", "prompt not needed", "weakly identified")
+VERDICTS = (
+    "identified",
+    "prompt vanishing",
+    "prompt merging",
+    "prompt vanishing or merging",
+    "prompt not needed",
+    "weakly identified",
+)
+#: what ``collapse_report(evidence=...)`` accepts besides an :class:`Evidence`: the result's own (``auto``), a
+#: criterion of :func:`~bayescmoe.diagnostics.predictive.prompt_evidence`, or None (the posterior alone)
+EVIDENCE = ("auto", "savage-dickey", "loo")
+POSTERIOR_ONLY = "none (the verdict rests on the posterior alone)"
 
 #: a parameter "contracted" when 1 - var_post/var_prior reaches this (identified fits: 0.96 to 1,
 #: collapsed prompts: -0.1 to 0.8)
 CONTRACTION_MIN = 0.9
 #: the prompt "sits on" the frozen expert when the Gaussian test of a = a0 [, b = b0] has p >= this
 MERGE_P_MIN = 0.01
-#: a prompt is called for when log BF reaches this (Kass and Raftery 1995: 2 log BF >= 2 is "positive")
-LOG_BF_NEEDED = 1.0
 #: rank-normalised split R-hat above this is a failure. Vehtari et al. (2021) use 1.01 with ESS > 400;
 #: a healthy 2 x 300-draw control reached 1.011, so small fits get 1.02 (collapsed ones: up to 1.1)
 RHAT_MAX = 1.02
@@ -122,14 +137,14 @@ def _check(name: str, value: float, op: str, threshold: float, where: str = "") 
     return Check(name, float(value), op, float(threshold), where, fired)
 
 
-def checks(d: FitDiagnostics, log_bayes_factor: float | None = None) -> tuple[Check, ...]:
+def checks(d: FitDiagnostics, evidence: Evidence | None = None) -> tuple[Check, ...]:
     """Every check of :mod:`bayescmoe.diagnostics.collapse` on one fit's diagnostics, in report order."""
     gate, prompt = d.of_role("gate"), d.of_role("prompt")
     ess_min = ESS_PER_CHAIN_MIN * d.num_chains
     spans = d.gate_span >= FUNNEL_GATE_SPAN_MIN
     funnel_strength = lambda p: p.funnel_ratio if spans and p.funnel_corr <= FUNNEL_CORR_MAX else 1.0  # noqa: E731
     two_peaks = lambda p: p.bimodality if p.dip < DIP_MAX else np.nan  # noqa: E731
-    log_bf = np.nan if log_bayes_factor is None else log_bayes_factor
+    calls = Check("evidence", np.nan, "<", np.nan, "", False) if evidence is None else None
     return (
         _check("prompt_observations", d.prompt_observations, "<", d.gate_eps * d.n),
         _worst("gate_contraction", gate, lambda p: p.contraction, "<", CONTRACTION_MIN),
@@ -137,7 +152,7 @@ def checks(d: FitDiagnostics, log_bayes_factor: float | None = None) -> tuple[Ch
         _check("frozen_p", d.frozen_p, ">=", MERGE_P_MIN),
         _check("frozen_p_gated", d.frozen_p_gated, ">=", MERGE_P_MIN),
         _check("merge_probe", d.merge_probe, "<", CONTRACTION_MIN),
-        _check("log_bayes_factor", log_bf, "<", LOG_BF_NEEDED),
+        calls or _check("evidence", evidence.value, "<", evidence.threshold, evidence.criterion),
         _worst("rhat", d.parameters, lambda p: p.rhat, ">", RHAT_MAX),
         _worst("ess_bulk", d.parameters, lambda p: p.ess_bulk, "<", ess_min),
         _worst("ess_tail", d.parameters, lambda p: p.ess_tail, "<", ess_min),
@@ -174,23 +189,29 @@ def classify(d: FitDiagnostics, found: tuple[Check, ...]) -> tuple[str, str]:
     fired = {c.name for c in found if c.fired}
     seen, gate, prompt = by_name["prompt_observations"], by_name["gate_contraction"], by_name["prompt_contraction"]
     uncontracted = f"{prompt.where} did not contract ({prompt.value:.2f})"
-    if {"log_bayes_factor", "prompt_contraction"} <= fired:
+    if {"evidence", "prompt_contraction"} <= fired:
+        evidence = by_name["evidence"]
         return "prompt not needed", (
-            f"log Bayes factor for the prompt {by_name['log_bayes_factor'].value:.3g} < {LOG_BF_NEEDED:g} "
+            f"the evidence for a prompt ({evidence.where}) {evidence.value:.3g} < {evidence.threshold:.3g} "
             f"and {uncontracted}"
         )
     few = f"the prompt explains {seen.value:.3g} observations (posterior median of n wbar)"
     gated, probe = by_name["frozen_p_gated"], by_name["merge_probe"]
     sits = {"merge_probe", "frozen_p"} <= fired and (gated.fired or not np.isfinite(gated.value))
-    if {"prompt_observations", "gate_contraction"} & fired and sits:
+    merging = bool({"prompt_observations", "gate_contraction"} & fired) and sits
+    vanishing = {"prompt_observations", "prompt_contraction"} <= fired
+    if merging:
         collapsed = few if seen.fired else f"the gate did not contract ({gate.where} {gate.value:.2f})"
         where = f", also where its gate is not near 0 (p = {gated.value:.3g})" if gated.fired else ""
-        return "prompt merging", (
+        reason = (
             f"{collapsed}, the data cannot tell f0 from the Gaussian prompt closest to it (lam contracts by "
             f"{probe.value:.2f} with the prompt there) and it lies in the prompt's posterior "
             f"(p = {by_name['frozen_p'].value:.3g}){where}"
         )
-    if {"prompt_observations", "prompt_contraction"} <= fired:
+        if vanishing:
+            return "prompt vanishing or merging", f"{reason}; and {uncontracted}: both explain the data alike"
+        return "prompt merging", reason
+    if vanishing:
         return "prompt vanishing", f"{few} and {uncontracted}"
     problems = [c.name for c in found if c.fired and c.name in PROBLEMS]
     if problems:
@@ -206,6 +227,7 @@ class CollapseReport:
     reason: str
     checks: tuple[Check, ...]
     diagnostics: FitDiagnostics
+    evidence: Evidence | None = None
 
     @property
     def fired(self) -> tuple[Check, ...]:
@@ -236,6 +258,7 @@ class CollapseReport:
         lines = [
             f"verdict: {self.verdict}",
             f"why: {self.reason}",
+            f"evidence: {self.evidence.render() if self.evidence else POSTERIOR_ONLY}",
             f"fit: n = {d.n}, {d.num_chains} chains x {d.num_draws} draws, distinguishable {d.distinguishable}, "
             f"gate near 0 below {d.gate_eps:.3g} (posterior mass there {d.gate_mass_near_zero:.3g}, "
             f"prior {d.prior_gate_mass_near_zero:.3g})",
@@ -257,20 +280,30 @@ class CollapseReport:
         return self.render()
 
 
-def report_of(d: FitDiagnostics, log_bayes_factor: float | None = None) -> CollapseReport:
+def report_of(d: FitDiagnostics, evidence: Evidence | None = None) -> CollapseReport:
     """The report on diagnostics already computed (the module docstring's rule)."""
-    found = checks(d, log_bayes_factor)
-    return CollapseReport(*classify(d, found), found, d)
+    found = checks(d, evidence)
+    return CollapseReport(*classify(d, found), found, d, evidence)
+
+
+def evidence_of(dt: xr.DataTree, evidence: str | Evidence | None = "auto") -> Evidence | None:
+    """The evidence ``collapse_report`` decides with: ``"auto"``, the result's own (what :func:`bayescmoe.fit`
+    stored) or else :func:`~bayescmoe.diagnostics.predictive.prompt_evidence`'s default; a criterion of
+    :data:`EVIDENCE`; an :class:`Evidence` computed elsewhere (the stepping-stone ladder); or None."""
+    if evidence is None or isinstance(evidence, Evidence):
+        return evidence
+    require(evidence in EVIDENCE, "evidence", f"unknown evidence {evidence!r}; choose from {[*EVIDENCE, None]}")
+    stored = stored_evidence(dt)
+    return stored if evidence == "auto" and stored is not None else prompt_evidence(dt, evidence)
 
 
 def collapse_report(
-    dt: xr.DataTree, *, eps: float | None = None, log_bayes_factor: float | None = None
+    dt: xr.DataTree, *, evidence: str | Evidence | None = "auto", eps: float | None = None
 ) -> CollapseReport:
     """Diagnose a NUTS result and classify it (module docstring).
 
-    ``eps``: the gate's "near 0" level (default ``OBS_PER_PARAM`` k / n); ``log_bayes_factor``:
-    log Z(contaminated) - log Z(f0 alone), e.g. from
-    :func:`~bayescmoe.diagnostics.predictive.savage_dickey_log_bf`; without it the verdict rests on the
-    posterior alone (no "prompt not needed").
+    ``evidence`` for the prompt against f0 alone (:func:`evidence_of`): by default the result's own, or
+    else Savage-Dickey (constant gate) or PSIS-LOO (sigmoid gate); None decides from the posterior alone
+    (no "prompt not needed"). ``eps``: the gate's "near 0" level (default ``OBS_PER_PARAM`` k / n).
     """
-    return report_of(diagnose(dt, eps=eps), log_bayes_factor)
+    return report_of(diagnose(dt, eps=eps), evidence_of(dt, evidence))

@@ -8,6 +8,7 @@ import pandas as pd
 import xarray as xr
 
 from bayescmoe.results.datatree import spec_of
+from bayescmoe.results.evidence import stored_evidence
 
 
 def flatten(ds: xr.Dataset, names: tuple[str, ...]) -> dict[str, float]:
@@ -83,9 +84,11 @@ def describe(dt: xr.DataTree) -> str:
         lines.append(
             f"NUTS: {ss.sizes['chain']} chains x {ss.sizes['draw']} draws, {int(ss['diverging'].sum())} divergences"
         )
-    timings = [
-        f"{k.removesuffix('_seconds')} {a[k]:.1f} s" for k in ("mle_seconds", "map_seconds", "nuts_seconds") if k in a
-    ]
+    evidence = stored_evidence(dt)
+    if evidence is not None:
+        lines.append(f"evidence for a prompt: {evidence.render()}")
+    stages = ("mle_seconds", "map_seconds", "nuts_seconds", "evidence_seconds")
+    timings = [f"{k.removesuffix('_seconds')} {a[k]:.1f} s" for k in stages if k in a]
     if timings:
         lines.append("time: " + ", ".join(timings))
     return "\n".join(lines) + "\n\n" + format_table(fit_table(dt))

@@ -20,9 +20,10 @@ a0 = e1, b0 = 0, nu0 = 0.1 as in :mod:`bayescmoe.model.settings`), built by
   and tau* -> -inf (the value of a point is tau*).
 
 Each point is simulated, fitted (MAP from the truth, NUTS from the MAP) and classified by
-:func:`bayescmoe.diagnostics.collapse.collapse_report`, with the Savage-Dickey log Bayes factor
-(:func:`bayescmoe.diagnostics.predictive.savage_dickey_log_bf`) for the constant gate and from the
-posterior alone (``verdict_posterior``).
+:func:`bayescmoe.diagnostics.collapse.collapse_report`, with the evidence for a prompt
+(:func:`bayescmoe.diagnostics.predictive.prompt_evidence`: the Savage-Dickey log Bayes factor for
+the constant gate, the PSIS-LOO gain for the sigmoid gate) and from the posterior alone
+(``verdict_posterior``).
 
 **Ground truth, independent of the classifier** (:func:`fisher_label`). The per-observation Fisher
 information I at the truth (:func:`bayescmoe.diagnostics.fisher.fisher_information`, Monte Carlo) predicts the
@@ -60,7 +61,7 @@ from numpyro.distributions.transforms import biject_to
 
 from bayescmoe.diagnostics.collapse import CONTRACTION_MIN, VERDICTS, report_of
 from bayescmoe.diagnostics.fisher import EIGEN_FLOOR, fisher_information, gate_direction
-from bayescmoe.diagnostics.predictive import savage_dickey_log_bf
+from bayescmoe.diagnostics.predictive import prompt_evidence
 from bayescmoe.diagnostics.signals import GATE_PARAMS, diagnose, prior_variance
 from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map
@@ -68,7 +69,7 @@ from bayescmoe.model.params import by_label, flat_labels, name_of
 from bayescmoe.model.priors import SUPPORTS
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
-from bayescmoe.results.datatree import spec_of, to_datatree
+from bayescmoe.results.datatree import to_datatree
 from bayescmoe.studies.fisher_paths import FisherPath, merging_path, vanishing_path
 
 Array = jax.Array
@@ -233,11 +234,10 @@ def fit_result(
 
 
 def classify_fit(dt: xr.DataTree) -> dict[str, Any]:
-    """:meth:`CollapseReport.to_dict` with the Savage-Dickey log BF (constant gate), plus the verdict
-    from the posterior alone (``verdict_posterior``) and the smallest contraction."""
+    """:meth:`CollapseReport.to_dict` with the evidence for a prompt, plus the verdict from the posterior
+    alone (``verdict_posterior``) and the smallest contraction."""
     d = diagnose(dt)
-    log_bf = savage_dickey_log_bf(dt) if spec_of(dt).gate == "constant" else None
-    row = report_of(d, log_bf).to_dict()
+    row = report_of(d, prompt_evidence(dt)).to_dict()
     row["verdict_posterior"] = report_of(d).verdict
     row["min_contraction"] = float(np.nanmin([row["gate_contraction"], row["prompt_contraction"]]))
     return row
@@ -284,8 +284,8 @@ def confusion(rows: pd.DataFrame, column: str = "verdict") -> pd.DataFrame:
 #: the verdicts that name each label (module docstring)
 NAMES = {
     LABELS[0]: ("identified",),
-    LABELS[1]: ("prompt merging", "prompt not needed"),
-    LABELS[2]: ("prompt vanishing", "prompt not needed"),
+    LABELS[1]: ("prompt merging", "prompt vanishing or merging", "prompt not needed"),
+    LABELS[2]: ("prompt vanishing", "prompt vanishing or merging", "prompt not needed"),
 }
 
 

@@ -8,7 +8,7 @@ and the log Bayes factor for a prompt against the frozen expert alone. Beside th
 gate the Savage-Dickey Bayes factor from the posterior draws alone
 (:func:`~bayescmoe.diagnostics.predictive.savage_dickey_log_bf`), and the collapse report's verdict
 given the ladder's Bayes factor (:func:`~bayescmoe.diagnostics.collapse.collapse_report`).
-:func:`ladder_log_bayes_factor` is the ladder's Bayes factor alone (``bayescmoe collapse --evidence ladder``).
+:func:`ladder_evidence` is the ladder's Bayes factor alone (``bayescmoe collapse --evidence ladder``).
 """
 
 from __future__ import annotations
@@ -21,12 +21,16 @@ from typing import Any
 
 import arviz as az
 import jax
-import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from bayescmoe.diagnostics.collapse import collapse_report
-from bayescmoe.diagnostics.predictive import frozen_log_scores, savage_dickey_log_bf
+from bayescmoe.diagnostics.predictive import (
+    LOG_BF_NEEDED,
+    frozen_log_scores,
+    savage_dickey_log_bf,
+    with_log_likelihood,
+)
 from bayescmoe.diagnostics.singular import (
     Estimate,
     laplace_log_evidence,
@@ -38,11 +42,12 @@ from bayescmoe.diagnostics.singular import (
 )
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.optimize import PointEstimate, fit_map, fit_mle
-from bayescmoe.inference.predictive import pointwise_log_likelihood, proper_prior
+from bayescmoe.inference.predictive import proper_prior
 from bayescmoe.inference.tempered import GAMMA, PowerDraws, ladder, power_posterior
 from bayescmoe.model.params import flat_labels
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.results.datatree import data_of, params_of, spec_of
+from bayescmoe.results.evidence import Evidence
 
 Array = jax.Array
 #: temperatures of the evidence ladder (K + 1 power posteriors, powers 0 .. 1) by default
@@ -130,13 +135,7 @@ class SingularReport:
 
 def _result_pointwise(dt: xr.DataTree) -> tuple[np.ndarray, Estimate]:
     """(pointwise log-likelihood (chain, draw, n), PSIS-LOO elpd) of a NUTS result, computed if not stored."""
-    if "log_likelihood" not in dt.children:
-        spec = spec_of(dt)
-        x, y = data_of(dt)
-        post = {k: dt["posterior"][k].values for k in spec.param_names}
-        pointwise = pointwise_log_likelihood(spec, jnp.asarray(x), jnp.asarray(y), post)
-        dt = dt.copy()
-        dt["log_likelihood"] = xr.DataTree(xr.Dataset({"y": (("chain", "draw", "y_dim_0"), pointwise)}))
+    dt = with_log_likelihood(dt)
     loo = az.loo(dt)
     return dt["log_likelihood"]["y"].values, Estimate(float(loo.elpd), float(loo.se))
 
@@ -178,16 +177,17 @@ def _refit_map(dt: xr.DataTree, spec: ModelSpec, inputs: Array, y: Array, key: i
     return fit_map(spec, inputs, y, key=key, init=[*stored, mean])
 
 
-def ladder_log_bayes_factor(
+def ladder_evidence(
     dt: xr.DataTree, *, key: int = 0, num_temperatures: int = NUM_TEMPERATURES, **sampler: int | float | str | bool
-) -> Estimate:
-    """log Z (stepping-stone) - sum_i log f0(y_i | x_i) of a saved NUTS result, with its s.e.: any gate."""
+) -> Evidence:
+    """log Z (stepping-stone) - sum_i log f0(y_i | x_i) of a saved NUTS result, with its s.e., as the
+    evidence for a prompt: any gate, about 33 NUTS runs (``collapse_report(dt, evidence=ladder_evidence(dt))``)."""
     _checked(dt, GAMMA, num_temperatures, sampler)
     spec = spec_of(dt)
     x, y = data_of(dt)
     init = _refit_map(dt, spec, x, y, key).params
     ss, _, _ = log_evidence(spec, x, y, init=init, key=key + 3, num_temperatures=num_temperatures, **sampler)
-    return Estimate(ss.value - float(np.sum(frozen_log_scores(dt))), ss.se)
+    return Evidence("ladder", ss.value - float(np.sum(frozen_log_scores(dt))), ss.se, LOG_BF_NEEDED)
 
 
 def singular_report(
@@ -248,8 +248,8 @@ def singular_report(
         log_evidence_laplace=laplace_log_evidence(map_),
         frozen_log_evidence=frozen,
         log_bayes_factor=ss.value - frozen,
-        log_bayes_factor_savage_dickey=savage_dickey_log_bf(dt) if constant else float("nan"),
-        verdict=collapse_report(dt, log_bayes_factor=ss.value - frozen).verdict,
+        log_bayes_factor_savage_dickey=savage_dickey_log_bf(dt).value if constant else float("nan"),
+        verdict=collapse_report(dt, evidence=Evidence("ladder", ss.value - frozen, ss.se, LOG_BF_NEEDED)).verdict,
         num_temperatures=int(num_temperatures),
         divergences=local.divergences + tempered.divergences + sum(d.divergences for d in steps),
     )

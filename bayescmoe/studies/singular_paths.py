@@ -2,7 +2,7 @@
 
 The paths of :mod:`bayescmoe.studies.collapse_paths` (merging Delta -> 0 with a Gaussian frozen
 expert, vanishing lam* -> 0 and the distinguishable controls), each point simulated, fitted (MAP,
-NUTS) and given to :func:`~bayescmoe.diagnostics.singular.singular_report` and
+NUTS) and given to :func:`~bayescmoe.studies.singular.singular_report` and
 :func:`~bayescmoe.diagnostics.collapse.collapse_report`, beside the Fisher label of the truth. One
 cell per (point, n) in a resumable store (:func:`bayescmoe.studies.store.run_cells`).
 
@@ -74,7 +74,7 @@ def singular_cell(
         values.update(
             value=point.value,
             verdict=float(VERDICTS.index(report.verdict)),
-            verdict_posterior=float(VERDICTS.index(collapse_report(dt).verdict)),
+            verdict_posterior=float(VERDICTS.index(collapse_report(dt, evidence=None).verdict)),
             fisher_collapsed=float(label.collapsed),
             fisher_singular=float(label.singular),
         )

@@ -1,4 +1,4 @@
-"""Validation of the singular-learning estimators (#12 section 2): known coefficients, quadrature, Laplace.
+"""Validation of the singular-learning estimators: known coefficients, quadrature, Laplace.
 
 - **Regular**: in a distinguishable setting the learning coefficient is k/2 (Watanabe 2009, Theorem 6.1).
 - **Minimally singular, known**: the smallest contaminated MoE with a free prompt, :data:`SMALL`

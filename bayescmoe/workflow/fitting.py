@@ -22,6 +22,7 @@ import jax
 import xarray as xr
 from tqdm.auto import tqdm
 
+from bayescmoe.diagnostics.predictive import CRITERIA, prompt_evidence
 from bayescmoe.diagnostics.signals import sampler_warnings
 from bayescmoe.errors import FitWarning, require, require_positive_ints
 from bayescmoe.inference.nuts import fit_nuts
@@ -30,6 +31,7 @@ from bayescmoe.model.settings import Setting
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import ModelSpec, check_data, model_inputs
 from bayescmoe.results.datatree import to_datatree
+from bayescmoe.results.evidence import ATTRIBUTE
 from bayescmoe.runtime import require_memory
 
 Array = jax.Array
@@ -91,6 +93,7 @@ def fit(
     predictive: bool = True,
     prior_draws: int = 500,
     pointwise_thin: int = 1,
+    evidence: str | None = "auto",
     progress_bar: bool | None = None,
     attrs: Mapping[str, Any] | None = None,
 ) -> xr.DataTree:
@@ -106,7 +109,11 @@ def fit(
     ``methods``) or at NumPyro's default (``"prior"``). The result is complete for ArviZ:
     ``log_likelihood``, ``posterior_predictive`` (``predictive``), ``prior`` and ``prior_predictive``
     (``prior_draws`` draws, proper priors only), ``log_prior``, ``unconstrained_posterior``; the
-    pointwise groups keep every ``pointwise_thin``-th draw. ``attrs`` adds root attributes.
+    pointwise groups keep every ``pointwise_thin``-th draw. ``attrs`` adds root attributes. With NUTS,
+    ``evidence`` for the prompt against the frozen expert alone
+    (:func:`~bayescmoe.diagnostics.predictive.prompt_evidence`: ``"auto"``, Savage-Dickey for a constant
+    gate and PSIS-LOO otherwise; ``"savage-dickey"``, ``"loo"``, or None) is stored in the attribute
+    ``prompt_evidence``, where :func:`describe` and :func:`collapse_report` find it.
     ``key``: a seed, whose fit half (:func:`split_seed`) the fits use and which the result stores,
     or a PRNG key. ``progress_bar``: a tqdm bar over the stages (default: when stderr is a terminal).
     """
@@ -115,6 +122,7 @@ def fit(
     require(not unknown, "methods", f"unknown method(s) {unknown}; choose from {list(METHODS)}")
     require(len(methods) > 0 and len(set(methods)) == len(methods), "methods", "name each method at most once")
     require(nuts_init in NUTS_INITS, "nuts_init", f"must be one of {list(NUTS_INITS)}")
+    require(evidence is None or evidence in CRITERIA, "evidence", f"must be one of {[*CRITERIA, None]}")
     require(
         nuts_init != "map" or "nuts" not in methods or "map" in methods,
         "nuts_init",
@@ -139,7 +147,8 @@ def fit(
         meta["seed"] = key
     estimates = {}
     show = sys.stderr.isatty() if progress_bar is None else progress_bar
-    with tqdm(total=len(methods) + 1, desc="bayescmoe.fit", unit="stage", disable=not show, leave=False) as bar:
+    stages = len(methods) + 1 + int("nuts" in methods and evidence is not None)
+    with tqdm(total=stages, desc="bayescmoe.fit", unit="stage", disable=not show, leave=False) as bar:
         if "mle" in methods:
             estimates["mle"] = _timed(meta, bar, "mle", fit_mle, spec, x, y, key=k_mle, init=starts)
         if "map" in methods:
@@ -169,6 +178,9 @@ def fit(
             pointwise_thin=pointwise_thin,
             key=k_pred,
         )
+        if nuts is not None and evidence is not None:
+            found = _timed(meta, bar, "evidence", prompt_evidence, dt, evidence)
+            dt.attrs.update({ATTRIBUTE: found.to_json(), "evidence_seconds": meta["evidence_seconds"]})
     for line in fit_warnings(dt):
         warnings.warn(line, FitWarning, stacklevel=2)
     return dt
