@@ -126,7 +126,9 @@ def _singular(args: argparse.Namespace) -> None:
 
     dt = load(args.result)
     sampler = {"num_warmup": args.num_warmup, "num_samples": args.num_samples, "num_chains": args.num_chains}
-    report = singular_report(dt, key=args.seed, gamma=args.gamma, num_temperatures=args.temperatures, **sampler)
+    report = singular_report(
+        dt, key=args.seed, gamma=args.gamma, num_temperatures=args.temperatures, progress=True, **sampler
+    )
     if args.json:
         print(report.to_json())
         return

@@ -219,6 +219,19 @@ def classify(d: FitDiagnostics, found: tuple[Check, ...]) -> tuple[str, str]:
     return "identified", "no check fired"
 
 
+#: the checks each verdict rests on (module docstring); for "weakly identified", any of :data:`PROBLEMS`
+DECIDING = {
+    "identified": frozenset(),
+    "prompt not needed": frozenset({"evidence", "prompt_contraction"}),
+    "prompt merging": frozenset(
+        {"prompt_observations", "gate_contraction", "merge_probe", "frozen_p", "frozen_p_gated"}
+    ),
+    "prompt vanishing": frozenset({"prompt_observations", "prompt_contraction"}),
+    "weakly identified": frozenset(PROBLEMS),
+}
+DECIDING["prompt vanishing or merging"] = DECIDING["prompt merging"] | DECIDING["prompt vanishing"]
+
+
 @dataclass(frozen=True)
 class CollapseReport:
     """The verdict on one fit, why, every check, and the diagnostics behind them."""
@@ -233,6 +246,11 @@ class CollapseReport:
     def fired(self) -> tuple[Check, ...]:
         """The checks that crossed their thresholds."""
         return tuple(c for c in self.checks if c.fired)
+
+    @property
+    def decisive(self) -> tuple[Check, ...]:
+        """The crossed checks the verdict rests on; any other crossed check did not decide it alone."""
+        return tuple(c for c in self.fired if c.name in DECIDING[self.verdict])
 
     def to_dict(self) -> dict[str, Any]:
         """One flat row (verdict, fit sizes, each check's value/where/fired) for tabulating many fits."""
@@ -267,7 +285,7 @@ class CollapseReport:
         ]
         for c in self.checks:
             value = "n/a" if not np.isfinite(c.value) else f"{c.value:.4g}"
-            crossed = "crossed" if c.fired else ""
+            crossed = "" if not c.fired else "crossed" if c in self.decisive else "crossed; not decisive alone"
             lines.append(
                 f"{c.name:22s} {value:>10s}  {c.op + ' ' + f'{c.threshold:.4g}':12s} {c.where:8s} {crossed}".rstrip()
             )

@@ -11,6 +11,7 @@ l(theta) = sum_i log p(y_i | x_i, theta), the one quantity the estimators of
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import NamedTuple
@@ -18,6 +19,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from bayescmoe.errors import require
 from bayescmoe.inference.nuts import nuts_program
@@ -64,12 +66,14 @@ def power_posterior(
     center: Mapping[str, Array] | None = None,
     gamma: float = GAMMA,
     init: Mapping[str, Array] | None = None,
+    progress: bool | None = None,
     **sampler: int | float | str | bool,
 ) -> list[PowerDraws]:
     """NUTS on each p_t of ``powers`` (``sampler``: options of :func:`~bayescmoe.inference.nuts.nuts_program`).
 
     ``center``: natural parameters w* to localise around (N(T^-1(w*), 1/gamma) on the unconstrained
     scale replaces the prior); ``init`` starts every chain there (default: ``center``, if given).
+    ``progress``: a tqdm bar over the powers (default: when stderr is a terminal).
     """
     inputs, y = (jnp.asarray(v) for v in check_data(spec, inputs, y))
     require(all(0.0 <= t <= 1.0 for t in powers), "powers", f"powers lie in [0, 1], got {list(powers)}")
@@ -80,7 +84,8 @@ def power_posterior(
     run = power_program(spec, **sampler)
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
     out = []
-    for i, power in enumerate(powers):
+    show = sys.stderr.isatty() if progress is None else progress
+    for i, power in enumerate(tqdm(powers, desc="power posteriors", unit="power", disable=not show, leave=False)):
         loglik, diverging = run(jax.random.fold_in(key, i), inputs, y, float(power), u_center, float(gamma), init)
         out.append(PowerDraws(float(power), np.asarray(loglik), int(np.sum(diverging))))
     return out

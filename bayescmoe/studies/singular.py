@@ -98,6 +98,16 @@ class SingularReport:
         rest["llc_chains"] = list(self.llc_chains)
         return {**{key: getattr(self, key) for key in head}, **{k: v for k, v in rest.items() if k not in head}}
 
+    def llc_comment(self) -> str:
+        """What to make of the learning coefficient beside k/2 (empty when it sits at or below k/2)."""
+        if self.llc - 2 * self.llc_se <= self.k_half:
+            return ""
+        return (
+            "\n  above k/2 by more than 2 s.e.: a learning coefficient never exceeds k/2, so this estimate is biased "
+            "(w* not at a local maximum, a localiser too weak for n t times the curvature, or too few draws); "
+            "do not read it as the model's"
+        )
+
     def to_json(self) -> str:
         """:meth:`to_dict` as one JSON object (NaN written as null)."""
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.to_dict().items()}
@@ -112,7 +122,7 @@ class SingularReport:
                 f"n = {self.n}, k = {self.k} free parameters, power t = 1/log n = {self.power:.4g}; "
                 f"w* = the MLE next to the MAP (log-likelihood {self.loglik_mle:.3f}, {self.mle_stop_reason})",
                 f"learning coefficient (local, gamma = {self.gamma:g}) {self.llc:.3f} +/- {self.llc_se:.3f}"
-                f"   k/2 = {self.k_half:g}   ratio {self.llc / self.k_half:.3f}",
+                f"   k/2 = {self.k_half:g}   ratio {self.llc / self.k_half:.3f}" + self.llc_comment(),
                 f"WBIC {self.wbic:.2f} +/- {self.wbic_se:.2f}   (-log evidence {-self.log_evidence:.2f})",
                 f"WAIC (elpd scale) {self.waic:.2f} +/- {self.waic_se:.2f}, p_waic {self.p_waic:.2f}"
                 f"   PSIS-LOO {self.elpd_loo:.2f} +/- {self.elpd_loo_se:.2f}",
