@@ -1,4 +1,4 @@
-"""Is a prompt needed? The evidence fit stores, the verdicts it leads to, the frozen baseline, and what a report says."""
+"""Is a prompt needed? The evidence fit stores, the verdicts it leads to, the frozen baseline, what a report says."""
 
 from __future__ import annotations
 

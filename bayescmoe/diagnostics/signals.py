@@ -386,14 +386,14 @@ def sampler_warnings(dt: xr.DataTree) -> list[str]:
     rhat = per_label(dt, names, az.rhat)
     worst = max(rhat, key=lambda k: rhat[k] if np.isfinite(rhat[k]) else np.inf)
     if not rhat[worst] <= RHAT_WARN:
-        out.append(f"R-hat {rhat[worst]:.3g} > {RHAT_WARN} ({worst}): the chains disagree; do not trust the posterior")
+        out.append(f"R-hat {rhat[worst]:.3f} > {RHAT_WARN} ({worst}): the chains disagree; do not trust the posterior")
     for method in ("bulk", "tail"):
         ess = per_label(dt, names, az.ess, method=method)
         low = min(ess, key=lambda k: ess[k] if np.isfinite(ess[k]) else -np.inf)
         if not ess[low] >= ESS_PER_CHAIN_WARN * chains:
             out.append(
-                f"{method} ESS {ess[low]:.0f} < {ESS_PER_CHAIN_WARN} per chain ({low}): posterior {method} "
-                "estimates are unreliable; run longer chains"
+                f"{method} ESS {ess[low]:.0f} < {ESS_PER_CHAIN_WARN * chains} ({ESS_PER_CHAIN_WARN} per chain, {low}): "
+                f"posterior {method} estimates are unreliable; run longer chains"
             )
     divergent = int(dt["sample_stats"]["diverging"].sum())
     if divergent:
