@@ -11,7 +11,8 @@ frozen a0 = e1, b0 = 0, nu0 = 0.1 (bayescmoe.studies.collapse_paths.standard_pat
   near-linear        f0 Gaussian linear of slope 0.3, tanh prompt tanh(a.x + b), lam* = 0.4, the merging moves
   vanishing-sigmoid  P2's model in d = 2: sigmoid gate, Laplace f0 tanh(e1.x), prompt tanh(-e1.x), tau* -> -inf
 Each point: simulate n pairs, MAP from the truth, NUTS from the MAP, bayescmoe.diagnostics.collapse verdict
-with the Savage-Dickey log Bayes factor (constant gate) and from the posterior alone.
+with the evidence for a prompt (Savage-Dickey for the constant gate, PSIS-LOO for the sigmoid gate) and
+from the posterior alone.
 Ground truth, independent of the classifier: with I the per-observation Fisher information at the
 truth (Monte Carlo), the predicted posterior variance is diag(I^-1)/n (delta method to log nu), the
 predicted contraction 1 - var / prior var; "collapsed" when some parameter's is below 0.9 (the
@@ -24,7 +25,7 @@ n^-1/2 / Delta^2, docs/science.md: *The rates*) puts the merging boundary at Del
     python analyses/collapse_paths.py --quick    # 2 + 2 + 3 x 1 + 3 x 1 points, n = 1000, 2 chains x 200 + 400
 
 Writes <out>/paths.nc (dims path x point) and prints one row per fit, the confusion tables
-(Fisher label x verdict, with the Bayes factor and from the posterior alone), how many verdicts
+(Fisher label x verdict, with the evidence and from the posterior alone), how many verdicts
 name their label, and the counts of collapsed fits not flagged and of controls flagged.
 
 Background: docs/science.md, *When learning slows*, *The rates*.
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         nc = atomic_write(Path(args.out) / "paths.nc", lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
         print(format_rows(rows))
         print()
-        for title, column in (("with the Bayes factor", "verdict"), ("from the posterior alone", "verdict_posterior")):
+        for title, column in (("with the evidence", "verdict"), ("from the posterior alone", "verdict_posterior")):
             print(f"verdict {title}:")
             print(confusion(rows, column).to_string())
             print(", ".join(f"{name}: {count}" for name, count in agreement(rows, column).items()))
