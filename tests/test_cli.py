@@ -196,6 +196,24 @@ def test_get_setting_names_the_choices():
         get_setting("nope")
 
 
+def test_help_and_usage_errors_load_no_jax():
+    """``bayescmoe --help`` and a bad flag answer before JAX, NumPyro or ArviZ is imported (speed is the point;
+    how long it takes is for the benchmarks, this checks that nothing heavy is on the way)."""
+    code = (
+        "import sys\n"
+        "from bayescmoe.cli import main\n"
+        "try:\n"
+        "    main(['fit', '--help'])\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0\n"
+        "assert main(['fit', '--num-chains', 'four']) == 2\n"
+        "print([m for m in ('jax', 'numpyro', 'arviz', 'xarray', 'matplotlib', 'scipy') if m in sys.modules])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout + proc.stderr
+    assert "--num-warmup" in proc.stdout and proc.stderr.startswith("bayescmoe: error: arguments:")
+
+
 def test_version_from_the_shell():
     import bayescmoe
 

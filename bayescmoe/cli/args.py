@@ -10,11 +10,13 @@ import argparse
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.files import require_writable
-from bayescmoe.studies.engine import LOCAL, Cluster
+
+if TYPE_CHECKING:
+    from bayescmoe.studies.engine import Cluster
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -61,6 +63,8 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cluster_of(args: argparse.Namespace) -> Cluster | None:
     """The Dask cluster that ``--scheduler`` and ``--workers`` name (checked), or None to run serially."""
+    from bayescmoe.studies.engine import LOCAL, Cluster
+
     if args.scheduler is None and args.workers is None:
         return None
     return Cluster(args.scheduler or LOCAL, args.workers)

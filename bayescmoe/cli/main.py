@@ -22,11 +22,10 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded
+from bayescmoe.defaults import GAMMA, NUM_TEMPERATURES
 from bayescmoe.errors import BayescmoeError, FitWarning, require
 from bayescmoe.files import atomic_write, require_writable
-from bayescmoe.inference.tempered import GAMMA
 from bayescmoe.runtime import configure
-from bayescmoe.studies.singular import NUM_TEMPERATURES
 
 
 def report_run(dt, name: str, args: argparse.Namespace, note: str = "") -> Path:
@@ -255,7 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point: configures the runtime (:func:`bayescmoe.runtime.configure`), then runs a command."""
-    configure()
+    """Console entry point: parses the command (no JAX loaded for ``--help`` or a usage error), configures
+    the runtime (:func:`bayescmoe.runtime.configure`), then runs it; the command's modules load on the way."""
     parser = build_parser()
-    return guarded(lambda: (lambda args: args.func(args))(parser.parse_args(argv)))
+
+    def run() -> None:
+        args = parser.parse_args(argv)
+        configure()
+        args.func(args)
+
+    return guarded(run)

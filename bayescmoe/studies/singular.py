@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from bayescmoe.defaults import GAMMA, NUM_TEMPERATURES
 from bayescmoe.diagnostics.collapse import collapse_report
 from bayescmoe.diagnostics.predictive import frozen_log_scores, savage_dickey_log_bf
 from bayescmoe.diagnostics.singular import (
@@ -39,14 +40,12 @@ from bayescmoe.diagnostics.singular import (
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.optimize import PointEstimate, fit_map, fit_mle
 from bayescmoe.inference.predictive import pointwise_log_likelihood, proper_prior
-from bayescmoe.inference.tempered import GAMMA, PowerDraws, ladder, power_posterior
+from bayescmoe.inference.tempered import PowerDraws, ladder, power_posterior
 from bayescmoe.model.params import flat_labels
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.results.datatree import data_of, params_of, spec_of
 
 Array = jax.Array
-#: temperatures of the evidence ladder (K + 1 power posteriors, powers 0 .. 1) by default
-NUM_TEMPERATURES = 32
 
 
 @dataclass(frozen=True)
