@@ -45,9 +45,12 @@ def test_paper_truths():
 
 def test_fit_from_toml_then_summary_and_plot(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["fit", "--config", str(EXAMPLE), *TINY, "--out", str(out), "--no-plots", "--no-predictive"]) == 0
+    flags = ["--no-plots", "--no-predictive", "--pointwise-dtype", "float32", "--thin", "3"]
+    assert main(["fit", "--config", str(EXAMPLE), *TINY, "--out", str(out), *flags]) == 0
     path = out / "p1-family-small.nc"
     dt = results.load(path)
+    assert dt["log_likelihood"]["y"].dtype == "float32" and dt["posterior"]["a"].dtype == "float64"
+    assert dt["log_likelihood"].sizes["draw"] == 10 and dt["posterior"].sizes["draw"] == 30
     assert dt.attrs["setting"] == "p1-family-small"
     assert results.spec_of(dt) == Setting.from_file(EXAMPLE).spec
     assert float(dt["truth"]["lam"]) == pytest.approx(0.1 + 2 * 200**-0.5)

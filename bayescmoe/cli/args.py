@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from bayescmoe.defaults import POINTWISE_DTYPES
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.files import require_writable
 
@@ -37,7 +38,15 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str = "results", n: 
     parser.add_argument("--init", choices=("map", "prior"), default="map", help="where NUTS chains start")
     parser.add_argument("--no-log-likelihood", action="store_true", help="do not store the pointwise log-lik")
     parser.add_argument("--no-predictive", action="store_true", help="no prior and posterior predictive groups")
-    parser.add_argument("--thin", type=int, default=1, help="keep every k-th draw in the pointwise groups")
+    parser.add_argument(
+        "--thin", type=int, default=1, help="keep every k-th draw in the log-likelihood and posterior predictive"
+    )
+    parser.add_argument(
+        "--pointwise-dtype",
+        choices=POINTWISE_DTYPES,
+        default=POINTWISE_DTYPES[0],
+        help=f"precision of the pointwise groups on disk ({POINTWISE_DTYPES[1]}: half the file; default: %(default)s)",
+    )
     parser.add_argument("--out", default=out, help="output directory (DataTree .nc and figures)")
     parser.add_argument("--no-plots", action="store_true", help="skip the trace and pair plots")
 

@@ -38,7 +38,7 @@ def report_run(dt, name: str, args: argparse.Namespace, note: str = "") -> Path:
         dt.attrs.setdefault(key, value)
     print(describe(dt) + (f"\n\n{note}" if note else ""))
     out = Path(args.out)
-    path = save(dt, out / f"{name}.nc")
+    path = save(dt, out / f"{name}.nc", pointwise_dtype=args.pointwise_dtype)
     written = [path]
     if not args.no_plots:
         written += [plot_trace(dt, out / f"{name}-trace.png"), plot_pair(dt, out / f"{name}-pair.png")]
@@ -145,8 +145,11 @@ def write_predictions(predictions, path: Path) -> Path:
     per new row (its features and every per-row summary; the predictive draws stay in the NetCDF form)."""
     import csv
 
+    from bayescmoe.results.datatree import compressed
+
     if path.suffix == ".nc":
-        return atomic_write(path, lambda tmp: predictions.to_netcdf(tmp, engine="h5netcdf"))
+        encoding = compressed(predictions)
+        return atomic_write(path, lambda tmp: predictions.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
     columns = {str(f): predictions["x"].sel(feature=f).values for f in predictions["feature"].values}
     columns |= {name: v.values for name, v in predictions.data_vars.items() if v.dims == ("obs",)}
 

@@ -106,7 +106,8 @@ def fit(
     ``methods``) or at NumPyro's default (``"prior"``). The result is complete for ArviZ:
     ``log_likelihood``, ``posterior_predictive`` (``predictive``), ``prior`` and ``prior_predictive``
     (``prior_draws`` draws, proper priors only), ``log_prior``, ``unconstrained_posterior``; the
-    pointwise groups keep every ``pointwise_thin``-th draw. ``attrs`` adds root attributes.
+    pointwise groups keep every ``pointwise_thin``-th draw (their precision on disk is ``pointwise_dtype``
+    of :func:`~bayescmoe.results.datatree.save`). ``attrs`` adds root attributes.
     ``key``: a seed, whose fit half (:func:`split_seed`) the fits use and which the result stores,
     or a PRNG key. ``progress_bar``: a tqdm bar over the stages (default: when stderr is a terminal).
     """
