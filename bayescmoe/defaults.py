@@ -8,3 +8,5 @@ GAMMA = 1.0
 NUM_TEMPERATURES = 32
 #: how a saved result can store its pointwise groups: as computed, or in half the bytes (the first is the default)
 POINTWISE_DTYPES = ("float64", "float32")
+#: the most variables (a coordinate counts as one) the default pair plot shows
+PAIR_MAX = 6

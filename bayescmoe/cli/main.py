@@ -22,7 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded
-from bayescmoe.defaults import GAMMA, NUM_TEMPERATURES
+from bayescmoe.defaults import GAMMA, NUM_TEMPERATURES, PAIR_MAX
 from bayescmoe.errors import BayescmoeError, FitWarning, require
 from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.runtime import configure
@@ -191,7 +191,8 @@ def _plot(args: argparse.Namespace) -> None:
     require("posterior" in dt.children, "result", f"{args.result} has no posterior: the plots draw a NUTS fit")
     stem = Path(args.result).stem
     out = require_writable(Path(args.out) if args.out else Path(args.result).parent)
-    paths = [plot_trace(dt, out / f"{stem}-trace.png"), plot_pair(dt, out / f"{stem}-pair.png")]
+    selected = {"var_names": args.var_names, "features": args.features}
+    paths = [plot_trace(dt, out / f"{stem}-trace.png", **selected), plot_pair(dt, out / f"{stem}-pair.png", **selected)]
     print("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -213,6 +214,17 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="draw the trace and pair plots of a saved result")
     plot.add_argument("result")
     plot.add_argument("--out", default=None, help="directory for the figures (default: beside the result)")
+    plot.add_argument(
+        "--var-names",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="parameters to show (default: all in the trace plot; in the pair plot the scalars and the first "
+        f"coordinates of a and beta, at most {PAIR_MAX} panels a side)",
+    )
+    plot.add_argument(
+        "--features", nargs="+", type=int, default=None, metavar="K", help="coordinates of a and beta to show"
+    )
     plot.set_defaults(func=_plot)
     predict = sub.add_parser("predict", help="predict at new rows of a data file from a saved result")
     predict.add_argument("result")
