@@ -118,6 +118,8 @@ def test_bad_config_from_the_shell_is_one_line_without_traceback(tmp_path):
         (["fit", "p1-family", "--thin", "0"], "pointwise_thin"),
         (["summary", "/nonexistent/result.nc"], "path"),
         (["frobnicate"], "arguments"),
+        (["fit", "p1-family", "--seed", str(2**64)], "arguments"),  # past JAX's keys: once an OverflowError
+        (["collapse", "r.nc", "--seed", str(-(2**63) - 1)], "arguments"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, field, tmp_path, capsys):
@@ -125,6 +127,13 @@ def test_bad_arguments_exit_2_with_one_line(argv, field, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"bayescmoe: error: {field}")
     assert not (tmp_path / "o").exists()
+
+
+def test_every_seed_jax_can_take_is_accepted():
+    from bayescmoe.cli.main import build_parser
+
+    for value in (-(2**63), 2**63 - 1):
+        assert build_parser().parse_args(["fit", "p1-family", "--seed", str(value)]).seed == value
 
 
 def _one_line_error(capsys, field: str) -> str:

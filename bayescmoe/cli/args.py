@@ -20,6 +20,18 @@ if TYPE_CHECKING:
     from bayescmoe.studies.engine import Cluster
 
 
+#: the seeds JAX can turn into a key (a 64-bit signed integer)
+SEED_RANGE = (-(2**63), 2**63 - 1)
+
+
+def seed(text: str) -> int:
+    """The type of every ``--seed`` flag: an integer JAX can make a key of."""
+    value = int(text)
+    if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"{text} is not a seed: use an integer from -2**63 to 2**63 - 1")
+    return value
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line."""
 
@@ -31,7 +43,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str = "results", n: 
     """The flags shared by ``bayescmoe fit`` and every ``models/`` script (``n``: the default sample size)."""
     size = "the setting's" if n is None else n
     parser.add_argument("--n", type=int, default=n, help=f"sample size (default: {size})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data, starts and chains")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of data, starts and chains")
     parser.add_argument("--num-warmup", type=int, default=500)
     parser.add_argument("--num-samples", type=int, default=500)
     parser.add_argument("--num-chains", type=int, default=4)
@@ -53,7 +65,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str = "results", n: 
 
 def add_output_arguments(parser: argparse.ArgumentParser, out: str) -> None:
     """``--seed`` and ``--out`` (default ``out``), the flags every analysis command shares."""
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--out", default=out, help="output directory")
 
 

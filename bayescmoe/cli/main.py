@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
-from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded
+from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded, seed
 from bayescmoe.defaults import GAMMA, NUM_TEMPERATURES, PAIR_MAX
 from bayescmoe.errors import BayescmoeError, FitWarning, require
 from bayescmoe.files import atomic_write, require_writable
@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", required=True, help="predictions.csv (one row per new row) or predictions.nc")
     predict.add_argument("--method", choices=("nuts", "map", "mle"), default="nuts", help="posterior or a point")
     predict.add_argument("--ci-prob", type=float, default=None, help="interval probability (default: ArviZ's)")
-    predict.add_argument("--seed", type=int, default=0, help="seed of the predictive draws")
+    predict.add_argument("--seed", type=seed, default=0, help="seed of the predictive draws")
     predict.set_defaults(func=_predict)
     collapse = sub.add_parser(
         "collapse",
@@ -249,14 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="decide with a log Bayes factor for the prompt: Savage-Dickey from the draws (constant gate, "
         "seconds) or stepping-stone over power posteriors (any gate, minutes)",
     )
-    collapse.add_argument("--seed", type=int, default=0, help="seed of the ladder's chains (--evidence ladder)")
+    collapse.add_argument("--seed", type=seed, default=0, help="seed of the ladder's chains (--evidence ladder)")
     collapse.set_defaults(func=_collapse)
     singular = sub.add_parser(
         "singular", help="learning coefficient, WBIC, WAIC, log evidence and Bayes factor of a saved NUTS fit"
     )
     singular.add_argument("result")
     singular.add_argument("--json", action="store_true", help="print one JSON object")
-    singular.add_argument("--seed", type=int, default=0, help="seed of the tempered chains")
+    singular.add_argument("--seed", type=seed, default=0, help="seed of the tempered chains")
     singular.add_argument("--gamma", type=float, default=GAMMA, help=f"localiser precision (default {GAMMA})")
     singular.add_argument(
         "--temperatures", type=int, default=NUM_TEMPERATURES, help=f"evidence ladder steps (default {NUM_TEMPERATURES})"
