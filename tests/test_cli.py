@@ -188,7 +188,7 @@ def test_summary_of_a_file_that_is_not_a_result(tmp_path, capsys):
     assert not (tmp_path / "p.csv").exists()
 
 
-def test_plot_of_a_result_without_posterior_is_one_line(tmp_path, capsys):
+def test_plot_and_collapse_of_a_result_without_posterior_are_one_line(tmp_path, capsys):
     out = tmp_path / "o"
     tiny = ["--n", "200", "--no-plots", "--no-predictive", "--out", str(out)]
     assert main(["fit", "p1-family", *tiny, "--num-warmup", "20", "--num-samples", "20", "--num-chains", "1"]) == 0
@@ -201,6 +201,8 @@ def test_plot_of_a_result_without_posterior_is_one_line(tmp_path, capsys):
     assert main(["plot", str(path)]) == 2
     assert "no posterior" in _one_line_error(capsys, "result")
     assert not list(tmp_path.glob("points-*.png"))
+    assert main(["collapse", str(path)]) == 2  # once a KeyError traceback
+    assert "no posterior" in _one_line_error(capsys, "result")
 
 
 def test_get_setting_names_the_choices():

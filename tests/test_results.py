@@ -242,6 +242,25 @@ def _small_tree():
     return to_datatree(spec, rng.standard_normal((5, 2)), rng.standard_normal(5), truth=make_params(spec))
 
 
+@pytest.mark.parametrize(
+    ("tamper", "says"),
+    [
+        (lambda dt: dt.attrs.update(bayescmoe_spec="{"), "not a valid spec"),  # these were tracebacks
+        (lambda dt: dt.attrs.update(bayescmoe_spec=3), "not a valid spec"),
+        (lambda dt: dt.attrs.update(bayescmoe_spec='{"gate": "cosine"}'), "not a valid spec"),
+        (lambda dt: dt.__delitem__("observed_data"), "no observed_data group"),
+        (lambda dt: dt.__delitem__("constant_data"), "no constant_data group"),
+    ],
+)
+def test_a_damaged_result_is_refused_when_loaded(tamper, says, tmp_path):
+    dt = _small_tree()
+    tamper(dt)
+    path = save(dt, tmp_path / "damaged.nc")
+    with pytest.raises(BayescmoeError, match=says) as err:
+        load(path)
+    assert err.value.field == "path"
+
+
 def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
     dt = _small_tree()
 

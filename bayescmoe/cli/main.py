@@ -112,6 +112,7 @@ def _collapse(args: argparse.Namespace) -> None:
     from bayescmoe.studies.singular import ladder_log_bayes_factor
 
     dt = load(args.result)
+    require("posterior" in dt.children, "result", f"{args.result} has no posterior: collapse reads a NUTS fit")
     log_bf = None
     if args.evidence == "savage-dickey":
         log_bf = savage_dickey_log_bf(dt)

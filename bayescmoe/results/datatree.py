@@ -203,6 +203,12 @@ def load(path: str | os.PathLike) -> xr.DataTree:
     except (OSError, ValueError):
         raise BayescmoeError("path", f"{path} is not a NetCDF file (results are written by bayescmoe.save)") from None
     require("bayescmoe_spec" in out.attrs, "path", f"{path} was not written by bayescmoe (no spec attribute)")
+    try:
+        spec_of(out)
+    except (ValueError, TypeError) as err:  # not JSON, or not a spec (a BayescmoeError is a ValueError)
+        raise BayescmoeError("path", f"{path}: its spec attribute is not a valid spec ({err})") from None
+    missing = sorted({"observed_data", "constant_data"} - set(out.children))
+    require(not missing, "path", f"{path} has no {' or '.join(missing)} group: every result holds the data fitted")
     return out
 
 
