@@ -1,6 +1,6 @@
 """The trace and pair plots of a result: every coordinate labelled, a selection, the truth, MLE and MAP marked.
 
-The results are made-up draws around the truth (no sampler), with an MLE and a MAP set apart from
+The results are made up (tests/made_up.py): draws around the truth, an MLE and a MAP set apart from
 it, so that each reference mark can be found at its own value.
 """
 
@@ -10,46 +10,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
-from helpers import make_params, make_spec
+from made_up import made_up
 
 from bayescmoe.cli import main
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.inference.nuts import NutsFit
 from bayescmoe.plots.fit import REFERENCES, draw_pair, draw_trace, plot_pair, plot_trace
-from bayescmoe.results.datatree import params_dataset, save, to_datatree
+from bayescmoe.results.datatree import save
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CHAINS, DRAWS = 2, 200
-#: where each made-up reference sits against the truth
-OFFSETS = {"truth": 0.0, "mle": 0.01, "map": -0.01}
-
-
-def made_up(gate: str = "constant", d: int = 2, references: bool = True) -> xr.DataTree:
-    """A result of iid draws around the truth of a ``d``-feature spec, with a truth, an MLE and a MAP."""
-    spec = make_spec("student_t", gate=gate, weight=tuple(np.resize([1.0, -0.5], d)))
-    truth = make_params(spec)
-    rng = np.random.default_rng(0)
-    samples = {
-        name: np.abs(value + 0.02 * rng.standard_normal((CHAINS, DRAWS, *np.shape(value))))
-        if name in ("lam", "nu")
-        else value + 0.02 * rng.standard_normal((CHAINS, DRAWS, *np.shape(value)))
-        for name, value in truth.items()
-    }
-    energy = rng.standard_normal((CHAINS, DRAWS))
-    stats = {
-        "energy": energy,
-        "potential_energy": energy,
-        "diverging": np.zeros((CHAINS, DRAWS), bool),
-        "num_steps": np.full((CHAINS, DRAWS), 7),
-        "accept_prob": np.full((CHAINS, DRAWS), 0.8),
-    }
-    x = rng.standard_normal((40, spec.dim))
-    nuts = NutsFit(samples, stats, 10)
-    dt = to_datatree(spec, x, rng.standard_normal(40), nuts=nuts, truth=truth if references else None)
-    if references:
-        for group in ("mle", "map"):
-            dt[group] = xr.DataTree(params_dataset(spec, {k: np.asarray(v) + OFFSETS[group] for k, v in truth.items()}))
-    return dt
 
 
 def value_of(dt: xr.DataTree, group: str, name: str, feature: object) -> float:
