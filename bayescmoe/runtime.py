@@ -1,12 +1,17 @@
 """Start-up settings: what ``import bayescmoe`` does, and what :func:`configure` does when asked.
 
-Importing the package does two things only: it switches JAX to float64 (:func:`enable_float64`;
-every likelihood, optimiser and sampler here needs it: in float32 quasi-Newton stops early and
-reports failure at the optimum) and it loads NumPyro fully. arviz-base loads NumPyro lazily
-(``lazy_loader``); a NumPyro submodule imported while the package is still a lazy stub is not set
-as its attribute, and NumPyro's own ``numpyro.distributions.distribution`` lookups then fail inside
-MCMC (and ``az.from_numpyro``). Loading NumPyro and setting the missing submodule attributes avoids
-that whatever the user imported before.
+Importing the package switches JAX to float64 (:func:`enable_float64`; every likelihood, optimiser
+and sampler here needs it: in float32 quasi-Newton stops early and reports failure at the optimum)
+and loads nothing heavy: the public names and the layers are imported when first used, so that
+``bayescmoe --help`` starts without JAX. When JAX is not loaded yet, the switch is JAX's own
+``JAX_ENABLE_X64`` environment variable, which JAX reads when it loads (child processes inherit it).
+
+NumPyro is loaded fully before the model layer is (:func:`load_numpyro`). arviz-base loads NumPyro
+lazily (``lazy_loader``); a NumPyro submodule imported while the package is still a lazy stub is not
+set as its attribute, and NumPyro's own ``numpyro.distributions.distribution`` lookups then fail
+inside MCMC (and ``az.from_numpyro``). Loading NumPyro and setting the missing submodule attributes
+avoids that whatever the user imported before; the import of the package does it too when NumPyro
+is already in ``sys.modules``.
 
 Everything else is an explicit call, as NumPyro's ``set_host_device_count`` is.
 :func:`configure` asks JAX for virtual CPU devices (NUTS runs its chains in parallel over them;
@@ -27,9 +32,6 @@ import os
 import sys
 import warnings
 from pathlib import Path
-
-import jax
-import numpyro
 
 from bayescmoe.errors import require
 
@@ -62,19 +64,36 @@ def enable_compilation_cache() -> Path | None:
     except OSError as err:
         warnings.warn(f"no compilation cache: cannot create {path} ({err.strerror or err})", stacklevel=2)
         return None
+    import jax
+
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_COMPILE_SECONDS)
     return path
 
 
 def enable_float64() -> None:
-    """Switch JAX to float64 and load NumPyro fully (what ``import bayescmoe`` does; module docstring)."""
+    """Switch JAX to float64 (what ``import bayescmoe`` does; module docstring): at once when JAX is
+    loaded, otherwise through ``JAX_ENABLE_X64``; a NumPyro already imported is loaded fully."""
+    if "jax" in sys.modules:
+        sys.modules["jax"].config.update("jax_enable_x64", True)
+    else:
+        os.environ["JAX_ENABLE_X64"] = "1"
+    if "numpyro" in sys.modules:
+        load_numpyro()
+
+
+def load_numpyro() -> None:
+    """Import JAX in float64 and NumPyro fully, and set the NumPyro submodules that a lazy stub left
+    unset as attributes (module docstring); the model layer calls it before it imports NumPyro."""
+    import jax
+    import numpyro
+
+    jax.config.update("jax_enable_x64", True)
     _ = numpyro.__version__  # forces a lazily imported numpyro to load
     for name, module in list(sys.modules.items()):  # submodules imported while numpyro was a lazy stub
         parent, _, child = name.rpartition(".")
         if name.startswith("numpyro.") and module is not None and not hasattr(sys.modules.get(parent), child):
             setattr(sys.modules[parent], child, module)
-    jax.config.update("jax_enable_x64", True)
 
 
 def configure(cpu_devices: int | None = None, compilation_cache: bool = True) -> Path | None:
@@ -83,6 +102,8 @@ def configure(cpu_devices: int | None = None, compilation_cache: bool = True) ->
 
     Call it before any JAX computation: afterwards the device count cannot change (a warning says so).
     """
+    import jax
+
     wanted = cpu_devices or int(os.environ.get("BAYESCMOE_CPU_DEVICES", DEFAULT_CPU_DEVICES))
     require(wanted >= 1, "cpu_devices", f"must be at least 1, got {wanted}")
     try:

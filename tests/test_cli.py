@@ -45,9 +45,12 @@ def test_paper_truths():
 
 def test_fit_from_toml_then_summary_and_plot(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["fit", "--config", str(EXAMPLE), *TINY, "--out", str(out), "--no-plots", "--no-predictive"]) == 0
+    flags = ["--no-plots", "--no-predictive", "--pointwise-dtype", "float32", "--thin", "3"]
+    assert main(["fit", "--config", str(EXAMPLE), *TINY, "--out", str(out), *flags]) == 0
     path = out / "p1-family-small.nc"
     dt = results.load(path)
+    assert dt["log_likelihood"]["y"].dtype == "float32" and dt["posterior"]["a"].dtype == "float64"
+    assert dt["log_likelihood"].sizes["draw"] == 10 and dt["posterior"].sizes["draw"] == 30
     assert dt.attrs["setting"] == "p1-family-small"
     assert results.spec_of(dt) == Setting.from_file(EXAMPLE).spec
     assert float(dt["truth"]["lam"]) == pytest.approx(0.1 + 2 * 200**-0.5)
@@ -115,6 +118,8 @@ def test_bad_config_from_the_shell_is_one_line_without_traceback(tmp_path):
         (["fit", "p1-family", "--thin", "0"], "pointwise_thin"),
         (["summary", "/nonexistent/result.nc"], "path"),
         (["frobnicate"], "arguments"),
+        (["fit", "p1-family", "--seed", str(2**64)], "arguments"),  # past JAX's keys: once an OverflowError
+        (["collapse", "r.nc", "--seed", str(-(2**63) - 1)], "arguments"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, field, tmp_path, capsys):
@@ -122,6 +127,13 @@ def test_bad_arguments_exit_2_with_one_line(argv, field, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"bayescmoe: error: {field}")
     assert not (tmp_path / "o").exists()
+
+
+def test_every_seed_jax_can_take_is_accepted():
+    from bayescmoe.cli.main import build_parser
+
+    for value in (-(2**63), 2**63 - 1):
+        assert build_parser().parse_args(["fit", "p1-family", "--seed", str(value)]).seed == value
 
 
 def _one_line_error(capsys, field: str) -> str:
@@ -176,7 +188,7 @@ def test_summary_of_a_file_that_is_not_a_result(tmp_path, capsys):
     assert not (tmp_path / "p.csv").exists()
 
 
-def test_plot_of_a_result_without_posterior_is_one_line(tmp_path, capsys):
+def test_plot_and_collapse_of_a_result_without_posterior_are_one_line(tmp_path, capsys):
     out = tmp_path / "o"
     tiny = ["--n", "200", "--no-plots", "--no-predictive", "--out", str(out)]
     assert main(["fit", "p1-family", *tiny, "--num-warmup", "20", "--num-samples", "20", "--num-chains", "1"]) == 0
@@ -189,11 +201,31 @@ def test_plot_of_a_result_without_posterior_is_one_line(tmp_path, capsys):
     assert main(["plot", str(path)]) == 2
     assert "no posterior" in _one_line_error(capsys, "result")
     assert not list(tmp_path.glob("points-*.png"))
+    assert main(["collapse", str(path)]) == 2  # once a KeyError traceback
+    assert "no posterior" in _one_line_error(capsys, "result")
 
 
 def test_get_setting_names_the_choices():
     with pytest.raises(BayescmoeError, match="p2-distinguishable"):
         get_setting("nope")
+
+
+def test_help_and_usage_errors_load_no_jax():
+    """``bayescmoe --help`` and a bad flag answer before JAX, NumPyro or ArviZ is imported (speed is the point;
+    how long it takes is for the benchmarks, this checks that nothing heavy is on the way)."""
+    code = (
+        "import sys\n"
+        "from bayescmoe.cli import main\n"
+        "try:\n"
+        "    main(['fit', '--help'])\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0\n"
+        "assert main(['fit', '--num-chains', 'four']) == 2\n"
+        "print([m for m in ('jax', 'numpyro', 'arviz', 'xarray', 'matplotlib', 'scipy') if m in sys.modules])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout + proc.stderr
+    assert "--num-warmup" in proc.stdout and proc.stderr.startswith("bayescmoe: error: arguments:")
 
 
 def test_version_from_the_shell():

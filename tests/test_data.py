@@ -185,6 +185,11 @@ def test_other_bad_data_files(data, tmp_path):
     np.savez(tmp_path / "neg.npz", x=x, y=y, h0=y, nu0=np.r_[np.ones(N - 1), -1.0])
     (tmp_path / "d.txt").write_text("x1,y\n")
     (tmp_path / "junk.nc").write_text("not netcdf")
+    np.savez(tmp_path / "words.npz", x=np.full((N, 2), "abc"), y=y)
+    np.savez(tmp_path / "complex.npz", x=x + 1j, y=y)
+    xr.Dataset({"x": (("obs", "feature"), x), "y": ("obs", np.full(N, "abc"))}).to_netcdf(tmp_path / "words.nc")
+    with open(tmp_path / "one.npz", "wb") as handle:  # np.save's .npy format under an .npz name
+        np.save(handle, x)
     # rows are numbered as lines of the file, blank lines included: the bad nu0 is on line 4
     (tmp_path / "neg.csv").write_text("x1,x2,y,h0,nu0\n1,2,3,4,1\n\n1,2,3,4,-1\n")
     for path, target, says in [
@@ -194,6 +199,10 @@ def test_other_bad_data_files(data, tmp_path):
         (tmp_path / "junk.nc", spec, "not a readable NetCDF"),
         (tmp_path / "none.csv", spec, "no such file"),
         (tmp_path, spec, "unknown file type"),
+        (tmp_path / "words.npz", spec, "x holds <U3 values, not real numbers"),  # these three were tracebacks
+        (tmp_path / "words.nc", spec, "y holds <U3 values, not real numbers"),
+        (tmp_path / "one.npz", spec, "holds one array, as a .npy file does"),
+        (tmp_path / "complex.npz", spec, "x holds complex128 values"),  # its imaginary part was dropped
     ]:
         with pytest.raises(bc.BayescmoeError) as err:
             read_data(path, target)

@@ -1,9 +1,9 @@
 """The package's layers (docs: development): each imports only the layers below it; the public API imports.
 
-Layer order, from the bottom: the foundations (errors, files, runtime), then model, inference,
-results, diagnostics, workflow, studies, plots, cli. Plots compute no statistics (no SciPy, no study
-runner); studies draw no figures (no matplotlib, no plots); diagnostics run no fit or sampler (a
-computation that fits or samples is a study). Each function sits in the room its job names
+Layer order, from the bottom: the foundations (errors, files, runtime, defaults), then model,
+inference, results, diagnostics, workflow, studies, plots, cli. Plots compute no statistics (no
+SciPy, no study runner); studies draw no figures (no matplotlib, no plots); diagnostics run no fit
+or sampler (a computation that fits or samples is a study). Each function sits in the room its job names
 (:data:`ROOMS`), and the top-level namespace is one door per verb (:data:`PUBLIC_API`).
 """
 
@@ -21,7 +21,7 @@ import bayescmoe
 
 PACKAGE = Path(bayescmoe.__file__).parent
 LAYERS = ("foundation", "model", "inference", "results", "diagnostics", "workflow", "studies", "plots", "cli")
-FOUNDATIONS = ("errors", "files", "runtime")
+FOUNDATIONS = ("defaults", "errors", "files", "runtime")
 #: the top-level namespace, exactly: one door per verb, no internals (a new name is a decision, made here)
 PUBLIC_API = {
     "BayescmoeError",
@@ -163,6 +163,19 @@ def test_public_api_names_import_from_the_top_level():
     public = {name for name in vars(bayescmoe) if not name.startswith("_")}
     layers = {layer for layer in LAYERS[1:]} | set(FOUNDATIONS)
     assert public - layers - PUBLIC_API == set(), "names at the top level that are not in __all__"
+
+
+def test_lazy_public_names_are_those_the_static_imports_name():
+    """The top level imports its names on first use; its ``if TYPE_CHECKING:`` block states them for static
+    readers (the API reference): each name resolves to the object that block imports."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test))
+    static = {a.name: node.module for node in block.body if isinstance(node, ast.ImportFrom) for a in node.names}
+    assert set(static) == PUBLIC_API - {"__version__", "configure", "BayescmoeError"}
+    for name, module in static.items():
+        assert getattr(bayescmoe, name) is getattr(importlib.import_module(module), name), name
+    with pytest.raises(AttributeError):
+        bayescmoe.no_such_name  # noqa: B018
 
 
 @pytest.mark.parametrize("room", sorted(ROOMS))

@@ -67,6 +67,50 @@ def test_saved_file_is_netcdf(saved):
     assert not [name for name in os.listdir(path.parent) if ".part" in name]
 
 
+def _h5_arrays(path) -> dict[str, object]:
+    """Every stored variable of more than one number in a NetCDF-4 file (not the bare dimension scales)."""
+    import h5py
+
+    found = {}
+
+    def visit(name: str, obj: object) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.ndim > 0 and obj.dtype.kind in "biuf":
+            if b"not a netCDF variable" not in obj.attrs.get("NAME", b""):
+                found[name] = (obj.compression, obj.shuffle, obj.dtype)
+
+    with h5py.File(path) as handle:
+        handle.visititems(visit)
+    return found
+
+
+def test_every_array_is_compressed(saved):
+    arrays = _h5_arrays(saved[1])
+    assert "log_likelihood/y" in arrays and "posterior/a" in arrays
+    assert {name: c[:2] for name, c in arrays.items() if c[:2] != ("gzip", True)} == {}
+
+
+def test_pointwise_float32_halves_the_file_and_keeps_everything_else(saved, tmp_path):
+    dt, path64 = saved
+    path32 = save(dt, tmp_path / "fit32.nc", pointwise_dtype="float32")
+    assert _h5_arrays(path32)["log_likelihood/y"][2] == np.float32
+    assert path32.stat().st_size < 0.6 * path64.stat().st_size
+    back, full = load(path32), load(path64)
+    for loaded in (back, full):  # the draws, the data and the estimates come back bit for bit
+        for group in ("posterior", "sample_stats", "log_prior", "constant_data", "observed_data", "mle", "map"):
+            for name, var in dt[group].data_vars.items():
+                assert loaded[group][name].dtype == var.dtype, (group, name)
+                np.testing.assert_array_equal(loaded[group][name].values, var.values)
+    np.testing.assert_array_equal(full["log_likelihood"]["y"].values, dt["log_likelihood"]["y"].values)
+    np.testing.assert_allclose(back["log_likelihood"]["y"].values, dt["log_likelihood"]["y"].values, rtol=1e-7)
+    assert az.loo(back).elpd == pytest.approx(az.loo(full).elpd, abs=1e-3)
+
+
+def test_an_unknown_pointwise_dtype_is_refused_before_writing(saved, tmp_path):
+    with pytest.raises(BayescmoeError, match="pointwise_dtype"):
+        save(saved[0], tmp_path / "fit16.nc", pointwise_dtype="float16")
+    assert not list(tmp_path.iterdir())
+
+
 def test_spec_round_trip(fit, loaded):
     assert spec_of(loaded) == fit.spec
 
@@ -196,6 +240,25 @@ def _small_tree():
     spec = make_spec("student_t")
     rng = np.random.default_rng(1)
     return to_datatree(spec, rng.standard_normal((5, 2)), rng.standard_normal(5), truth=make_params(spec))
+
+
+@pytest.mark.parametrize(
+    ("tamper", "says"),
+    [
+        (lambda dt: dt.attrs.update(bayescmoe_spec="{"), "not a valid spec"),  # these were tracebacks
+        (lambda dt: dt.attrs.update(bayescmoe_spec=3), "not a valid spec"),
+        (lambda dt: dt.attrs.update(bayescmoe_spec='{"gate": "cosine"}'), "not a valid spec"),
+        (lambda dt: dt.__delitem__("observed_data"), "no observed_data group"),
+        (lambda dt: dt.__delitem__("constant_data"), "no constant_data group"),
+    ],
+)
+def test_a_damaged_result_is_refused_when_loaded(tamper, says, tmp_path):
+    dt = _small_tree()
+    tamper(dt)
+    path = save(dt, tmp_path / "damaged.nc")
+    with pytest.raises(BayescmoeError, match=says) as err:
+        load(path)
+    assert err.value.field == "path"
 
 
 def test_failed_save_leaves_nothing(tmp_path, monkeypatch):

@@ -16,7 +16,8 @@ def test_float64_and_four_devices():
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR", "XLA_FLAGS")}
+    unset = ("JAX_COMPILATION_CACHE_DIR", "XLA_FLAGS", "JAX_ENABLE_X64")
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
     clean.update(env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=clean)
 
@@ -34,6 +35,19 @@ def test_the_import_sets_float64_only_and_configure_the_rest(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == "3", proc.stderr
     without = _run("import jax, bayescmoe\nprint(jax.local_device_count())")
     assert without.returncode == 0 and without.stdout.strip() == "1", without.stderr
+
+
+def test_the_import_loads_no_jax_yet_jax_computes_in_float64():
+    code = (
+        "import sys, bayescmoe\n"
+        "heavy = [m for m in ('jax', 'numpyro', 'arviz', 'xarray', 'matplotlib') if m in sys.modules]\n"
+        "import jax.numpy as jnp\n"
+        "print(heavy, jnp.zeros(1).dtype, bayescmoe.fit.__module__, 'fit' in dir(bayescmoe))"
+    )
+    expected = "[] float64 bayescmoe.workflow.fitting True"
+    for env in ({}, {"JAX_ENABLE_X64": "0"}):  # the import wins over a float32 setting, as it always did
+        proc = _run(code, **env)
+        assert proc.returncode == 0 and proc.stdout.strip() == expected, proc.stderr
 
 
 def test_configure_after_jax_computed_warns_that_devices_stay():
@@ -69,6 +83,14 @@ def test_numpyro_works_when_arviz_is_imported_first():
         "print(broken, hasattr(numpyro.infer, 'initialization'))"
     )
     assert late.returncode == 0 and late.stdout.strip() == "True True", late.stderr
+    # arviz imported after bayescmoe but before its layers: loading the model layer repairs numpyro
+    after = _run(
+        "import bayescmoe, arviz, numpyro.infer\n"
+        "broken = not hasattr(numpyro.infer, 'initialization')\n"
+        "import bayescmoe.inference\n"
+        "print(broken, hasattr(numpyro.infer, 'initialization'))"
+    )
+    assert after.returncode == 0 and after.stdout.strip() == "True True", after.stderr
 
 
 def test_compilation_cache_folder_rules(monkeypatch, tmp_path):

@@ -18,14 +18,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import make_params, make_spec
 
 import bayescmoe as bc
+from bayescmoe.errors import BayescmoeError
 from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize
 from bayescmoe.inference.optimize import (
     SATURATED,
     SPIKE,
     batched_lbfgs_solve,
     best_start,
+    fit_mle,
     lbfgs_solve,
     objective,
     stop_reason,
@@ -94,6 +97,18 @@ def test_stop_reason_names_saturated_gates_and_spikes():
     sigmoid = get_setting("p2-distinguishable").spec
     gate = {"beta": jnp.zeros(8), "tau": jnp.asarray(-21.0), "a": jnp.zeros(8), "nu": jnp.asarray(0.1)}
     assert stop_reason(sigmoid, gate, x, mask, 0, 1e-6) == SATURATED  # the reported tau = -21
+
+
+def test_data_beyond_float64_is_a_one_line_error():
+    """y = 1e300 is finite but its square is not: every start's objective is nan (once a ValueError from
+    numpy's nanargmin, a traceback on the command line)."""
+    spec = make_spec("gaussian")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((30, spec.dim)), rng.standard_normal(30)
+    y[3] = 1e300
+    with pytest.raises(BayescmoeError, match="not finite at any of the 2 starts") as err:
+        fit_mle(spec, x, y, init=make_params(spec), key=0, num_random_starts=1)
+    assert err.value.field == "data"
 
 
 def test_best_start_skips_spikes_unless_all_are():

@@ -10,11 +10,26 @@ import argparse
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bayescmoe.defaults import POINTWISE_DTYPES
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.files import require_writable
-from bayescmoe.studies.engine import LOCAL, Cluster
+
+if TYPE_CHECKING:
+    from bayescmoe.studies.engine import Cluster
+
+
+#: the seeds JAX can turn into a key (a 64-bit signed integer)
+SEED_RANGE = (-(2**63), 2**63 - 1)
+
+
+def seed(text: str) -> int:
+    """The type of every ``--seed`` flag: an integer JAX can make a key of."""
+    value = int(text)
+    if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"{text} is not a seed: use an integer from -2**63 to 2**63 - 1")
+    return value
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -28,21 +43,29 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str = "results", n: 
     """The flags shared by ``bayescmoe fit`` and every ``models/`` script (``n``: the default sample size)."""
     size = "the setting's" if n is None else n
     parser.add_argument("--n", type=int, default=n, help=f"sample size (default: {size})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data, starts and chains")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of data, starts and chains")
     parser.add_argument("--num-warmup", type=int, default=500)
     parser.add_argument("--num-samples", type=int, default=500)
     parser.add_argument("--num-chains", type=int, default=4)
     parser.add_argument("--init", choices=("map", "prior"), default="map", help="where NUTS chains start")
     parser.add_argument("--no-log-likelihood", action="store_true", help="do not store the pointwise log-lik")
     parser.add_argument("--no-predictive", action="store_true", help="no prior and posterior predictive groups")
-    parser.add_argument("--thin", type=int, default=1, help="keep every k-th draw in the pointwise groups")
+    parser.add_argument(
+        "--thin", type=int, default=1, help="keep every k-th draw in the log-likelihood and posterior predictive"
+    )
+    parser.add_argument(
+        "--pointwise-dtype",
+        choices=POINTWISE_DTYPES,
+        default=POINTWISE_DTYPES[0],
+        help=f"precision of the pointwise groups on disk ({POINTWISE_DTYPES[1]}: half the file; default: %(default)s)",
+    )
     parser.add_argument("--out", default=out, help="output directory (DataTree .nc and figures)")
     parser.add_argument("--no-plots", action="store_true", help="skip the trace and pair plots")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, out: str) -> None:
     """``--seed`` and ``--out`` (default ``out``), the flags every analysis command shares."""
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--out", default=out, help="output directory")
 
 
@@ -61,6 +84,8 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cluster_of(args: argparse.Namespace) -> Cluster | None:
     """The Dask cluster that ``--scheduler`` and ``--workers`` name (checked), or None to run serially."""
+    from bayescmoe.studies.engine import LOCAL, Cluster
+
     if args.scheduler is None and args.workers is None:
         return None
     return Cluster(args.scheduler or LOCAL, args.workers)

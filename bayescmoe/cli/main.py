@@ -21,12 +21,11 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
-from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded
+from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded, seed
+from bayescmoe.defaults import GAMMA, NUM_TEMPERATURES, PAIR_MAX
 from bayescmoe.errors import BayescmoeError, FitWarning, require
 from bayescmoe.files import atomic_write, require_writable
-from bayescmoe.inference.tempered import GAMMA
 from bayescmoe.runtime import configure
-from bayescmoe.studies.singular import NUM_TEMPERATURES
 
 
 def report_run(dt, name: str, args: argparse.Namespace, note: str = "") -> Path:
@@ -39,7 +38,7 @@ def report_run(dt, name: str, args: argparse.Namespace, note: str = "") -> Path:
         dt.attrs.setdefault(key, value)
     print(describe(dt) + (f"\n\n{note}" if note else ""))
     out = Path(args.out)
-    path = save(dt, out / f"{name}.nc")
+    path = save(dt, out / f"{name}.nc", pointwise_dtype=args.pointwise_dtype)
     written = [path]
     if not args.no_plots:
         written += [plot_trace(dt, out / f"{name}-trace.png"), plot_pair(dt, out / f"{name}-pair.png")]
@@ -112,6 +111,7 @@ def _collapse(args: argparse.Namespace) -> None:
     from bayescmoe.studies.singular import ladder_evidence
 
     dt = load(args.result)
+    require("posterior" in dt.children, "result", f"{args.result} has no posterior: collapse reads a NUTS fit")
     evidence = {"none": None, "ladder": None}.get(args.evidence, args.evidence)
     if args.evidence == "ladder":
         evidence = ladder_evidence(dt, key=args.seed)
@@ -145,8 +145,11 @@ def write_predictions(predictions, path: Path) -> Path:
     per new row (its features and every per-row summary; the predictive draws stay in the NetCDF form)."""
     import csv
 
+    from bayescmoe.results.datatree import compressed
+
     if path.suffix == ".nc":
-        return atomic_write(path, lambda tmp: predictions.to_netcdf(tmp, engine="h5netcdf"))
+        encoding = compressed(predictions)
+        return atomic_write(path, lambda tmp: predictions.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
     columns = {str(f): predictions["x"].sel(feature=f).values for f in predictions["feature"].values}
     columns |= {name: v.values for name, v in predictions.data_vars.items() if v.dims == ("obs",)}
 
@@ -188,7 +191,8 @@ def _plot(args: argparse.Namespace) -> None:
     require("posterior" in dt.children, "result", f"{args.result} has no posterior: the plots draw a NUTS fit")
     stem = Path(args.result).stem
     out = require_writable(Path(args.out) if args.out else Path(args.result).parent)
-    paths = [plot_trace(dt, out / f"{stem}-trace.png"), plot_pair(dt, out / f"{stem}-pair.png")]
+    selected = {"var_names": args.var_names, "features": args.features}
+    paths = [plot_trace(dt, out / f"{stem}-trace.png", **selected), plot_pair(dt, out / f"{stem}-pair.png", **selected)]
     print("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -210,6 +214,17 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="draw the trace and pair plots of a saved result")
     plot.add_argument("result")
     plot.add_argument("--out", default=None, help="directory for the figures (default: beside the result)")
+    plot.add_argument(
+        "--var-names",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="parameters to show (default: all in the trace plot; in the pair plot the scalars and the first "
+        f"coordinates of a and beta, at most {PAIR_MAX} panels a side)",
+    )
+    plot.add_argument(
+        "--features", nargs="+", type=int, default=None, metavar="K", help="coordinates of a and beta to show"
+    )
     plot.set_defaults(func=_plot)
     predict = sub.add_parser("predict", help="predict at new rows of a data file from a saved result")
     predict.add_argument("result")
@@ -217,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", required=True, help="predictions.csv (one row per new row) or predictions.nc")
     predict.add_argument("--method", choices=("nuts", "map", "mle"), default="nuts", help="posterior or a point")
     predict.add_argument("--ci-prob", type=float, default=None, help="interval probability (default: ArviZ's)")
-    predict.add_argument("--seed", type=int, default=0, help="seed of the predictive draws")
+    predict.add_argument("--seed", type=seed, default=0, help="seed of the predictive draws")
     predict.set_defaults(func=_predict)
     collapse = sub.add_parser(
         "collapse",
@@ -236,14 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
         "the draws (constant gate, seconds), PSIS-LOO (any gate, seconds), stepping-stone over power posteriors "
         "(any gate, minutes), or none (the posterior alone)",
     )
-    collapse.add_argument("--seed", type=int, default=0, help="seed of the ladder's chains (--evidence ladder)")
+    collapse.add_argument("--seed", type=seed, default=0, help="seed of the ladder's chains (--evidence ladder)")
     collapse.set_defaults(func=_collapse)
     singular = sub.add_parser(
         "singular", help="learning coefficient, WBIC, WAIC, log evidence and Bayes factor of a saved NUTS fit"
     )
     singular.add_argument("result")
     singular.add_argument("--json", action="store_true", help="print one JSON object")
-    singular.add_argument("--seed", type=int, default=0, help="seed of the tempered chains")
+    singular.add_argument("--seed", type=seed, default=0, help="seed of the tempered chains")
     singular.add_argument("--gamma", type=float, default=GAMMA, help=f"localiser precision (default {GAMMA})")
     singular.add_argument(
         "--temperatures", type=int, default=NUM_TEMPERATURES, help=f"evidence ladder steps (default {NUM_TEMPERATURES})"
@@ -256,7 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point: configures the runtime (:func:`bayescmoe.runtime.configure`), then runs a command."""
-    configure()
+    """Console entry point: parses the command (no JAX loaded for ``--help`` or a usage error), configures
+    the runtime (:func:`bayescmoe.runtime.configure`), then runs it; the command's modules load on the way."""
     parser = build_parser()
-    return guarded(lambda: (lambda args: args.func(args))(parser.parse_args(argv)))
+
+    def run() -> None:
+        args = parser.parse_args(argv)
+        configure()
+        args.func(args)
+
+    return guarded(run)

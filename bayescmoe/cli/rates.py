@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayescmoe.cli.args import OneLineParser, add_cluster_arguments, cluster_of, guarded
+from bayescmoe.cli.args import OneLineParser, add_cluster_arguments, cluster_of, guarded, seed
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.model.settings import get_setting
@@ -84,7 +84,7 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
         default="ours",
         help="EM's stopping rule: ours (mean log-lik gain < 1e-10) or papers (relative change < 1e-6, at most 2000)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the slope intervals")
     parser.add_argument("--out", default=None, help="output directory (default results/rates-<protocol>...)")
     parser.add_argument("--no-progress", action="store_true")

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import xarray as xr
 
-from bayescmoe.cli.args import OneLineParser, add_cluster_arguments, cluster_of, guarded
+from bayescmoe.cli.args import OneLineParser, add_cluster_arguments, cluster_of, guarded, seed
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.plots.coverage import plot_coverage
@@ -105,7 +105,7 @@ def study_main(name: str, doc: str | None, argv: Sequence[str] | None = None) ->
     parser.add_argument("--num-warmup", type=int, default=None)
     parser.add_argument("--num-samples", type=int, default=None)
     parser.add_argument("--num-chains", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--out", default=f"results/{name}", help="output directory")
     parser.add_argument("--no-progress", action="store_true")
     add_cluster_arguments(parser)

@@ -257,6 +257,11 @@ def fit_map(
     mask = jnp.ones_like(y)
     solves = [lbfgs_solve(u0, spec, inputs, y, mask, max_iter, tol) for u0 in starts]
     objectives = np.array([float(s.objective) for s in solves])
+    require(
+        np.isfinite(objectives).any(),
+        "data",
+        f"the objective is not finite at any of the {len(starts)} starts: x or y too large for float64? rescale them",
+    )
     min_nu = SPIKE_FRACTION * float(jnp.var(y)) if min_nu is None else min_nu
     spikes = np.array([float(constrain(spec, s.u)["nu"]) < min_nu for s in solves])
     best = best_start(objectives, spikes)

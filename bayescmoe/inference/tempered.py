@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from bayescmoe.defaults import GAMMA
 from bayescmoe.errors import require
 from bayescmoe.inference.nuts import nuts_program
 from bayescmoe.model.likelihood import frozen_log_density, log_likelihood
@@ -28,9 +29,6 @@ from bayescmoe.model.params import unconstrain
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
 
 Array = jax.Array
-#: the localiser's precision on the unconstrained scale when none is given (module docstring of
-#: :mod:`bayescmoe.diagnostics.singular`: weak against n t times the curvature of a regular fit)
-GAMMA = 1.0
 
 
 class PowerDraws(NamedTuple):

@@ -8,9 +8,13 @@ space), ``params`` (priors, the unconstrained scale, the log posterior, paramete
 ``settings`` (the papers' named cells, and settings from TOML files). Imports only the foundations.
 """
 
-from bayescmoe.model.likelihood import log_likelihood, summed_log_likelihood
-from bayescmoe.model.numpyro_model import ContaminatedMoE, model
-from bayescmoe.model.params import (
+from bayescmoe.runtime import load_numpyro as _load_numpyro
+
+_load_numpyro()  # before arviz can leave NumPyro a lazy stub (bayescmoe.runtime)
+
+from bayescmoe.model.likelihood import log_likelihood, summed_log_likelihood  # noqa: E402
+from bayescmoe.model.numpyro_model import ContaminatedMoE, model  # noqa: E402
+from bayescmoe.model.params import (  # noqa: E402
     constrain,
     flat_labels,
     log_posterior,
@@ -18,10 +22,10 @@ from bayescmoe.model.params import (
     prior_distributions,
     unconstrain,
 )
-from bayescmoe.model.priors import Prior
-from bayescmoe.model.settings import SETTINGS, Setting, get_setting
-from bayescmoe.model.simulate import sample_x, simulate
-from bayescmoe.model.spec import (
+from bayescmoe.model.priors import Prior  # noqa: E402
+from bayescmoe.model.settings import SETTINGS, Setting, get_setting  # noqa: E402
+from bayescmoe.model.simulate import sample_x, simulate  # noqa: E402
+from bayescmoe.model.spec import (  # noqa: E402
     GIVEN,
     FrozenExpert,
     ModelSpec,
@@ -31,7 +35,7 @@ from bayescmoe.model.spec import (
     input_columns,
     model_inputs,
 )
-from bayescmoe.model.truth import Rate, Truth, merging_prompt, vanishing_weight
+from bayescmoe.model.truth import Rate, Truth, merging_prompt, vanishing_weight  # noqa: E402
 
 __all__ = [
     "GIVEN",

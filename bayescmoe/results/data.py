@@ -85,11 +85,18 @@ def _read_csv(path: Path, spec: ModelSpec, require_y: bool) -> dict[str, np.ndar
     return table
 
 
+def _real(path: Path, name: str, values: object) -> np.ndarray:
+    """An array of a data file as floats, refused in one line unless it holds real numbers."""
+    array = np.asarray(values)
+    require(array.dtype.kind in "biuf", "data", f"{path}: {name} holds {array.dtype} values, not real numbers")
+    return array.astype(float)
+
+
 def _tabulate(path: Path, spec: ModelSpec, arrays: dict[str, np.ndarray], require_y: bool) -> dict[str, np.ndarray]:
     """Columns from arrays named x (n, d), y, h0, nu0 (``.npz`` and NetCDF); rows count from 0."""
     needed = ["x", "y"] if require_y else ["x"]
     require(all(k in arrays for k in needed), "data", f"{path} needs arrays {needed}; it has {sorted(arrays)}")
-    x = np.asarray(arrays["x"], dtype=float)
+    x = _real(path, "x", arrays["x"])
     x = x[:, None] if x.ndim == 1 else x
     require(x.ndim == 2, "data", f"{path}: x must be 2-D (n, d), got shape {x.shape}")
     names = [f"x{j + 1}" for j in range(x.shape[1])] + [k for k in ("y", "h0", "nu0") if k in arrays]
@@ -97,7 +104,7 @@ def _tabulate(path: Path, spec: ModelSpec, arrays: dict[str, np.ndarray], requir
     require(x.shape[0] > 0, "data", f"{path} has no rows")
     table = {f"x{j + 1}": x[:, j] for j in range(x.shape[1])}
     for name in names[x.shape[1] :]:
-        column = np.asarray(arrays[name], dtype=float)
+        column = _real(path, name, arrays[name])
         require(
             column.shape == (x.shape[0],), "data", f"{path}: {name} must have shape ({x.shape[0]},), got {column.shape}"
         )
@@ -109,7 +116,10 @@ def _tabulate(path: Path, spec: ModelSpec, arrays: dict[str, np.ndarray], requir
 
 def _read_npz(path: Path, spec: ModelSpec, require_y: bool) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if isinstance(archive, np.ndarray):
+            raise ValueError("it holds one array, as a .npy file does, not arrays named x and y")
+        with archive:
             arrays = {k: archive[k] for k in archive.files}
     except (OSError, ValueError) as err:
         raise BayescmoeError("data", f"{path} is not a readable .npz archive ({err})") from None

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from bayescmoe.defaults import POINTWISE_DTYPES
 from bayescmoe.errors import BayescmoeError, require, require_positive_ints
 from bayescmoe.files import atomic_write
 from bayescmoe.inference.nuts import NutsFit
@@ -36,6 +37,11 @@ from bayescmoe.model.params import unconstrain
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
 
 VECTOR_DIMS = {"a": ["feature"], "beta": ["feature"]}
+#: the groups of n numbers per draw, the bulk of a file: ``to_datatree`` thins the first two
+#: (``pointwise_thin``) and ``save`` sets the precision of all three (``pointwise_dtype``)
+POINTWISE_GROUPS = ("log_likelihood", "posterior_predictive", "prior_predictive")
+#: HDF5's byte shuffle then gzip (zlib level 4), on every numeric array :func:`save` writes
+COMPRESSION = {"zlib": True, "complevel": 4, "shuffle": True}
 DIMS = {**VECTOR_DIMS, "y": ["obs"], "x": ["obs", "feature"], "h0": ["obs"], "nu0": ["obs"]}
 
 
@@ -108,7 +114,8 @@ def to_datatree(
 
     With a NUTS fit: ``log_prior`` and ``unconstrained_posterior`` always; the pointwise groups
     ``log_likelihood`` (``log_likelihood``) and ``posterior_predictive`` (``predictive``), each
-    thinned to every ``pointwise_thin``-th draw (n numbers per draw: the bulk of a file);
+    thinned to every ``pointwise_thin``-th draw (n numbers per draw: the bulk of a file; their
+    precision on disk is an option of :func:`save`);
     ``prior`` and ``prior_predictive`` from ``prior_draws`` draws of proper priors (0: none).
     :func:`bayescmoe.fit` asks for all of them; the predictive groups cost a compilation (seconds)
     per spec and data shape, which replicate studies that only need the posterior skip.
@@ -161,9 +168,29 @@ def to_datatree(
     return dt
 
 
-def save(dt: xr.DataTree, path: str | os.PathLike) -> Path:
-    """Write ``dt`` to NetCDF atomically: a killed write leaves no partial file at ``path``."""
-    return atomic_write(path, lambda tmp: dt.to_netcdf(tmp, engine="h5netcdf"))
+def compressed(ds: xr.Dataset, dtype: str | None = None) -> dict[str, dict[str, Any]]:
+    """The NetCDF encoding of ``ds``: every numeric array compressed (:data:`COMPRESSION`, lossless), its
+    floating-point arrays stored as ``dtype`` when one is given."""
+    encoding = {}
+    for name, var in ds.variables.items():
+        if var.ndim > 0 and var.dtype.kind in "biuf":
+            encoding[name] = {**COMPRESSION, **({"dtype": dtype} if dtype and var.dtype.kind == "f" else {})}
+    return encoding
+
+
+def save(dt: xr.DataTree, path: str | os.PathLike, *, pointwise_dtype: str = "float64") -> Path:
+    """Write ``dt`` to NetCDF atomically (a killed write leaves no partial file at ``path``), every array
+    compressed without loss. ``pointwise_dtype="float32"`` stores the pointwise groups
+    (:data:`POINTWISE_GROUPS`) in single precision: half their size, for a relative error of 6e-8 in each
+    number (PSIS-LOO moves by about 1e-5 at n = 2000); the posterior and every other group stay float64."""
+    require(
+        pointwise_dtype in POINTWISE_DTYPES,
+        "pointwise_dtype",
+        f"must be one of {list(POINTWISE_DTYPES)}, got {pointwise_dtype!r}",
+    )
+    dtype = {group: pointwise_dtype for group in POINTWISE_GROUPS}
+    encoding = {node.path: compressed(node.to_dataset(inherit=False), dtype.get(node.name)) for node in dt.subtree}
+    return atomic_write(path, lambda tmp: dt.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
 
 
 def load(path: str | os.PathLike) -> xr.DataTree:
@@ -176,6 +203,12 @@ def load(path: str | os.PathLike) -> xr.DataTree:
     except (OSError, ValueError):
         raise BayescmoeError("path", f"{path} is not a NetCDF file (results are written by bayescmoe.save)") from None
     require("bayescmoe_spec" in out.attrs, "path", f"{path} was not written by bayescmoe (no spec attribute)")
+    try:
+        spec_of(out)
+    except (ValueError, TypeError) as err:  # not JSON, or not a spec (a BayescmoeError is a ValueError)
+        raise BayescmoeError("path", f"{path}: its spec attribute is not a valid spec ({err})") from None
+    missing = sorted({"observed_data", "constant_data"} - set(out.children))
+    require(not missing, "path", f"{path} has no {' or '.join(missing)} group: every result holds the data fitted")
     return out
 
 

@@ -24,6 +24,7 @@ import jax
 import numpy as np
 import xarray as xr
 
+from bayescmoe.defaults import GAMMA, NUM_TEMPERATURES
 from bayescmoe.diagnostics.collapse import collapse_report
 from bayescmoe.diagnostics.predictive import (
     LOG_BF_NEEDED,
@@ -43,15 +44,13 @@ from bayescmoe.diagnostics.singular import (
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.optimize import PointEstimate, fit_map, fit_mle
 from bayescmoe.inference.predictive import proper_prior
-from bayescmoe.inference.tempered import GAMMA, PowerDraws, ladder, power_posterior
+from bayescmoe.inference.tempered import PowerDraws, ladder, power_posterior
 from bayescmoe.model.params import flat_labels
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.results.datatree import data_of, params_of, spec_of
 from bayescmoe.results.evidence import Evidence
 
 Array = jax.Array
-#: temperatures of the evidence ladder (K + 1 power posteriors, powers 0 .. 1) by default
-NUM_TEMPERATURES = 32
 
 
 @dataclass(frozen=True)

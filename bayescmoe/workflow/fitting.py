@@ -109,7 +109,8 @@ def fit(
     ``methods``) or at NumPyro's default (``"prior"``). The result is complete for ArviZ:
     ``log_likelihood``, ``posterior_predictive`` (``predictive``), ``prior`` and ``prior_predictive``
     (``prior_draws`` draws, proper priors only), ``log_prior``, ``unconstrained_posterior``; the
-    pointwise groups keep every ``pointwise_thin``-th draw. ``attrs`` adds root attributes. With NUTS,
+    pointwise groups keep every ``pointwise_thin``-th draw (their precision on disk is ``pointwise_dtype``
+    of :func:`~bayescmoe.results.datatree.save`). ``attrs`` adds root attributes. With NUTS,
     ``evidence`` for the prompt against the frozen expert alone
     (:func:`~bayescmoe.diagnostics.predictive.prompt_evidence`: ``"auto"``, Savage-Dickey for a constant
     gate and PSIS-LOO otherwise; ``"savage-dickey"``, ``"loo"``, or None) is stored in the attribute
