@@ -236,4 +236,4 @@ def test_real_data_example_writes_a_complete_result(tmp_path, capsys):
     assert {"posterior_predictive", "prior_predictive", "log_likelihood"} <= set(dt.children)
     inputs, _ = read_data(tmp_path / "diabetes-domain2.csv", script["SPEC"])
     np.testing.assert_array_equal(data_of(dt)[0], inputs)
-    assert np.ptp(inputs[:, -1]) == 0 and inputs[0, -1] > 0  # one nu0, the pre-trained residual variance
+    assert np.ptp(inputs.values[:, -1]) == 0 and inputs.values[0, -1] > 0  # one nu0, the pre-trained residual variance

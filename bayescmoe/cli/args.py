@@ -63,6 +63,25 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str = "results", n: 
     parser.add_argument("--no-plots", action="store_true", help="skip the trace and pair plots")
 
 
+def add_column_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which columns of a ``--data`` file are what (:func:`~bayescmoe.results.data.read_data`; :func:`columns_of`)."""
+    names = lambda text: tuple(n.strip() for n in text.split(",") if n.strip())  # noqa: E731
+    parser.add_argument(
+        "--features", type=names, default=None, help="feature columns, comma-separated (default x1..xd)"
+    )
+    parser.add_argument("--target", default="y", help="the target column (default y)")
+    parser.add_argument("--h0", default="h0", help="the frozen expert's predictions, where the spec says given")
+    parser.add_argument("--nu0", default="nu0", help="the frozen expert's variances, where the spec says given")
+    parser.add_argument("--ignore", type=names, default=(), help="columns to skip, comma-separated")
+    parser.add_argument("--delimiter", default=None, help="the CSV delimiter (default: found from the header)")
+
+
+def columns_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`~bayescmoe.results.data.read_data` that :func:`add_column_arguments` set."""
+    keys = ("features", "target", "h0", "nu0", "ignore", "delimiter")
+    return {key: getattr(args, key) for key in keys}
+
+
 def add_output_arguments(parser: argparse.ArgumentParser, out: str) -> None:
     """``--seed`` and ``--out`` (default ``out``), the flags every analysis command shares."""
     parser.add_argument("--seed", type=seed, default=0)

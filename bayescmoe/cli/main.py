@@ -21,7 +21,15 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
-from bayescmoe.cli.args import OneLineParser, add_run_arguments, fit_options, guarded, seed
+from bayescmoe.cli.args import (
+    OneLineParser,
+    add_column_arguments,
+    add_run_arguments,
+    columns_of,
+    fit_options,
+    guarded,
+    seed,
+)
 from bayescmoe.defaults import GAMMA, NUM_TEMPERATURES, PAIR_MAX
 from bayescmoe.errors import BayescmoeError, FitWarning, require
 from bayescmoe.files import atomic_write, require_writable
@@ -82,7 +90,7 @@ def _fit(args: argparse.Namespace) -> None:
         spec = ModelSpec.from_file(args.config)
         name = str(read_toml(args.config).get("name", Path(args.config).stem))
     require_writable(args.out)
-    x, y = read_data(args.data, spec)
+    x, y = read_data(args.data, spec, **columns_of(args))
     attrs = {"setting": name, "data_file": str(Path(args.data).resolve())}
     report_run(fit(spec, x, y, key=args.seed, attrs=attrs, **fit_options(args)), name, args)
 
@@ -164,13 +172,15 @@ def write_predictions(predictions, path: Path) -> Path:
 
 def _predict(args: argparse.Namespace) -> None:
     from bayescmoe.results.data import read_data
-    from bayescmoe.results.datatree import load, spec_of
+    from bayescmoe.results.datatree import features_of, load, spec_of
     from bayescmoe.workflow.predicting import predict
 
     out = Path(args.out)
     require(out.suffix in PREDICTION_SUFFIXES, "out", f"{out}: write .csv or .nc, one of {list(PREDICTION_SUFFIXES)}")
     dt = load(args.result)
-    inputs, y = read_data(args.data, spec_of(dt), require_y=False)
+    columns = columns_of(args)
+    columns["features"] = columns["features"] or features_of(dt)  # by default, the names the result was fitted with
+    inputs, y = read_data(args.data, spec_of(dt), require_y=False, **columns)
     require_writable(out.parent)
     predictions = predict(dt, inputs, y_new=y, method=args.method, ci_prob=args.ci_prob, key=args.seed)
     a = predictions.attrs
@@ -207,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--config", help="TOML file describing spec, truth and data instead of a name")
     fit.add_argument("--data", help="fit this CSV, .npz or NetCDF file (x1..xd, y[, h0, nu0]) instead of simulating")
     add_run_arguments(fit)
+    add_column_arguments(fit)
     fit.set_defaults(func=_fit)
     summary = sub.add_parser("summary", help="print the table of a saved result")
     summary.add_argument("result")
@@ -229,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="predict at new rows of a data file from a saved result")
     predict.add_argument("result")
     predict.add_argument("--data", required=True, help="CSV, .npz or NetCDF of the new rows: x1..xd [, y, h0, nu0]")
+    add_column_arguments(predict)
     predict.add_argument("--out", required=True, help="predictions.csv (one row per new row) or predictions.nc")
     predict.add_argument("--method", choices=("nuts", "map", "mle"), default="nuts", help="posterior or a point")
     predict.add_argument("--ci-prob", type=float, default=None, help="interval probability (default: ArviZ's)")

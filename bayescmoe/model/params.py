@@ -10,7 +10,7 @@ as ``az.summary`` labels it, ``a[0]`` (:func:`by_label`, :func:`name_of`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -87,18 +87,22 @@ def flat_labels(spec: ModelSpec) -> tuple[str, ...]:
     return tuple(labels)
 
 
-def by_label(values: Mapping[str, np.ndarray], lead: int = 0) -> dict[str, np.ndarray]:
-    """Split parameter arrays into scalars labelled as in ``az.summary`` (``a[0]``), keeping ``lead`` axes."""
+def by_label(
+    values: Mapping[str, np.ndarray], lead: int = 0, features: Sequence[object] | None = None
+) -> dict[str, np.ndarray]:
+    """Split parameter arrays into scalars labelled as in ``az.summary`` (``a[0]``, or ``a[bmi]`` with the
+    feature coordinate ``features``), keeping ``lead`` axes."""
     out = {}
     for name, value in values.items():
         value = np.asarray(value)
         if value.ndim == lead:
             out[name] = value
         else:
-            out.update({f"{name}[{i}]": value[..., i] for i in range(value.shape[-1])})
+            labels = range(value.shape[-1]) if features is None else features
+            out.update({f"{name}[{label}]": value[..., i] for i, label in enumerate(labels)})
     return out
 
 
 def name_of(label: str) -> str:
-    """The parameter of a scalar label (``a[3]`` -> ``a``)."""
+    """The parameter of a scalar label (``a[3]`` or ``a[bmi]`` -> ``a``)."""
     return label.split("[")[0]

@@ -15,7 +15,7 @@ columns the inputs are the features themselves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -330,6 +330,26 @@ def check_data(spec: ModelSpec, inputs: Any, y: Any) -> tuple[np.ndarray, np.nda
     if "nu0" in given:
         require(bool(np.all(inputs[:, -1] > 0)), "nu0", "variances must be positive")
     return inputs, y
+
+
+def feature_names(spec: ModelSpec, x: Any, names: Sequence[str] | None = None) -> tuple[str, ...] | None:
+    """The names of the d features: ``names`` when given, else those ``x`` carries (a pandas DataFrame's
+    columns, or the labels of an xarray DataArray's second dimension; the first d), else None. The
+    default names x1..xd count as none: such results keep integer feature coordinates."""
+    if names is None:
+        if hasattr(x, "columns"):  # pandas
+            names = [str(c) for c in x.columns]
+        elif hasattr(x, "dims") and len(getattr(x, "dims", ())) == 2 and x.dims[1] in getattr(x, "coords", {}):
+            names = [str(c) for c in x.coords[x.dims[1]].values]
+        else:
+            return None
+        names = names[: spec.dim]
+        if tuple(names) == input_columns(spec)[: spec.dim]:
+            return None
+    names = tuple(str(n) for n in names)
+    require(len(names) == spec.dim, "features", f"needs d = {spec.dim} names, got {len(names)}: {list(names)}")
+    require(len(set(names)) == len(names), "features", f"names must differ, got {list(names)}")
+    return names
 
 
 def model_inputs(spec: ModelSpec, x: Any, h0: Any = None, nu0: Any = None) -> np.ndarray:

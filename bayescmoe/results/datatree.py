@@ -34,7 +34,7 @@ from bayescmoe.inference.predictive import log_prior_draws, pointwise_log_likeli
 from bayescmoe.inference.predictive import prior_draws as prior_draws_of
 from bayescmoe.model.likelihood import log_likelihood
 from bayescmoe.model.params import unconstrain
-from bayescmoe.model.spec import ModelSpec, check_data, check_params
+from bayescmoe.model.spec import ModelSpec, check_data, check_params, feature_names
 
 VECTOR_DIMS = {"a": ["feature"], "beta": ["feature"]}
 #: the groups of n numbers per draw, the bulk of a file: ``to_datatree`` thins the first two
@@ -109,8 +109,13 @@ def to_datatree(
     prior_draws: int = 0,
     pointwise_thin: int = 1,
     key: jax.Array | int = 0,
+    features: Sequence[str] | None = None,
 ) -> xr.DataTree:
     """Collect a fit into one DataTree (see module docstring); ``attrs`` adds seeds, setting name, n...
+
+    ``features``: the names of the d features, the labels of every ``feature`` coordinate (``a[bmi]``
+    in ``az.summary``); by default those ``inputs`` carry (:func:`~bayescmoe.model.spec.feature_names`),
+    else 0..d-1.
 
     With a NUTS fit: ``log_prior`` and ``unconstrained_posterior`` always; the pointwise groups
     ``log_likelihood`` (``log_likelihood``) and ``posterior_predictive`` (``predictive``), each
@@ -122,6 +127,7 @@ def to_datatree(
     """
     require_positive_ints(pointwise_thin=pointwise_thin)
     require(isinstance(prior_draws, int) and prior_draws >= 0, "prior_draws", f"must be >= 0, got {prior_draws!r}")
+    names = feature_names(spec, inputs, features)
     inputs, y = check_data(spec, inputs, y)
     coords = {"feature": np.arange(spec.dim), "obs": np.arange(y.shape[0])}
     constant = {
@@ -165,7 +171,21 @@ def to_datatree(
             **{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in (attrs or {}).items()},
         }
     )
+    return dt if names is None else with_features(dt, names)
+
+
+def with_features(dt: xr.DataTree, names: Sequence[str]) -> xr.DataTree:
+    """``dt`` with every ``feature`` coordinate labelled by ``names``."""
+    for node in dt.subtree:
+        if "feature" in node.dataset.dims:
+            node.dataset = node.dataset.assign_coords(feature=list(names))
     return dt
+
+
+def features_of(dt: xr.DataTree) -> tuple[str, ...] | None:
+    """The feature names a result was fitted with, or None (integer coordinates)."""
+    labels = dt["constant_data"]["feature"].values
+    return tuple(str(v) for v in labels) if labels.dtype.kind in "UO" else None
 
 
 def compressed(ds: xr.Dataset, dtype: str | None = None) -> dict[str, dict[str, Any]]:

@@ -12,12 +12,13 @@ from bayescmoe.results.evidence import stored_evidence
 
 
 def flatten(ds: xr.Dataset, names: tuple[str, ...]) -> dict[str, float]:
-    """{"a[0]": ..., "nu": ...}: one entry per scalar, labelled as in ``az.summary``."""
+    """{"a[0]": ..., "nu": ...}: one entry per scalar, labelled as in ``az.summary`` (by the feature coordinate)."""
     out: dict[str, float] = {}
     for name in names:
         values = np.atleast_1d(ds[name].values)
         if ds[name].ndim:
-            out.update({f"{name}[{i}]": float(v) for i, v in enumerate(values)})
+            labels = ds[name][ds[name].dims[-1]].values
+            out.update({f"{name}[{label}]": float(v) for label, v in zip(labels, values, strict=True)})
         else:
             out[name] = float(values[0])
     return out

@@ -29,7 +29,7 @@ from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.settings import Setting
 from bayescmoe.model.simulate import simulate
-from bayescmoe.model.spec import ModelSpec, check_data, model_inputs
+from bayescmoe.model.spec import ModelSpec, check_data, feature_names, model_inputs
 from bayescmoe.results.datatree import to_datatree
 from bayescmoe.results.evidence import ATTRIBUTE
 from bayescmoe.runtime import require_memory
@@ -74,13 +74,24 @@ def require_fit_memory(
     require_memory(FIT_BYTES * n * (spec.width + 2 + stored), "n", f"fitting n = {n} observations")
 
 
+def unpack(x: Any, y: Any = None, h0: Any = None, nu0: Any = None) -> tuple[Any, Any, Any, Any]:
+    """(x, y, h0, nu0) of data given as arrays, pandas objects, or one xarray Dataset ``x`` whose variables
+    ``x`` (obs, feature), ``y``, ``h0`` and ``nu0`` fill the arguments not given."""
+    if not (hasattr(x, "data_vars") and hasattr(x, "get")):  # not an xarray Dataset
+        return x, y, h0, nu0
+    require("x" in x.data_vars, "x", f"a Dataset needs a variable 'x' (obs, feature); it has {list(x.data_vars)}")
+    pick = lambda given, name: x.get(name) if given is None else given  # noqa: E731
+    return x["x"], pick(y, "y"), pick(h0, "h0"), pick(nu0, "nu0")
+
+
 def fit(
     spec: ModelSpec,
     x: Any,
-    y: Any,
+    y: Any = None,
     h0: Any = None,
     nu0: Any = None,
     *,
+    features: Sequence[str] | None = None,
     methods: Sequence[str] = METHODS,
     key: Array | int = 0,
     truth: Mapping[str, Any] | None = None,
@@ -99,8 +110,11 @@ def fit(
 ) -> xr.DataTree:
     """Fit ``spec`` to (x, y) by each of ``methods`` and return everything as one DataTree.
 
-    x is the features (n, d); a frozen expert given by its predictions (``frozen.mean = "given"``)
-    takes them as ``h0`` (one per row, or a JAX-traceable function of x), and ``nu0`` likewise
+    x is the features (n, d): an array, a pandas DataFrame or an xarray DataArray, whose column names
+    (or ``features``) label the ``feature`` coordinate of the result (``a[bmi]`` in ``az.summary``);
+    or an xarray Dataset with variables ``x``, ``y`` and the given ``h0``, ``nu0`` (:func:`unpack`).
+    A frozen expert given by its predictions (``frozen.mean = "given"``) takes them as ``h0`` (one
+    per row, or a JAX-traceable function of x), and ``nu0`` likewise
     (:func:`~bayescmoe.model.spec.model_inputs`; inputs that already carry them pass through).
 
     ``truth`` (simulated data) is stored and, unless ``init`` is given, is the first start of the
@@ -130,6 +144,9 @@ def fit(
         "'map' starts NUTS at the MAP: add 'map' to methods or use 'prior'",
     )
     require_positive_ints(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
+    x, y, h0, nu0 = unpack(x, y, h0, nu0)
+    require(y is not None, "y", "required: the targets, one per row of x")
+    names = feature_names(spec, x, features)
     x, y = check_data(spec, model_inputs(spec, x, h0, nu0), y)
     require_fit_memory(
         spec,
@@ -178,6 +195,7 @@ def fit(
             prior_draws=prior_draws,
             pointwise_thin=pointwise_thin,
             key=k_pred,
+            features=names,
         )
         if nuts is not None and evidence is not None:
             found = _timed(meta, bar, "evidence", prompt_evidence, dt, evidence)

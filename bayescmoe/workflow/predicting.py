@@ -38,8 +38,9 @@ from bayescmoe.model.likelihood import (
     prompt_log_density,
     prompt_mean,
 )
-from bayescmoe.model.spec import ModelSpec, check_data, input_columns, model_inputs
-from bayescmoe.results.datatree import params_of, spec_of
+from bayescmoe.model.spec import ModelSpec, check_data, feature_names, input_columns, model_inputs
+from bayescmoe.results.datatree import features_of, params_of, spec_of
+from bayescmoe.workflow.fitting import unpack
 
 Array = jax.Array
 #: where the parameter draws come from: the posterior, or the stored MLE or MAP as one point
@@ -106,7 +107,9 @@ def predict(
     """Predict at new rows from a result of :func:`~bayescmoe.workflow.fitting.fit` (module docstring).
 
     ``x_new``: the new features (m, d) (or inputs that already carry the frozen expert's given
-    columns); ``h0`` / ``nu0`` as in :func:`fit`; ``y_new``: the new targets, when known.
+    columns), as :func:`fit` takes them: where the result has named features and ``x_new`` names its
+    columns (a pandas DataFrame, an xarray DataArray or Dataset), they are matched by name, in any
+    order; ``h0`` / ``nu0`` as in :func:`fit`; ``y_new``: the new targets, when known.
     ``method``: the posterior's draws (``"nuts"``) or the stored ``"map"`` or ``"mle"`` as a plug-in
     point. Returns a Dataset over ``obs`` (the new rows) and ``feature``: the inputs ``x`` and
     ``h0``; the predictive draws ``y`` (chain, draw, obs); ``mean``, ``gate`` and ``y_pred`` with
@@ -120,6 +123,14 @@ def predict(
     require(0.0 < prob < 1.0, "ci_prob", f"must lie in (0, 1), got {prob}")
     require_positive_ints(num_samples=num_samples)
     draws = _draws(result, spec, method)
+    x_new, y_new, h0, nu0 = unpack(x_new, y_new, h0, nu0)
+    names = features_of(result)
+    rows = np.asarray(x_new.index) if hasattr(x_new, "index") and hasattr(x_new, "columns") else None
+    if names is not None and feature_names(spec, x_new) is not None:
+        given = [str(c) for c in (x_new.columns if hasattr(x_new, "columns") else x_new[x_new.dims[1]].values)]
+        missing = [n for n in names if n not in given]
+        require(not missing, "x", f"has no column(s) {missing} of the fitted features {list(names)}")
+        x_new = np.column_stack([np.asarray(x_new)[:, given.index(n)] for n in names])
     inputs = model_inputs(spec, x_new, h0, nu0)
     inputs, y = check_data(spec, inputs, np.zeros(len(inputs)) if y_new is None else y_new)
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
@@ -129,7 +140,7 @@ def predict(
     if method != "nuts":  # a point predicts num_samples draws of y
         draws = {k: np.broadcast_to(v, (1, num_samples, *v.shape[2:])) for k, v in draws.items()}
     y_draws = posterior_predictive(spec, x_inputs, draws, key)
-    columns = input_columns(spec)
+    columns = names or input_columns(spec)[: spec.dim]
     data: dict[str, Any] = {
         "x": (("obs", "feature"), inputs[:, : spec.dim]),
         "h0": (("obs",), np.asarray(frozen_mean(spec, x_inputs))),
@@ -156,5 +167,5 @@ def predict(
             "elpd_diff": float(diff.sum()),
             "elpd_diff_se": float(math.sqrt(len(diff)) * np.std(diff, ddof=1)) if len(diff) > 1 else math.nan,
         }
-    coords = {"obs": np.arange(len(inputs)), "feature": list(columns[: spec.dim])}
+    coords = {"obs": np.arange(len(inputs)) if rows is None else rows, "feature": list(columns)}
     return xr.Dataset(data, coords=coords, attrs=attrs)
