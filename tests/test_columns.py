@@ -17,7 +17,7 @@ from bayescmoe.errors import BayescmoeError
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec
 from bayescmoe.results.data import read_data
-from bayescmoe.results.datatree import features_of, load, save
+from bayescmoe.results.datatree import features_of, load
 from bayescmoe.results.tables import describe
 from bayescmoe.workflow.fitting import fit
 from bayescmoe.workflow.predicting import predict
@@ -131,4 +131,7 @@ def test_the_command_line_fits_and_predicts_named_columns(data, tmp_path, capsys
     assert main(["fit", "--config", str(config), "--data", str(path), "--out", str(out), "--target", "prog"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "delimiter ';'" in err[-1] and "name the features" in err[-1]
-    save(dt, tmp_path / "again.nc")
+    figures = tmp_path / "figures"
+    assert main(["plot", str(out / "spec.nc"), "--out", str(figures), "--features", "bp"]) == 0
+    assert {p.name for p in figures.iterdir()} == {"spec-trace.png", "spec-pair.png"}
+    assert main(["plot", str(out / "spec.nc"), "--out", str(figures), "--features", "age"]) == 2

@@ -234,7 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"coordinates of a and beta, at most {PAIR_MAX} panels a side)",
     )
     plot.add_argument(
-        "--features", nargs="+", type=int, default=None, metavar="K", help="coordinates of a and beta to show"
+        "--features",
+        nargs="+",
+        default=None,
+        metavar="F",
+        help="features of a and beta to show (names, or positions 0..d-1)",
     )
     plot.set_defaults(func=_plot)
     predict = sub.add_parser("predict", help="predict at new rows of a data file from a saved result")

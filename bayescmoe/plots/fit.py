@@ -39,24 +39,26 @@ class FlatLabeller(BaseLabeller):
 
 
 def selection(
-    dt: xr.DataTree, var_names: Sequence[str] | None = None, features: Sequence[int] | None = None
+    dt: xr.DataTree, var_names: Sequence[str] | None = None, features: Sequence[int | str] | None = None
 ) -> tuple[list[str], dict[str, list[int]]]:
     """The parameters and ``feature`` coordinates a figure shows, checked: ``var_names`` (default every
-    parameter) and ``features`` (default all) as ArviZ's ``var_names`` and ``coords``."""
+    parameter) and ``features`` (default all; names of the result's features or positions 0..d-1) as
+    ArviZ's ``var_names`` and ``coords``."""
     spec = spec_of(dt)
     names = list(spec.param_names if var_names is None else var_names)
     unknown = [name for name in names if name not in spec.param_names]
     require(names and not unknown, "var_names", f"unknown {unknown or names}; the parameters are {spec.param_names}")
     if features is None:
         return names, {}
-    features = sorted({int(f) for f in features})
-    outside = [f for f in features if not 0 <= f < spec.dim]
-    require(features and not outside, "features", f"{outside or features} not in 0..{spec.dim - 1}")
-    return names, {"feature": features}
+    labels = list(dt["posterior"]["feature"].values)
+    positions = sorted({labels.index(f) if f in labels else int(f) for f in features})
+    outside = [f for f in positions if not 0 <= f < spec.dim]
+    require(positions and not outside, "features", f"{outside or features} not among {labels} or 0..{spec.dim - 1}")
+    return names, {"feature": [labels[i] for i in positions]}
 
 
 def pair_selection(
-    dt: xr.DataTree, var_names: Sequence[str] | None = None, features: Sequence[int] | None = None
+    dt: xr.DataTree, var_names: Sequence[str] | None = None, features: Sequence[int | str] | None = None
 ) -> tuple[list[str], dict[str, list[int]]]:
     """:func:`selection`, but by default at most :data:`PAIR_MAX` variables: every scalar (the gate's
     ``lam`` or ``tau``, the prompt's ``b`` and ``nu``) and the first coordinates of ``a`` and ``beta``."""
@@ -67,7 +69,7 @@ def pair_selection(
     if not vectors:
         return names, coords
     per_vector = max(1, (PAIR_MAX - (len(names) - len(vectors))) // len(vectors))
-    return names, {"feature": list(range(min(per_vector, spec_of(dt).dim)))}
+    return names, {"feature": list(dt["posterior"]["feature"].values[:per_vector])}
 
 
 def references(dt: xr.DataTree, names: Sequence[str], coords: Mapping[str, list[int]]) -> dict[str, xr.Dataset]:
@@ -104,7 +106,7 @@ def write(pc, path: str | Path) -> Path:
         plt.close(figure)
 
 
-def draw_trace(dt: xr.DataTree, *, var_names: Sequence[str] | None = None, features: Sequence[int] | None = None):
+def draw_trace(dt: xr.DataTree, *, var_names: Sequence[str] | None = None, features: Sequence[int | str] | None = None):
     """Marginal densities and traces of every parameter coordinate, one row each (``az.plot_trace_dist``),
     with vertical (densities) and horizontal (traces) lines at the truth, MLE and MAP, as visuals named
     ``<group>_dist`` and ``<group>_trace``; ``var_names`` and ``features`` select (:func:`selection`)."""
@@ -125,7 +127,7 @@ def draw_trace(dt: xr.DataTree, *, var_names: Sequence[str] | None = None, featu
     return pc
 
 
-def draw_pair(dt: xr.DataTree, *, var_names: Sequence[str] | None = None, features: Sequence[int] | None = None):
+def draw_pair(dt: xr.DataTree, *, var_names: Sequence[str] | None = None, features: Sequence[int | str] | None = None):
     """Pair plot (:func:`pair_selection`): draws below the diagonal, divergences marked, density contours
     above it, marginals on it; the truth, MLE and MAP as points off the diagonal and lines on it (visuals
     ``<group>_point`` and ``<group>_line``)."""
