@@ -51,7 +51,8 @@ def selection(
     if features is None:
         return names, {}
     labels = list(dt["posterior"]["feature"].values)
-    positions = sorted({labels.index(f) if f in labels else int(f) for f in features})
+    known = {str(label): i for i, label in enumerate(labels)}
+    positions = sorted({known.get(str(f), int(f) if str(f).lstrip("-").isdigit() else -1) for f in features})
     outside = [f for f in positions if not 0 <= f < spec.dim]
     require(positions and not outside, "features", f"{outside or features} not among {labels} or 0..{spec.dim - 1}")
     return names, {"feature": [labels[i] for i in positions]}
