@@ -1,4 +1,7 @@
-"""Shared builders and an independent NumPy/SciPy reference of the contaminated MoE (PAPERS.md section 1).
+"""Shared builders, the tests' seeds and an independent NumPy/SciPy reference of the contaminated MoE (PAPERS.md 1).
+
+Every seed a test uses is :func:`seed` (k + the shift of ``pytest --seed-shift N`` or the environment
+variable BAYESCMOE_SEED_SHIFT, default 0): a test that holds at one shift only is a defect.
 
 Nothing here imports the package's numerics: the reference densities, CDFs and log-likelihood are
 written from the maths so that the tests compare two independent implementations.
@@ -6,13 +9,70 @@ written from the maths so that the tests compare two independent implementations
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
 import numpy as np
 from scipy import special, stats
 
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
+
+# --------------------------------------------------------------------------------------------
+# seeds: every seed a test uses is k + the shift (``--seed-shift N`` or BAYESCMOE_SEED_SHIFT)
+# --------------------------------------------------------------------------------------------
+
+#: the environment variable of the seed shift (``pytest --seed-shift`` wins over it)
+SEED_SHIFT_ENV = "BAYESCMOE_SEED_SHIFT"
+_shift = {"value": 0}
+
+
+def parse_seed_shift(text: str | int | None) -> int:
+    """A seed shift: a non-negative integer (None or "" is 0)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"the seed shift must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"the seed shift must be a non-negative integer, got {value}")
+    return value
+
+
+def set_seed_shift(value: int) -> None:
+    """Set the shift every :func:`seed` adds (tests/conftest.py calls it once per process)."""
+    _shift["value"] = parse_seed_shift(value)
+
+
+def seed_shift() -> int:
+    return _shift["value"]
+
+
+def seed(k: int) -> int:
+    """The k-th seed of a test: k + the seed shift."""
+    return k + _shift["value"]
+
+
+def key(k: int) -> jax.Array:
+    """``jax.random.PRNGKey(seed(k))``."""
+    return jax.random.PRNGKey(seed(k))
+
+
+def most_seeds(check: Callable[[int], bool], first: int, count: int = 3) -> list[bool]:
+    """``check(seed(first + i))`` for ``count`` consecutive seeds, asserting a majority holds.
+
+    For a property that holds with high probability p but not surely (a p-value under the null above
+    a level, a label a finite sample decides): one seed fails with probability 1 - p, a majority of
+    three with about 3 (1 - p)^2.
+    """
+    results = [bool(check(seed(first + i))) for i in range(count)]
+    assert 2 * sum(results) > count, f"held at {sum(results)} of {count} seeds from {seed(first)}: {results}"
+    return results
+
+
+set_seed_shift(os.environ.get(SEED_SHIFT_ENV))
 
 # --------------------------------------------------------------------------------------------
 # builders

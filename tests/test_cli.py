@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import seed
 
 from bayescmoe.cli import main
 from bayescmoe.errors import BayescmoeError
@@ -16,7 +17,7 @@ from bayescmoe.results.config import load_setting, setting_from_config
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "models" / "configs" / "p1-family-small.toml"
-TINY = ["--n", "200", "--num-warmup", "30", "--num-samples", "30", "--num-chains", "2"]
+TINY = ["--n", "200", "--num-warmup", "30", "--num-samples", "30", "--num-chains", "2", "--seed", str(seed(0))]
 
 
 def test_list_names_every_setting(capsys):

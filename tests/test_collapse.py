@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import key, seed
 
 from bayescmoe.cli import main
 from bayescmoe.diagnostics import collapse as cl
@@ -188,7 +189,7 @@ def test_each_problem_alone_makes_a_fit_weakly_identified(check, fit, params):
 
 def test_a_skewed_one_peaked_marginal_is_not_bimodal():
     """Skew raises the bimodality coefficient over 5/9 (the old rule fired); the KDE finds one peak."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     skewed = rng.lognormal(0.0, 0.8, 2000)
     two = np.concatenate([rng.normal(-1.5, 1.0, 1000), rng.normal(1.5, 1.0, 1000)])
     uneven = np.concatenate([rng.normal(0.0, 1.0, 1800), rng.normal(5.0, 1.0, 200)])
@@ -206,7 +207,7 @@ def test_prompt_observations_keep_falling_as_a_sigmoid_gate_vanishes_further():
     """Synthetic wbar posteriors shaped like P2's vanishing gate at tau* = -5 and -8 (n = 2000, 3 prompt scalars):
     the deeper collapse spreads over decades and reaches up to where the prompt nearly merges. The mass
     below eps falls (0.88 -> 0.83: the old check's margin shrank); the median of n wbar falls (21 -> 10)."""
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed(1))
     n, threshold = 2000, 30.0
     shallow, deep = (np.exp(rng.normal(np.log(m), s, 4000)) / n for m, s in ((21.0, 0.3), (9.6, 1.2)))
     mass = [np.mean(n * w < threshold) for w in (shallow, deep)]
@@ -255,10 +256,11 @@ MERGING = merging_prompt(GAUSSIAN, {"lam": 0.4}, 0.01, 0.0, {"a": E2, "b": 1.0})
 VANISHING = Truth({"lam": 0.01, "a": -E1 + E2, "b": 0.5, "nu": 0.1})
 
 
-def small_fit(spec: ModelSpec, truth: Truth, n: int = 1000, seed: int = 0):
+def small_fit(spec: ModelSpec, truth: Truth, n: int = 1000, k: int = 0):
+    """NUTS (2 chains x 300 draws, started at the truth) on n pairs simulated with seed k."""
     params = truth.at(spec, n)
-    x, y = simulate(jax.random.PRNGKey(seed), spec, params, n)
-    nuts = fit_nuts(spec, x, y, key=seed, num_warmup=300, num_samples=300, num_chains=2, init=params)
+    x, y = simulate(key(k), spec, params, n)
+    nuts = fit_nuts(spec, x, y, key=seed(k), num_warmup=300, num_samples=300, num_chains=2, init=params)
     return to_datatree(spec, x, y, nuts=nuts, truth=params, log_likelihood=False)
 
 
@@ -302,7 +304,7 @@ T30_TRUTH = Truth({"lam": 0.3, "a": E1, "b": 0.0, "nu": 0.1})
 def test_nearly_gaussian_merge_is_not_vanishing():
     """The old rule said "prompt vanishing" (Student-t is distinguishable by family); the data say merging."""
     dt = small_fit(STUDENT30, T30_TRUTH, n=3000)
-    label = fisher_label(STUDENT30, T30_TRUTH.at(STUDENT30, 3000), 3000, jax.random.PRNGKey(0), 4000)
+    label = fisher_label(STUDENT30, T30_TRUTH.at(STUDENT30, 3000), 3000, key(0), 4000)
     assert label.label == "collapsed: merging" and label.weakest == "lam"
     report = cl.collapse_report(dt)
     assert report.verdict == "prompt merging", report
@@ -318,10 +320,10 @@ def test_savage_dickey_matches_the_evidence_by_prior_sampling(lam):
     frozen = FrozenExpert("student_t", df=5.0, mean="linear", weight=(1.0,), bias=0.0, nu=0.1)
     spec = ModelSpec(frozen, priors={"a": ["normal", 0.0, 1.0], "b": ["normal", 0.0, 1.0]})
     truth = {"lam": lam, "a": np.array([-1.0]), "b": 0.5, "nu": 0.1}
-    x, y = simulate(jax.random.PRNGKey(3), spec, truth, 40)
-    nuts = fit_nuts(spec, x, y, key=0, num_warmup=500, num_samples=1000, num_chains=2)
+    x, y = simulate(key(3), spec, truth, 40)
+    nuts = fit_nuts(spec, x, y, key=seed(0), num_warmup=500, num_samples=1000, num_chains=2)
     dt = to_datatree(spec, x, y, nuts=nuts, log_likelihood=False)
-    keys = jax.random.split(jax.random.PRNGKey(4), len(spec.param_names))
+    keys = jax.random.split(key(4), len(spec.param_names))
     priors = prior_distributions(spec)
     draws = {k: priors[k].sample(kk, (400_000,)) for k, kk in zip(spec.param_names, keys, strict=True)}
     total = jax.vmap(lambda p: jnp.sum(log_likelihood(spec, p, x, y)))(draws)
@@ -332,7 +334,7 @@ def test_savage_dickey_matches_the_evidence_by_prior_sampling(lam):
 
 
 def test_the_prompt_closest_to_f0_and_the_merge_probe():
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     x = rng.normal(size=(2000, 2))
     laplace = ModelSpec(FrozenExpert("laplace", laplace_reading="scale", **FROZEN))
     closest = signals.frozen_projection(laplace, x)

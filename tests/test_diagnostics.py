@@ -7,7 +7,7 @@ import json
 import arviz as az
 import numpy as np
 import pytest
-from helpers import make_spec
+from helpers import make_spec, seed
 from scipy import special, stats
 
 from bayescmoe.diagnostics import signals as dg
@@ -19,7 +19,7 @@ CHAINS, DRAWS = 2, 2000
 
 def synthetic_result(spec: ModelSpec, posterior: dict, x: np.ndarray, diverging: int = 0, map_=None):
     """A DataTree shaped like a saved NUTS result: posterior, sample_stats, constant and observed data, the spec."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     dead = np.zeros((CHAINS, DRAWS), bool)
     dead.flat[:diverging] = True
     groups = {
@@ -37,9 +37,9 @@ def synthetic_result(spec: ModelSpec, posterior: dict, x: np.ndarray, diverging:
     return dt
 
 
-def prior_draws(seed: int = 0) -> dict[str, np.ndarray]:
+def prior_draws(k: int = 0) -> dict[str, np.ndarray]:
     """Draws from the default priors of :data:`SPEC` by SciPy: a posterior that learnt nothing."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed(k))
     return {
         "lam": rng.uniform(size=(CHAINS, DRAWS)),
         "a": rng.normal(0.0, 3.0, size=(CHAINS, DRAWS, 2)),
@@ -48,9 +48,9 @@ def prior_draws(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def point_draws(spec: ModelSpec, values: dict, sd: float = 1e-3, seed: int = 0) -> dict[str, np.ndarray]:
+def point_draws(spec: ModelSpec, values: dict, sd: float = 1e-3, k: int = 0) -> dict[str, np.ndarray]:
     """Draws tightly around ``values`` (relative sd ``sd`` for nu): a posterior that learnt everything."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed(k))
     out = {}
     for name in spec.param_names:
         v = np.asarray(values[name], dtype=float)
@@ -60,7 +60,7 @@ def point_draws(spec: ModelSpec, values: dict, sd: float = 1e-3, seed: int = 0) 
 
 
 SPEC = make_spec("gaussian", weight=(1.0, 0.0), nu=0.1)  # d = 2, Gaussian linear, same structure: can merge
-X = np.random.default_rng(1).normal(size=(500, 2))
+X = np.random.default_rng(seed(1)).normal(size=(500, 2))
 VALUES = {"lam": 0.3, "a": np.array([-1.0, 1.0]), "b": 0.5, "nu": 0.1}
 
 
@@ -71,7 +71,7 @@ VALUES = {"lam": 0.3, "a": np.array([-1.0, 1.0]), "b": 0.5, "nu": 0.1}
 
 def _log_var(law) -> float:
     """Monte-Carlo variance of log X under a SciPy law: the reference for the closed forms."""
-    return float(np.var(np.log(law.rvs(size=1_000_000, random_state=np.random.default_rng(0)))))
+    return float(np.var(np.log(law.rvs(size=1_000_000, random_state=np.random.default_rng(seed(0))))))
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_contraction_is_zero_for_the_prior_and_one_for_a_point():
 
 
 def test_contraction_of_a_halved_sd_is_three_quarters():
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seed(2))
     assert dg.contraction(rng.normal(0, 1.5, 200_000), 9.0) == pytest.approx(0.75, abs=0.01)
 
 
@@ -130,7 +130,7 @@ def _ar1(rng, phi: float, shape: tuple[int, ...]) -> np.ndarray:
 
 @pytest.mark.parametrize("test", [dg.chain_disagreement, dg.chain_rank_test], ids=["kruskal", "arviz-stats"])
 def test_chain_tests_fire_on_shifted_chains_only(test):
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed(3))
     same = rng.normal(size=(4, 1000))
     shifted = same + np.array([0.0, 0.0, 0.0, 0.5])[:, None]
     assert test(same) > 0.01
@@ -139,13 +139,13 @@ def test_chain_tests_fire_on_shifted_chains_only(test):
 
 
 def test_chain_disagreement_thins_autocorrelated_chains():
-    draws = _ar1(np.random.default_rng(4), 0.95, (4, 1000))
+    draws = _ar1(np.random.default_rng(seed(4)), 0.95, (4, 1000))
     assert float(az.ess(draws)) < 400
     assert dg.chain_disagreement(draws) > 0.01
 
 
 def test_bimodality_coefficient_separates_one_mode_from_two():
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed(5))
     assert dg.bimodality_coefficient(rng.normal(size=20_000)) == pytest.approx(1 / 3, abs=0.02)
     assert dg.bimodality_coefficient(rng.uniform(size=20_000)) == pytest.approx(5 / 9, abs=0.02)
     two = np.concatenate([rng.normal(-3, 1, 10_000), rng.normal(3, 1, 10_000)])
@@ -153,7 +153,7 @@ def test_bimodality_coefficient_separates_one_mode_from_two():
 
 
 def test_funnel_detects_spread_growing_as_the_gate_shrinks():
-    rng = np.random.default_rng(6)
+    rng = np.random.default_rng(seed(6))
     log_gate = rng.uniform(np.log(1e-3), np.log(0.5), 5000)
     corr, ratio = dg.funnel(log_gate, rng.normal(size=5000) * np.exp(-0.5 * log_gate))
     assert corr < -0.95 and ratio > 5
@@ -162,7 +162,7 @@ def test_funnel_detects_spread_growing_as_the_gate_shrinks():
 
 
 def test_standardized_distance_and_frozen_mean_test():
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed(7))
     draws = rng.normal([1.0, 0.0, 2.0], [0.1, 0.2, 0.3], size=(4000, 3))
     assert dg.standardized_distance(draws[:, 0], 1.3) == pytest.approx(3.0, rel=0.05)
     d2, p = dg.frozen_mean_test(draws, np.array([1.0, 0.0, 2.0]))
@@ -184,7 +184,7 @@ def test_gate_eps_is_ten_observations_per_prompt_parameter():
 
 def test_sigmoid_gate_weight_is_its_mean_over_x():
     spec = make_spec("laplace", gate="sigmoid", weight=(1.0, 0.0))
-    rng = np.random.default_rng(8)
+    rng = np.random.default_rng(seed(8))
     beta, tau = rng.normal(size=(CHAINS, DRAWS, 2)), rng.normal(size=(CHAINS, DRAWS))
     post = {
         **point_draws(spec, {"a": [1.0, 0.0], "b": 0.0, "nu": 0.1, "beta": [0, 0], "tau": 0}),
@@ -248,7 +248,7 @@ def test_a_result_without_posterior_is_an_error():
 
 
 def test_funnel_ignores_a_linear_dependence_on_a_skewed_gate():
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed(3))
     log_gate = -rng.gamma(2.0, 0.5, size=5000)  # long tail towards small gates
     _, ratio = dg.funnel(log_gate, 3.0 * log_gate + rng.normal(size=5000))  # constant spread around a line
     assert ratio < 1.2

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import xarray as xr
 from distributed import LocalCluster
+from helpers import seed
 
 from bayescmoe.cli.rates import protocol_main
 from bayescmoe.cli.studies import study_main
@@ -24,6 +25,7 @@ from bayescmoe.studies.sweep import SweepConfig, fit_cell, new_dataset, run_swee
 
 #: one spec, one padded size, 4 cells
 QUICK = Protocol("quick", ("p1-family",), (300, 350), 2)
+CONFIG = SweepConfig(seed=seed(0))
 
 
 def _cells(ds: xr.Dataset) -> xr.Dataset:
@@ -31,8 +33,8 @@ def _cells(ds: xr.Dataset) -> xr.Dataset:
 
 
 def test_sweep_on_a_two_worker_cluster_equals_the_serial_run(tmp_path):
-    serial = run_sweep(QUICK, tmp_path / "serial.nc", progress=False)
-    dask = run_sweep(QUICK, tmp_path / "dask.nc", progress=False, cluster=Cluster(workers=2))
+    serial = run_sweep(QUICK, tmp_path / "serial.nc", CONFIG, progress=False)
+    dask = run_sweep(QUICK, tmp_path / "dask.nc", CONFIG, progress=False, cluster=Cluster(workers=2))
     assert int(dask["done"].sum()) == 4
     xr.testing.assert_identical(_cells(dask), _cells(serial))
     saved = xr.open_dataset(tmp_path / "dask.nc", engine="h5netcdf").load()
@@ -40,8 +42,8 @@ def test_sweep_on_a_two_worker_cluster_equals_the_serial_run(tmp_path):
 
 
 def test_a_killed_worker_loses_no_cell_and_a_failed_cell_flushes_the_finished_ones(tmp_path):
-    serial = run_sweep(QUICK, tmp_path / "serial.nc", progress=False)
-    marker, config = tmp_path / "killed", SweepConfig()
+    serial = run_sweep(QUICK, tmp_path / "serial.nc", CONFIG, progress=False)
+    marker, config = tmp_path / "killed", CONFIG
 
     def dying(s: str, n: int, r: int) -> dict:
         with contextlib.suppress(FileExistsError):

@@ -6,10 +6,10 @@ import runpy
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import key, seed
 
 from bayescmoe.diagnostics.fisher import (
     cosine,
@@ -28,7 +28,7 @@ SCRIPT = Path(__file__).parents[1] / "analyses" / "fisher_paths.py"
 FROZEN = {"mean": "linear", "weight": (1.0,), "bias": 0.0, "nu": 1.0}
 GAUSSIAN = ModelSpec(FrozenExpert("gaussian", **FROZEN))
 STUDENT = ModelSpec(FrozenExpert("student_t", df=5.0, **FROZEN))
-KEY = jax.random.PRNGKey(0)
+KEY = key(0)
 
 
 def test_score_outer_product_matches_observed_information():
@@ -94,7 +94,8 @@ def test_p2_gate_eigenvalues_fall_like_delta_squared_along_both_merges():
 
 
 def test_script_quick_writes_dataset_and_figure(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--quick", "--num-samples", "2000", "--out", str(tmp_path)])
+    argv = [str(SCRIPT), "--quick", "--num-samples", "2000", "--seed", str(seed(0)), "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as stop:
         runpy.run_path(str(SCRIPT), run_name="__main__")
     assert stop.value.code == 0

@@ -6,15 +6,15 @@ import runpy
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import key, seed
 
 from bayescmoe.studies.collapse_paths import fisher_label, path_points, predicted_contraction, standard_paths
 
 SCRIPT = Path(__file__).parents[1] / "analyses" / "collapse_paths.py"
-KEY = jax.random.PRNGKey(0)
+KEY = key(0)
 
 
 def _point(path: str, value: float):
@@ -67,7 +67,7 @@ def test_predicted_contraction_is_one_minus_variance_ratio_on_the_diagnostics_sc
 
 def test_quick_run_flags_every_collapse_and_no_control(tmp_path, monkeypatch, capsys):
     """Seed 0 is deterministic on CPU; the quick points sit far from the boundaries (Delta, lam* in {1, 0.5, 0})."""
-    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--quick", "--out", str(tmp_path)])
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--quick", "--seed", str(seed(0)), "--out", str(tmp_path)])
     with pytest.raises(SystemExit) as stop:
         runpy.run_path(str(SCRIPT), run_name="__main__")
     assert stop.value.code == 0

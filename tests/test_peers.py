@@ -7,10 +7,10 @@ import sys
 from functools import partial
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import key, seed
 from numpyro.infer.util import log_density
 
 from bayescmoe.inference.optimize import constrain, log_posterior, unconstrain
@@ -29,11 +29,11 @@ _spec.loader.exec_module(peers)
 def test_hand_written_numpyro_log_density_matches_the_package(name):
     setting = get_setting(name)
     spec, truth = setting.spec, setting.truth.at(setting.spec, 200)
-    x, y = simulate(jax.random.PRNGKey(3), spec, truth, 200)
+    x, y = simulate(key(3), spec, truth, 200)
     desc = peers.describe(spec.to_config())
     assert desc.names == spec.param_names
     hand = peers.numpyro_model(desc)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     for scale in (0.0, 0.3, 1.0):
         u = {k: v + scale * rng.standard_normal(np.shape(v)) for k, v in unconstrain(spec, truth).items()}
         theta = constrain(spec, u)

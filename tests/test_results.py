@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
-from helpers import make_params, make_spec
+from helpers import make_params, make_spec, seed
 
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.results.datatree import data_of, load, log_likelihood_of, params_of, save, spec_of, to_datatree
@@ -129,7 +129,7 @@ def test_params_of_missing_group(loaded):
 def test_estimates_only_result(tmp_path):
     """A result with no MCMC: data, truth and an estimate still round-trip."""
     spec = make_spec("laplace", gate="sigmoid")
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     x, y = rng.standard_normal((30, 2)), rng.standard_normal(30)
     truth = make_params(spec)
     dt = to_datatree(spec, x, y, truth=truth)
@@ -143,7 +143,7 @@ def test_estimates_only_result(tmp_path):
 
 def test_spec_round_trip_bias_free_experts(tmp_path):
     spec = make_spec("laplace", mean="tanh", gate="sigmoid", weight=(1.0, 0.0), bias=None, prompt_bias=False)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     x, y = rng.standard_normal((10, 2)), rng.standard_normal(10)
     out = load(save(to_datatree(spec, x, y), tmp_path / "r.nc"))
     assert spec_of(out) == spec
@@ -194,7 +194,7 @@ def test_arviz_plots(loaded, tmp_path, plot):
 
 def _small_tree():
     spec = make_spec("student_t")
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed(1))
     return to_datatree(spec, rng.standard_normal((5, 2)), rng.standard_normal(5), truth=make_params(spec))
 
 

@@ -8,6 +8,7 @@ import sys
 
 import jax
 import jax.numpy as jnp
+from helpers import seed
 
 
 def test_float64_and_four_devices():
@@ -54,8 +55,8 @@ def test_a_second_process_compiles_nothing_new(tmp_path):
     code = (
         "import jax, bayescmoe as bc\n"
         "s = bc.get_setting('p1-family')\n"
-        "x, y = bc.simulate(jax.random.PRNGKey(0), s.spec, s.truth.at(s.spec, 300), 300)\n"
-        "print(repr(bc.fit_mle(s.spec, x, y, key=0, num_random_starts=1).log_likelihood))"
+        f"x, y = bc.simulate(jax.random.PRNGKey({seed(0)}), s.spec, s.truth.at(s.spec, 300), 300)\n"
+        f"print(repr(bc.fit_mle(s.spec, x, y, key={seed(0)}, num_random_starts=1).log_likelihood))"
     )
     env = {**os.environ, "BAYESCMOE_COMPILATION_CACHE": str(tmp_path / "cache")}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)

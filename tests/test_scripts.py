@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import seed
 
 from bayescmoe.cli import main
 from bayescmoe.model.settings import SETTINGS, get_setting
@@ -16,6 +17,7 @@ from bayescmoe.results import datatree as results
 
 MODELS = sorted((Path(__file__).parents[1] / "models").glob("*.py"))
 TINY = ["--n", "300", "--num-warmup", "40", "--num-samples", "40", "--num-chains", "2", "--no-predictive"]
+TINY += ["--seed", str(seed(0))]
 
 
 def test_one_script_per_setting_each_with_its_equation():

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import arviz as az
-import jax
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import key, seed
 
 import bayescmoe as bc
 from bayescmoe.cli.main import main
@@ -58,7 +58,7 @@ def normal_power_draws(y: np.ndarray, s2: float, beta: float, rng, center: float
 
 def test_estimators_recover_a_conjugate_normal_model():
     """TI, stepping-stone, WBIC and the learning coefficient on exact draws equal the closed forms."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     y, s2 = rng.normal(0.7, 1.0, 200), 4.0
     n = y.size
     exact = (
@@ -98,10 +98,10 @@ def test_waic_agrees_with_psis_loo_on_a_regular_fit(distinguishable_fit):
 
 def test_evidence_estimators_agree_with_quadrature_and_laplace():
     """Stepping-stone and thermodynamic integration agree with 3-d quadrature within their errors (k = 3, n = 200)."""
-    x, y = (np.asarray(v) for v in bc.simulate(jax.random.PRNGKey(3), SMALL, REGULAR, 200))
+    x, y = (np.asarray(v) for v in bc.simulate(key(3), SMALL, REGULAR, 200))
     exact = quadrature_log_evidence(x, y, *quadrature_box(x, y, **SIZES))
-    map_ = bc.fit_map(SMALL, x, y, init=REGULAR)
-    ss, ti, _ = log_evidence(SMALL, x, y, init=map_.params, key=2, **SIZES)
+    map_ = bc.fit_map(SMALL, x, y, init=REGULAR, key=seed(0))
+    ss, ti, _ = log_evidence(SMALL, x, y, init=map_.params, key=seed(2), **SIZES)
     for estimate in (ss, ti):
         assert abs(estimate.value - exact) < 4 * estimate.se + 0.05, (estimate, exact)
     assert abs(laplace_log_evidence(map_) - exact) < 0.5  # n = 200, three well-identified parameters
@@ -119,22 +119,22 @@ def test_learning_coefficient_regular_and_minimally_singular(truth, n, expected,
     0.90 at n = 20000 (at n = 2000 the merged MLE slides along the flat line towards lam = 0, whose
     branch has coefficient 1/2: 0.645).
     """
-    out = local_learning_coefficient(SMALL, truth, n, seed=1, num_warmup=400, num_samples=400)
+    out = local_learning_coefficient(SMALL, truth, n, seed=seed(1), num_warmup=400, num_samples=400)
     assert out["k_half"] == 1.5 and abs(out["llc"] - expected) < tolerance * expected, out
 
 
 @pytest.fixture(scope="module")
 def small_result(tmp_path_factory) -> Path:
     """A saved NUTS result of the k = 3 model on the quadrature test's data (n = 200)."""
-    x, y = bc.simulate(jax.random.PRNGKey(3), SMALL, REGULAR, 200)
-    dt = bc.fit(SMALL, x, y, predictive=False, progress_bar=False, **SIZES)
+    x, y = bc.simulate(key(3), SMALL, REGULAR, 200)
+    dt = bc.fit(SMALL, x, y, key=seed(0), predictive=False, progress_bar=False, **SIZES)
     return bc.save(dt, tmp_path_factory.mktemp("singular") / "small.nc")
 
 
 def test_singular_command_prints_the_issue_keys(small_result, capsys):
     """`bayescmoe singular RESULT.nc --json` on a saved NUTS result: one JSON object with every key."""
     sizes = [f"--{k.replace('_', '-')}={v}" for k, v in SIZES.items()]
-    assert main(["singular", str(small_result), "--json", "--temperatures", "4", *sizes]) == 0
+    assert main(["singular", str(small_result), "--json", "--temperatures", "4", "--seed", str(seed(0)), *sizes]) == 0
     out = json.loads(capsys.readouterr().out)
     keys = ("llc", "llc_se", "k_half", "wbic", "waic", "log_evidence", "log_evidence_se", "log_bayes_factor")
     assert set(keys) <= set(out) and out["k_half"] == 1.5
@@ -177,7 +177,8 @@ PATHS_SCRIPT = Path(__file__).parents[1] / "analyses" / "singular_paths.py"
 def test_quick_paths_run_sees_the_prompt_needed_only_where_it_is(tmp_path, monkeypatch, capsys):
     """analyses/singular_paths.py --quick: Bayes factor >> 0 for a distinct prompt, < 0 for a merged one;
     WBIC within a few units of -log Z; a second run resumes from the store and fits nothing."""
-    monkeypatch.setattr(sys, "argv", [str(PATHS_SCRIPT), "--quick", "--no-progress", "--out", str(tmp_path)])
+    argv = [str(PATHS_SCRIPT), "--quick", "--no-progress", "--seed", str(seed(0)), "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as stop:
         runpy.run_path(str(PATHS_SCRIPT), run_name="__main__")
     assert stop.value.code == 0 and (tmp_path / "singular-paths.png").stat().st_size > 0
