@@ -74,6 +74,17 @@ def most_seeds(check: Callable[[int], bool], first: int, count: int = 3) -> list
 
 set_seed_shift(os.environ.get(SEED_SHIFT_ENV))
 
+#: the collapse report's checks of the sampler's health: each fires on some healthy fits by chance (rank
+#: R-hat above 1.02 or a chain test below its level: 4 of 200 identified fits of 2 chains x 400 draws)
+SAMPLER_CHECKS = frozenset({"rhat", "ess_bulk", "ess_tail", "divergences", "bfmi", "chain_p"})
+
+
+def sampler_alarm(verdict: str, reason: str) -> bool:
+    """Whether a verdict is "weakly identified" by sampler checks alone (``reason``: "checks fired: a, b")."""
+    fired = set(reason.removeprefix("checks fired: ").split(", "))
+    return verdict == "weakly identified" and reason.startswith("checks fired: ") and fired <= SAMPLER_CHECKS
+
+
 # --------------------------------------------------------------------------------------------
 # builders
 # --------------------------------------------------------------------------------------------
