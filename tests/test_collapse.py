@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import key, seed
+from helpers import key, majority, sampler_alarm, seed
 from scipy import stats
 
 from bayescmoe.cli import main
@@ -189,14 +189,20 @@ def test_each_problem_alone_makes_a_fit_weakly_identified(check, fit, params):
 
 
 def test_a_skewed_one_peaked_marginal_is_not_bimodal():
-    """Skew raises the bimodality coefficient over 5/9 (the old rule fired); the KDE finds one peak."""
+    """Skew raises the bimodality coefficient over 5/9 (the old rule fired); the KDE finds no second mode.
+
+    Beta(0.5, 3), a one-peaked marginal piled at a boundary like a collapsed gate's: its coefficient is
+    0.66 (sample sd 0.012 at 2000 draws). The two-mode samples have 20000 draws, their dips 0.69 and 0.29
+    (sd 0.02), each far from the threshold.
+    """
     rng = np.random.default_rng(seed(0))
-    skewed = rng.lognormal(0.0, 0.8, 2000)
-    two = np.concatenate([rng.normal(-1.5, 1.0, 1000), rng.normal(1.5, 1.0, 1000)])
-    uneven = np.concatenate([rng.normal(0.0, 1.0, 1800), rng.normal(5.0, 1.0, 200)])
+    skewed = rng.beta(0.5, 3.0, 2000)
+    two = np.concatenate([rng.normal(-1.5, 1.0, 10_000), rng.normal(1.5, 1.0, 10_000)])
+    uneven = np.concatenate([rng.normal(0.0, 1.0, 18_000), rng.normal(5.0, 1.0, 2000)])
     assert signals.bimodality_coefficient(skewed) > cl.BIMODALITY_MAX
-    assert signals.kde_dip(skewed) == 1.0
-    assert signals.kde_dip(rng.normal(size=2000)) == 1.0
+    # sampling noise may leave a shallow valley (dip 0.96 to 1 over seeds); none that counts as a mode
+    assert signals.kde_dip(skewed) > cl.DIP_MAX
+    assert signals.kde_dip(rng.normal(size=2000)) > cl.DIP_MAX
     assert signals.kde_dip(two) < cl.DIP_MAX and signals.kde_dip(uneven) < 0.5
     # a sparse bump in the tail (20 of 2000 draws) is not a mode
     assert signals.kde_dip(np.concatenate([rng.normal(size=1980), rng.normal(8.0, 0.1, 20)])) == 1.0
@@ -215,7 +221,8 @@ def test_prompt_observations_keep_falling_as_a_sigmoid_gate_vanishes_further():
     seen = [signals.expected_prompt_observations(w, n) for w in (shallow, deep)]
     assert mass[1] < mass[0]  # what the issue saw: the old margin shrinks
     assert seen[1] < seen[0] / 1.5 < threshold  # the new one grows
-    assert seen == pytest.approx([21.0, 9.6], rel=0.05)
+    for got, (m, s) in zip(seen, ((21.0, 0.3), (9.6, 1.2)), strict=True):  # 4 s.e. of a median of 4000 draws
+        assert abs(np.log(got / m)) < 4 * s * np.sqrt(np.pi / 2 / 4000), (got, m)
 
 
 def test_weak_funnel_or_nan_numbers_do_not_fire():
@@ -270,31 +277,42 @@ def merging_fit():
     return small_fit(GAUSSIAN, MERGING)
 
 
+#: fits at this many seeds where a verdict holds with high probability but not surely (helpers.majority)
+SEEDS = 3
+
+
 @pytest.fixture(scope="module")
-def vanishing_fit():
-    return small_fit(STUDENT, VANISHING)
+def vanishing_fits():
+    """lam* = 0.01 at SEEDS seeds: about 10 of the 1000 points come from the prompt, 2 to 5 at some seeds."""
+    return [small_fit(STUDENT, VANISHING, k=k) for k in range(SEEDS)]
 
 
 def test_distinguishable_control_is_identified(distinguishable_fit):
+    """Identified, but for a sampler check's chance alarm (R-hat above 1.02 at 2 x 300 draws, a chain test)."""
     f = distinguishable_fit
     dt = to_datatree(f.spec, f.x, f.y, nuts=f.nuts, estimates=[f.mle, f.map], truth=f.truth, log_likelihood=False)
     report = cl.collapse_report(dt)
-    assert report.verdict == "identified", report
+    assert report.verdict == "identified" or sampler_alarm(report.verdict, report.reason), report
     assert all(p.contraction > 0.95 for p in report.diagnostics.parameters)
     assert np.isfinite(report.to_dict()["map_distance"])
 
 
 def test_merging_fit_is_prompt_merging(merging_fit):
+    """Determined by the rule: a Gaussian f0 has probe 0, and the prompt's posterior covers f0 (p 0.99 over seeds)."""
     report = cl.collapse_report(merging_fit)
     assert report.verdict == "prompt merging", report
     assert report.diagnostics.frozen_p > 0.1
 
 
-def test_vanishing_fit_is_prompt_vanishing(vanishing_fit):
-    report = cl.collapse_report(vanishing_fit)
-    assert report.verdict == "prompt vanishing", report
-    assert report.diagnostics.gate_mass_near_zero > 0.9
-    assert report.diagnostics.frozen_p < 0.01  # the prompt (-e1 + e2, 0.5) is off f0
+def test_vanishing_fit_is_prompt_vanishing(vanishing_fits):
+    """Every fit collapses with its gate near 0; most say "prompt vanishing" (118 of 120 seeds: with 3 or 4 prompt
+    points and a probe below 0.9 the posterior may cover f0 and name a merge; the prompt's posterior is off
+    f0, frozen_p < 0.01, at 107 of 120)."""
+    reports = [cl.collapse_report(dt) for dt in vanishing_fits]
+    for report in reports:
+        assert report.verdict in ("prompt vanishing", "prompt merging"), report
+        assert report.diagnostics.gate_mass_near_zero > 0.9
+    assert majority([r.verdict == "prompt vanishing" for r in reports]), [r.verdict for r in reports]
 
 
 #: issue #12's miss: a Student-t(30) f0, the prompt at its mean and variance, lam* = 0.3, n = 3000
@@ -303,16 +321,24 @@ T30_TRUTH = Truth({"lam": 0.3, "a": E1, "b": 0.0, "nu": 0.1})
 
 
 def test_nearly_gaussian_merge_is_not_vanishing():
-    """The old rule said "prompt vanishing" (Student-t is distinguishable by family); the data say merging."""
-    dt = small_fit(STUDENT30, T30_TRUTH, n=3000)
+    """The old rule said "prompt vanishing" (Student-t is distinguishable by family); the data say merging.
+
+    At n = 3000 the data decide, not surely: over 50 seeds the posterior alone said merging at 47 (vanishing at 2,
+    weakly identified at 1, where log BF = 1.8), the Bayes factor < -3 and "prompt not needed" at 49. So: a
+    majority of 5 seeds.
+    """
     label = fisher_label(STUDENT30, T30_TRUTH.at(STUDENT30, 3000), 3000, key(0), 4000)
     assert label.label == "collapsed: merging" and label.weakest == "lam"
-    report = cl.collapse_report(dt)
-    assert report.verdict == "prompt merging", report
-    assert report.diagnostics.distinguishable and report.diagnostics.merge_probe < 0.5
-    log_bf = savage_dickey_log_bf(dt)
-    assert log_bf < -3  # the Occam factor of a prompt the data do not call for
-    assert cl.collapse_report(dt, log_bayes_factor=log_bf).verdict == "prompt not needed"
+    assert STUDENT30.distinguishable
+    merged, not_needed = [], []
+    for k in range(5):
+        dt = small_fit(STUDENT30, T30_TRUTH, n=3000, k=k)
+        merged.append(cl.collapse_report(dt).verdict == "prompt merging")
+        log_bf = savage_dickey_log_bf(dt)  # < -3: the Occam factor of a prompt the data do not call for
+        not_needed.append(
+            log_bf < -3 and cl.collapse_report(dt, log_bayes_factor=log_bf).verdict == "prompt not needed"
+        )
+    assert majority(merged) and majority(not_needed), (merged, not_needed)
 
 
 #: n = 40, d = 1: the two ways the data do not call for the prompt, no prompt in the data (lam* = 0) and a
@@ -359,8 +385,10 @@ def test_savage_dickey_matches_the_evidence_by_prior_sampling(case):
 
 
 def test_the_prompt_closest_to_f0_and_the_merge_probe():
+    """n = 8000: the probe of Student-t(5) data is 0.97 to 0.99 over seeds (at n = 2000 0.88 to 0.99, around the
+    threshold 0.9)."""
     rng = np.random.default_rng(seed(0))
-    x = rng.normal(size=(2000, 2))
+    x = rng.normal(size=(8000, 2))
     laplace = ModelSpec(FrozenExpert("laplace", laplace_reading="scale", **FROZEN))
     closest = signals.frozen_projection(laplace, x)
     assert closest["a"] == pytest.approx(E1) and closest["b"] == 0.0 and closest["nu"] == pytest.approx(0.02)
@@ -372,7 +400,7 @@ def test_the_prompt_closest_to_f0_and_the_merge_probe():
     poor = signals.frozen_projection(ModelSpec(FrozenExpert("gaussian", **FROZEN), PromptExpert("tanh")), x)
     assert poor["nu"] > 0.2
     # the probe: lam free for a Gaussian f0 and the prompt on it, pinned for data a Student-t(5) f0 drew
-    y = x[:, 0] + np.sqrt(0.1) * rng.standard_t(5.0, 2000) * np.sqrt(3 / 5)
+    y = x[:, 0] + np.sqrt(0.1) * rng.standard_t(5.0, 8000) * np.sqrt(3 / 5)
     at_f0 = signals.frozen_projection(GAUSSIAN, x)
     assert signals.merge_probe(GAUSSIAN, x, y, at_f0) == pytest.approx(0.0, abs=1e-4)
     assert signals.merge_probe(STUDENT, x, y, at_f0) > cl.CONTRACTION_MIN
