@@ -7,7 +7,7 @@ import json
 import arviz as az
 import numpy as np
 import pytest
-from helpers import make_spec, seed
+from helpers import make_spec, most_seeds, seed
 from scipy import special, stats
 
 from bayescmoe.diagnostics import signals as dg
@@ -94,10 +94,16 @@ def test_prior_variance_on_the_documented_scale(prior, support, variance, scale)
 
 
 def test_contraction_is_zero_for_the_prior_and_one_for_a_point():
-    as_prior = dg.diagnose(synthetic_result(SPEC, prior_draws(), X))
+    """Prior draws: |contraction| within 4 s.e. of a variance ratio, sqrt((kurtosis - 1) / draws) on its scale."""
+    prior = prior_draws()
+    as_prior = dg.diagnose(synthetic_result(SPEC, prior, X))
     as_point = dg.diagnose(synthetic_result(SPEC, point_draws(SPEC, VALUES), X))
     for p in as_prior.parameters:
-        assert abs(p.contraction) < 0.1, p
+        draws = prior[p.name][..., int(p.label[2])] if "[" in p.label else prior[p.name]
+        assert p.contraction_scale == ("unconstrained" if p.name == "nu" else "natural"), p
+        values = np.log(draws).ravel() if p.name == "nu" else draws.ravel()
+        se = np.sqrt((stats.kurtosis(values, fisher=False) - 1) / values.size)
+        assert abs(p.contraction) < 4 * se, (p, se)
     for p in as_point.parameters:
         assert p.contraction > 0.999, p
     assert {p.label: p.contraction_scale for p in as_point.parameters}["nu"] == "unconstrained"
@@ -130,18 +136,25 @@ def _ar1(rng, phi: float, shape: tuple[int, ...]) -> np.ndarray:
 
 @pytest.mark.parametrize("test", [dg.chain_disagreement, dg.chain_rank_test], ids=["kruskal", "arviz-stats"])
 def test_chain_tests_fire_on_shifted_chains_only(test):
-    rng = np.random.default_rng(seed(3))
-    same = rng.normal(size=(4, 1000))
-    shifted = same + np.array([0.0, 0.0, 0.0, 0.5])[:, None]
-    assert test(same) > 0.01
-    assert test(shifted) < 1e-6
-    assert np.isnan(test(same[:1])) and np.isnan(test(np.ones((2, 10))))
+    """Chains of one law: a p-value, uniform, above 0.01 at a majority of 3 seeds; a 0.5 sd shift: below 1e-6."""
+
+    def quiet_unless_shifted(k: int) -> bool:
+        same = np.random.default_rng(seed(k)).normal(size=(4, 1000))
+        assert test(same + np.array([0.0, 0.0, 0.0, 0.5])[:, None]) < 1e-6
+        return test(same) > 0.01
+
+    most_seeds(quiet_unless_shifted, 3)
+    assert np.isnan(test(np.arange(10.0)[None])) and np.isnan(test(np.ones((2, 10))))  # one chain, constant
 
 
 def test_chain_disagreement_thins_autocorrelated_chains():
-    draws = _ar1(np.random.default_rng(seed(4)), 0.95, (4, 1000))
-    assert float(az.ess(draws)) < 400
-    assert dg.chain_disagreement(draws) > 0.01
+    """AR(0.95) chains of one law: unthinned, the Kruskal-Wallis p-value is below 0.01 at 95% of seeds (median
+    1e-18); thinned to about independent draws its median over 40 seeds stays above 0.05 (0.37 over 300 seeds,
+    and below 0.05 at 15% of them)."""
+    draws = [_ar1(np.random.default_rng(seed(4 + 100 * i)), 0.95, (4, 1000)) for i in range(40)]
+    assert float(az.ess(draws[0])) < 400
+    assert np.median([stats.kruskal(*d).pvalue for d in draws]) < 1e-6  # what thinning is for
+    assert np.median([dg.chain_disagreement(d) for d in draws]) > 0.05
 
 
 def test_bimodality_coefficient_separates_one_mode_from_two():
@@ -215,7 +228,8 @@ def test_diagnose_reads_arviz_and_sampler_numbers():
     by = {p.label: p for p in d.parameters}
     assert by["b"].rhat == pytest.approx(float(az.rhat(dt, var_names=["b"])["b"]))
     assert by["b"].rhat > 1.1 and by["b"].chain_p < 1e-10
-    assert by["a[0]"].rhat < 1.01 and by["a[0]"].chain_p > 1e-3
+    # a[0]'s chains share one law: its chain test is a uniform p-value (its calibration: the chain tests' test)
+    assert by["a[0]"].rhat < 1.01 and by["a[0]"].chain_p == pytest.approx(dg.chain_disagreement(post["a"][..., 0]))
     assert by["a[1]"].ess_tail == pytest.approx(float(az.ess(dt, var_names=["a"], method="tail")["a"][1]))
     assert d.divergences == 7 and len(d.bfmi) == CHAINS
     assert d.bfmi[0] == pytest.approx(float(az.bfmi(dt)["energy"][0]))
