@@ -7,7 +7,7 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import key, make_params, make_spec, ref_cdf, ref_gate_weight
+from helpers import key, make_params, make_spec, most_seeds, ref_cdf, ref_gate_weight
 from scipy import stats
 
 from bayescmoe.errors import BayescmoeError
@@ -30,12 +30,16 @@ def _simulate(spec, params, n, k, x_dist="normal"):
 @pytest.mark.parametrize("gate", ["constant", "sigmoid"])
 @pytest.mark.parametrize("family", ["laplace", "student_t", "laplace_scale"])
 def test_pit_of_simulated_y_is_uniform(family, gate):
-    """Probability integral transform under the true conditional mixture CDF is U(0, 1)."""
+    """Probability integral transform under the true conditional mixture CDF is U(0, 1): the KS p-value, itself
+    uniform, above 1e-3 at a majority of 3 seeds."""
     spec = make_spec(family, gate=gate, nu=2.0)
     params = make_params(spec, nu=0.5)
-    x, y = _simulate(spec, params, N_GOF, k=11)
-    pit = ref_cdf(spec, params, x, y)
-    assert stats.kstest(pit, "uniform").pvalue > 1e-3
+
+    def uniform(k: int) -> bool:
+        x, y = _simulate(spec, params, N_GOF, k=k)
+        return stats.kstest(ref_cdf(spec, params, x, y), "uniform").pvalue > 1e-3
+
+    most_seeds(uniform, 11)
 
 
 def test_pit_test_has_power_against_a_wrong_convention():
@@ -80,15 +84,19 @@ def test_sample_y_is_reproducible_and_key_dependent():
 @pytest.mark.parametrize("d", [1, 3, 8])
 def test_sample_x_ball(d):
     n = 20_000
-    x = np.asarray(sample_x(key(d), n, d, "ball"))
-    assert x.shape == (n, d)
-    r = np.linalg.norm(x, axis=1)
-    assert np.all(r <= 1.0 + 1e-12)
-    # uniform on the ball: P(R <= r) = r^d, so R^d ~ U(0, 1)
-    assert stats.kstest(r**d, "uniform").pvalue > 1e-3
-    # and directions are isotropic: mean ~ 0, covariance = I / (d + 2)
-    assert np.all(np.abs(x.mean(axis=0)) < 5 * np.sqrt(1.0 / (d + 2) / n))
-    np.testing.assert_allclose(np.cov(x.T).reshape(d, d), np.eye(d) / (d + 2), atol=0.01)
+
+    def uniform_radius(k: int) -> bool:
+        x = np.asarray(sample_x(key(k), n, d, "ball"))
+        assert x.shape == (n, d)
+        r = np.linalg.norm(x, axis=1)
+        assert np.all(r <= 1.0 + 1e-12)
+        # directions are isotropic: mean ~ 0, covariance = I / (d + 2) (atol 0.01: at least 4.7 s.e.)
+        assert np.all(np.abs(x.mean(axis=0)) < 5 * np.sqrt(1.0 / (d + 2) / n))
+        np.testing.assert_allclose(np.cov(x.T).reshape(d, d), np.eye(d) / (d + 2), atol=0.01)
+        # uniform on the ball: P(R <= r) = r^d, so R^d ~ U(0, 1) (a uniform p-value: a majority of seeds)
+        return stats.kstest(r**d, "uniform").pvalue > 1e-3
+
+    most_seeds(uniform_radius, 10 * d)
 
 
 def test_sample_x_ball_radius_test_has_power():
@@ -102,11 +110,15 @@ def test_sample_x_ball_radius_test_has_power():
 @pytest.mark.parametrize("d", [1, 4])
 def test_sample_x_normal(d):
     n = 20_000
-    x = np.asarray(sample_x(key(7), n, d, "normal"))
-    assert x.shape == (n, d)
-    assert np.all(np.abs(x.mean(axis=0)) < 5 / np.sqrt(n))
-    np.testing.assert_allclose(np.cov(x.T).reshape(d, d), np.eye(d), atol=0.05)
-    assert stats.kstest(x[:, 0], "norm").pvalue > 1e-3
+
+    def normal(k: int) -> bool:
+        x = np.asarray(sample_x(key(k), n, d, "normal"))
+        assert x.shape == (n, d)
+        assert np.all(np.abs(x.mean(axis=0)) < 5 / np.sqrt(n))
+        np.testing.assert_allclose(np.cov(x.T).reshape(d, d), np.eye(d), atol=0.05)
+        return stats.kstest(x[:, 0], "norm").pvalue > 1e-3  # a uniform p-value: a majority of seeds
+
+    most_seeds(normal, 7)
 
 
 def test_simulate_shapes_and_x_distribution():
