@@ -31,18 +31,25 @@ STUDENT = ModelSpec(FrozenExpert("student_t", df=5.0, **FROZEN))
 KEY = key(0)
 
 
+#: Monte Carlo draws of the information tests: the s.e. of each scaled entry is at most 0.008 (measured over 40
+#: keys; 0.025 at 40000 draws, where atol 0.05-0.06 was 2 to 2.4 s.e.)
+MC_DRAWS = 400_000
+
+
 def test_score_outer_product_matches_observed_information():
+    """Equal within atol 0.06, about 7 s.e. of the difference of the scaled entries."""
     truth = {"lam": 0.3, "a": np.array([-1.0]), "b": 0.5, "nu": 0.5}
-    fisher = fisher_information(STUDENT, truth, KEY, 40000)
-    observed = observed_fisher(STUDENT, truth, KEY, 40000)  # same draws: the difference has mean 0
+    fisher = fisher_information(STUDENT, truth, KEY, MC_DRAWS)
+    observed = observed_fisher(STUDENT, truth, KEY, MC_DRAWS)  # same draws: the difference has mean 0
     scale = np.sqrt(np.outer(np.diag(fisher.matrix), np.diag(fisher.matrix)))
     np.testing.assert_allclose(fisher.matrix / scale, observed.matrix / scale, atol=0.06)
     assert fisher.labels == ("a[0]", "b", "lam", "nu") and np.all(np.diff(fisher.eigenvalues) >= 0)
 
 
 def test_prompt_block_is_the_gaussian_information_when_lam_is_near_one():
+    """Within atol 0.05 (off the diagonal: 6 s.e.) and rtol 0.05 (on it: 13 s.e.)."""
     nu = 0.5
-    info = fisher_information(GAUSSIAN, {"lam": 1 - 1e-9, "a": np.array([2.0]), "b": -1.0, "nu": nu}, KEY, 40000)
+    info = fisher_information(GAUSSIAN, {"lam": 1 - 1e-9, "a": np.array([2.0]), "b": -1.0, "nu": nu}, KEY, MC_DRAWS)
     block = info.matrix[np.ix_([0, 1, 3], [0, 1, 3])]  # a, b, nu; x ~ N(0, 1): E[x^2] = 1, E[x] = 0
     np.testing.assert_allclose(block, np.diag([1 / nu, 1 / nu, 1 / (2 * nu**2)]), rtol=0.05, atol=0.05)
 
