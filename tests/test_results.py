@@ -329,7 +329,8 @@ def test_posterior_predictive_resembles_the_data(complete, fit):
 def test_arviz_predictive_and_sensitivity_functions(complete, tmp_path):
     pit = az.loo_pit(complete)["y"].values
     assert pit.shape == (3000,) and 0 <= pit.min() and pit.max() <= 1  # LOO-PIT of a well-specified model: ~uniform
-    assert np.quantile(pit, [0.1, 0.5, 0.9]) == pytest.approx([0.1, 0.5, 0.9], abs=0.03)
+    q = np.array([0.1, 0.5, 0.9])  # each within 4 s.e. of a uniform sample's quantile, sqrt(q (1 - q) / n)
+    assert np.all(np.abs(np.quantile(pit, q) - q) < 4 * np.sqrt(q * (1 - q) / pit.size))
     sensitivity = az.psense_summary(complete)
     assert {"lam", "nu"} <= set(sensitivity.index) and (sensitivity["prior"].astype(float) < 0.05).all()
     comparison = az.compare({"complete": complete, "again": complete})
