@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from helpers import key, seed
+from scipy import stats
 
 import bayescmoe as bc
 from bayescmoe.cli.main import main
@@ -44,20 +45,27 @@ from bayescmoe.studies.singular_validation import (
 SIZES = {"num_warmup": 300, "num_samples": 300, "num_chains": 4}
 
 
-def normal_power_draws(y: np.ndarray, s2: float, beta: float, rng, center: float | None = None, gamma: float = 0.0):
-    """Exact draws (4 chains x 1000) of y_i ~ N(theta, 1) at inverse temperature beta, prior N(0, s2) or localiser."""
+def normal_power_draws(
+    y: np.ndarray, s2: float, beta: float, rng, center: float | None = None, gamma: float = 0.0, shape=(4, 1000)
+):
+    """Exact draws (chains x draws) of y_i ~ N(theta, 1) at inverse temperature beta, prior N(0, s2) or localiser."""
     n = y.size
     if center is None:
         precision, shift = beta * n + 1 / s2, beta * y.sum()
     else:
         precision, shift = beta * n + gamma, beta * y.sum() + gamma * center
-    theta = rng.normal(shift / precision, precision**-0.5, size=(4, 1000))
+    theta = rng.normal(shift / precision, precision**-0.5, size=shape)
     loglik = -0.5 * n * math.log(2 * math.pi) - 0.5 * ((y[None, None, :] - theta[..., None]) ** 2).sum(-1)
     return PowerDraws(beta, loglik, 0), shift / precision, 1 / precision
 
 
 def test_estimators_recover_a_conjugate_normal_model():
-    """TI, stepping-stone, WBIC and the learning coefficient on exact draws equal the closed forms."""
+    """TI, stepping-stone, WBIC and the learning coefficient on exact draws equal the closed forms.
+
+    The learning coefficient's s.e. is its chains' spread: 32 chains, and the t quantile of 31 degrees of freedom
+    for a 1e-4 false alarm (with 4 chains and 4 s.e. it failed at 10 of 300 seeds, z up to 9; now |z| < 4
+    over 3000).
+    """
     rng = np.random.default_rng(seed(0))
     y, s2 = rng.normal(0.7, 1.0, 200), 4.0
     n = y.size
@@ -76,10 +84,11 @@ def test_estimators_recover_a_conjugate_normal_model():
     w = wbic(draws)
     assert abs(w.value - expected) < 4 * w.se, (w, expected)
     gamma = 1.0
-    local, _, _ = normal_power_draws(y, s2, beta, rng, center=y.mean(), gamma=gamma)
+    local, _, _ = normal_power_draws(y, s2, beta, rng, center=y.mean(), gamma=gamma, shape=(32, 125))
     loglik_center = -0.5 * n * math.log(2 * math.pi) - 0.5 * np.sum((y - y.mean()) ** 2)
     llc, chains = learning_coefficient(local, loglik_center)
-    assert abs(llc.value - n * beta / (2 * (n * beta + gamma))) < 4 * llc.se and chains.shape == (4,)
+    assert chains.shape == (32,)
+    assert abs(llc.value - n * beta / (2 * (n * beta + gamma))) < stats.t.ppf(1 - 5e-5, 31) * llc.se
 
 
 def test_waic_agrees_with_psis_loo_on_a_regular_fit(distinguishable_fit):
@@ -109,18 +118,25 @@ def test_evidence_estimators_agree_with_quadrature_and_laplace():
         laplace_log_evidence(bc.fit_mle(SMALL, x, y, init=REGULAR))
 
 
-@pytest.mark.parametrize(
-    ("truth", "n", "expected", "tolerance"), [(REGULAR, 2000, 1.5, 0.1), (MERGED, 20000, 1.0, 0.15)]
-)
-def test_learning_coefficient_regular_and_minimally_singular(truth, n, expected, tolerance):
+@pytest.mark.parametrize("case", ["regular", "merged"])
+def test_learning_coefficient_regular_and_minimally_singular(case):
     """k/2 = 1.5 when the prompt is identified; (k - 1)/2 = 1 on the merged line (lam free, rank-2 Hessian).
 
-    w* the MLE reached from the truth. Measured (analyses/singular_validation.py): 1.48 at n = 2000 and
-    0.90 at n = 20000 (at n = 2000 the merged MLE slides along the flat line towards lam = 0, whose
-    branch has coefficient 1/2: 0.645).
+    w* the MLE reached from the truth. Regular, n = 2000: the estimate's sd over seeds is 0.075, more than its
+    chains' s.e. (0.02 to 0.06: the data move it too), so the mean of 5 seeds is within 0.15 of k/2 (4.4 s.e.).
+    Merged, n = 20000: 0.78 to 0.94 over 7 seeds, mean 0.88, a finite-n bias towards the lam = 0 branch, whose
+    coefficient is 1/2 (at n = 2000 the merged MLE slides along the flat line to it: 0.645); so one seed is
+    closer to (k - 1)/2 than to k/2, and above 1/2 (each at least 5 sd).
     """
-    out = local_learning_coefficient(SMALL, truth, n, seed=seed(1), num_warmup=400, num_samples=400)
-    assert out["k_half"] == 1.5 and abs(out["llc"] - expected) < tolerance * expected, out
+    sampler = {"num_warmup": 400, "num_samples": 400}
+    if case == "regular":
+        runs = [local_learning_coefficient(SMALL, REGULAR, 2000, seed=seed(k), **sampler) for k in range(1, 6)]
+        assert all(out["k_half"] == 1.5 for out in runs)
+        llc = np.mean([out["llc"] for out in runs])
+        assert abs(llc - 1.5) < 0.15, runs
+    else:
+        out = local_learning_coefficient(SMALL, MERGED, 20000, seed=seed(1), **sampler)
+        assert out["k_half"] == 1.5 and 0.5 < out["llc"] < out["k_half"] - 0.25, out
 
 
 @pytest.fixture(scope="module")
