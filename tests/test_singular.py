@@ -192,7 +192,13 @@ PATHS_SCRIPT = Path(__file__).parents[1] / "analyses" / "singular_paths.py"
 
 def test_quick_paths_run_sees_the_prompt_needed_only_where_it_is(tmp_path, monkeypatch, capsys):
     """analyses/singular_paths.py --quick: Bayes factor >> 0 for a distinct prompt, < 0 for a merged one;
-    WBIC within a few units of -log Z; a second run resumes from the store and fits nothing."""
+    WBIC is -log Z up to an O(1) term; a second run resumes from the store and fits nothing.
+
+    Over 35 seeds: log BF 276 to 622 at Delta = 1, -4.8 to -5.9 at Delta = 0; WBIC + log Z -9.3 to 0.4 at
+    Delta = 1 (the O(1) term; "within 5" failed at 12 seeds), -0.7 to 1.4 at Delta = 0, so WBIC's Bayes factor is
+    the ladder's within 2%; ladder - Savage-Dickey within 2.7 of the ladder's s.e.; llc/(k/2) 0.89 to 1.14 (sd
+    0.062; its s.e. comes from 2 chains).
+    """
     argv = [str(PATHS_SCRIPT), "--quick", "--no-progress", "--seed", str(seed(0)), "--out", str(tmp_path)]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as stop:
@@ -202,11 +208,14 @@ def test_quick_paths_run_sees_the_prompt_needed_only_where_it_is(tmp_path, monke
         rows = singular_table(ds.load()).set_index(["path", "value"])
     assert len(rows) == 2
     assert rows.loc[("merging", 1.0), "log_bayes_factor"] > 100 and rows.loc[("merging", 0.0), "log_bayes_factor"] < 0
-    assert np.all(np.abs(rows["wbic_minus_free_energy"]) < 5)
-    merged = rows.loc[("merging", 0.0)]  # two Bayes factors from different draws and identities agree
-    assert abs(merged["log_bayes_factor"] - merged["log_bayes_factor_savage_dickey"]) < 1.0
+    merged, distinct = rows.loc[("merging", 0.0)], rows.loc[("merging", 1.0)]
+    assert abs(merged["wbic_minus_free_energy"]) < 5
+    # WBIC - F is O(1) while log BF grows like n: WBIC's Bayes factor (log BF - (WBIC - F)) is the ladder's within 5%
+    assert abs(distinct["wbic_minus_free_energy"]) < 0.05 * distinct["log_bayes_factor"]
+    # two Bayes factors from different draws and identities agree within 4 s.e. of the ladder's
+    assert abs(merged["log_bayes_factor"] - merged["log_bayes_factor_savage_dickey"]) < 4 * merged["log_evidence_se"]
     assert merged["verdict"] == "prompt not needed" and merged["verdict_posterior"] != "identified"
-    assert abs(rows.loc[("merging", 1.0), "llc_ratio"] - 1) < 0.2
+    assert abs(distinct["llc_ratio"] - 1) < 0.25  # 4 sd of its spread over seeds
     capsys.readouterr()
 
     def no_fit(*args, **kwargs):
