@@ -22,6 +22,7 @@ sweep_speed = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sweep_speed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["p1-family", "p1-structure", "p2-distinguishable", "p2-merging-eta"])
 def test_baseline_log_likelihood_matches_the_package(name):
     setting = get_setting(name)
@@ -34,6 +35,7 @@ def test_baseline_log_likelihood_matches_the_package(name):
     np.testing.assert_allclose(baseline, np.asarray(ours), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_baseline_em_reaches_our_em_optimum():
     setting = get_setting("p1-family")
     spec = setting.spec.with_priors("flat")

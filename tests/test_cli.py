@@ -45,6 +45,7 @@ def test_paper_truths():
     assert truth["nu"] == pytest.approx(0.001 * (1 + 10**-1)) and truth["a"][0] == -1
 
 
+@pytest.mark.slow
 def test_fit_from_toml_then_summary_and_plot(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["fit", "--config", str(EXAMPLE), *TINY, "--out", str(out), "--no-plots", "--no-predictive"]) == 0
@@ -89,6 +90,7 @@ def test_bad_config_is_one_line_error_without_output(case, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_bad_config_from_the_shell_is_one_line_without_traceback(tmp_path):
     """The installed command, in a fresh process: one stderr line, exit status 2, no output."""
     bad = tmp_path / "bad.toml"

@@ -287,6 +287,7 @@ def vanishing_fits():
     return [small_fit(STUDENT, VANISHING, k=k) for k in range(SEEDS)]
 
 
+@pytest.mark.slow
 def test_distinguishable_control_is_identified(distinguishable_fit):
     """Identified, but for a sampler check's chance alarm (R-hat above 1.02 at 2 x 300 draws, a chain test)."""
     f = distinguishable_fit
@@ -297,6 +298,7 @@ def test_distinguishable_control_is_identified(distinguishable_fit):
     assert np.isfinite(report.to_dict()["map_distance"])
 
 
+@pytest.mark.slow
 def test_merging_fit_is_prompt_merging(merging_fit):
     """Determined by the rule: a Gaussian f0 has probe 0, and the prompt's posterior covers f0 (p 0.99 over seeds)."""
     report = cl.collapse_report(merging_fit)
@@ -304,6 +306,7 @@ def test_merging_fit_is_prompt_merging(merging_fit):
     assert report.diagnostics.frozen_p > 0.1
 
 
+@pytest.mark.slow
 def test_vanishing_fit_is_prompt_vanishing(vanishing_fits):
     """Every fit collapses with its gate near 0; most say "prompt vanishing" (118 of 120 seeds: with 3 or 4 prompt
     points and a probe below 0.9 the posterior may cover f0 and name a merge; the prompt's posterior is off
@@ -320,6 +323,7 @@ STUDENT30 = ModelSpec(FrozenExpert("student_t", df=30.0, **FROZEN))
 T30_TRUTH = Truth({"lam": 0.3, "a": E1, "b": 0.0, "nu": 0.1})
 
 
+@pytest.mark.slow
 def test_nearly_gaussian_merge_is_not_vanishing():
     """The old rule said "prompt vanishing" (Student-t is distinguishable by family); the data say merging.
 
@@ -351,6 +355,7 @@ SAVAGE_DICKEY_TRUTHS = {
 SAVAGE_DICKEY_CHAINS = 16
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(SAVAGE_DICKEY_TRUTHS))
 def test_savage_dickey_matches_the_evidence_by_prior_sampling(case):
     """log Z by 400000 prior draws against Savage-Dickey on NUTS draws, within their measured errors.
@@ -384,6 +389,7 @@ def test_savage_dickey_matches_the_evidence_by_prior_sampling(case):
     assert abs(got - expected) < stats.t.ppf(1 - 5e-5, chains - 1) * se, (got, expected, se)
 
 
+@pytest.mark.slow
 def test_the_prompt_closest_to_f0_and_the_merge_probe():
     """n = 8000: the probe of Student-t(5) data is 0.97 to 0.99 over seeds (at n = 2000 0.88 to 0.99, around the
     threshold 0.9)."""
@@ -411,6 +417,7 @@ def test_the_prompt_closest_to_f0_and_the_merge_probe():
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_collapse_command_prints_the_report(merging_fit, tmp_path, capsys):
     path = save(merging_fit, tmp_path / "merging.nc")
     assert main(["collapse", str(path)]) == 0
@@ -420,6 +427,7 @@ def test_collapse_command_prints_the_report(merging_fit, tmp_path, capsys):
     assert "contraction_scale" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make", "argv", "field"),
     [

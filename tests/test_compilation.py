@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import jax
 import numpy as np
+import pytest
 from helpers import key, seed
 from jax import monitoring
 
@@ -33,6 +34,7 @@ def _data(k: int, n: int = 400):
     return setting.spec, *bc.simulate(key(k), setting.spec, setting.truth.at(setting.spec, n), n)
 
 
+@pytest.mark.slow
 def test_counting_sees_a_compilation():
     spec, x, y = _data(0, n=123)  # a shape no other test uses
     with counting_compilations() as seen:
@@ -40,6 +42,7 @@ def test_counting_sees_a_compilation():
     assert seen  # the listener works, so an empty list below means no compilation
 
 
+@pytest.mark.slow
 def test_fit_mle_and_fit_nuts_do_not_recompile_on_new_data_of_the_same_shape():
     sizes = {"num_warmup": 150, "num_samples": 100, "num_chains": 4}
     spec, x, y = _data(1)
@@ -60,6 +63,7 @@ def test_chains_are_spread_over_the_devices():
     assert [chain_devices(c) for c in (1, 2, 3, 4, 6, 8)] == [1, 2, 3, 4, 3, 4]
 
 
+@pytest.mark.slow
 def test_vectorized_chains_equal_parallel_chains():
     """The batched path a GPU would use (all chains vmapped on one device) draws what the parallel one does.
 
@@ -76,6 +80,7 @@ def test_vectorized_chains_equal_parallel_chains():
     np.testing.assert_array_equal(vectorized.stats["num_steps"], parallel.stats["num_steps"])
 
 
+@pytest.mark.slow
 def test_summed_observation_draws_what_the_pointwise_site_draws():
     """NUTS on the summed observation (the potential at large n, forced here at n = 300) moves
     through the same posterior: the same chains over a few transitions."""

@@ -44,6 +44,7 @@ def linear_h0(spec: ModelSpec):
     return lambda x: x @ jnp.asarray(spec.frozen.weight) + spec.frozen.bias
 
 
+@pytest.mark.slow
 def test_given_predictions_reproduce_the_parametric_expert(data):
     spec, truth, x, y = data
     spec_h0 = given(spec)
@@ -117,6 +118,7 @@ def test_given_specs_round_trip_through_config():
     assert ModelSpec.from_config(parametric.to_config()) == parametric
 
 
+@pytest.mark.slow
 def test_fit_with_h0_stores_it_and_rebuilds_the_inputs(data, tmp_path, capsys):
     spec, _, x, y = data
     spec_h0 = given(spec)
@@ -199,6 +201,7 @@ def test_other_bad_data_files(data, tmp_path):
         assert err.value.field == "data" and says in err.value.message, err.value.message
 
 
+@pytest.mark.slow
 def test_fit_data_command_with_an_existing_config(data, tmp_path, capsys):
     setting_spec = load_spec(CONFIG)[1]
     x, y = bc.simulate(key(5), setting_spec, {"lam": 0.3, "a": [-1.0, 1.0], "b": 0.5, "nu": 0.1}, 400)
@@ -215,6 +218,7 @@ def test_fit_data_command_with_an_existing_config(data, tmp_path, capsys):
     assert main(["fit", "--config", str(CONFIG), "--data", str(path), "--n", "5", "--out", str(out)]) == 2
 
 
+@pytest.mark.slow
 def test_real_data_example_writes_a_complete_result(tmp_path, capsys):
     """analyses/real_data.py --quick: h0 and nu0 of a pre-trained model, read back from the CSV it writes."""
     script = runpy.run_path(str(ROOT / "analyses" / "real_data.py"))

@@ -93,6 +93,7 @@ def test_prior_variance_on_the_documented_scale(prior, support, variance, scale)
     np.testing.assert_allclose(got, variance, rtol=0.01)
 
 
+@pytest.mark.slow
 def test_contraction_is_zero_for_the_prior_and_one_for_a_point():
     """Prior draws: |contraction| within 4 s.e. of a variance ratio, sqrt((kurtosis - 1) / draws) on its scale."""
     prior = prior_draws()
@@ -239,6 +240,7 @@ def test_diagnose_reads_arviz_and_sampler_numbers():
     assert list(d.table().index) == ["lam", "a[0]", "a[1]", "b", "nu"]
 
 
+@pytest.mark.slow
 def test_frozen_distance_is_to_the_prompt_closest_to_f0():
     on_frozen = {**VALUES, "a": np.array([1.0, 0.0]), "b": 0.0}
     d = dg.diagnose(synthetic_result(SPEC, point_draws(SPEC, on_frozen, sd=0.1), X))

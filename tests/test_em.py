@@ -34,6 +34,7 @@ def _perturbed(spec, truth, scale=0.3, k=0):
 SETTINGS = ["p1-merging", "p1-structure", "p2-distinguishable"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SETTINGS)
 def test_em_never_decreases_the_log_likelihood(name):
     spec, truth, x, y, mask = _data(name, 600)
@@ -45,6 +46,7 @@ def test_em_never_decreases_the_log_likelihood(name):
     assert trace[-1] > trace[0] + 1e-3  # it climbed from the perturbed start
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SETTINGS)
 def test_em_and_direct_reach_the_same_optimum(name):
     spec, truth, x, y, mask = _data(name, 800)
@@ -89,6 +91,7 @@ def test_closed_form_gate_m_step_matches_numerical():
     assert float(lam) == pytest.approx(float(numeric), rel=1e-7)
 
 
+@pytest.mark.slow
 def test_masked_rows_are_ignored():
     spec, truth, x, y, mask = _data("p1-family", 400)
     params = {k: jnp.asarray(v) for k, v in truth.items()}

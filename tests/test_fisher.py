@@ -36,6 +36,7 @@ KEY = key(0)
 MC_DRAWS = 400_000
 
 
+@pytest.mark.slow
 def test_score_outer_product_matches_observed_information():
     """Equal within atol 0.06, about 7 s.e. of the difference of the scaled entries."""
     truth = {"lam": 0.3, "a": np.array([-1.0]), "b": 0.5, "nu": 0.5}
@@ -100,6 +101,7 @@ def test_p2_gate_eigenvalues_fall_like_delta_squared_along_both_merges():
         assert np.all(np.abs(slopes[3:]) < 0.2)
 
 
+@pytest.mark.slow
 def test_script_quick_writes_dataset_and_figure(tmp_path, monkeypatch, capsys):
     argv = [str(SCRIPT), "--quick", "--num-samples", "2000", "--seed", str(seed(0)), "--out", str(tmp_path)]
     monkeypatch.setattr(sys, "argv", argv)

@@ -14,6 +14,8 @@ from bayescmoe.model.simulate import simulate
 from bayescmoe.results.datatree import to_datatree
 
 N_LARGE = 12_000  # 4 x the shared n = 3000
+#: every test here uses the shared NUTS, MLE and MAP fit (conftest.distinguishable_fit)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -106,6 +106,7 @@ def script():
     return module
 
 
+@pytest.mark.slow
 def test_script_quick_writes_results_tables_and_figures(script, tmp_path, capsys):
     assert script.main(["--quick", "--seed", str(seed(0)), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

@@ -40,6 +40,7 @@ def test_fisher_label_at_the_ends_of_the_paths(path, value, label, weakest):
         assert found.weakest == weakest
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "value", "label"),
     [("nearly-gaussian-t30", 0.0, "collapsed: merging"), ("vanishing-sigmoid", -8.0, "collapsed: vanishing")],
@@ -71,6 +72,7 @@ def test_predicted_contraction_is_one_minus_variance_ratio_on_the_diagnostics_sc
 COLLAPSES = {"prompt vanishing", "prompt merging"}
 
 
+@pytest.mark.slow
 def test_quick_run_flags_every_collapse_and_no_control(tmp_path, monkeypatch, capsys):
     """The quick points sit far from the boundaries (Delta, lam* in {1, 0.5, 0}): every collapse is "prompt not
     needed" with the Bayes factor and a collapse from the posterior alone, every other point identified."""

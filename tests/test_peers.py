@@ -25,6 +25,7 @@ sys.modules["peers"] = peers  # its dataclasses look their module up
 _spec.loader.exec_module(peers)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["p1-family", "p2-distinguishable"])
 def test_hand_written_numpyro_log_density_matches_the_package(name):
     setting = get_setting(name)

@@ -94,6 +94,7 @@ def test_study_config_names_the_bad_field(kwargs, field):
     assert err.value.field == field
 
 
+@pytest.mark.slow
 def test_compiled_nuts_agrees_with_fit_nuts(distinguishable_fit):
     """Same data, same sizes, another start (the MAP) and key: posterior means within 5 Monte Carlo s.e."""
     fit = distinguishable_fit
@@ -107,6 +108,7 @@ def test_compiled_nuts_agrees_with_fit_nuts(distinguishable_fit):
         assert abs(draws.mean() - ref.mean()) < 5 * se, label
 
 
+@pytest.mark.slow
 def test_quick_study_runs_then_resumes_without_refitting(tmp_path, monkeypatch, capsys):
     argv = ["--quick", "--settings", "p1-vanishing", "--n", "200", "--replicates", "2", "--out", str(tmp_path)]
     argv += ["--no-progress", "--seed", str(seed(0))]
@@ -138,6 +140,7 @@ def test_bad_study_flags_exit_with_one_line(tmp_path, capsys, flag, field):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_quick_contraction_writes_slopes_and_figures(tmp_path, capsys):
     argv = ["--quick", "--settings", "p1-family", "--out", str(tmp_path), "--no-progress", "--seed", str(seed(0))]
     assert study_main("contraction", None, argv) == 0

@@ -48,6 +48,7 @@ def loaded(saved):
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_file_has_all_groups(loaded):
     assert set(GROUPS) <= set(loaded.children)
     stats = loaded["sample_stats"]
@@ -59,6 +60,7 @@ def test_file_has_all_groups(loaded):
         assert loaded[group].attrs["converged"] == 1
 
 
+@pytest.mark.slow
 def test_saved_file_is_netcdf(saved):
     _, path = saved
     assert path.is_file()
@@ -67,16 +69,19 @@ def test_saved_file_is_netcdf(saved):
     assert not [name for name in os.listdir(path.parent) if ".part" in name]
 
 
+@pytest.mark.slow
 def test_spec_round_trip(fit, loaded):
     assert spec_of(loaded) == fit.spec
 
 
+@pytest.mark.slow
 def test_data_round_trip(fit, loaded):
     x, y = data_of(loaded)
     np.testing.assert_array_equal(x, fit.x)
     np.testing.assert_array_equal(y, fit.y)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group", ["mle", "map"])
 def test_estimates_round_trip(fit, loaded, group):
     est = getattr(fit, group)
@@ -90,21 +95,25 @@ def test_estimates_round_trip(fit, loaded, group):
     assert loaded[group].attrs["log_likelihood"] == est.log_likelihood
 
 
+@pytest.mark.slow
 def test_truth_round_trip(fit, loaded):
     truth = params_of(loaded, "truth")
     for name, value in fit.truth.items():
         np.testing.assert_array_equal(truth[name], value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group", ["mle", "map"])
 def test_log_likelihood_of_matches_estimate(fit, loaded, group):
     assert log_likelihood_of(loaded, group) == pytest.approx(getattr(fit, group).log_likelihood, rel=1e-10)
 
 
+@pytest.mark.slow
 def test_log_likelihood_of_truth_is_lower_than_mle(loaded):
     assert log_likelihood_of(loaded, "truth") < log_likelihood_of(loaded, "mle")
 
 
+@pytest.mark.slow
 def test_pointwise_log_likelihood_sums_to_total(fit, loaded):
     """The stored pointwise log-likelihood (for LOO) is the model's: each draw's total is finite and the
     posterior mean of the total is within a few units of the maximum."""
@@ -114,12 +123,14 @@ def test_pointwise_log_likelihood_sums_to_total(fit, loaded):
     assert fit.mle.log_likelihood - totals.mean() == pytest.approx(2.5, abs=2.0)  # ~ k/2 for k = 5 parameters
 
 
+@pytest.mark.slow
 def test_attrs_round_trip(loaded):
     assert loaded.attrs["seed"] == 1
     assert '"distinguishable"' in loaded.attrs["setting"]
     assert "bayescmoe_version" in loaded.attrs
 
 
+@pytest.mark.slow
 def test_params_of_missing_group(loaded):
     with pytest.raises(BayescmoeError) as err:
         params_of(loaded, "posterior_mean")
@@ -154,6 +165,7 @@ def test_spec_round_trip_bias_free_experts(tmp_path):
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_arviz_summary(loaded):
     summary = az.summary(loaded)
     assert {"a[0]", "a[1]", "b", "lam", "nu"} <= set(summary.index)
@@ -165,6 +177,7 @@ def test_arviz_summary(loaded):
     assert float(summary.loc["lam", "mean"]) == pytest.approx(float(params_of(loaded, "mle")["lam"]), abs=0.05)
 
 
+@pytest.mark.slow
 def test_arviz_loo(fit, loaded):
     loo = az.loo(loaded)
     assert np.isfinite(loo.elpd) and np.isfinite(loo.se)
@@ -174,6 +187,7 @@ def test_arviz_loo(fit, loaded):
     assert np.all(loo.pareto_k.values < 0.7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("plot", ["plot_pair", "plot_rank", "plot_energy", "plot_trace_dist"])
 def test_arviz_plots(loaded, tmp_path, plot):
     pc = getattr(az, plot)(loaded)
@@ -308,6 +322,7 @@ def complete(fit, tmp_path_factory):
     return load(save(dt, tmp_path_factory.mktemp("complete") / "fit.nc"))
 
 
+@pytest.mark.slow
 def test_complete_result_has_every_group(complete, fit):
     assert set(COMPLETE) <= set(complete.children)
     assert complete["posterior_predictive"]["y"].shape == (2, 300, 3000)
@@ -320,12 +335,14 @@ def test_complete_result_has_every_group(complete, fit):
     np.testing.assert_allclose(complete["log_prior"]["lam"], lam_prior.log_prob(post["lam"].values), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_posterior_predictive_resembles_the_data(complete, fit):
     y_rep = complete["posterior_predictive"]["y"].values
     assert abs(y_rep.mean() - fit.y.mean()) < 4 * fit.y.std() / np.sqrt(fit.y.size)
     assert y_rep.std() == pytest.approx(fit.y.std(), rel=0.05)
 
 
+@pytest.mark.slow
 def test_arviz_predictive_and_sensitivity_functions(complete, tmp_path):
     pit = az.loo_pit(complete)["y"].values
     assert pit.shape == (3000,) and 0 <= pit.min() and pit.max() <= 1  # LOO-PIT of a well-specified model: ~uniform
@@ -344,6 +361,7 @@ def test_arviz_predictive_and_sensitivity_functions(complete, tmp_path):
         assert out.read_bytes()[:8] == PNG_MAGIC
 
 
+@pytest.mark.slow
 def test_pointwise_groups_can_be_thinned_or_skipped(fit):
     thinned = to_datatree(fit.spec, fit.x, fit.y, nuts=fit.nuts, predictive=True, pointwise_thin=3)
     assert thinned["log_likelihood"].sizes["draw"] == thinned["posterior_predictive"].sizes["draw"] == 100

@@ -8,6 +8,7 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import pytest
 from helpers import seed
 
 
@@ -20,6 +21,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_numpyro_works_when_arviz_is_imported_first():
     # arviz-base loads numpyro lazily; bayescmoe must load it fully so MCMC's internal lookups work
     code = (
@@ -50,6 +52,7 @@ def test_compilation_cache_folder_rules(monkeypatch, tmp_path):
     assert compilation_cache_dir() == tmp_path / "jax"  # JAX's own setting wins
 
 
+@pytest.mark.slow
 def test_a_second_process_compiles_nothing_new(tmp_path):
     """The persistent cache: the first process writes its compiled L-BFGS programs, the second reads them."""
     code = (

@@ -93,6 +93,7 @@ def test_pit_uniformity_test_accepts_uniform_and_rejects_skewed_values():
     most_seeds(accepts_uniform, 1)
 
 
+@pytest.mark.slow
 def test_log_likelihood_ranks_see_a_posterior_that_ignores_the_data():
     """Prior draws as the "posterior": every parameter's rank is uniform (the classic SBC blind spot),
     the log-likelihood's is not (the truth explains its own data better than prior draws do).
@@ -123,6 +124,7 @@ def test_log_likelihood_ranks_see_a_posterior_that_ignores_the_data():
     most_seeds(parameters_pass, 2)
 
 
+@pytest.mark.slow
 def test_log_likelihood_draws_match_the_pointwise_sum():
     spec = sbc_spec("collapsed")
     x, y = simulate(key(0), spec, draw_prior(key(1), spec), 50)
@@ -132,6 +134,7 @@ def test_log_likelihood_draws_match_the_pointwise_sum():
     assert got.shape == (2, 3) and got[1, 2] == pytest.approx(float(np.sum(log_likelihood(spec, one, x, y))), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_prior_draws_have_the_prior_moments():
     spec = sbc_spec("distinguishable")
     assert param_labels(spec) == ["lam", "a[0]", "b", "nu"]
@@ -154,6 +157,7 @@ def test_config_rejects_bins_that_do_not_divide_and_too_few_draws():
         SBCConfig(num_ranks=99, bins=10, num_chains=1, num_samples=50)
 
 
+@pytest.mark.slow
 def test_quick_run_writes_results_and_resumes_without_refitting(tmp_path, capsys):
     argv = ["--quick", "--settings", "distinguishable", "--sims", "6", "--no-progress", "--seed", str(seed(0))]
     argv += ["--out", str(tmp_path)]

@@ -27,6 +27,7 @@ def test_one_script_per_setting_each_with_its_equation():
         assert "p(y | x) =" in doc and "python models/" in doc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", MODELS, ids=lambda p: p.stem)
 def test_script_runs_at_tiny_size(script, tmp_path, monkeypatch, capsys):
     plots = [] if script.stem == "p1_family" else ["--no-plots"]
@@ -64,6 +65,7 @@ def test_script_spec_and_truth_equal_the_registry(script):
             np.testing.assert_allclose(np.asarray(written[name], dtype=float), value, rtol=1e-13, atol=0)
 
 
+@pytest.mark.slow
 def test_script_and_the_fit_command_give_the_same_result(tmp_path, monkeypatch, capsys):
     script = MODELS[0]
     name = script.stem.replace("_", "-")

@@ -91,6 +91,7 @@ def test_estimators_recover_a_conjugate_normal_model():
     assert abs(llc.value - n * beta / (2 * (n * beta + gamma))) < stats.t.ppf(1 - 5e-5, 31) * llc.se
 
 
+@pytest.mark.slow
 def test_waic_agrees_with_psis_loo_on_a_regular_fit(distinguishable_fit):
     """WAIC and PSIS-LOO are asymptotically equivalent: on a well-identified fit they agree to well within their s.e."""
     f = distinguishable_fit
@@ -105,6 +106,7 @@ def test_waic_agrees_with_psis_loo_on_a_regular_fit(distinguishable_fit):
     assert waic(point)[1] == pytest.approx(0.0, abs=1e-12) and waic(point)[0].value == pytest.approx(point[0, 0].sum())
 
 
+@pytest.mark.slow
 def test_evidence_estimators_agree_with_quadrature_and_laplace():
     """Stepping-stone and thermodynamic integration agree with 3-d quadrature within their errors (k = 3, n = 200)."""
     x, y = (np.asarray(v) for v in bc.simulate(key(3), SMALL, REGULAR, 200))
@@ -118,6 +120,7 @@ def test_evidence_estimators_agree_with_quadrature_and_laplace():
         laplace_log_evidence(bc.fit_mle(SMALL, x, y, init=REGULAR))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["regular", "merged"])
 def test_learning_coefficient_regular_and_minimally_singular(case):
     """k/2 = 1.5 when the prompt is identified; (k - 1)/2 = 1 on the merged line (lam free, rank-2 Hessian).
@@ -147,6 +150,7 @@ def small_result(tmp_path_factory) -> Path:
     return bc.save(dt, tmp_path_factory.mktemp("singular") / "small.nc")
 
 
+@pytest.mark.slow
 def test_singular_command_prints_the_issue_keys(small_result, capsys):
     """`bayescmoe singular RESULT.nc --json` on a saved NUTS result: one JSON object with every key."""
     sizes = [f"--{k.replace('_', '-')}={v}" for k, v in SIZES.items()]
@@ -164,6 +168,7 @@ def test_singular_command_prints_the_issue_keys(small_result, capsys):
     assert report.to_dict() == out and "learning coefficient" in report.render()
 
 
+@pytest.mark.slow
 def test_singular_command_refuses_bad_input_in_one_line(small_result, tmp_path, capsys):
     """No posterior, flat priors or a bad option: exit 2, one line naming the field, before any sampling."""
     dt = bc.load(small_result)
@@ -190,6 +195,7 @@ def test_singular_command_refuses_bad_input_in_one_line(small_result, tmp_path, 
 PATHS_SCRIPT = Path(__file__).parents[1] / "analyses" / "singular_paths.py"
 
 
+@pytest.mark.slow
 def test_quick_paths_run_sees_the_prompt_needed_only_where_it_is(tmp_path, monkeypatch, capsys):
     """analyses/singular_paths.py --quick: Bayes factor >> 0 for a distinct prompt, < 0 for a merged one;
     WBIC is -log Z up to an O(1) term; a second run resumes from the store and fits nothing.

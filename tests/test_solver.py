@@ -50,6 +50,7 @@ def p2_b_i(nu0: float) -> Setting:
     return Setting("stress", "P2", "b-i", "b-i with nu0 = 0.1", spec, truth)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("replicate", [1])
 def test_reported_case_no_longer_ends_below_the_truth(replicate):
     n = 100_000
@@ -67,6 +68,7 @@ def test_preconditioner_never_enlarges_a_step():
     np.testing.assert_allclose(scale, [np.sqrt(2e4), 1.0, 1.0])
 
 
+@pytest.mark.slow
 def test_minimize_never_ends_worse_than_its_start():
     wall = lambda v: jnp.where(v[0] > 0.5, jnp.nan, (v[0] - 1.0) ** 2)  # noqa: E731  (the minimum is past a NaN wall)
     res = minimize(wall, jnp.zeros(1), max_iter=50, tol=1e-9)
@@ -104,6 +106,7 @@ def test_best_start_skips_spikes_unless_all_are():
     assert best_start(np.array([np.nan, 0.5]), np.array([False, False])) == 1
 
 
+@pytest.mark.slow
 def test_unpreconditioned_solver_reaches_the_same_optimum():
     setting = get_setting("p1-family")
     cell = simulate_cell(setting, 2000, 0, SweepConfig(seed=seed(0)))
@@ -113,6 +116,7 @@ def test_unpreconditioned_solver_reaches_the_same_optimum():
     assert bool(a.converged) and bool(b.converged)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["p1-family", "p2-distinguishable"])
 def test_blocked_objective_equals_the_whole_data_one(name):
     """Row blocks (15 of 64 rows and 40 left over) give the whole-data value, gradient and Hessian,
@@ -134,6 +138,7 @@ def test_blocked_objective_equals_the_whole_data_one(name):
         np.testing.assert_allclose(vmapped[k][0], jax.grad(fun)(u, 1000)[k], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_blocked_objective_is_not_differentiable_in_the_data():
     setting = get_setting("p1-family")
     x, y = bc.simulate(key(0), setting.spec, setting.truth.at(setting.spec, 200), 200)
@@ -142,6 +147,7 @@ def test_blocked_objective_is_not_differentiable_in_the_data():
         jax.grad(lambda yy: objective(u, setting.spec, x, yy, jnp.ones(200), None, 64))(y)
 
 
+@pytest.mark.slow
 def test_batched_fits_equal_the_loop_of_fits():
     """The accelerator path: replicates and sizes sharing one padded size, vmapped in one program."""
     config = SweepConfig(seed=seed(0))
@@ -175,6 +181,7 @@ def test_stress_cells_are_the_described_models():
     np.testing.assert_allclose(control.truth.at(control.spec, 10)["a"], 1.3 * np.eye(8)[0])
 
 
+@pytest.mark.slow
 def test_quick_stress_suite_has_no_fit_below_the_truth(tmp_path, monkeypatch, capsys):
     argv = [str(SCRIPT), "--quick", "--seed", str(seed(0)), "--out", str(tmp_path), "--no-progress"]
     monkeypatch.setattr(sys, "argv", argv)

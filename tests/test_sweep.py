@@ -53,6 +53,7 @@ def _cells(ds: xr.Dataset) -> xr.Dataset:
     return ds.drop_vars("seconds")
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_sweep_equals_uninterrupted(tmp_path, monkeypatch):
     whole = run_sweep(TINY, tmp_path / "whole.nc", CONFIG, progress=False)
     assert int(whole["done"].sum()) == 4
@@ -91,6 +92,7 @@ def test_killed_and_resumed_sweep_equals_uninterrupted(tmp_path, monkeypatch):
     xr.testing.assert_identical(_cells(reloaded), _cells(whole))
 
 
+@pytest.mark.slow
 def test_resume_with_another_config_is_refused(tmp_path):
     small = Protocol("tiny", ("p1-family",), (300,), 1)
     run_sweep(small, tmp_path / "s.nc", CONFIG, progress=False)
@@ -108,6 +110,7 @@ QUICK_SETTINGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", sorted(QUICK_SETTINGS))
 def test_quick_protocol_runs_end_to_end(protocol, tmp_path, capsys):
     out = tmp_path / protocol
@@ -127,6 +130,7 @@ def test_quick_protocol_runs_end_to_end(protocol, tmp_path, capsys):
         assert f"| {setting} |" in table
 
 
+@pytest.mark.slow
 def test_sweep_flags_fits_below_the_truth_and_says_why_each_stopped(tmp_path):
     protocol = Protocol("merging", ("p1-merging", "p2-merging-eta-noisy"), (400, 500), 2)
     ds = run_sweep(protocol, tmp_path / "sweep.nc", CONFIG, progress=False)
