@@ -22,7 +22,6 @@ sweep_speed = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sweep_speed)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["p1-family", "p1-structure", "p2-distinguishable", "p2-merging-eta"])
 def test_baseline_log_likelihood_matches_the_package(name):
     setting = get_setting(name)

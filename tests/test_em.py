@@ -34,7 +34,6 @@ def _perturbed(spec, truth, scale=0.3, k=0):
 SETTINGS = ["p1-merging", "p1-structure", "p2-distinguishable"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", SETTINGS)
 def test_em_never_decreases_the_log_likelihood(name):
     spec, truth, x, y, mask = _data(name, 600)
