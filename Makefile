@@ -9,7 +9,7 @@ PEERS_PY := $(PEERS_VENV)/bin/python
 PEERS_STAMP := $(PEERS_VENV)/.installed
 PEERS_ARGS ?=
 
-.PHONY: venv demo test docs lint bench bench-peers clean
+.PHONY: venv demo test test-fast docs lint bench bench-peers clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n auto --maxprocesses=4 --dist worksteal
+
+# the loop while working: ruff and every test not marked slow (the whole suite stays make test, what CI runs)
+test-fast: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -n auto --maxprocesses=4 --dist worksteal -m "not slow"
 
 # the documentation site (mkdocs.yml): a broken link or a public name without a docstring fails the build
 docs: $(STAMP)

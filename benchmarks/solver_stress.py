@@ -66,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     group.add_argument("--quick", action="store_true", help="Gaussian f0, 2 gates x Delta 1, 0, n = 1000, EM <= 300")
     group.add_argument("--large", action="store_true", help="the n = 1e6 slice (EM left out above n = 1e5)")
     parser.add_argument("--replicates", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the cells' data and starts")
     parser.add_argument("--out", default=None, help="output directory (default results/solver-stress[-preset])")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -75,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = PRESETS[name]
         if args.replicates is not None:
             config = replace(config, replicates=args.replicates)
+        config = replace(config, solver=replace(config.solver, seed=args.seed))
         out = require_writable(args.out or ("results/solver-stress" + ("" if name == "full" else f"-{name}")))
         start = time.perf_counter()
         ds = run_stress(config, out / "stress.nc", progress=not args.no_progress)

@@ -1,4 +1,7 @@
-"""Shared builders and an independent NumPy/SciPy reference of the contaminated MoE (docs/science.md: *The model*).
+"""Shared builders, the tests' seeds and an independent NumPy/SciPy reference of the contaminated MoE.
+
+Every seed a test uses is :func:`seed` (k + the shift of ``pytest --seed-shift N`` or the environment
+variable BAYESCMOE_SEED_SHIFT, default 0): a test that holds at one shift only is a defect.
 
 Nothing here imports the package's numerics: the reference densities, CDFs and log-likelihood are
 written from the maths so that the tests compare two independent implementations.
@@ -6,13 +9,86 @@ written from the maths so that the tests compare two independent implementations
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import jax
 import numpy as np
 from scipy import special, stats
 
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
+
+# --------------------------------------------------------------------------------------------
+# seeds: every seed a test uses is k + the shift (``--seed-shift N`` or BAYESCMOE_SEED_SHIFT)
+# --------------------------------------------------------------------------------------------
+
+#: the environment variable of the seed shift (``pytest --seed-shift`` wins over it)
+SEED_SHIFT_ENV = "BAYESCMOE_SEED_SHIFT"
+_shift = {"value": 0}
+
+
+def parse_seed_shift(text: str | int | None) -> int:
+    """A seed shift: a non-negative integer (None or "" is 0)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"the seed shift must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"the seed shift must be a non-negative integer, got {value}")
+    return value
+
+
+def set_seed_shift(value: int) -> None:
+    """Set the shift every :func:`seed` adds (tests/conftest.py calls it once per process)."""
+    _shift["value"] = parse_seed_shift(value)
+
+
+def seed_shift() -> int:
+    return _shift["value"]
+
+
+def seed(k: int) -> int:
+    """The k-th seed of a test: k + the seed shift."""
+    return k + _shift["value"]
+
+
+def key(k: int) -> jax.Array:
+    """``jax.random.PRNGKey(seed(k))``."""
+    return jax.random.PRNGKey(seed(k))
+
+
+def majority(outcomes: Sequence[bool]) -> bool:
+    """Whether most of ``outcomes`` (one per seed) hold.
+
+    For a property that holds with high probability p but not surely (a p-value under the null above a
+    level, a label a finite sample decides): one seed fails with probability 1 - p, a majority of three
+    about 3 (1 - p)^2, of five about 10 (1 - p)^3.
+    """
+    return 2 * sum(bool(v) for v in outcomes) > len(outcomes)
+
+
+def most_seeds(check: Callable[[int], bool], first: int, count: int = 3) -> list[bool]:
+    """``check(k)`` for k = first, ..., first + count - 1 (``check`` draws with seed(k)); asserts a majority."""
+    outcomes = [bool(check(first + i)) for i in range(count)]
+    assert majority(outcomes), f"held at {sum(outcomes)} of seeds {seed(first)}..{seed(first + count - 1)}: {outcomes}"
+    return outcomes
+
+
+set_seed_shift(os.environ.get(SEED_SHIFT_ENV))
+
+#: the collapse report's checks of the sampler's health: each fires on some healthy fits by chance (rank
+#: R-hat above 1.02 or a chain test below its level: 4 of 200 identified fits of 2 chains x 400 draws)
+SAMPLER_CHECKS = frozenset({"rhat", "ess_bulk", "ess_tail", "divergences", "bfmi", "chain_p"})
+
+
+def sampler_alarm(verdict: str, reason: str) -> bool:
+    """Whether a verdict is "weakly identified" by sampler checks alone (``reason``: "checks fired: a, b")."""
+    fired = set(reason.removeprefix("checks fired: ").split(", "))
+    return verdict == "weakly identified" and reason.startswith("checks fired: ") and fired <= SAMPLER_CHECKS
+
 
 # --------------------------------------------------------------------------------------------
 # builders

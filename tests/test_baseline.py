@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import ref_log_likelihood
+from helpers import key, ref_log_likelihood, seed
 from reference import baseline_em
 
 from bayescmoe.inference.em import em_fit
@@ -21,7 +20,7 @@ from bayescmoe.studies.sweep import SweepConfig, simulate_cell
 def test_baseline_log_likelihood_matches_the_package(name):
     setting = get_setting(name)
     spec, truth = setting.spec, setting.truth.at(setting.spec, 300)
-    x, y = simulate(jax.random.PRNGKey(5), spec, truth, 300)
+    x, y = simulate(key(5), spec, truth, 300)
     # away from the truth, with the prompt's variance small enough for both components to matter
     params = {k: np.asarray(v) * 1.1 if k != "lam" else np.asarray(0.6) for k, v in truth.items()}
     ours = log_likelihood(spec, {k: jnp.asarray(v) for k, v in params.items()}, x, y)
@@ -29,10 +28,11 @@ def test_baseline_log_likelihood_matches_the_package(name):
     np.testing.assert_allclose(baseline, np.asarray(ours), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_baseline_em_reaches_our_em_optimum():
     setting = get_setting("p1-family")
     spec = setting.spec.with_priors("flat")
-    cell = simulate_cell(setting, 500, 0, SweepConfig())
+    cell = simulate_cell(setting, 500, 0, SweepConfig(seed=seed(0)))
     x, y = np.asarray(cell.x)[:500], np.asarray(cell.y)[:500]
     start = {k: np.asarray(v) for k, v in constrain(cell.spec, cell.starts[0]).items()}
     baseline = baseline_em(spec, start, x, y)

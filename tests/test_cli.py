@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import seed
 
 from bayescmoe.cli import main
 from bayescmoe.errors import BayescmoeError
@@ -15,7 +16,7 @@ from bayescmoe.results import datatree as results
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "models" / "configs" / "p1-family-small.toml"
-TINY = ["--n", "200", "--num-warmup", "30", "--num-samples", "30", "--num-chains", "2"]
+TINY = ["--n", "200", "--num-warmup", "30", "--num-samples", "30", "--num-chains", "2", "--seed", str(seed(0))]
 
 
 def test_list_names_every_setting(capsys):
@@ -43,6 +44,7 @@ def test_paper_truths():
     assert truth["nu"] == pytest.approx(0.001 * (1 + 10**-1)) and truth["a"][0] == -1
 
 
+@pytest.mark.slow
 def test_fit_from_toml_then_summary_and_plot(tmp_path, capsys):
     out = tmp_path / "out"
     flags = ["--no-plots", "--no-predictive", "--pointwise-dtype", "float32", "--thin", "3"]
@@ -90,6 +92,7 @@ def test_bad_config_is_one_line_error_without_output(case, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_bad_config_from_the_shell_is_one_line_without_traceback(tmp_path):
     """The installed command, in a fresh process: one stderr line, exit status 2, no output."""
     bad = tmp_path / "bad.toml"

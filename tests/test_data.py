@@ -5,12 +5,11 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
-from helpers import make_params, make_spec
+from helpers import key, make_params, make_spec, seed
 from scipy import stats
 
 import bayescmoe as bc
@@ -36,7 +35,7 @@ def given(spec: ModelSpec, nu: float | str | None = None, priors: dict | None = 
 def data():
     spec = make_spec("student_t")
     truth = make_params(spec)
-    x, y = bc.simulate(jax.random.PRNGKey(4), spec, truth, N)
+    x, y = bc.simulate(key(4), spec, truth, N)
     return spec, truth, np.asarray(x), np.asarray(y)
 
 
@@ -45,6 +44,7 @@ def linear_h0(spec: ModelSpec):
     return lambda x: x @ jnp.asarray(spec.frozen.weight) + spec.frozen.bias
 
 
+@pytest.mark.slow
 def test_given_predictions_reproduce_the_parametric_expert(data):
     spec, truth, x, y = data
     spec_h0 = given(spec)
@@ -53,16 +53,16 @@ def test_given_predictions_reproduce_the_parametric_expert(data):
     params = {k: jnp.asarray(v) for k, v in truth.items()}
     ours = np.asarray(bc.log_likelihood(spec_h0, params, jnp.asarray(inputs), jnp.asarray(y)))
     np.testing.assert_allclose(ours, np.asarray(bc.log_likelihood(spec, params, jnp.asarray(x), jnp.asarray(y))))
-    xs, ys = bc.simulate(jax.random.PRNGKey(4), spec_h0, truth, N, h0=linear_h0(spec))
+    xs, ys = bc.simulate(key(4), spec_h0, truth, N, h0=linear_h0(spec))
     np.testing.assert_array_equal(np.asarray(ys), y)
     np.testing.assert_array_equal(np.asarray(xs), inputs)
-    a, b = bc.fit_mle(spec, x, y, key=0), bc.fit_mle(spec_h0, inputs, y, key=0)
+    a, b = bc.fit_mle(spec, x, y, key=seed(0)), bc.fit_mle(spec_h0, inputs, y, key=seed(0))
     assert a.log_likelihood == pytest.approx(b.log_likelihood, abs=1e-9)
 
 
 def test_per_observation_h0_and_nu0_against_scipy():
     spec = given(make_spec("laplace"), "given", {"nu": ["inversegamma", 2.0, 1.0]})
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     x, h0, nu0 = rng.normal(size=(50, 2)), rng.normal(size=50), rng.uniform(0.2, 3.0, size=50)
     y = h0 + rng.normal(size=50)
     params = make_params(spec)
@@ -118,10 +118,11 @@ def test_given_specs_round_trip_through_config():
     assert ModelSpec.from_config(parametric.to_config()) == parametric
 
 
+@pytest.mark.slow
 def test_fit_with_h0_stores_it_and_rebuilds_the_inputs(data, tmp_path, capsys):
     spec, _, x, y = data
     spec_h0 = given(spec)
-    dt = bc.fit(spec_h0, x, y, h0=linear_h0(spec), methods=("mle",), predictive=False, progress_bar=True)
+    dt = bc.fit(spec_h0, x, y, h0=linear_h0(spec), methods=("mle",), key=seed(0), predictive=False, progress_bar=True)
     assert "bayescmoe.fit" in capsys.readouterr().err  # the stage bar, shown on request
     np.testing.assert_allclose(dt["constant_data"]["h0"].values, np.asarray(linear_h0(spec)(x)))
     assert dt["constant_data"]["x"].shape == (N, spec.dim)
@@ -209,12 +210,14 @@ def test_other_bad_data_files(data, tmp_path):
         assert err.value.field == "data" and says in err.value.message, err.value.message
 
 
+@pytest.mark.slow
 def test_fit_data_command_with_an_existing_config(data, tmp_path, capsys):
     setting_spec = bc.ModelSpec.from_file(CONFIG)
-    x, y = bc.simulate(jax.random.PRNGKey(5), setting_spec, {"lam": 0.3, "a": [-1.0, 1.0], "b": 0.5, "nu": 0.1}, 400)
+    x, y = bc.simulate(key(5), setting_spec, {"lam": 0.3, "a": [-1.0, 1.0], "b": 0.5, "nu": 0.1}, 400)
     path = write_csv(tmp_path / "d.csv", ["x1", "x2", "y"], np.c_[np.asarray(x), np.asarray(y)].tolist())
     out = tmp_path / "out"
     tiny = ["--num-warmup", "60", "--num-samples", "60", "--num-chains", "2", "--no-plots", "--no-predictive"]
+    tiny += ["--seed", str(seed(0))]
     assert main(["fit", "--config", str(CONFIG), "--data", str(path), "--out", str(out), *tiny]) == 0
     table = capsys.readouterr().out
     assert f"data {path.resolve()}" in table and "truth" not in table
@@ -224,10 +227,11 @@ def test_fit_data_command_with_an_existing_config(data, tmp_path, capsys):
     assert main(["fit", "--config", str(CONFIG), "--data", str(path), "--n", "5", "--out", str(out)]) == 2
 
 
+@pytest.mark.slow
 def test_real_data_example_writes_a_complete_result(tmp_path, capsys):
     """analyses/real_data.py --quick: h0 and nu0 of a pre-trained model, read back from the CSV it writes."""
     script = runpy.run_path(str(ROOT / "analyses" / "real_data.py"))
-    assert script["main"](["--quick", "--out", str(tmp_path)]) == 0
+    assert script["main"](["--quick", "--seed", str(seed(0)), "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "new domain: sex 2, n = 207" in printed and "verdict:" in printed and "gain of the prompt" in printed
     figures = {f"diabetes-prompt-{kind}.png" for kind in ("trace", "pair", "ppc", "loo-pit")}

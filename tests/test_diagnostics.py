@@ -7,7 +7,7 @@ import json
 import arviz as az
 import numpy as np
 import pytest
-from helpers import make_spec
+from helpers import make_spec, most_seeds, seed
 from scipy import special, stats
 
 from bayescmoe.diagnostics import signals as dg
@@ -19,7 +19,7 @@ CHAINS, DRAWS = 2, 2000
 
 def synthetic_result(spec: ModelSpec, posterior: dict, x: np.ndarray, diverging: int = 0, map_=None):
     """A DataTree shaped like a saved NUTS result: posterior, sample_stats, constant and observed data, the spec."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     dead = np.zeros((CHAINS, DRAWS), bool)
     dead.flat[:diverging] = True
     groups = {
@@ -37,9 +37,9 @@ def synthetic_result(spec: ModelSpec, posterior: dict, x: np.ndarray, diverging:
     return dt
 
 
-def prior_draws(seed: int = 0) -> dict[str, np.ndarray]:
+def prior_draws(k: int = 0) -> dict[str, np.ndarray]:
     """Draws from the default priors of :data:`SPEC` by SciPy: a posterior that learnt nothing."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed(k))
     return {
         "lam": rng.uniform(size=(CHAINS, DRAWS)),
         "a": rng.normal(0.0, 3.0, size=(CHAINS, DRAWS, 2)),
@@ -48,9 +48,9 @@ def prior_draws(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def point_draws(spec: ModelSpec, values: dict, sd: float = 1e-3, seed: int = 0) -> dict[str, np.ndarray]:
+def point_draws(spec: ModelSpec, values: dict, sd: float = 1e-3, k: int = 0) -> dict[str, np.ndarray]:
     """Draws tightly around ``values`` (relative sd ``sd`` for nu): a posterior that learnt everything."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed(k))
     out = {}
     for name in spec.param_names:
         v = np.asarray(values[name], dtype=float)
@@ -60,7 +60,7 @@ def point_draws(spec: ModelSpec, values: dict, sd: float = 1e-3, seed: int = 0) 
 
 
 SPEC = make_spec("gaussian", weight=(1.0, 0.0), nu=0.1)  # d = 2, Gaussian linear, same structure: can merge
-X = np.random.default_rng(1).normal(size=(500, 2))
+X = np.random.default_rng(seed(1)).normal(size=(500, 2))
 VALUES = {"lam": 0.3, "a": np.array([-1.0, 1.0]), "b": 0.5, "nu": 0.1}
 
 
@@ -71,7 +71,7 @@ VALUES = {"lam": 0.3, "a": np.array([-1.0, 1.0]), "b": 0.5, "nu": 0.1}
 
 def _log_var(law) -> float:
     """Monte-Carlo variance of log X under a SciPy law: the reference for the closed forms."""
-    return float(np.var(np.log(law.rvs(size=1_000_000, random_state=np.random.default_rng(0)))))
+    return float(np.var(np.log(law.rvs(size=1_000_000, random_state=np.random.default_rng(seed(0))))))
 
 
 @pytest.mark.parametrize(
@@ -93,18 +93,25 @@ def test_prior_variance_on_the_documented_scale(prior, support, variance, scale)
     np.testing.assert_allclose(got, variance, rtol=0.01)
 
 
+@pytest.mark.slow
 def test_contraction_is_zero_for_the_prior_and_one_for_a_point():
-    as_prior = dg.diagnose(synthetic_result(SPEC, prior_draws(), X))
+    """Prior draws: |contraction| within 4 s.e. of a variance ratio, sqrt((kurtosis - 1) / draws) on its scale."""
+    prior = prior_draws()
+    as_prior = dg.diagnose(synthetic_result(SPEC, prior, X))
     as_point = dg.diagnose(synthetic_result(SPEC, point_draws(SPEC, VALUES), X))
     for p in as_prior.parameters:
-        assert abs(p.contraction) < 0.1, p
+        draws = prior[p.name][..., int(p.label[2])] if "[" in p.label else prior[p.name]
+        assert p.contraction_scale == ("unconstrained" if p.name == "nu" else "natural"), p
+        values = np.log(draws).ravel() if p.name == "nu" else draws.ravel()
+        se = np.sqrt((stats.kurtosis(values, fisher=False) - 1) / values.size)
+        assert abs(p.contraction) < 4 * se, (p, se)
     for p in as_point.parameters:
         assert p.contraction > 0.999, p
     assert {p.label: p.contraction_scale for p in as_point.parameters}["nu"] == "unconstrained"
 
 
 def test_contraction_of_a_halved_sd_is_three_quarters():
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seed(2))
     assert dg.contraction(rng.normal(0, 1.5, 200_000), 9.0) == pytest.approx(0.75, abs=0.01)
 
 
@@ -130,22 +137,29 @@ def _ar1(rng, phi: float, shape: tuple[int, ...]) -> np.ndarray:
 
 @pytest.mark.parametrize("test", [dg.chain_disagreement, dg.chain_rank_test], ids=["kruskal", "arviz-stats"])
 def test_chain_tests_fire_on_shifted_chains_only(test):
-    rng = np.random.default_rng(3)
-    same = rng.normal(size=(4, 1000))
-    shifted = same + np.array([0.0, 0.0, 0.0, 0.5])[:, None]
-    assert test(same) > 0.01
-    assert test(shifted) < 1e-6
-    assert np.isnan(test(same[:1])) and np.isnan(test(np.ones((2, 10))))
+    """Chains of one law: a p-value, uniform, above 0.01 at a majority of 3 seeds; a 0.5 sd shift: below 1e-6."""
+
+    def quiet_unless_shifted(k: int) -> bool:
+        same = np.random.default_rng(seed(k)).normal(size=(4, 1000))
+        assert test(same + np.array([0.0, 0.0, 0.0, 0.5])[:, None]) < 1e-6
+        return test(same) > 0.01
+
+    most_seeds(quiet_unless_shifted, 3)
+    assert np.isnan(test(np.arange(10.0)[None])) and np.isnan(test(np.ones((2, 10))))  # one chain, constant
 
 
 def test_chain_disagreement_thins_autocorrelated_chains():
-    draws = _ar1(np.random.default_rng(4), 0.95, (4, 1000))
-    assert float(az.ess(draws)) < 400
-    assert dg.chain_disagreement(draws) > 0.01
+    """AR(0.95) chains of one law: unthinned, the Kruskal-Wallis p-value is below 0.01 at 95% of seeds (median
+    1e-18); thinned to about independent draws its median over 40 seeds stays above 0.05 (0.37 over 300 seeds,
+    and below 0.05 at 15% of them)."""
+    draws = [_ar1(np.random.default_rng(seed(4 + 100 * i)), 0.95, (4, 1000)) for i in range(40)]
+    assert float(az.ess(draws[0])) < 400
+    assert np.median([stats.kruskal(*d).pvalue for d in draws]) < 1e-6  # what thinning is for
+    assert np.median([dg.chain_disagreement(d) for d in draws]) > 0.05
 
 
 def test_bimodality_coefficient_separates_one_mode_from_two():
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed(5))
     assert dg.bimodality_coefficient(rng.normal(size=20_000)) == pytest.approx(1 / 3, abs=0.02)
     assert dg.bimodality_coefficient(rng.uniform(size=20_000)) == pytest.approx(5 / 9, abs=0.02)
     two = np.concatenate([rng.normal(-3, 1, 10_000), rng.normal(3, 1, 10_000)])
@@ -153,7 +167,7 @@ def test_bimodality_coefficient_separates_one_mode_from_two():
 
 
 def test_funnel_detects_spread_growing_as_the_gate_shrinks():
-    rng = np.random.default_rng(6)
+    rng = np.random.default_rng(seed(6))
     log_gate = rng.uniform(np.log(1e-3), np.log(0.5), 5000)
     corr, ratio = dg.funnel(log_gate, rng.normal(size=5000) * np.exp(-0.5 * log_gate))
     assert corr < -0.95 and ratio > 5
@@ -162,7 +176,7 @@ def test_funnel_detects_spread_growing_as_the_gate_shrinks():
 
 
 def test_standardized_distance_and_frozen_mean_test():
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed(7))
     draws = rng.normal([1.0, 0.0, 2.0], [0.1, 0.2, 0.3], size=(4000, 3))
     assert dg.standardized_distance(draws[:, 0], 1.3) == pytest.approx(3.0, rel=0.05)
     d2, p = dg.frozen_mean_test(draws, np.array([1.0, 0.0, 2.0]))
@@ -184,7 +198,7 @@ def test_gate_eps_is_ten_observations_per_prompt_parameter():
 
 def test_sigmoid_gate_weight_is_its_mean_over_x():
     spec = make_spec("laplace", gate="sigmoid", weight=(1.0, 0.0))
-    rng = np.random.default_rng(8)
+    rng = np.random.default_rng(seed(8))
     beta, tau = rng.normal(size=(CHAINS, DRAWS, 2)), rng.normal(size=(CHAINS, DRAWS))
     post = {
         **point_draws(spec, {"a": [1.0, 0.0], "b": 0.0, "nu": 0.1, "beta": [0, 0], "tau": 0}),
@@ -215,7 +229,8 @@ def test_diagnose_reads_arviz_and_sampler_numbers():
     by = {p.label: p for p in d.parameters}
     assert by["b"].rhat == pytest.approx(float(az.rhat(dt, var_names=["b"])["b"]))
     assert by["b"].rhat > 1.1 and by["b"].chain_p < 1e-10
-    assert by["a[0]"].rhat < 1.01 and by["a[0]"].chain_p > 1e-3
+    # a[0]'s chains share one law: its chain test is a uniform p-value (its calibration: the chain tests' test)
+    assert by["a[0]"].rhat < 1.01 and by["a[0]"].chain_p == pytest.approx(dg.chain_disagreement(post["a"][..., 0]))
     assert by["a[1]"].ess_tail == pytest.approx(float(az.ess(dt, var_names=["a"], method="tail")["a"][1]))
     assert d.divergences == 7 and len(d.bfmi) == CHAINS
     assert d.bfmi[0] == pytest.approx(float(az.bfmi(dt)["energy"][0]))
@@ -225,6 +240,7 @@ def test_diagnose_reads_arviz_and_sampler_numbers():
     assert list(d.table().index) == ["lam", "a[0]", "a[1]", "b", "nu"]
 
 
+@pytest.mark.slow
 def test_frozen_distance_is_to_the_prompt_closest_to_f0():
     on_frozen = {**VALUES, "a": np.array([1.0, 0.0]), "b": 0.0}
     d = dg.diagnose(synthetic_result(SPEC, point_draws(SPEC, on_frozen, sd=0.1), X))
@@ -248,7 +264,7 @@ def test_a_result_without_posterior_is_an_error():
 
 
 def test_funnel_ignores_a_linear_dependence_on_a_skewed_gate():
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed(3))
     log_gate = -rng.gamma(2.0, 0.5, size=5000)  # long tail towards small gates
     _, ratio = dg.funnel(log_gate, 3.0 * log_gate + rng.normal(size=5000))  # constant spread around a line
     assert ratio < 1.2

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import key
 
 from bayescmoe.inference.em import em_fit, gate_m_step, mean_loglik, prompt_m_step, responsibilities
 from bayescmoe.inference.lbfgs import minimize
@@ -15,17 +16,17 @@ from bayescmoe.model.settings import get_setting
 from bayescmoe.model.simulate import simulate
 
 
-def _data(name: str, n: int, seed: int = 3):
+def _data(name: str, n: int, k: int = 3):
     setting = get_setting(name)
     spec = setting.spec.with_priors("flat")
     truth = setting.truth.at(setting.spec, n)
-    x, y = simulate(jax.random.PRNGKey(seed), spec, truth, n)
+    x, y = simulate(key(k), spec, truth, n)
     return spec, truth, x, y, jnp.ones(n)
 
 
-def _perturbed(spec, truth, scale=0.3, seed=0):
+def _perturbed(spec, truth, scale=0.3, k=0):
     u = unconstrain(spec, truth)
-    keys = dict(zip(u, jax.random.split(jax.random.PRNGKey(seed), len(u)), strict=True))
+    keys = dict(zip(u, jax.random.split(key(k), len(u)), strict=True))
     return {k: v + scale * jax.random.normal(keys[k], v.shape) for k, v in u.items()}
 
 
@@ -45,6 +46,7 @@ def test_em_never_decreases_the_log_likelihood(name):
     assert trace[-1] > trace[0] + 1e-3  # it climbed from the perturbed start
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SETTINGS)
 def test_em_and_direct_reach_the_same_optimum(name):
     spec, truth, x, y, mask = _data(name, 800)
@@ -61,7 +63,7 @@ def test_em_and_direct_reach_the_same_optimum(name):
 def test_closed_form_prompt_m_step_matches_numerical():
     spec, truth, x, y, mask = _data("p1-merging", 500)
     params = {k: jnp.asarray(v) for k, v in truth.items()}
-    r = jax.random.uniform(jax.random.PRNGKey(1), y.shape)  # arbitrary responsibilities
+    r = jax.random.uniform(key(1), y.shape)  # arbitrary responsibilities
     closed = prompt_m_step(spec, params, x, y, r, mask, closed_form=True)
     numeric = prompt_m_step(spec, params, x, y, r, mask, closed_form=False)
     for k in ("a", "b", "nu"):
@@ -89,6 +91,7 @@ def test_closed_form_gate_m_step_matches_numerical():
     assert float(lam) == pytest.approx(float(numeric), rel=1e-7)
 
 
+@pytest.mark.slow
 def test_masked_rows_are_ignored():
     spec, truth, x, y, mask = _data("p1-family", 400)
     params = {k: jnp.asarray(v) for k, v in truth.items()}

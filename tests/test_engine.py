@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import xarray as xr
 from distributed import LocalCluster
+from helpers import seed
 
 from bayescmoe.cli.rates import protocol_main
 from bayescmoe.cli.studies import study_main
@@ -24,24 +25,27 @@ from bayescmoe.studies.sweep import SweepConfig, fit_cell, new_dataset, run_swee
 
 #: one spec, one padded size, 4 cells
 QUICK = Protocol("quick", ("p1-family",), (300, 350), 2)
+CONFIG = SweepConfig(seed=seed(0))
 
 
 def _cells(ds: xr.Dataset) -> xr.Dataset:
     return ds.drop_vars("seconds")  # wall time, the one field that depends on where a cell ran
 
 
+@pytest.mark.slow
 def test_sweep_on_a_two_worker_cluster_equals_the_serial_run(tmp_path):
-    serial = run_sweep(QUICK, tmp_path / "serial.nc", progress=False)
-    dask = run_sweep(QUICK, tmp_path / "dask.nc", progress=False, cluster=Cluster(workers=2))
+    serial = run_sweep(QUICK, tmp_path / "serial.nc", CONFIG, progress=False)
+    dask = run_sweep(QUICK, tmp_path / "dask.nc", CONFIG, progress=False, cluster=Cluster(workers=2))
     assert int(dask["done"].sum()) == 4
     xr.testing.assert_identical(_cells(dask), _cells(serial))
     saved = xr.open_dataset(tmp_path / "dask.nc", engine="h5netcdf").load()
     xr.testing.assert_identical(_cells(saved), _cells(serial))
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_no_cell_and_a_failed_cell_flushes_the_finished_ones(tmp_path):
-    serial = run_sweep(QUICK, tmp_path / "serial.nc", progress=False)
-    marker, config = tmp_path / "killed", SweepConfig()
+    serial = run_sweep(QUICK, tmp_path / "serial.nc", CONFIG, progress=False)
+    marker, config = tmp_path / "killed", CONFIG
 
     def dying(s: str, n: int, r: int) -> dict:
         with contextlib.suppress(FileExistsError):
@@ -79,7 +83,9 @@ def test_a_killed_worker_loses_no_cell_and_a_failed_cell_flushes_the_finished_on
         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "workers", "--scheduler local"),
         (["--scheduler", "cluster-7"], "scheduler", "tcp://HOST:PORT"),
         (["--scheduler", "tcp://127.0.0.1:70000"], "scheduler", "tcp://HOST:PORT"),
-        (["--scheduler", "tcp://127.0.0.1:1"], "scheduler", "--scheduler"),  # nothing listens there
+        pytest.param(  # nothing listens there: the connection times out after 5 s
+            ["--scheduler", "tcp://127.0.0.1:1"], "scheduler", "--scheduler", marks=pytest.mark.slow
+        ),
     ],
 )
 def test_bad_cluster_flags_are_one_line_errors_before_any_work(flags, field, says, tmp_path, capsys):
@@ -97,6 +103,7 @@ def test_study_command_checks_its_cluster_flags(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_errors_cross_processes_and_the_serial_path_does_not_import_distributed():
     err = pickle.loads(pickle.dumps(BayescmoeError("n", "bad")))
     assert (err.field, err.message, str(err)) == ("n", "bad", "n: bad")

@@ -4,11 +4,10 @@ constant gate, d = 2), checked against the truth and against an independent SciP
 from __future__ import annotations
 
 import arviz as az
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import fd_hessian, flatten, ref_log_likelihood, ref_log_prior, unflatten
+from helpers import fd_hessian, flatten, key, ref_log_likelihood, ref_log_prior, seed, unflatten
 
 from bayescmoe.inference.optimize import fit_map, fit_mle, observed_information
 from bayescmoe.model.params import log_posterior
@@ -16,6 +15,8 @@ from bayescmoe.model.simulate import simulate
 from bayescmoe.results.datatree import to_datatree
 
 N_LARGE = 12_000  # 4 x the shared n = 3000
+#: every test here uses the shared NUTS, MLE and MAP fit (conftest.distinguishable_fit)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +28,9 @@ def shared(distinguishable_fit):
 def large_fit(shared):
     """An independent data set of 4n = 12000 from the same truth, and its MLE."""
     spec, truth = shared.spec, shared.truth
-    x, y = simulate(jax.random.PRNGKey(21), spec, {k: jnp.asarray(v) for k, v in truth.items()}, N_LARGE)
+    x, y = simulate(key(21), spec, {k: jnp.asarray(v) for k, v in truth.items()}, N_LARGE)
     x, y = np.asarray(x), np.asarray(y)
-    return x, y, fit_mle(spec, x, y, init=truth, key=1, num_random_starts=2)
+    return x, y, fit_mle(spec, x, y, init=truth, key=seed(1), num_random_starts=2)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_mle_maximises_the_scipy_likelihood(shared):
 
 
 def test_random_starts_find_the_same_mle(shared):
-    est = fit_mle(shared.spec, shared.x, shared.y, key=5, num_random_starts=2)
+    est = fit_mle(shared.spec, shared.x, shared.y, key=seed(5), num_random_starts=2)
     assert est.converged
     assert len(est.start_objectives) == 2
     for name, value in shared.mle.params.items():
@@ -111,7 +112,7 @@ def test_best_start_is_reported(shared):
 def test_map_with_flat_priors_is_the_mle(shared):
     spec = shared.spec
     est = fit_map(
-        spec.with_priors("flat"), shared.x, shared.y, init=shared.truth, key=0, num_random_starts=2, kind="mle"
+        spec.with_priors("flat"), shared.x, shared.y, init=shared.truth, key=seed(0), num_random_starts=2, kind="mle"
     )
     assert est.kind == shared.mle.kind == "mle"
     assert est.log_prior == shared.mle.log_prior == 0.0

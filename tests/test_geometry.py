@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import seed
 from scipy import stats
 
 from bayescmoe.diagnostics.geometry import (
@@ -30,7 +31,7 @@ TRUTH = {"lam": 0.4, "a": np.array([1.0, 0.3]), "b": 0.2, "nu": 0.15}  # frozen 
 
 def fake_result(draws: dict[str, np.ndarray]) -> xr.DataTree:
     """A result DataTree whose posterior holds ``draws`` (chain, draw[, feature]): no sampler needed."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     dt = to_datatree(GAUSSIAN, rng.normal(size=(5, 2)), rng.normal(size=5), truth=TRUTH)
     dims = {"a": ("chain", "draw", "feature")}
     posterior = xr.Dataset({k: (dims.get(k, ("chain", "draw")), v) for k, v in draws.items()})
@@ -39,7 +40,7 @@ def fake_result(draws: dict[str, np.ndarray]) -> xr.DataTree:
 
 
 def test_derived_quantities_equal_a_hand_computation():
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed(1))
     lam, b, nu = rng.uniform(0.1, 0.9, (2, 3)), rng.normal(size=(2, 3)), rng.uniform(0.05, 0.3, (2, 3))
     a = rng.normal(size=(2, 3, 2))
     dt = fake_result({"lam": lam, "a": a, "b": b, "nu": nu})
@@ -105,8 +106,9 @@ def script():
     return module
 
 
+@pytest.mark.slow
 def test_script_quick_writes_results_tables_and_figures(script, tmp_path, capsys):
-    assert script.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert script.main(["--quick", "--seed", str(seed(0)), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "## merging-0.3" in out and "## heat-0.3" in out and "lam_delta2" in out
     with xr.open_dataset(tmp_path / "geometry.nc", engine="h5netcdf") as ds:

@@ -13,6 +13,8 @@ import pytest
 from helpers import (
     FAMILY_CASES,
     MEANS,
+    key,
+    majority,
     make_params,
     make_spec,
     ref_activation,
@@ -20,6 +22,7 @@ from helpers import (
     ref_frozen_mean,
     ref_log_likelihood,
     ref_prompt_mean,
+    seed,
 )
 from numpyro.infer.util import potential_energy
 from scipy import integrate, special, stats
@@ -102,8 +105,8 @@ def test_density_integral_detects_a_wrong_weight():
 # ----------------------------------------------------------------------------------------------
 
 
-def _random_xy(d=2, n=64, seed=0):
-    rng = np.random.default_rng(seed)
+def _random_xy(d=2, n=64, k=0):
+    rng = np.random.default_rng(seed(k))
     x = 1.5 * rng.standard_normal((n, d))
     y = 2.0 * rng.standard_normal(n)
     return x, y
@@ -127,7 +130,7 @@ def test_log_likelihood_matches_scipy_without_biases_and_mixed_structures(gate):
         make_spec("gaussian", mean="linear", prompt_mean="sigmoid", gate=gate, weight=(0.5, 0.2, -1.0)),
     ):
         params = make_params(spec)
-        x, y = _random_xy(d=3, seed=1)
+        x, y = _random_xy(d=3, k=1)
         got = np.asarray(log_likelihood(spec, _jparams(params), jnp.asarray(x), jnp.asarray(y)))
         np.testing.assert_allclose(got, ref_log_likelihood(spec, params, x, y), rtol=1e-10, atol=1e-13)
         assert "b" not in params or spec.prompt.bias
@@ -193,12 +196,13 @@ def test_family_sample_has_variance_nu(family):
     spec = make_spec(family, nu=nu)
     f = spec.frozen
     mean = jnp.full((400_000,), 0.7)
-    draws = np.asarray(family_sample(jax.random.PRNGKey(3), f.family, mean, f.nu, f.df, f.laplace_reading))
+    draws = np.asarray(family_sample(key(3), f.family, mean, f.nu, f.df, f.laplace_reading))
     expected = 2.0 * nu**2 if family == "laplace_scale" else nu
     assert draws.mean() == pytest.approx(0.7, abs=0.01)
     assert draws.var() == pytest.approx(expected, rel=0.03)
-    # the whole distribution, not only the variance
-    assert stats.kstest(draws[:20_000], ref_frozen_dist(spec, 0.7).cdf).pvalue > 1e-3
+    # the whole distribution, not only the variance: KS p-values, uniform, above 1e-3 on most of 3 slices
+    ks = [stats.kstest(draws[i : i + 20_000], ref_frozen_dist(spec, 0.7).cdf).pvalue for i in (0, 20_000, 40_000)]
+    assert majority([p > 1e-3 for p in ks]), ks
 
 
 # ----------------------------------------------------------------------------------------------
@@ -343,7 +347,7 @@ def test_saturated_sigmoid_gate_at_large_x(family, sign):
     """|x| ~ 1e3: the gate logit beta.x + tau is about +-1300, so w(x) is 1 or 0 to double precision."""
     spec = make_spec(family, gate="sigmoid")
     params = make_params(spec)  # beta = (0.8, -0.5)
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed(5))
     x = sign * np.array([1e3, -1e3]) + rng.normal(0.0, 5.0, (12, 2))
     logit = x @ params["beta"] + params["tau"]
     assert np.all(np.abs(logit) > 1000)
@@ -369,7 +373,7 @@ def test_contaminated_moe_distribution_uses_the_log_likelihood():
     np.testing.assert_array_equal(
         d.log_prob(jnp.asarray(y)), log_likelihood(spec, params, jnp.asarray(x), jnp.asarray(y))
     )
-    assert d.sample(jax.random.PRNGKey(0), (3,)).shape == (3, len(x))
+    assert d.sample(key(0), (3,)).shape == (3, len(x))
 
 
 def test_summed_observation_is_the_pointwise_one_also_in_row_blocks():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from functools import partial
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference
+from helpers import key, seed
 from numpyro.infer.util import log_density
 
 from bayescmoe.model.numpyro_model import model as bayescmoe_model
@@ -17,15 +17,16 @@ from bayescmoe.model.settings import get_setting
 from bayescmoe.model.simulate import simulate
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["p1-family", "p2-distinguishable"])
 def test_hand_written_numpyro_log_density_matches_the_package(name):
     setting = get_setting(name)
     spec, truth = setting.spec, setting.truth.at(setting.spec, 200)
-    x, y = simulate(jax.random.PRNGKey(3), spec, truth, 200)
+    x, y = simulate(key(3), spec, truth, 200)
     desc = reference.describe(spec.to_config())
     assert desc.names == spec.param_names
     hand = reference.numpyro_model(desc)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     for scale in (0.0, 0.3, 1.0):
         u = {k: v + scale * rng.standard_normal(np.shape(v)) for k, v in unconstrain(spec, truth).items()}
         theta = constrain(spec, u)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import arviz as az
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import key, seed
 
 from bayescmoe.cli.studies import study_main
 from bayescmoe.errors import BayescmoeError
@@ -94,11 +94,12 @@ def test_study_config_names_the_bad_field(kwargs, field):
     assert err.value.field == field
 
 
+@pytest.mark.slow
 def test_compiled_nuts_agrees_with_fit_nuts(distinguishable_fit):
     """Same data, same sizes, another start (the MAP) and key: posterior means within 5 Monte Carlo s.e."""
     fit = distinguishable_fit
     run = compiled_nuts(fit.spec, num_warmup=300, num_samples=300, num_chains=2)
-    samples, diverging = run(jax.random.PRNGKey(5), jnp.asarray(fit.x), jnp.asarray(fit.y), fit.map.params)
+    samples, diverging = run(key(5), jnp.asarray(fit.x), jnp.asarray(fit.y), fit.map.params)
     assert np.asarray(diverging).shape == (2, 300)
     reference = by_label({k: np.asarray(v) for k, v in fit.nuts.samples.items()}, lead=2)
     for label, draws in by_label({k: np.asarray(v) for k, v in samples.items()}, lead=2).items():
@@ -107,9 +108,10 @@ def test_compiled_nuts_agrees_with_fit_nuts(distinguishable_fit):
         assert abs(draws.mean() - ref.mean()) < 5 * se, label
 
 
+@pytest.mark.slow
 def test_quick_study_runs_then_resumes_without_refitting(tmp_path, monkeypatch, capsys):
     argv = ["--quick", "--settings", "p1-vanishing", "--n", "200", "--replicates", "2", "--out", str(tmp_path)]
-    argv += ["--no-progress"]
+    argv += ["--no-progress", "--seed", str(seed(0))]
     assert study_main("map-vs-nuts", None, argv) == 0
     for name in ("study.nc", "coverage.csv", "errors.csv", "coverage.txt", "coverage.png"):
         assert (tmp_path / name).is_file(), name
@@ -138,8 +140,9 @@ def test_bad_study_flags_exit_with_one_line(tmp_path, capsys, flag, field):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_quick_contraction_writes_slopes_and_figures(tmp_path, capsys):
-    argv = ["--quick", "--settings", "p1-family", "--out", str(tmp_path), "--no-progress"]
+    argv = ["--quick", "--settings", "p1-family", "--out", str(tmp_path), "--no-progress", "--seed", str(seed(0))]
     assert study_main("contraction", None, argv) == 0
     text = (tmp_path / "contraction.txt").read_text()
     assert "p1-family" in text and "post_mean" in text

@@ -8,6 +8,8 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import pytest
+from helpers import seed
 
 
 def test_float64_and_four_devices():
@@ -63,6 +65,7 @@ def test_configure_after_jax_computed_warns_that_devices_stay():
     assert proc.returncode == 0 and proc.stdout.strip() == "1 True", proc.stderr
 
 
+@pytest.mark.slow
 def test_numpyro_works_when_arviz_is_imported_first():
     # arviz-base loads numpyro lazily; bayescmoe must load it fully so MCMC's internal lookups work
     code = (
@@ -109,14 +112,15 @@ def test_compilation_cache_folder_rules(monkeypatch, tmp_path):
     assert compilation_cache_dir() == tmp_path / "jax"  # JAX's own setting wins
 
 
+@pytest.mark.slow
 def test_a_second_process_compiles_nothing_new(tmp_path):
     """The persistent cache: the first process writes its compiled L-BFGS programs, the second reads them."""
     code = (
         "import jax, bayescmoe as bc\n"
         "bc.configure()\n"
         "s = bc.get_setting('p1-family')\n"
-        "x, y = bc.simulate(jax.random.PRNGKey(0), s.spec, s.truth.at(s.spec, 300), 300)\n"
-        "print(repr(bc.fit_mle(s.spec, x, y, key=0, num_random_starts=1).log_likelihood))"
+        f"x, y = bc.simulate(jax.random.PRNGKey({seed(0)}), s.spec, s.truth.at(s.spec, 300), 300)\n"
+        f"print(repr(bc.fit_mle(s.spec, x, y, key={seed(0)}, num_random_starts=1).log_likelihood))"
     )
     env = {**os.environ, "BAYESCMOE_COMPILATION_CACHE": str(tmp_path / "cache")}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import seed
 
 from bayescmoe.cli import main
 from bayescmoe.model.likelihood import log_likelihood
@@ -17,6 +18,7 @@ from bayescmoe.results import datatree as results
 
 MODELS = sorted((Path(__file__).parents[1] / "models").glob("*.py"))
 TINY = ["--n", "300", "--num-warmup", "40", "--num-samples", "40", "--num-chains", "2", "--no-predictive"]
+TINY += ["--seed", str(seed(0))]
 
 
 def test_one_script_per_setting_each_with_its_equation():
@@ -26,6 +28,7 @@ def test_one_script_per_setting_each_with_its_equation():
         assert "p(y | x) =" in doc and "python models/" in doc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", MODELS, ids=lambda p: p.stem)
 def test_script_runs_at_tiny_size(script, tmp_path, monkeypatch, capsys):
     plots = [] if script.stem == "p1_family" else ["--no-plots"]
@@ -54,6 +57,7 @@ def test_script_takes_its_model_from_the_registry(script):
     assert "ModelSpec(" not in source and "Truth(" not in source and "def truth" not in source
 
 
+@pytest.mark.slow
 def test_script_and_the_fit_command_give_the_same_result(tmp_path, monkeypatch, capsys):
     script = MODELS[0]
     name = script.stem.replace("_", "-")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import make_params, make_spec, ref_cdf, ref_gate_weight
+from helpers import key, make_params, make_spec, most_seeds, ref_cdf, ref_gate_weight
 from scipy import stats
 
 from bayescmoe.errors import BayescmoeError
@@ -18,8 +17,8 @@ from bayescmoe.model.truth import Rate, Truth, merging_prompt, vanishing_weight
 N_GOF = 20_000
 
 
-def _simulate(spec, params, n, seed, x_dist="normal"):
-    x, y = simulate(jax.random.PRNGKey(seed), spec, {k: jnp.asarray(v) for k, v in params.items()}, n, x_dist)
+def _simulate(spec, params, n, k, x_dist="normal"):
+    x, y = simulate(key(k), spec, {name: jnp.asarray(v) for name, v in params.items()}, n, x_dist)
     return np.asarray(x), np.asarray(y)
 
 
@@ -31,19 +30,23 @@ def _simulate(spec, params, n, seed, x_dist="normal"):
 @pytest.mark.parametrize("gate", ["constant", "sigmoid"])
 @pytest.mark.parametrize("family", ["laplace", "student_t", "laplace_scale"])
 def test_pit_of_simulated_y_is_uniform(family, gate):
-    """Probability integral transform under the true conditional mixture CDF is U(0, 1)."""
+    """Probability integral transform under the true conditional mixture CDF is U(0, 1): the KS p-value, itself
+    uniform, above 1e-3 at a majority of 3 seeds."""
     spec = make_spec(family, gate=gate, nu=2.0)
     params = make_params(spec, nu=0.5)
-    x, y = _simulate(spec, params, N_GOF, seed=11)
-    pit = ref_cdf(spec, params, x, y)
-    assert stats.kstest(pit, "uniform").pvalue > 1e-3
+
+    def uniform(k: int) -> bool:
+        x, y = _simulate(spec, params, N_GOF, k=k)
+        return stats.kstest(ref_cdf(spec, params, x, y), "uniform").pvalue > 1e-3
+
+    most_seeds(uniform, 11)
 
 
 def test_pit_test_has_power_against_a_wrong_convention():
     """Control: the same KS test rejects when the Laplace nu is read as a scale instead of a variance."""
     spec_var, spec_scale = make_spec("laplace", nu=2.0), make_spec("laplace_scale", nu=2.0)
     params = make_params(spec_var, nu=0.5)
-    x, y = _simulate(spec_var, params, N_GOF, seed=11)
+    x, y = _simulate(spec_var, params, N_GOF, k=11)
     assert stats.kstest(ref_cdf(spec_scale, params, x, y), "uniform").pvalue < 1e-3
 
 
@@ -52,7 +55,7 @@ def test_prompt_share_matches_the_gate(gate):
     """Prompt draws of a very narrow, far-away prompt are identifiable; their share is E w(x)."""
     spec = make_spec("gaussian", gate=gate, nu=1.0)
     params = make_params(spec, a=np.zeros(2), b=50.0, nu=1e-6)
-    x, y = _simulate(spec, params, N_GOF, seed=12)
+    x, y = _simulate(spec, params, N_GOF, k=12)
     from_prompt = np.abs(y - 50.0) < 0.01
     w = ref_gate_weight(spec, params, x)
     assert from_prompt.mean() == pytest.approx(w.mean(), abs=4 * np.sqrt(0.25 / N_GOF))
@@ -64,10 +67,10 @@ def test_prompt_share_matches_the_gate(gate):
 def test_sample_y_is_reproducible_and_key_dependent():
     spec = make_spec("student_t", gate="sigmoid")
     params = {k: jnp.asarray(v) for k, v in make_params(spec).items()}
-    x = sample_x(jax.random.PRNGKey(0), 50, 2)
-    y1 = sample_y(jax.random.PRNGKey(1), spec, params, x)
-    y2 = sample_y(jax.random.PRNGKey(1), spec, params, x)
-    y3 = sample_y(jax.random.PRNGKey(2), spec, params, x)
+    x = sample_x(key(0), 50, 2)
+    y1 = sample_y(key(1), spec, params, x)
+    y2 = sample_y(key(1), spec, params, x)
+    y3 = sample_y(key(2), spec, params, x)
     np.testing.assert_array_equal(y1, y2)
     assert not np.allclose(y1, y3)
     assert y1.shape == (50,)
@@ -81,21 +84,25 @@ def test_sample_y_is_reproducible_and_key_dependent():
 @pytest.mark.parametrize("d", [1, 3, 8])
 def test_sample_x_ball(d):
     n = 20_000
-    x = np.asarray(sample_x(jax.random.PRNGKey(d), n, d, "ball"))
-    assert x.shape == (n, d)
-    r = np.linalg.norm(x, axis=1)
-    assert np.all(r <= 1.0 + 1e-12)
-    # uniform on the ball: P(R <= r) = r^d, so R^d ~ U(0, 1)
-    assert stats.kstest(r**d, "uniform").pvalue > 1e-3
-    # and directions are isotropic: mean ~ 0, covariance = I / (d + 2)
-    assert np.all(np.abs(x.mean(axis=0)) < 5 * np.sqrt(1.0 / (d + 2) / n))
-    np.testing.assert_allclose(np.cov(x.T).reshape(d, d), np.eye(d) / (d + 2), atol=0.01)
+
+    def uniform_radius(k: int) -> bool:
+        x = np.asarray(sample_x(key(k), n, d, "ball"))
+        assert x.shape == (n, d)
+        r = np.linalg.norm(x, axis=1)
+        assert np.all(r <= 1.0 + 1e-12)
+        # directions are isotropic: mean ~ 0, covariance = I / (d + 2) (atol 0.01: at least 4.7 s.e.)
+        assert np.all(np.abs(x.mean(axis=0)) < 5 * np.sqrt(1.0 / (d + 2) / n))
+        np.testing.assert_allclose(np.cov(x.T).reshape(d, d), np.eye(d) / (d + 2), atol=0.01)
+        # uniform on the ball: P(R <= r) = r^d, so R^d ~ U(0, 1) (a uniform p-value: a majority of seeds)
+        return stats.kstest(r**d, "uniform").pvalue > 1e-3
+
+    most_seeds(uniform_radius, 10 * d)
 
 
 def test_sample_x_ball_radius_test_has_power():
     """Control: the radius of N(0, I) draws projected into the ball naively is not r^d distributed."""
     d, n = 3, 20_000
-    z = np.asarray(sample_x(jax.random.PRNGKey(0), n, d, "normal"))
+    z = np.asarray(sample_x(key(0), n, d, "normal"))
     r = np.minimum(np.linalg.norm(z, axis=1) / 3.0, 1.0)
     assert stats.kstest(r**d, "uniform").pvalue < 1e-3
 
@@ -103,17 +110,21 @@ def test_sample_x_ball_radius_test_has_power():
 @pytest.mark.parametrize("d", [1, 4])
 def test_sample_x_normal(d):
     n = 20_000
-    x = np.asarray(sample_x(jax.random.PRNGKey(7), n, d, "normal"))
-    assert x.shape == (n, d)
-    assert np.all(np.abs(x.mean(axis=0)) < 5 / np.sqrt(n))
-    np.testing.assert_allclose(np.cov(x.T).reshape(d, d), np.eye(d), atol=0.05)
-    assert stats.kstest(x[:, 0], "norm").pvalue > 1e-3
+
+    def normal(k: int) -> bool:
+        x = np.asarray(sample_x(key(k), n, d, "normal"))
+        assert x.shape == (n, d)
+        assert np.all(np.abs(x.mean(axis=0)) < 5 / np.sqrt(n))
+        np.testing.assert_allclose(np.cov(x.T).reshape(d, d), np.eye(d), atol=0.05)
+        return stats.kstest(x[:, 0], "norm").pvalue > 1e-3  # a uniform p-value: a majority of seeds
+
+    most_seeds(normal, 7)
 
 
 def test_simulate_shapes_and_x_distribution():
     spec = make_spec("laplace", weight=(1.0, 0.0, -1.0))
     params = make_params(spec)
-    x, y = _simulate(spec, params, 500, seed=3, x_dist="ball")
+    x, y = _simulate(spec, params, 500, k=3, x_dist="ball")
     assert x.shape == (500, 3) and y.shape == (500,)
     assert np.all(np.linalg.norm(x, axis=1) <= 1.0 + 1e-12)
     assert np.all(np.isfinite(y))
@@ -121,7 +132,7 @@ def test_simulate_shapes_and_x_distribution():
 
 def test_sample_x_rejects_unknown_kind():
     with pytest.raises(BayescmoeError) as err:
-        sample_x(jax.random.PRNGKey(0), 10, 2, "uniform")
+        sample_x(key(0), 10, 2, "uniform")
     assert err.value.field == "x_dist"
 
 

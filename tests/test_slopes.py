@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import seed
 
 from bayescmoe.studies.slopes import error_summary, fit_slope, loglog_fit
 
@@ -23,7 +24,7 @@ def test_recovers_an_exact_power_law(slope):
 
 
 def test_noisy_power_law_interval_covers_the_truth():
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     errors = 2.0 * N[:, None] ** -0.375 * rng.lognormal(0.0, 0.5, size=(len(N), 40))
     fit = fit_slope(N, errors, n_boot=500)
     assert fit.lo < -0.375 < fit.hi

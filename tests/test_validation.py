@@ -6,11 +6,10 @@ import dataclasses
 import json
 import math
 
-import jax
 import numpy as np
 import numpyro
 import pytest
-from helpers import make_params, make_spec
+from helpers import key, make_params, make_spec, seed
 
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.inference.nuts import fit_nuts
@@ -38,7 +37,7 @@ def spec():
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     return rng.standard_normal((20, 2)), rng.standard_normal(20)
 
 
@@ -95,7 +94,7 @@ def test_fitters_validate_data_first(spec, data):
     _raises("num_chains", fit_nuts, spec, x, y, num_chains=0)
     _raises("num_samples", fit_nuts, spec, x, y, num_samples=1.5)
     _raises("chain_method", fit_nuts, spec, x, y, chain_method="sequential")
-    _raises("log_f0", numpyro.handlers.seed(model, 0), spec, x, None, np.zeros(len(x)))  # a frozen density, no y
+    _raises("log_f0", numpyro.handlers.seed(model, seed(0)), spec, x, None, np.zeros(len(x)))  # a frozen density, no y
     _raises("init", fit_map, spec, x, y, num_random_starts=0)
     _raises("init.nu", fit_map, spec, x, y, init=make_params(spec, nu=-1.0))
 
@@ -164,8 +163,8 @@ def test_truth_bad_inputs(spec):
 
 def test_simulate_bad_n(spec):
     params = make_params(spec)
-    _raises("n", simulate, jax.random.PRNGKey(0), spec, params, 0)
-    _raises("n", simulate, jax.random.PRNGKey(0), spec, params, 10.5)
+    _raises("n", simulate, key(0), spec, params, 0)
+    _raises("n", simulate, key(0), spec, params, 10.5)
 
 
 # ----------------------------------------------------------------------------------------------
