@@ -20,6 +20,7 @@ from bayescmoe.model.simulate import simulate
 
 bayescmoe.configure()  # 4 virtual CPU devices and the compilation cache, before any JAX computation
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--seed-shift",

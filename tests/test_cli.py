@@ -194,7 +194,24 @@ def test_summary_of_a_file_that_is_not_a_result(tmp_path, capsys):
 def test_plot_and_collapse_of_a_result_without_posterior_are_one_line(tmp_path, capsys):
     out = tmp_path / "o"
     tiny = ["--n", "200", "--no-plots", "--no-predictive", "--out", str(out)]
-    assert main(["fit", "p1-family", *tiny, "--num-warmup", "20", "--num-samples", "20", "--num-chains", "1"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "p1-family",
+                *tiny,
+                "--num-warmup",
+                "20",
+                "--num-samples",
+                "20",
+                "--num-chains",
+                "1",
+                "--seed",
+                str(seed(0)),
+            ]
+        )
+        == 0
+    )
     dt = results.load(out / "p1-family.nc")
     for group in ("posterior", "sample_stats", "log_likelihood", "unconstrained_posterior", "log_prior"):
         if group in dt.children:

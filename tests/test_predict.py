@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import csv
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import ref_frozen_dist, ref_frozen_mean, ref_gate_weight, ref_log_likelihood, ref_prompt_mean
+from helpers import key, ref_frozen_dist, ref_frozen_mean, ref_gate_weight, ref_log_likelihood, ref_prompt_mean, seed
 from numpyro.infer import Predictive
 from scipy import special, stats
 
@@ -33,21 +32,23 @@ def result(distinguishable_fit):
 @pytest.fixture(scope="module")
 def new_rows(distinguishable_fit):
     f = distinguishable_fit
-    x, y = simulate(jax.random.PRNGKey(11), f.spec, {k: jnp.asarray(v) for k, v in f.truth.items()}, M)
+    x, y = simulate(key(11), f.spec, {k: jnp.asarray(v) for k, v in f.truth.items()}, M)
     return np.asarray(x), np.asarray(y)
 
 
+@pytest.mark.slow
 def test_predictive_draws_are_numpyros(result, new_rows, distinguishable_fit):
     x, _ = new_rows
     spec = distinguishable_fit.spec
-    out = predict(result, x[:50], key=3)
+    out = predict(result, x[:50], key=seed(3))
     post = result["posterior"]
     flat = {k: post[k].values.reshape(-1, *post[k].shape[2:]) for k in spec.param_names}
-    theirs = Predictive(model, posterior_samples=flat, return_sites=["y"])(jax.random.PRNGKey(3), spec, x[:50])["y"]
+    theirs = Predictive(model, posterior_samples=flat, return_sites=["y"])(key(3), spec, x[:50])["y"]
     np.testing.assert_array_equal(out["y"].values.reshape(-1, 50), np.asarray(theirs))
     assert out["y"].dims == ("chain", "draw", "obs") and list(out["feature"].values) == ["x1", "x2"]
 
 
+@pytest.mark.slow
 def test_summaries_match_an_independent_scipy_computation(result, new_rows, distinguishable_fit):
     x, y = new_rows
     x, y = x[:40], y[:40]
@@ -88,14 +89,16 @@ def test_summaries_match_an_independent_scipy_computation(result, new_rows, dist
     assert out.attrs["elpd_diff_se"] == pytest.approx(np.sqrt(len(diff)) * np.std(diff, ddof=1), rel=1e-10)
 
 
+@pytest.mark.slow
 def test_the_interval_covers_fresh_draws_from_the_truth(result, new_rows):
     """The 90% predictive interval covers about 90% of M fresh rows: within 4 binomial standard errors."""
     x, y = new_rows
-    out = predict(result, x, ci_prob=0.9)
+    out = predict(result, x, ci_prob=0.9, key=seed(5))
     covered = np.mean((out["y_pred_lower"].values <= y) & (y <= out["y_pred_upper"].values))
     assert abs(covered - 0.9) < 4 * np.sqrt(0.9 * 0.1 / M), covered
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["mle", "map"])
 def test_a_plug_in_point_predicts_from_its_own_parameters(result, new_rows, distinguishable_fit, method):
     x, y = new_rows
@@ -109,6 +112,7 @@ def test_a_plug_in_point_predicts_from_its_own_parameters(result, new_rows, dist
     )
 
 
+@pytest.mark.slow
 def test_bad_calls_name_the_field(result, new_rows):
     x, y = new_rows
     for kwargs, field in (
@@ -129,6 +133,7 @@ def test_bad_calls_name_the_field(result, new_rows):
         predict(without, x[:5])
 
 
+@pytest.mark.slow
 def test_predict_command_writes_csv_and_netcdf(result, new_rows, tmp_path, capsys):
     x, y = new_rows
     path = save(result, tmp_path / "fit.nc")
@@ -139,7 +144,21 @@ def test_predict_command_writes_csv_and_netcdf(result, new_rows, tmp_path, capsy
             out.writerow(["x1", "x2", "y"][: columns.shape[1]])
             out.writerows(columns.tolist())
     assert (
-        main(["predict", str(path), "--data", str(with_y), "--out", str(tmp_path / "p.csv"), "--ci-prob", "0.9"]) == 0
+        main(
+            [
+                "predict",
+                str(path),
+                "--data",
+                str(with_y),
+                "--out",
+                str(tmp_path / "p.csv"),
+                "--ci-prob",
+                "0.9",
+                "--seed",
+                str(seed(0)),
+            ]
+        )
+        == 0
     )
     printed = capsys.readouterr().out
     assert "held-out log predictive density" in printed and "frozen expert alone" in printed

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import make_params, make_spec
+from helpers import make_params, make_spec, seed
 
 from bayescmoe.cli.args import guarded
 from bayescmoe.diagnostics.signals import sampler_warnings
@@ -53,7 +53,7 @@ def synthetic(rng, shift: float = 0.0, rho: float = 0.0, divergent: int = 0, ene
 
 
 def test_healthy_draws_give_no_warning():
-    assert sampler_warnings(synthetic(np.random.default_rng(0))) == []
+    assert sampler_warnings(synthetic(np.random.default_rng(seed(0)))) == []
 
 
 @pytest.mark.parametrize(
@@ -66,11 +66,12 @@ def test_healthy_draws_give_no_warning():
     ],
 )
 def test_each_failed_check_is_one_line(kwargs, says):
-    lines = sampler_warnings(synthetic(np.random.default_rng(1), **kwargs))
+    lines = sampler_warnings(synthetic(np.random.default_rng(seed(1)), **kwargs))
     assert any(says in line for line in lines), lines
     assert all("\n" not in line for line in lines)
 
 
+@pytest.mark.slow
 def test_undefined_standard_errors_are_said_not_printed(distinguishable_fit):
     f = distinguishable_fit
     nan_se = {k: np.full(np.shape(v), np.nan) for k, v in f.mle.se.items()}
@@ -87,6 +88,7 @@ def test_the_command_line_prints_a_warning_on_one_line(capsys):
     assert capsys.readouterr().err == "bayescmoe: warning: NUTS: R-hat 1.8 > 1.01 (tau)\n"
 
 
+@pytest.mark.slow
 def test_fit_warns_with_what_fit_warnings_finds(distinguishable_fit, monkeypatch):
     import bayescmoe.workflow.fitting as fitting
 
