@@ -18,7 +18,7 @@ from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.simulate import simulate
 
-bayescmoe.configure()  # 4 virtual CPU devices and the compilation cache, before any JAX computation
+bayescmoe.configure()  # 4 virtual CPU devices, the compilation cache, glibc's mmap threshold; before JAX computes
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

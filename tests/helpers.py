@@ -9,7 +9,6 @@ written from the maths so that the tests compare two independent implementations
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -76,8 +75,6 @@ def most_seeds(check: Callable[[int], bool], first: int, count: int = 3) -> list
     assert majority(outcomes), f"held at {sum(outcomes)} of seeds {seed(first)}..{seed(first + count - 1)}: {outcomes}"
     return outcomes
 
-
-set_seed_shift(os.environ.get(SEED_SHIFT_ENV))
 
 #: the collapse report's checks of the sampler's health: each fires on some healthy fits by chance (rank
 #: R-hat above 1.02 or a chain test below its level: 4 of 200 identified fits of 2 chains x 400 draws)

@@ -408,7 +408,8 @@ def test_posterior_predictive_resembles_the_data(complete, fit):
 @pytest.mark.slow
 def test_arviz_predictive_and_sensitivity_functions(complete, tmp_path):
     pit = az.loo_pit(complete)["y"].values
-    assert pit.shape == (3000,) and 0 <= pit.min() and pit.max() <= 1  # LOO-PIT of a well-specified model: ~uniform
+    # LOO-PIT of a well-specified model: ~uniform, in [0, 1] up to rounding (ArviZ gave 1 + 4e-16 at one seed)
+    assert pit.shape == (3000,) and 0 <= pit.min() and pit.max() <= 1 + 1e-12
     q = np.array([0.1, 0.5, 0.9])  # each within 4 s.e. of a uniform sample's quantile, sqrt(q (1 - q) / n)
     assert np.all(np.abs(np.quantile(pit, q) - q) < 4 * np.sqrt(q * (1 - q) / pit.size))
     sensitivity = az.psense_summary(complete)
