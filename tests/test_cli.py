@@ -6,12 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax.numpy as jnp
 import pytest
-from helpers import seed
+from helpers import key, make_params, make_spec, seed
 
 from bayescmoe.cli import main
 from bayescmoe.errors import BayescmoeError
+from bayescmoe.inference.optimize import fit_mle
 from bayescmoe.model.settings import SETTINGS, Setting, get_setting
+from bayescmoe.model.simulate import simulate
 from bayescmoe.results import datatree as results
 
 ROOT = Path(__file__).parents[1]
@@ -192,30 +195,11 @@ def test_summary_of_a_file_that_is_not_a_result(tmp_path, capsys):
 
 
 def test_plot_and_collapse_of_a_result_without_posterior_are_one_line(tmp_path, capsys):
-    out = tmp_path / "o"
-    tiny = ["--n", "200", "--no-plots", "--no-predictive", "--out", str(out)]
-    assert (
-        main(
-            [
-                "fit",
-                "p1-family",
-                *tiny,
-                "--num-warmup",
-                "20",
-                "--num-samples",
-                "20",
-                "--num-chains",
-                "1",
-                "--seed",
-                str(seed(0)),
-            ]
-        )
-        == 0
-    )
-    dt = results.load(out / "p1-family.nc")
-    for group in ("posterior", "sample_stats", "log_likelihood", "unconstrained_posterior", "log_prior"):
-        if group in dt.children:
-            del dt[group]
+    """A saved result holding point estimates only (no NUTS) is refused by plot and collapse in one line."""
+    spec = make_spec("gaussian")
+    x, y = simulate(key(0), spec, {k: jnp.asarray(v) for k, v in make_params(spec).items()}, 200)
+    dt = results.to_datatree(spec, x, y, estimates=[fit_mle(spec, x, y)])
+    assert "posterior" not in dt.children
     path = results.save(dt, tmp_path / "points.nc")
     capsys.readouterr()
     assert main(["plot", str(path)]) == 2

@@ -80,6 +80,7 @@ def test_vectorized_chains_equal_parallel_chains():
     np.testing.assert_array_equal(vectorized.stats["num_steps"], parallel.stats["num_steps"])
 
 
+@pytest.mark.slow
 def test_summed_observation_draws_what_the_pointwise_site_draws():
     """NUTS on the summed observation (the potential at large n, forced here at n = 300) moves
     through the same posterior: the same chains over a few transitions."""

@@ -85,12 +85,14 @@ def _h5_arrays(path) -> dict[str, object]:
     return found
 
 
+@pytest.mark.slow
 def test_every_array_is_compressed(saved):
     arrays = _h5_arrays(saved[1])
     assert "log_likelihood/y" in arrays and "posterior/a" in arrays
     assert {name: c[:2] for name, c in arrays.items() if c[:2] != ("gzip", True)} == {}
 
 
+@pytest.mark.slow
 def test_pointwise_float32_halves_the_file_and_keeps_everything_else(saved, tmp_path):
     dt, path64 = saved
     path32 = save(dt, tmp_path / "fit32.nc", pointwise_dtype="float32")
@@ -107,9 +109,11 @@ def test_pointwise_float32_halves_the_file_and_keeps_everything_else(saved, tmp_
     assert az.loo(back).elpd == pytest.approx(az.loo(full).elpd, abs=1e-3)
 
 
-def test_an_unknown_pointwise_dtype_is_refused_before_writing(saved, tmp_path):
+def test_an_unknown_pointwise_dtype_is_refused_before_writing(tmp_path):
+    spec = make_spec("gaussian")
+    dt = to_datatree(spec, np.zeros((5, spec.dim)), np.zeros(5), truth=make_params(spec))
     with pytest.raises(BayescmoeError, match="pointwise_dtype"):
-        save(saved[0], tmp_path / "fit16.nc", pointwise_dtype="float16")
+        save(dt, tmp_path / "fit16.nc", pointwise_dtype="float16")
     assert not list(tmp_path.iterdir())
 
 

@@ -16,9 +16,11 @@ from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.numpyro_model import model
 from bayescmoe.model.priors import Prior, default_prior
+from bayescmoe.model.settings import get_setting
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, check_data, check_params
 from bayescmoe.model.truth import Rate, Truth
+from bayescmoe.workflow import fitting
 
 
 def _raises(field, fn, *args, **kwargs):
@@ -97,6 +99,33 @@ def test_fitters_validate_data_first(spec, data):
     _raises("log_f0", numpyro.handlers.seed(model, seed(0)), spec, x, None, np.zeros(len(x)))  # a frozen density, no y
     _raises("init", fit_map, spec, x, y, num_random_starts=0)
     _raises("init.nu", fit_map, spec, x, y, init=make_params(spec, nu=-1.0))
+
+
+@pytest.mark.parametrize(
+    ("field", "options"),
+    [
+        ("methods", {"methods": ("mle", "vi")}),
+        ("methods", {"methods": ("mle", "mle")}),
+        ("nuts_init", {"methods": ("nuts",)}),
+        ("nuts_init", {"nuts_init": "zero"}),
+        ("evidence", {"evidence": "bic"}),
+        ("num_warmup", {"num_warmup": -1}),
+        ("num_chains", {"num_chains": 0}),
+        ("pointwise_thin", {"pointwise_thin": 0}),
+    ],
+)
+def test_fit_options_are_refused_before_any_work(field, options, monkeypatch):
+    """fit and run_setting refuse a bad option before they simulate, read or fit anything."""
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the options were checked")
+
+    for name in ("simulate", "unpack", "fit_mle", "fit_map", "fit_nuts"):
+        monkeypatch.setattr(fitting, name, no_work)
+    _raises(field, fitting.fit, make_spec("gaussian"), np.zeros((5, 2)), np.zeros(5), **options)
+    _raises(field, fitting.run_setting, get_setting("p1-family"), n=100, **options)
+    with pytest.raises(TypeError, match="num_chain"):
+        fitting.run_setting(get_setting("p1-family"), num_chain=2)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ the same numbers as :func:`run_setting`.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import time
@@ -54,24 +55,41 @@ def _timed[T](meta: dict[str, Any], bar: tqdm, label: str, fn: Callable[..., T],
     return out
 
 
-def require_fit_memory(
+def require_fit_options(
     spec: ModelSpec,
-    n: int,
+    n: int | None,
     *,
-    methods: Sequence[str] = METHODS,
-    num_samples: int = 500,
-    num_chains: int = 4,
-    log_likelihood: bool = True,
-    predictive: bool = True,
-    pointwise_thin: int = 1,
+    methods: Sequence[str],
+    nuts_init: str,
+    evidence: str | None,
+    num_warmup: int,
+    num_samples: int,
+    num_chains: int,
+    log_likelihood: bool,
+    predictive: bool,
+    pointwise_thin: int,
     **_: Any,
 ) -> None:
-    """Refuse, before any work, a :func:`fit` (its keyword options) whose data and pointwise groups of n
-    numbers per kept draw would not fit in memory; ``pointwise_thin`` must be a positive integer."""
-    require_positive_ints(pointwise_thin=pointwise_thin)
-    pointwise = (int(log_likelihood) + int(predictive)) / pointwise_thin
-    stored = num_chains * num_samples * pointwise if "nuts" in methods else 0
-    require_memory(FIT_BYTES * n * (spec.width + 2 + stored), "n", f"fitting n = {n} observations")
+    """Refuse, before any work, :func:`fit` options (its keywords) that are out of range, and a fit of n
+    observations (if given) whose data and pointwise groups of n numbers per kept draw would not fit in memory."""
+    methods = tuple(methods)
+    unknown = sorted(set(methods) - set(METHODS))
+    require(not unknown, "methods", f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    require(len(methods) > 0 and len(set(methods)) == len(methods), "methods", "name each method at most once")
+    require(nuts_init in NUTS_INITS, "nuts_init", f"must be one of {list(NUTS_INITS)}")
+    require(evidence is None or evidence in CRITERIA, "evidence", f"must be one of {[*CRITERIA, None]}")
+    require(
+        nuts_init != "map" or "nuts" not in methods or "map" in methods,
+        "nuts_init",
+        "'map' starts NUTS at the MAP: add 'map' to methods or use 'prior'",
+    )
+    require_positive_ints(
+        num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains, pointwise_thin=pointwise_thin
+    )
+    if n is not None:
+        pointwise = (int(log_likelihood) + int(predictive)) / pointwise_thin
+        stored = num_chains * num_samples * pointwise if "nuts" in methods else 0
+        require_memory(FIT_BYTES * n * (spec.width + 2 + stored), "n", f"fitting n = {n} observations")
 
 
 def unpack(x: Any, y: Any = None, h0: Any = None, nu0: Any = None) -> tuple[Any, Any, Any, Any]:
@@ -133,31 +151,23 @@ def fit(
     or a PRNG key. ``progress_bar``: a tqdm bar over the stages (default: when stderr is a terminal).
     """
     methods = tuple(methods)
-    unknown = sorted(set(methods) - set(METHODS))
-    require(not unknown, "methods", f"unknown method(s) {unknown}; choose from {list(METHODS)}")
-    require(len(methods) > 0 and len(set(methods)) == len(methods), "methods", "name each method at most once")
-    require(nuts_init in NUTS_INITS, "nuts_init", f"must be one of {list(NUTS_INITS)}")
-    require(evidence is None or evidence in CRITERIA, "evidence", f"must be one of {[*CRITERIA, None]}")
-    require(
-        nuts_init != "map" or "nuts" not in methods or "map" in methods,
-        "nuts_init",
-        "'map' starts NUTS at the MAP: add 'map' to methods or use 'prior'",
-    )
-    require_positive_ints(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
+    options = {
+        "methods": methods,
+        "nuts_init": nuts_init,
+        "evidence": evidence,
+        "num_warmup": num_warmup,
+        "num_samples": num_samples,
+        "num_chains": num_chains,
+        "log_likelihood": log_likelihood,
+        "predictive": predictive,
+        "pointwise_thin": pointwise_thin,
+    }
+    require_fit_options(spec, None, **options)
     x, y, h0, nu0 = unpack(x, y, h0, nu0)
     require(y is not None, "y", "required: the targets, one per row of x")
     names = feature_names(spec, x, features)
     x, y = check_data(spec, model_inputs(spec, x, h0, nu0), y)
-    require_fit_memory(
-        spec,
-        y.shape[0],
-        methods=methods,
-        num_samples=num_samples,
-        num_chains=num_chains,
-        log_likelihood=log_likelihood,
-        predictive=predictive,
-        pointwise_thin=pointwise_thin,
-    )
+    require_fit_options(spec, int(y.shape[0]), **options)
     k_mle, k_map, k_nuts, k_pred = jax.random.split(split_seed(key)[1] if isinstance(key, int) else key, 4)
     starts = truth if init is None else init
     meta: dict[str, Any] = {"n": int(y.shape[0]), "methods": list(methods)}
@@ -228,7 +238,9 @@ def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **opti
     """Simulate ``setting`` at size n (its default unless given) from ``seed`` and :func:`fit` it (``options``)."""
     n = setting.n if n is None else n
     require_positive_ints(n=n)
-    require_fit_memory(setting.spec, n, **options)
+    bound = inspect.signature(fit).bind_partial(**options)  # an unknown option is a TypeError, as in fit
+    bound.apply_defaults()
+    require_fit_options(setting.spec, n, **bound.arguments)
     truth = setting.truth.at(setting.spec, n)
     x, y = simulate(split_seed(seed)[0], setting.spec, truth, n, setting.x_dist)
     attrs = {
