@@ -37,6 +37,7 @@ def test_cell_keys_differ_by_setting_n_and_replicate_and_are_stable():
     assert np.array_equal(cell_key(seed(0), "a", 10, 1), cell_key(seed(0), "a", 10, 1))
 
 
+@pytest.mark.slow
 def test_cell_record_is_consistent():
     setting = get_setting("p1-vanishing")
     cell = fit_cell(setting, 350, 0, CONFIG)
