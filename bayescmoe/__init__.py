@@ -61,7 +61,7 @@ if _typing.TYPE_CHECKING:  # the same names, for static readers (type checkers, 
         simulate,
     )
     from bayescmoe.results import describe, load, read_data, save, to_datatree
-    from bayescmoe.studies import SingularReport, singular_report
+    from bayescmoe.studies import SingularReport, ladder_evidence, singular_report
     from bayescmoe.workflow import fit, predict
 
 __all__ = [
@@ -88,6 +88,7 @@ __all__ = [
     "fit_nuts",
     "frozen_baseline",
     "get_setting",
+    "ladder_evidence",
     "load",
     "log_likelihood",
     "model_inputs",

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xarray as xr
 from helpers import key, majority, sampler_alarm, seed
 from scipy import stats
 
@@ -16,6 +17,7 @@ from bayescmoe.diagnostics import collapse as cl
 from bayescmoe.diagnostics import signals
 from bayescmoe.diagnostics.predictive import savage_dickey_log_bf
 from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics
+from bayescmoe.errors import BayescmoeError
 from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.model.likelihood import frozen_log_density, log_likelihood
 from bayescmoe.model.params import prior_distributions
@@ -236,6 +238,14 @@ def test_weak_funnel_or_nan_numbers_do_not_fire():
     flat_priors = made_up(params={k: {"contraction": np.nan} for k in ("lam", "a[0]", "a[1]", "b", "nu")})
     for d in (uncorrelated, narrow_gate, flat_priors):
         assert verdict(d)[0] == "identified"
+
+
+@pytest.mark.parametrize(("evidence", "says"), [("ladder", "bayescmoe.ladder_evidence"), ("bic", "savage-dickey")])
+def test_an_evidence_name_collapse_report_cannot_compute_says_what_to_pass(evidence, says):
+    """Checked before the result is read: the ladder is a study of its own, other names are unknown."""
+    with pytest.raises(BayescmoeError, match="evidence") as err:
+        cl.collapse_report(xr.DataTree(), evidence=evidence)
+    assert says in str(err.value)
 
 
 def test_report_is_immutable_renders_and_tabulates():

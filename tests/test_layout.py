@@ -47,6 +47,7 @@ PUBLIC_API = {
     "fit_nuts",
     "frozen_baseline",
     "get_setting",
+    "ladder_evidence",
     "load",
     "log_likelihood",
     "model_inputs",

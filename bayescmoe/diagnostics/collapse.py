@@ -304,13 +304,25 @@ def report_of(d: FitDiagnostics, evidence: Evidence | None = None) -> CollapseRe
     return CollapseReport(*classify(d, found), found, d, evidence)
 
 
+def require_evidence(evidence: str | Evidence | None) -> None:
+    """Refuse an ``evidence`` that :func:`evidence_of` cannot compute, saying what to pass instead."""
+    if evidence is None or isinstance(evidence, Evidence):
+        return
+    require(
+        evidence != "ladder",
+        "evidence",
+        "the ladder (about 33 NUTS runs) is a study: pass evidence=bayescmoe.ladder_evidence(result)",
+    )
+    require(evidence in EVIDENCE, "evidence", f"unknown evidence {evidence!r}; choose from {[*EVIDENCE, None]}")
+
+
 def evidence_of(dt: xr.DataTree, evidence: str | Evidence | None = "auto") -> Evidence | None:
     """The evidence ``collapse_report`` decides with: ``"auto"``, the result's own (what :func:`bayescmoe.fit`
     stored) or else :func:`~bayescmoe.diagnostics.predictive.prompt_evidence`'s default; a criterion of
     :data:`EVIDENCE`; an :class:`Evidence` computed elsewhere (the stepping-stone ladder); or None."""
+    require_evidence(evidence)
     if evidence is None or isinstance(evidence, Evidence):
         return evidence
-    require(evidence in EVIDENCE, "evidence", f"unknown evidence {evidence!r}; choose from {[*EVIDENCE, None]}")
     stored = stored_evidence(dt)
     return stored if evidence == "auto" and stored is not None else prompt_evidence(dt, evidence)
 
@@ -321,7 +333,9 @@ def collapse_report(
     """Diagnose a NUTS result and classify it (module docstring).
 
     ``evidence`` for the prompt against f0 alone (:func:`evidence_of`): by default the result's own, or
-    else Savage-Dickey (constant gate) or PSIS-LOO (sigmoid gate); None decides from the posterior alone
-    (no "prompt not needed"). ``eps``: the gate's "near 0" level (default ``OBS_PER_PARAM`` k / n).
+    else Savage-Dickey (constant gate) or PSIS-LOO (sigmoid gate); ``"savage-dickey"`` or ``"loo"``; the
+    stepping-stone ladder's, passed as ``evidence=bayescmoe.ladder_evidence(dt)``; None decides from the
+    posterior alone (no "prompt not needed"). ``eps``: the gate's "near 0" level (default ``OBS_PER_PARAM`` k / n).
     """
+    require_evidence(evidence)
     return report_of(diagnose(dt, eps=eps), evidence_of(dt, evidence))

@@ -14,7 +14,7 @@ from bayescmoe.studies.engine import Cluster
 from bayescmoe.studies.protocols import PROTOCOLS, Protocol, get_protocol
 from bayescmoe.studies.replicates import StudyConfig, run_study
 from bayescmoe.studies.sbc import SBCConfig, run_sbc
-from bayescmoe.studies.singular import SingularReport, singular_report
+from bayescmoe.studies.singular import SingularReport, ladder_evidence, singular_report
 from bayescmoe.studies.slopes import Slope, fit_slope, slope_table
 from bayescmoe.studies.sweep import SweepConfig, run_sweep
 
@@ -29,6 +29,7 @@ __all__ = [
     "SweepConfig",
     "fit_slope",
     "get_protocol",
+    "ladder_evidence",
     "run_sbc",
     "run_study",
     "run_sweep",
