@@ -99,6 +99,8 @@ FAMILY_CASES = {
     "laplace_scale": ("laplace", None, "scale"),
 }
 MEANS = ("linear", "sigmoid", "tanh", "relu", "gelu")
+#: the prompt's families the tests sweep over: (family, df); nu is always the prompt's variance
+PROMPT_FAMILY_CASES = {"gaussian": ("gaussian", None), "laplace": ("laplace", None), "student_t": ("student_t", 4.0)}
 
 
 def make_spec(
@@ -112,11 +114,14 @@ def make_spec(
     prompt_bias: bool = True,
     nu: float = 1.0,
     priors: Any = (),
+    prompt_family: str = "gaussian",
 ) -> ModelSpec:
-    """A small spec whose frozen family is a key of :data:`FAMILY_CASES` (student_t has df = 5)."""
+    """A small spec whose frozen family is a key of :data:`FAMILY_CASES` (student_t has df = 5) and whose
+    prompt's family is a key of :data:`PROMPT_FAMILY_CASES` (student_t has df = 4)."""
     fam, df, reading = FAMILY_CASES[family]
     frozen = FrozenExpert(family=fam, mean=mean, weight=weight, bias=bias, nu=nu, df=df, laplace_reading=reading)
-    prompt = PromptExpert(mean=prompt_mean or mean, bias=prompt_bias)
+    prompt_fam, prompt_df = PROMPT_FAMILY_CASES[prompt_family]
+    prompt = PromptExpert(mean=prompt_mean or mean, bias=prompt_bias, family=prompt_fam, df=prompt_df)
     return ModelSpec(frozen=frozen, prompt=prompt, gate=gate, priors=priors)
 
 
@@ -170,15 +175,26 @@ def ref_prompt_mean(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -
     return ref_activation(spec.prompt.mean, z)
 
 
-def ref_frozen_dist(spec: ModelSpec, mean: np.ndarray):
-    """A frozen scipy.stats distribution of f0 with the variance conventions of docs/science.md: *The model*."""
-    f = spec.frozen
-    if f.family == "gaussian":
-        return stats.norm(mean, np.sqrt(f.nu))
-    if f.family == "laplace":
-        scale = f.nu if f.laplace_reading == "scale" else np.sqrt(f.nu / 2.0)
+def ref_family_dist(family: str, df: float | None, mean: np.ndarray, nu: float, laplace_reading: str = "variance"):
+    """A frozen scipy.stats distribution of an expert with the variance conventions of docs/science.md: *The model*."""
+    if family == "gaussian":
+        return stats.norm(mean, np.sqrt(nu))
+    if family == "laplace":
+        scale = nu if laplace_reading == "scale" else np.sqrt(nu / 2.0)
         return stats.laplace(mean, scale)
-    return stats.t(f.df, mean, np.sqrt(f.nu * (f.df - 2.0) / f.df))
+    return stats.t(df, mean, np.sqrt(nu * (df - 2.0) / df))
+
+
+def ref_frozen_dist(spec: ModelSpec, mean: np.ndarray):
+    """f0 as a frozen scipy.stats distribution (:func:`ref_family_dist`)."""
+    f = spec.frozen
+    return ref_family_dist(f.family, f.df, mean, f.nu, f.laplace_reading)
+
+
+def ref_prompt_dist(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray):
+    """The prompt g(. | h(x), nu) at x as a frozen scipy.stats distribution (nu its variance)."""
+    p = spec.prompt
+    return ref_family_dist(p.family, p.df, ref_prompt_mean(spec, params, x), float(params["nu"]))
 
 
 def ref_log_gate(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,16 +219,14 @@ def ref_log_likelihood(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     log_w, log_1mw = ref_log_gate(spec, params, x)
     log_f0 = ref_frozen_dist(spec, ref_frozen_mean(spec, x)).logpdf(y)
-    log_prompt = stats.norm.logpdf(y, ref_prompt_mean(spec, params, x), np.sqrt(float(params["nu"])))
-    return np.logaddexp(log_1mw + log_f0, log_w + log_prompt)
+    return np.logaddexp(log_1mw + log_f0, log_w + ref_prompt_dist(spec, params, x).logpdf(y))
 
 
 def ref_cdf(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Conditional mixture CDF F(y | x) = (1 - w) F0(y) + w Phi(y)."""
+    """Conditional mixture CDF F(y | x) = (1 - w) F0(y) + w G(y)."""
     w = ref_gate_weight(spec, params, x)
     f0 = ref_frozen_dist(spec, ref_frozen_mean(spec, x)).cdf(y)
-    prompt = stats.norm.cdf(y, ref_prompt_mean(spec, params, x), np.sqrt(float(params["nu"])))
-    return (1.0 - w) * f0 + w * prompt
+    return (1.0 - w) * f0 + w * ref_prompt_dist(spec, params, x).cdf(y)
 
 
 # --------------------------------------------------------------------------------------------

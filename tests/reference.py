@@ -210,6 +210,8 @@ def describe(config: Mapping[str, Any]) -> Description:
     frozen, prompt = config["frozen"], config["prompt"]
     if frozen.get("mean") == "given" or frozen.get("nu") == "given":
         raise NotImplementedError("peers.py writes out frozen experts with a mean function and a fixed variance only")
+    if prompt.get("family", "gaussian") != "gaussian":
+        raise NotImplementedError("peers.py writes out the Gaussian prompt only")
     priors = {}
     for name, prior in config["priors"].items():
         priors[name] = (prior, ()) if isinstance(prior, str) else (prior[0], tuple(float(v) for v in prior[1:]))

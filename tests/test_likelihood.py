@@ -37,11 +37,15 @@ from bayescmoe.model.likelihood import (
     log_likelihood,
     log_sigmoid,
     prompt_log_density,
+    prompt_mean,
 )
 from bayescmoe.model.numpyro_model import ContaminatedMoE, model
 from bayescmoe.model.params import unconstrain
+from bayescmoe.model.spec import ModelSpec, PromptExpert
 
 FAMILIES = tuple(FAMILY_CASES)
+#: the prompt's families besides the Gaussian
+PROMPT_FAMILIES = ("laplace", "student_t")
 GATES = ("constant", "sigmoid")
 X_POINTS = np.array([[0.3, -1.2], [1.5, 0.7]])
 
@@ -71,11 +75,8 @@ def _scalar_density(spec):
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("gate", GATES)
-@pytest.mark.parametrize("mean", MEANS)
-@pytest.mark.parametrize("family", FAMILIES)
-def test_density_integrates_to_one(family, mean, gate):
-    spec = make_spec(family, mean=mean, gate=gate)
+def _assert_integrates_to_one(spec):
+    """Quadrature of y -> p(y | x) at each of :data:`X_POINTS`, split at the two experts' means (Laplace kinks)."""
     params = _gate_params(spec)
     density = _scalar_density(spec)
     jp = _jparams(params)
@@ -87,7 +88,23 @@ def test_density_integrates_to_one(family, mean, gate):
         if len(means) == 2:
             total += integrate.quad(f, means[0], means[1], epsabs=1e-12, epsrel=1e-10, limit=200)[0]
         total += integrate.quad(f, means[-1], np.inf, epsabs=1e-12, epsrel=1e-10, limit=200)[0]
-        assert total == pytest.approx(1.0, abs=1e-6), (family, mean, gate, x)
+        assert total == pytest.approx(1.0, abs=1e-6), (spec.formula(), x)
+
+
+@pytest.mark.parametrize("gate", GATES)
+@pytest.mark.parametrize("mean", MEANS)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_density_integrates_to_one(family, mean, gate):
+    _assert_integrates_to_one(make_spec(family, mean=mean, gate=gate))
+
+
+@pytest.mark.parametrize("gate", GATES)
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("prompt_family", PROMPT_FAMILIES)
+def test_density_with_a_prompt_of_another_family_integrates_to_one(prompt_family, family, gate):
+    _assert_integrates_to_one(
+        make_spec(family, mean="tanh", prompt_mean="linear", gate=gate, prompt_family=prompt_family)
+    )
 
 
 def test_density_integral_detects_a_wrong_weight():
@@ -143,6 +160,39 @@ def test_log_likelihood_reference_detects_wrong_convention():
     x, y = _random_xy()
     got = np.asarray(log_likelihood(spec_var, _jparams(params), jnp.asarray(x), jnp.asarray(y)))
     assert not np.allclose(got, ref_log_likelihood(spec_scale, params, x, y), rtol=1e-3)
+
+
+@pytest.mark.parametrize("mean", ("linear", "tanh"))
+@pytest.mark.parametrize("prompt_family", PROMPT_FAMILIES)
+def test_prompt_log_density_matches_scipy(prompt_family, mean):
+    """A Laplace prompt has scale sqrt(nu / 2), a Student-t(4) one scale sqrt(nu (df - 2) / df): nu is its
+    variance. Its log density against scipy.stats, and the mixture's log-likelihood with it, for both gates."""
+    nu = 0.4
+    for gate in GATES:
+        spec = make_spec("student_t", mean=mean, gate=gate, prompt_family=prompt_family)
+        params = make_params(spec, nu=nu)
+        x, y = _random_xy(k=2)
+        h = ref_prompt_mean(spec, params, x)
+        g = stats.laplace(h, np.sqrt(nu / 2.0)) if prompt_family == "laplace" else stats.t(4.0, h, np.sqrt(nu / 2.0))
+        np.testing.assert_allclose(g.var(), nu, rtol=1e-12)
+        got = np.asarray(prompt_log_density(spec, _jparams(params), jnp.asarray(x), jnp.asarray(y)))
+        np.testing.assert_allclose(got, g.logpdf(y), rtol=1e-12, atol=1e-13)
+        got = np.asarray(log_likelihood(spec, _jparams(params), jnp.asarray(x), jnp.asarray(y)))
+        np.testing.assert_allclose(got, ref_log_likelihood(spec, params, x, y), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_gaussian_prompt_density_is_unchanged(family):
+    """The default prompt is Gaussian and computed as before its family was a choice, bit for bit: jax.scipy's
+    norm.logpdf at sd sqrt(nu); its spec, config and formula read as before."""
+    spec = make_spec(family, mean="tanh")
+    assert spec.prompt == PromptExpert("tanh") and spec.prompt.family == "gaussian" and spec.prompt.df is None
+    assert ModelSpec.from_config({**spec.to_config(), "prompt": {"mean": "tanh", "bias": True}}) == spec
+    assert "+ lam N(y | tanh(a.x + b), nu)" in spec.formula()
+    params = _jparams(make_params(spec))
+    x, y = (jnp.asarray(v) for v in _random_xy(k=3))
+    before = jax.scipy.stats.norm.logpdf(y, prompt_mean(spec, params, x), jnp.sqrt(params["nu"]))
+    np.testing.assert_array_equal(np.asarray(prompt_log_density(spec, params, x, y)), np.asarray(before))
 
 
 @pytest.mark.parametrize("mean", MEANS)

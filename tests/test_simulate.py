@@ -42,6 +42,28 @@ def test_pit_of_simulated_y_is_uniform(family, gate):
     most_seeds(uniform, 11)
 
 
+@pytest.mark.parametrize("gate", ["constant", "sigmoid"])
+@pytest.mark.parametrize("prompt_family", ["laplace", "student_t"])
+def test_pit_with_a_prompt_of_another_family_is_uniform(prompt_family, gate):
+    """The same PIT test with a Laplace or Student-t(4) prompt (nu its variance) against a Gaussian f0."""
+    spec = make_spec("gaussian", gate=gate, nu=2.0, prompt_family=prompt_family)
+    params = make_params(spec, nu=0.5)
+
+    def uniform(k: int) -> bool:
+        x, y = _simulate(spec, params, N_GOF, k=k)
+        return stats.kstest(ref_cdf(spec, params, x, y), "uniform").pvalue > 1e-3
+
+    most_seeds(uniform, 21)
+
+
+def test_pit_test_has_power_against_a_wrong_prompt_family():
+    """Control: the KS test rejects Laplace prompt draws read through a Gaussian prompt's CDF."""
+    spec = make_spec("gaussian", nu=2.0, prompt_family="laplace")
+    params = make_params(spec, nu=0.5, lam=0.9)
+    x, y = _simulate(spec, params, N_GOF, k=21)
+    assert stats.kstest(ref_cdf(make_spec("gaussian", nu=2.0), params, x, y), "uniform").pvalue < 1e-3
+
+
 def test_pit_test_has_power_against_a_wrong_convention():
     """Control: the same KS test rejects when the Laplace nu is read as a scale instead of a variance."""
     spec_var, spec_scale = make_spec("laplace", nu=2.0), make_spec("laplace_scale", nu=2.0)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 
 import numpy as np
 import numpyro
 import pytest
-from helpers import key, make_params, make_spec, seed
+from helpers import FAMILY_CASES, PROMPT_FAMILY_CASES, key, make_params, make_spec, seed
 
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.inference.nuts import fit_nuts
@@ -237,6 +238,20 @@ def test_unknown_gate():
     _raises("gate", ModelSpec.from_config, {"frozen": {}, "gate": "top1"})
 
 
+def test_prompt_families():
+    _raises("prompt.family", PromptExpert, family="cauchy")
+    _raises("prompt.family", PromptExpert, family=["laplace"])
+    _raises("prompt.df", PromptExpert, family="student_t")  # no df
+    for df in (2.0, 1.0, -3.0, math.nan, math.inf, True, "five"):
+        _raises("prompt.df", PromptExpert, family="student_t", df=df)
+    _raises("prompt.df", PromptExpert, family="laplace", df=5.0)  # df only for student_t
+    _raises("prompt.df", ModelSpec.from_config, {"frozen": {}, "prompt": {"family": "student_t", "df": "five"}})
+    assert PromptExpert(family="student_t", df=3).df == 3.0 and isinstance(
+        PromptExpert(family="student_t", df=3).df, float
+    )
+    assert PromptExpert() == PromptExpert("linear", True, "gaussian", None)
+
+
 def test_prompt_bias_must_be_bool():
     _raises("prompt.bias", PromptExpert, bias=1)
     _raises("prompt.bias", PromptExpert, bias="yes")
@@ -302,7 +317,7 @@ def test_from_config_structure_errors():
     _raises("spec", ModelSpec.from_config, ["frozen"])
     _raises("frozen", ModelSpec.from_config, {"gate": "constant"})  # missing frozen
     _raises("frozen", ModelSpec.from_config, {"frozen": {"nu": 1.0, "scale": 2.0}})  # unknown frozen field
-    _raises("prompt", ModelSpec.from_config, {"frozen": {}, "prompt": {"bias": True, "df": 3}})
+    _raises("prompt", ModelSpec.from_config, {"frozen": {}, "prompt": {"bias": True, "laplace_reading": "scale"}})
 
 
 def test_from_config_wrong_types():
@@ -355,10 +370,12 @@ def _round_trip_specs():
         make_spec("gaussian", mean="linear", prompt_mean="sigmoid", priors={"a": ["normal", 0.0, 1.0]}),
         make_spec("laplace", mean="gelu", priors="flat"),
         make_spec("gaussian", priors={"nu": ["halfcauchy", 2.0], "lam": ["beta", 2.0, 5.0]}),
+        make_spec("gaussian", prompt_family="laplace"),
+        make_spec("student_t", mean="tanh", gate="sigmoid", prompt_family="student_t", priors="flat"),
     ]
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(7))
 def test_config_round_trip(index):
     spec = _round_trip_specs()[index]
     config = spec.to_config()
@@ -410,3 +427,23 @@ def test_spec_properties():
     assert not sig.same_structure and sig.distinguishable  # frozen has a bias, prompt has none
     assert make_spec("laplace").distinguishable
     assert make_spec("gaussian", prompt_mean="sigmoid").distinguishable
+
+
+def test_prompt_family_decides_what_can_merge():
+    """Not distinguishable iff f0 is of the prompt's family (and df) and structure: a Gaussian prompt merges into a
+    Gaussian f0 only, a Laplace prompt into a Laplace f0 only, a Student-t(4) prompt into a Student-t(4) f0 only."""
+    for prompt_family, frozen_family in itertools.product(PROMPT_FAMILY_CASES, FAMILY_CASES):
+        spec = make_spec(frozen_family, prompt_family=prompt_family)
+        merges = spec.frozen.family == spec.prompt.family and spec.frozen.df == spec.prompt.df
+        assert spec.same_structure and spec.same_family == merges and spec.distinguishable == (not merges)
+    same_t = ModelSpec(FrozenExpert("student_t", df=4.0, bias=0.0), PromptExpert(family="student_t", df=4.0))
+    assert not same_t.distinguishable
+    assert ModelSpec(
+        FrozenExpert("student_t", df=5.0, bias=0.0), PromptExpert(family="student_t", df=4.0)
+    ).distinguishable
+    assert make_spec("laplace", prompt_family="laplace", prompt_mean="sigmoid").distinguishable  # another structure
+    assert (
+        "(1 - lam) t_5(y | x1 - 0.5 x2, 1) + lam Laplace(y | a.x + b, nu)"
+        in make_spec("student_t", prompt_family="laplace").formula()
+    )
+    assert "+ lam t_4(y | a.x + b, nu)" in same_t.formula()

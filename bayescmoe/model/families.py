@@ -1,8 +1,8 @@
-"""Densities of the frozen expert, all parametrised by their variance nu (docs/science.md: *The model*).
+"""Densities of the experts, all parametrised by their variance nu (docs/science.md: *The model*).
 
 Laplace with variance nu has scale sqrt(nu / 2); Student-t(df > 2) with variance nu has scale
 sqrt(nu (df - 2) / df). The ``scale`` reading of Laplace (P2's "nu0 = 0.001" may be the scale)
-takes nu as the scale b itself.
+takes nu as the scale b itself; it is the frozen expert's only (the prompt's nu is always a variance).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def family_variance(family: str, nu: Array, laplace_reading: str = "variance") -
 def family_logpdf(
     family: str, y: Array, mean: Array, nu: Array, df: float | None = None, laplace_reading: str = "variance"
 ) -> Array:
-    """Log density of the frozen expert f0(y | mean, nu)."""
+    """Log density of an expert of ``family`` at y: f0(y | mean, nu) or the prompt g(y | mean, nu)."""
     if family == "gaussian":
         return gaussian_logpdf(y, mean, nu)
     scale = family_scale(family, nu, df, laplace_reading)
@@ -74,7 +74,7 @@ def family_logpdf(
 def family_sample(
     key: Array, family: str, mean: Array, nu: Array, df: float | None = None, laplace_reading: str = "variance"
 ) -> Array:
-    """Draw y ~ f0(. | mean, nu), one per entry of ``mean``."""
+    """Draw y from an expert of ``family`` (f0 or the prompt) at (mean, nu), one per entry of ``mean``."""
     scale = family_scale(family, nu, df, laplace_reading)
     shape = jnp.shape(mean)
     if family == "gaussian":

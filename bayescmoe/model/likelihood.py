@@ -1,6 +1,8 @@
 """The log-likelihood of the contaminated MoE, in log space throughout (docs/science.md: *The model*).
 
-    log p(y | x) = logaddexp( log(1 - w(x)) + log f0(y | h0(x), nu0),  log w(x) + log N(y | h(x), nu) )
+    log p(y | x) = logaddexp( log(1 - w(x)) + log f0(y | h0(x), nu0),  log w(x) + log g(y | h(x), nu) )
+
+g is the prompt's family (Gaussian by default, :class:`~bayescmoe.model.spec.PromptExpert`).
 
 log w and log(1 - w) come from log/log1p (constant gate) or log_sigmoid (sigmoid gate), so
 lambda near 0 or 1 and large |beta.x + tau| stay finite. ``inputs`` are the model's inputs
@@ -25,7 +27,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from bayescmoe.model.experts import expert_mean
-from bayescmoe.model.families import family_logpdf, gaussian_logpdf
+from bayescmoe.model.families import family_logpdf
 from bayescmoe.model.spec import GIVEN, ModelSpec
 
 Array = jax.Array
@@ -90,8 +92,9 @@ def prompt_mean(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> 
 
 
 def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array) -> Array:
-    """log N(y | h(x), nu) of the prompt expert, shape (n,)."""
-    return gaussian_logpdf(y, prompt_mean(spec, params, inputs), params["nu"])
+    """log g(y | h(x), nu) of the prompt expert of its family (nu its variance), shape (n,)."""
+    p = spec.prompt
+    return family_logpdf(p.family, y, prompt_mean(spec, params, inputs), params["nu"], p.df)
 
 
 @jax.custom_jvp

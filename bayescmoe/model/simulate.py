@@ -44,7 +44,8 @@ def sample_y(key: Array, spec: ModelSpec, params: Mapping[str, Array], inputs: A
     f = spec.frozen
     nu0 = frozen_variance(spec, inputs)
     y_frozen = family_sample(k_frozen, f.family, frozen_mean(spec, inputs), nu0, f.df, f.laplace_reading)
-    y_prompt = family_sample(k_prompt, "gaussian", prompt_mean(spec, params, inputs), params["nu"])
+    p = spec.prompt
+    y_prompt = family_sample(k_prompt, p.family, prompt_mean(spec, params, inputs), params["nu"], p.df)
     return jnp.where(use_prompt, y_prompt, y_frozen)
 
 

@@ -1,10 +1,11 @@
 """What a contaminated mixture of experts is: immutable, validated specs (docs: the science, section 1).
 
-    p(y | x) = (1 - w(x)) f0(y | h0(x), nu0) + w(x) N(y | h(x), nu)
+    p(y | x) = (1 - w(x)) f0(y | h0(x), nu0) + w(x) g(y | h(x), nu)
 
 with gate w(x) = lam (``constant``, P1) or sigmoid(beta.x + tau) (``sigmoid``, P2). The frozen
-expert (family, h0 and nu0) is fixed; the prompt's mean parameters a (and bias b) and variance nu
-are trained. Parameters travel as dicts keyed by :attr:`ModelSpec.param_names`.
+expert (family, h0 and nu0) is fixed; the prompt g (Gaussian by default, or Laplace or Student-t,
+docs/guide.md: *The prompt's family*) has its mean parameters a (and bias b) and variance nu
+trained. Parameters travel as dicts keyed by :attr:`ModelSpec.param_names`.
 
 The **model's inputs** (``inputs`` in every function below :func:`bayescmoe.fit`) are one array of
 shape (n, :attr:`ModelSpec.width`): the d features x that the prompt and the gate see, then, when
@@ -107,14 +108,23 @@ class FrozenExpert:
 
 @dataclass(frozen=True)
 class PromptExpert:
-    """The trainable Gaussian prompt N(y | act(a.x [+ b]), nu)."""
+    """The trainable prompt g(y | act(a.x [+ b]), nu) (docs/guide.md: *The prompt's family*).
+
+    ``family`` is one of the frozen expert's (gaussian, the default, laplace or student_t with a
+    fixed ``df`` > 2), and nu is always its variance (the prompt has no Laplace "scale" reading).
+    """
 
     mean: str = "linear"
     bias: bool = True
+    family: str = "gaussian"
+    df: float | None = None
 
     def __post_init__(self) -> None:
         check_mean(self.mean, "prompt.mean")
         require(isinstance(self.bias, bool), "prompt.bias", "must be true or false")
+        check_family(self.family, self.df, "variance", "prompt")
+        if self.df is not None:
+            object.__setattr__(self, "df", float(self.df))
 
 
 @dataclass(frozen=True)
@@ -192,17 +202,29 @@ class ModelSpec:
 
     @property
     def same_structure(self) -> bool:
-        """Whether prompt and frozen mean functions coincide (mean and bias): merging is possible.
+        """Whether prompt and frozen mean functions coincide (mean and bias): the prompt's mean can be h0.
 
         False for a frozen expert given by its predictions: whether a prompt can equal h0 is then a
-        property of the data, not of the spec.
+        property of the data, not of the spec. Merging needs :attr:`same_family` too.
         """
         return self.prompt.mean == self.frozen.mean and self.prompt.bias == (self.frozen.bias is not None)
 
     @property
+    def same_family(self) -> bool:
+        """Whether prompt and frozen expert are of one family (and one df): the prompt's density can be f0's."""
+        return self.prompt.family == self.frozen.family and self.prompt.df == self.frozen.df
+
+    @property
     def distinguishable(self) -> bool:
-        """P2 Definition 1 with P1's structure condition: False iff f0 is Gaussian of the same structure."""
-        return not (self.frozen.family == "gaussian" and self.same_structure)
+        """P2 Definition 1 with P1's structure condition: False iff f0 is of the prompt's family and structure.
+
+        The papers define it for a Gaussian prompt: a Gaussian f0 of the prompt's structure is the one
+        case where the prompt can merge into f0. For a prompt of family g (docs/guide.md: *The
+        prompt's family*) the package takes the analogue: not distinguishable iff f0 is of family g
+        (the same df for Student-t) with the prompt's mean structure; then and only then can the
+        prompt equal f0, so a prompt of another family never merges. No rate is proved for it.
+        """
+        return not (self.same_family and self.same_structure)
 
     def formula(self) -> str:
         """The model in one line, then its priors: what a script or a result's table shows of it."""
@@ -212,7 +234,6 @@ class ModelSpec:
         else:
             h0 = _linear_form(f.weight, f.bias)
             h0 = h0 if f.mean == "linear" else f"{f.mean}({h0})"
-        family = {"gaussian": "N", "laplace": "Laplace"}.get(f.family) or f"t_{f.df:g}"
         nu0 = "nu0(x)" if f.nu == GIVEN else f"{f.nu:g}"
         h = "a.x" + (" + b" if self.prompt.bias else "")
         h = h if self.prompt.mean == "linear" else f"{self.prompt.mean}({h})"
@@ -222,7 +243,8 @@ class ModelSpec:
             f"{name} ~ {prior.family}" + (f"({', '.join(f'{a:g}' for a in prior.args)})" if prior.args else "")
             for name, prior in self.priors
         )
-        return f"p(y | x) = {one_minus} {family}(y | {h0}, {nu0}) + {w} N(y | {h}, nu){gate}\npriors: {priors}"
+        frozen, prompt = _family_symbol(f.family, f.df), _family_symbol(self.prompt.family, self.prompt.df)
+        return f"p(y | x) = {one_minus} {frozen}(y | {h0}, {nu0}) + {w} {prompt}(y | {h}, nu){gate}\npriors: {priors}"
 
     def to_config(self) -> dict[str, Any]:
         """Plain dict (TOML/JSON form) that :meth:`from_config` reads back."""
@@ -233,7 +255,7 @@ class ModelSpec:
         return {
             "gate": self.gate,
             "frozen": frozen,
-            "prompt": dict(vars(self.prompt)),
+            "prompt": {k: v for k, v in vars(self.prompt).items() if v is not None},
             "priors": {name: prior.to_config() for name, prior in self.priors},
         }
 
@@ -265,6 +287,11 @@ class ModelSpec:
             return cls.from_config(config["spec"])
         except TypeError as err:
             raise BayescmoeError("config", f"malformed entry ({err})") from None
+
+
+def _family_symbol(family: str, df: float | None) -> str:
+    """How :meth:`ModelSpec.formula` writes a family: N, Laplace or t_df."""
+    return {"gaussian": "N", "laplace": "Laplace"}.get(family) or f"t_{df:g}"
 
 
 def _linear_form(weight: tuple[float, ...], bias: float | None) -> str:
