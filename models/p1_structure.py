@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 import bayescmoe
 from bayescmoe.cli import fit_options, report_run, run_script
-from bayescmoe.model.likelihood import frozen_mean, prompt_mean
+from bayescmoe.model.likelihood import mean_gap
 from bayescmoe.results.datatree import data_of, params_of
 from bayescmoe.workflow import run_setting
 
@@ -28,9 +28,8 @@ SETTING = bayescmoe.get_setting("p1-structure")
 
 def main(args: argparse.Namespace) -> None:
     dt = run_setting(SETTING, n=args.n, seed=args.seed, **fit_options(args))
-    spec, (x, _) = SETTING.spec, data_of(dt)
     mle = {k: jnp.asarray(v) for k, v in params_of(dt, "mle").items()}
-    gap = jnp.sqrt(jnp.mean((prompt_mean(spec, mle, x) - frozen_mean(spec, x)) ** 2) / spec.frozen.nu)
+    gap = mean_gap(SETTING.spec, mle, data_of(dt)[0])
     note = f"rms of sigmoid(a.x + b) - a0.x at the MLE: {float(gap):.2f} noise sd (never 0)"
     report_run(dt, SETTING.name, args, note=note)
 

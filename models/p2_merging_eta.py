@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
+import jax.numpy as jnp
 
 import bayescmoe
 from bayescmoe.cli import fit_options, report_run, run_script
+from bayescmoe.model.likelihood import mean_gap
 from bayescmoe.results.datatree import data_of, params_of
 from bayescmoe.workflow import run_setting
 
@@ -30,9 +31,8 @@ SETTING = bayescmoe.get_setting("p2-merging-eta")
 
 def main(args: argparse.Namespace) -> None:
     dt = run_setting(SETTING, n=args.n, seed=args.seed, **fit_options(args))
-    x1, eta = data_of(dt)[0][:, 0], params_of(dt, "truth")["a"]
-    gap = np.sqrt(np.mean((np.tanh(eta[0] * x1) - np.tanh(x1)) ** 2) / SETTING.spec.frozen.nu)
-    note = f"gap between the true prompt's mean and the frozen one: {gap:.2f} noise sd"
+    gap = mean_gap(SETTING.spec, {k: jnp.asarray(v) for k, v in params_of(dt, "truth").items()}, data_of(dt)[0])
+    note = f"gap between the true prompt's mean and the frozen one: {float(gap):.2f} noise sd"
     report_run(dt, SETTING.name, args, note=note)
 
 

@@ -97,6 +97,12 @@ def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], inputs: Arr
     return family_logpdf(p.family, y, prompt_mean(spec, params, inputs), params["nu"], p.df)
 
 
+def mean_gap(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
+    """rms_i(h(x_i) - h0(x_i)) / sqrt(mean_i nu0): how far the prompt's mean lies from f0's, in f0's noise sd."""
+    squared = jnp.mean((prompt_mean(spec, params, inputs) - frozen_mean(spec, inputs)) ** 2)
+    return jnp.sqrt(squared / jnp.mean(frozen_variance(spec, inputs)))
+
+
 @jax.custom_jvp
 def log_mix(lam: Array, log_f0: Array, log_f1: Array) -> Array:
     """log((1 - lam) f0 + lam f1) with exact derivatives also at lam = 0 and lam = 1.

@@ -1,13 +1,14 @@
 """The named settings of both papers: a spec, a (possibly n-dependent) truth and a default size.
 
 P2's settings are those of its experiments; P1's protocol is not public, so its four cells are
-ours, in P2's style (d = 8, X ~ N(0, I_8)); the documentation's science page describes both.
+ours, in P2's style (d = 8, X ~ N(0, I_8)); the documentation's science page describes both. Two
+cells of paper ``ext`` give the prompt another family in the papers' designs.
 Settings of one's own come from TOML files with the tables of :meth:`Setting.to_config`::
 
     name = "my-cell"                       # optional: defaults to the file's stem
     [spec]      gate = "constant"
     [spec.frozen]  family = "student_t"  df = 5.0  mean = "linear"  weight = [1.0, 0.0]  bias = 0.0  nu = 0.1
-    [spec.prompt]  mean = "linear"  bias = true
+    [spec.prompt]  mean = "linear"  bias = true  family = "laplace"   # optional: gaussian by default
     [spec.priors]  nu = "flat"  a = ["normal", 0.0, 2.0]
     [truth]     lam = 0.3  a = [-1.0, 1.0]  b = 0.5  nu = 0.1
     [truth.rates.lam]  coef = 0.5  alpha = 0.25   # optional: lam*_n = 0.3 + 0.5 n^-1/4
@@ -109,6 +110,16 @@ P2_GATE = {"beta": np.ones(D) / np.sqrt(D), "tau": 1.0}
 P2_LAPLACE = ModelSpec(FrozenExpert("laplace", **P2_FROZEN), P2_PROMPT, gate="sigmoid")
 P2_GAUSSIAN = ModelSpec(FrozenExpert("gaussian", **P2_FROZEN), P2_PROMPT, gate="sigmoid")
 
+# The prompt's other families (docs/guide.md: *The prompt's family*), in the papers' designs; no rate is
+# proved for them. A Laplace prompt against P1's Gaussian f0 (distinguishable by family), and P2's (b-i)
+# with a Student-t(5) prompt merging into a Student-t(5) f0 (not distinguishable).
+P1_LAPLACE_PROMPT = ModelSpec(FrozenExpert("gaussian", **P1_FROZEN), PromptExpert("linear", family="laplace"))
+P2_STUDENT = ModelSpec(
+    FrozenExpert("student_t", df=5.0, **P2_FROZEN),
+    PromptExpert("tanh", bias=False, family="student_t", df=5.0),
+    gate="sigmoid",
+)
+
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
@@ -175,6 +186,22 @@ SETTINGS: dict[str, Setting] = {
             "Gaussian frozen expert, prompt eta* = e1, nu* = 0.001 (1 + n^-1/8): the merging reading",
             P2_GAUSSIAN,
             merging_prompt(P2_GAUSSIAN, P2_GATE, 0.001, 1 / 8, {"nu": 1.0}),
+        ),
+        Setting(
+            "p1-laplace-prompt",
+            "ext",
+            "distinguishable by the prompt's family",
+            "Gaussian frozen expert, Laplace prompt, linear experts, constant gate lam* = 0.3",
+            P1_LAPLACE_PROMPT,
+            Truth({"lam": 0.3, **P1_PROMPT}),
+        ),
+        Setting(
+            "p2-merging-eta-t5",
+            "ext",
+            "not distinguishable: Student-t prompt and f0",
+            "Student-t(5) frozen expert and prompt, prompt eta* = e1 (1 + n^-1/8), nu* = nu0 = 0.001",
+            P2_STUDENT,
+            merging_prompt(P2_STUDENT, P2_GATE, 1.0, 1 / 8, {"a": E1}),
         ),
     )
 }
