@@ -1,12 +1,18 @@
 """Expectation-maximisation for the MLE, as the papers computed it (docs/science.md: *The experiments*).
 
-E-step: the prompt's responsibility r_i = w(x_i) N(y_i | h(x_i), nu) / p(y_i | x_i).
-M-step: maximise  Q = sum_i r_i [log w(x_i) + log N(y_i | h(x_i), nu)] + (1 - r_i) log(1 - w(x_i)),
+E-step: the prompt's responsibility r_i = w(x_i) g(y_i | h(x_i), nu) / p(y_i | x_i).
+M-step: maximise  Q = sum_i r_i [log w(x_i) + log g(y_i | h(x_i), nu)] + (1 - r_i) log(1 - w(x_i)),
 which separates into a gate part and a prompt part:
 - constant gate: lam = mean(r) (closed form); sigmoid gate: a weighted logistic regression of r on x,
   solved by compiled L-BFGS from the current value;
-- prompt: nu = sum r (y - h)^2 / sum r always; the mean parameters by weighted least squares in
-  closed form for a linear expert, by L-BFGS on the weighted squared error otherwise.
+- Gaussian prompt: nu = sum r (y - h)^2 / sum r always; the mean parameters by weighted least squares in
+  closed form for a linear expert, by L-BFGS on the weighted squared error otherwise;
+- Student-t(df) prompt: one step of the EM of its Gaussian scale mixture (Lange, Little and Taylor 1989): with the
+  latent precisions u_i = (df + 1) / (df + (y_i - h(x_i))^2 / s^2) at the current scale s, the same
+  weighted least squares with weights r u, then s^2 = sum r u (y - h)^2 / sum r and nu = s^2 df / (df - 2).
+  It does not decrease the prompt's part of Q, so EM stays monotone (a generalised EM);
+- a Laplace prompt has no such step here (its mean's M-step is a weighted L1 regression): :func:`check_em`
+  refuses it, and L-BFGS (:func:`~bayescmoe.inference.optimize.fit_mle`) fits it.
 Each M-step does not decrease Q, so the log-likelihood never decreases (Dempster et al. 1977).
 The whole loop is one compiled ``lax.while_loop``; rows with ``mask`` 0 (padding) are ignored.
 """
@@ -21,7 +27,9 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from bayescmoe.errors import require
 from bayescmoe.inference.lbfgs import minimize
+from bayescmoe.model.families import family_scale
 from bayescmoe.model.likelihood import (
     features,
     frozen_log_density,
@@ -67,7 +75,7 @@ def mean_loglik(
 def responsibilities(
     spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array, log_f0: Array | None = None
 ) -> Array:
-    """E-step: r_i = P(prompt | x_i, y_i) = w N / p, in log space."""
+    """E-step: r_i = P(prompt | x_i, y_i) = w g / p, in log space."""
     log_w, log_1mw = gate_log_weights(spec, params, inputs)
     prompt = log_w + prompt_log_density(spec, params, inputs, y)
     frozen = log_1mw + (frozen_log_density(spec, inputs, y) if log_f0 is None else log_f0)
@@ -104,8 +112,15 @@ def prompt_m_step(
     mask: Array,
     closed_form: bool = True,
 ) -> Params:
-    """argmax over (a, [b], nu) of sum mask r log N(y | h(x), nu); ``closed_form=False`` forces L-BFGS."""
-    weights = mask * r
+    """The prompt's M-step (module docstring): argmax over (a, [b], nu) of sum mask r log N(y | h(x), nu), or for a
+    Student-t prompt one scale-mixture EM step on sum mask r log t_df(y | h(x), nu); ``closed_form=False`` forces
+    L-BFGS for the mean parameters."""
+    responsibility = mask * r
+    weights = responsibility
+    df = spec.prompt.df
+    if spec.prompt.family == "student_t":
+        scale = family_scale("student_t", params["nu"], df)
+        weights = weights * (df + 1.0) / (df + ((y - prompt_mean(spec, params, inputs)) / scale) ** 2)
     names = ("a", "b") if spec.prompt.bias else ("a",)
     if closed_form and spec.prompt.mean == "linear":
         mean_params = weighted_least_squares(features(spec, inputs), y, weights, spec.prompt.bias)
@@ -117,8 +132,9 @@ def prompt_m_step(
 
         mean_params = unravel(minimize(loss, flat0, max_iter=INNER_MAX_ITER, tol=INNER_TOL).x)
     residual = y - prompt_mean(spec, mean_params, inputs)
-    nu = jnp.maximum(jnp.sum(weights * residual**2) / jnp.sum(weights), MIN_NU)
-    return {**mean_params, "nu": nu}
+    nu = jnp.sum(weights * residual**2) / jnp.sum(responsibility)  # the Student-t's squared scale s^2
+    nu = nu * df / (df - 2.0) if spec.prompt.family == "student_t" else nu
+    return {**mean_params, "nu": jnp.maximum(nu, MIN_NU)}
 
 
 def em_step(
@@ -138,6 +154,15 @@ def em_step(
     }
 
 
+def check_em(spec: ModelSpec) -> None:
+    """Refuse a prompt family without an M-step here (Laplace), naming ``prompt.family``."""
+    require(
+        spec.prompt.family != "laplace",
+        "prompt.family",
+        "EM has no M-step for a laplace prompt; fit it by L-BFGS (fit_mle, or the sweep's 'direct' estimator)",
+    )
+
+
 @partial(jax.jit, static_argnames=("spec", "max_iter", "closed_form", "relative"))
 def em_fit(
     spec: ModelSpec,
@@ -153,8 +178,10 @@ def em_fit(
     """Iterate :func:`em_step` until the mean log-likelihood gains less than ``tol`` (or ``max_iter``).
 
     ``relative``: stop when the gain is below ``tol`` |log-likelihood| instead (the rule of the
-    papers' group's public EM scripts, with tol = 1e-6 and at most 2000 iterations).
+    papers' group's public EM scripts, with tol = 1e-6 and at most 2000 iterations). A Laplace prompt is
+    refused (:func:`check_em`).
     """
+    check_em(spec)
     params0 = {k: jnp.asarray(v, dtype=float) for k, v in params0.items()}
     log_f0 = frozen_log_density(spec, inputs, y)  # once per fit, not per iteration
     ll0 = mean_loglik(spec, params0, inputs, y, mask, log_f0)

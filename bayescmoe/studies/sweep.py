@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from bayescmoe.errors import require
-from bayescmoe.inference.em import em_fit, mean_loglik
+from bayescmoe.inference.em import check_em, em_fit, mean_loglik
 from bayescmoe.inference.lbfgs import STOPS
 from bayescmoe.inference.optimize import (
     CONVERGED,
@@ -256,8 +256,12 @@ def run_sweep(
 ) -> xr.Dataset:
     """Run (or resume) every unfinished cell of ``protocol``, saving to ``out``; returns the dataset.
 
-    ``cluster``: fit the cells as tasks of a Dask cluster (:mod:`bayescmoe.studies.engine`).
+    ``cluster``: fit the cells as tasks of a Dask cluster (:mod:`bayescmoe.studies.engine`). EM is refused
+    for a setting whose prompt it cannot fit (:func:`~bayescmoe.inference.em.check_em`) before any work.
     """
+    if config.estimator == "em":
+        for name in protocol.settings:
+            check_em(get_setting(name).spec)
     out = Path(out)
     ds = open_store(out, new_dataset(protocol, config))
 
