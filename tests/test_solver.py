@@ -1,4 +1,5 @@
-"""An MLE that cannot fail silently: the preconditioner, honest stop reasons, and the solver stress suite.
+"""An MLE that cannot fail silently: the preconditioner, honest stop reasons, and the solver stress suite, also
+with Laplace and Student-t prompts.
 
 The regression case is the one reported against the earlier solver: P2's (b-i) cell (Gaussian f0,
 tanh experts without bias, d = 8, eta* = e1 (1 + n^-1/8)) with nu0 = nu* = 0.1 at n = 1e5, started
@@ -217,3 +218,49 @@ def quick_preset() -> StressConfig:
     """The --quick preset of benchmarks/solver_stress.py at the tests' seed (resumed from its store: no refit)."""
     quick = runpy.run_path(str(SCRIPT))["PRESETS"]["quick"]
     return replace(quick, solver=replace(quick.solver, seed=seed(0)))
+
+
+def prompt_family_cell(prompt_family: str, frozen_family: str, gate: str, delta: float) -> Setting:
+    """The stress suite's cell (nu0 = 0.01) with a Laplace or Student-t(5) prompt: with f0 of the prompt's family
+    at Delta = 0 the prompt is f0 (not distinguishable), the hardest case."""
+    base = stress_setting(frozen_family, gate, 0.01, delta)
+    prompt = replace(base.spec.prompt, family=prompt_family, df=5.0 if prompt_family == "student_t" else None)
+    return replace(base, name=f"{base.name}-prompt={prompt_family}", spec=replace(base.spec, prompt=prompt))
+
+
+def _stress_prompt_cell(setting: Setting, solvers: tuple[str, ...], n: int, replicate: int) -> None:
+    """Fit one cell as the stress suite does: no solver ends below its start, and L-BFGS (preconditioned or not)
+    never below the truth; each names why it stopped."""
+    config = SweepConfig(seed=seed(0), em_max_iter=300)
+    cell = simulate_cell(setting, n, replicate, config)
+    start = -n * float(objective(cell.starts[0], cell.spec, cell.x, cell.y, cell.mask))
+    for solver in solvers:
+        fit = fit_starts(cell.spec, cell.starts, cell.x, cell.y, cell.mask, cell.min_nu, solver, config)
+        loglik = n * fit.mean_loglik
+        assert loglik >= start - 1e-9 * abs(start), (setting.name, solver)
+        if solver != "em":
+            assert loglik >= cell.loglik_true - BELOW_TRUTH_TOL * n, (setting.name, solver, cell.loglik_true - loglik)
+        assert fit.stop_reason in (*STOPS, SATURATED, SPIKE)
+
+
+@pytest.mark.parametrize("prompt_family", ["laplace", "student_t"])
+def test_a_prompt_of_another_family_never_ends_below_the_truth(prompt_family):
+    """Fast tier: the distinguishable cell (Gaussian f0, constant gate, Delta = 0.3) by our L-BFGS."""
+    _stress_prompt_cell(prompt_family_cell(prompt_family, "gaussian", "constant", 0.3), ("direct",), 2000, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delta", [0.3, 0.0])
+@pytest.mark.parametrize("gate", ["constant", "sigmoid"])
+@pytest.mark.parametrize(
+    ("prompt_family", "frozen_family"),
+    [("laplace", "laplace"), ("student_t", "student_t"), ("laplace", "student_t"), ("student_t", "gaussian")],
+)
+def test_stress_cells_with_prompts_of_other_families(prompt_family, frozen_family, gate, delta):
+    """Merging (f0 of the prompt's family) and distinguishable cells, both gates, at n = 3000 over two replicates;
+    EM too for the Student-t prompt (it refuses a Laplace one)."""
+    setting = prompt_family_cell(prompt_family, frozen_family, gate, delta)
+    assert setting.spec.distinguishable == (prompt_family != frozen_family)
+    solvers = ("direct", "plain") + (("em",) if prompt_family == "student_t" else ())
+    for replicate in range(2):
+        _stress_prompt_cell(setting, solvers, 3000, replicate)
