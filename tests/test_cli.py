@@ -78,6 +78,13 @@ BAD_TOML = {
     "wrong shape": ("a = [-1.0, 1.0]", "a = [-1.0, 1.0, 3.0]", "truth.a"),
     "not TOML": ("[spec]", "[spec", "config"),
     "rate leaves [0, 1]": ("coef = 2.0", "coef = 2000.0", "truth.lam"),
+    "unknown prompt family": (
+        'mean = "linear"\nbias = true',
+        'mean = "linear"\nbias = true\nfamily = "cauchy"',
+        "prompt.family",
+    ),
+    "prompt df too small": ('mean = "linear"\nbias = true', 'bias = true\nfamily = "student_t"\ndf = 2.0', "prompt.df"),
+    "prompt df without t": ('mean = "linear"\nbias = true', 'bias = true\nfamily = "laplace"\ndf = 4.0', "prompt.df"),
 }
 
 
@@ -167,6 +174,19 @@ def test_impossible_sample_sizes_are_one_line_errors(n, field, says, tmp_path, c
     assert main(["fit", "p1-family", "--n", n, "--num-warmup", "5", "--num-samples", "5", "--out", str(out)]) == 2
     assert says in _one_line_error(capsys, field)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("family", "extra"), [("laplace", ""), ("student_t", "\ndf = 4.0")])
+def test_a_config_sets_the_prompts_family(family, extra, tmp_path):
+    """``family`` (and ``df``) in ``[spec.prompt]``; a config without them has the Gaussian prompt."""
+    text = EXAMPLE.read_text()
+    config = tmp_path / "cell.toml"
+    config.write_text(text.replace("bias = true", f'bias = true\nfamily = "{family}"{extra}', 1))
+    setting = Setting.from_file(config)
+    assert setting.spec.prompt.family == family and setting.spec.distinguishable
+    assert setting.spec.prompt.df == (4.0 if extra else None)
+    assert Setting.from_config(setting.to_config()).spec == setting.spec
+    assert Setting.from_file(EXAMPLE).spec.prompt.family == "gaussian"
 
 
 def test_config_errors_name_the_right_field(tmp_path, capsys):

@@ -77,8 +77,9 @@ def _reached(*_, **__):
 
 @st.composite
 def configs(draw) -> bytes:
-    """The valid config, one line of it given another value, a key added, the text cut short, or noise."""
-    kind = draw(st.sampled_from(["valid", "value", "key", "cut", "text", "bytes"]))
+    """The valid config, one line of it given another value, a key added, the prompt's family or df set, the text
+    cut short, or noise."""
+    kind = draw(st.sampled_from(["valid", "value", "key", "prompt", "cut", "text", "bytes"]))
     if kind == "valid":
         return CONFIG.encode()
     if kind == "value":
@@ -88,6 +89,9 @@ def configs(draw) -> bytes:
     if kind == "key":
         table = draw(st.sampled_from(["[spec]\n", "[spec.frozen]\n", "[spec.prompt]\n", "[truth]\n", "[data]\n"]))
         return CONFIG.replace(table, f"{table}unknown = 1\n", 1).encode()
+    if kind == "prompt":  # the prompt's optional family and df, given any value
+        key, value = draw(st.sampled_from(["family", "df"])), draw(st.sampled_from([*TOML_VALUES, '"laplace"', "4.0"]))
+        return CONFIG.replace("[spec.prompt]\n", f"[spec.prompt]\n{key} = {value}\n", 1).encode()
     if kind == "cut":
         return CONFIG[: draw(st.integers(0, len(CONFIG) - 1))].encode()
     if kind == "text":

@@ -127,7 +127,7 @@ def test_the_verdict_rests_on_the_data_not_on_the_family(distinguishable):
     cannot tell from f0, the same density: the verdict says so."""
     d = made_up(distinguishable=distinguishable, **T30_MERGE)
     assert verdict(d)[0] == "prompt vanishing or merging"
-    assert "cannot tell f0 from the Gaussian prompt closest to it" in verdict(d)[1]
+    assert "cannot tell f0 from the prompt closest to it" in verdict(d)[1]
     # data that can tell f0 from a Gaussian on it (a Student-t(5) f0 without a prompt): the prompt vanished
     assert verdict(dataclasses.replace(d, merge_probe=0.999))[0] == "prompt vanishing"
 
@@ -426,6 +426,21 @@ def test_the_prompt_closest_to_f0_and_the_merge_probe():
     at_f0 = signals.frozen_projection(GAUSSIAN, x)
     assert signals.merge_probe(GAUSSIAN, x, y, at_f0) == pytest.approx(0.0, abs=1e-4)
     assert signals.merge_probe(STUDENT, x, y, at_f0) > cl.CONTRACTION_MIN
+
+
+def test_the_merge_probe_sees_the_prompts_family():
+    """A prompt of f0's family held at f0 is f0: lam is free (probe 0). A Laplace or Student-t(5) prompt held at a
+    Gaussian f0's mean and variance is not: lam contracts on Gaussian data (0.98 to 1 over seeds at n = 8000)."""
+    rng = np.random.default_rng(seed(40))
+    x = rng.normal(size=(8000, 2))
+    y = x[:, 0] + np.sqrt(0.1) * rng.standard_normal(8000)
+    same = ModelSpec(STUDENT.frozen, PromptExpert(family="student_t", df=5.0))
+    assert not same.distinguishable
+    assert signals.merge_probe(same, x, y, signals.frozen_projection(same, x)) == pytest.approx(0.0, abs=1e-4)
+    for family, df in (("laplace", None), ("student_t", 5.0)):
+        other = ModelSpec(GAUSSIAN.frozen, PromptExpert(family=family, df=df))
+        assert other.distinguishable
+        assert signals.merge_probe(other, x, y, signals.frozen_projection(other, x)) > cl.CONTRACTION_MIN, family
 
 
 # ----------------------------------------------------------------------------------------------

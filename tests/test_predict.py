@@ -8,15 +8,27 @@ import csv
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import key, ref_frozen_dist, ref_frozen_mean, ref_gate_weight, ref_log_likelihood, ref_prompt_mean, seed
+from helpers import (
+    key,
+    make_params,
+    make_spec,
+    ref_frozen_dist,
+    ref_frozen_mean,
+    ref_gate_weight,
+    ref_log_likelihood,
+    ref_prompt_dist,
+    ref_prompt_mean,
+    seed,
+)
 from numpyro.infer import Predictive
-from scipy import special, stats
+from scipy import special
 
 from bayescmoe.cli import main
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.model.numpyro_model import model
 from bayescmoe.model.simulate import simulate
-from bayescmoe.results.datatree import save, to_datatree
+from bayescmoe.results.datatree import load, save, spec_of, to_datatree
+from bayescmoe.workflow.fitting import fit
 from bayescmoe.workflow.predicting import predict
 
 #: new rows of the shared fit's model
@@ -48,6 +60,20 @@ def test_predictive_draws_are_numpyros(result, new_rows, distinguishable_fit):
     assert out["y"].dims == ("chain", "draw", "obs") and list(out["feature"].values) == ["x1", "x2"]
 
 
+def _responsibilities(spec, draws, x, y):
+    """P(prompt | x, y, theta) = w g / p per draw (rows), by SciPy."""
+    return np.array(
+        [
+            np.exp(
+                np.log(ref_gate_weight(spec, p, x))
+                + ref_prompt_dist(spec, p, x).logpdf(y)
+                - ref_log_likelihood(spec, p, x, y)
+            )
+            for p in draws
+        ]
+    )
+
+
 @pytest.mark.slow
 def test_summaries_match_an_independent_scipy_computation(result, new_rows, distinguishable_fit):
     x, y = new_rows
@@ -65,16 +91,7 @@ def test_summaries_match_an_independent_scipy_computation(result, new_rows, dist
     )
     gates = np.array([ref_gate_weight(spec, p, x) for p in draws])
     log_p = np.array([ref_log_likelihood(spec, p, x, y) for p in draws])
-    resp = np.array(
-        [
-            np.exp(
-                np.log(ref_gate_weight(spec, p, x))
-                + stats.norm.logpdf(y, ref_prompt_mean(spec, p, x), np.sqrt(p["nu"]))
-                - lp
-            )
-            for p, lp in zip(draws, log_p, strict=True)
-        ]
-    )
+    resp = _responsibilities(spec, draws, x, y)
     np.testing.assert_allclose(out["h0"], h0, rtol=1e-12)
     np.testing.assert_allclose(out["mean"], means.mean(axis=0), rtol=1e-10)
     np.testing.assert_allclose(out["mean_lower"], np.quantile(means, 0.1, axis=0), rtol=1e-10)
@@ -180,3 +197,28 @@ def test_predict_command_writes_csv_and_netcdf(result, new_rows, tmp_path, capsy
         assert main(["predict", str(path), *argv]) == 2
         assert f"error: {field}:" in capsys.readouterr().err
     assert not (tmp_path / "p.txt").exists() and not (tmp_path / "q.csv").exists()
+
+
+@pytest.mark.slow
+def test_a_laplace_prompt_fits_saves_and_predicts(tmp_path):
+    """A short NUTS fit of a Laplace prompt (Gaussian f0) gives finite draws; the saved result reloads with its
+    prompt's family; predict's responsibilities use the Laplace density (SciPy), its mean is unchanged."""
+    spec = make_spec("gaussian", gate="sigmoid", prompt_family="laplace", nu=0.2)
+    truth = make_params(spec, nu=0.3)
+    x, y = simulate(key(30), spec, truth, 400)
+    dt = fit(spec, x, y, key=seed(30), truth=truth, num_warmup=150, num_samples=100, num_chains=2, evidence=None)
+    post = dt["posterior"]
+    assert all(np.isfinite(post[k].values).all() for k in spec.param_names)
+    assert dt["mle"].attrs["log_likelihood"] >= float(np.sum(ref_log_likelihood(spec, truth, x, y))) - 1e-6 * 400
+    save(dt, tmp_path / "laplace.nc")
+    again = load(tmp_path / "laplace.nc")
+    assert spec_of(again) == spec and spec_of(again).prompt.family == "laplace"
+    xn, yn = (np.asarray(v) for v in simulate(key(31), spec, truth, 30))
+    out = predict(again, xn, y_new=yn)
+    draws = [{k: post[k].values[c, d] for k in spec.param_names} for c in range(2) for d in range(100)]
+    resp = _responsibilities(spec, draws, xn, yn)
+    np.testing.assert_allclose(out["responsibility"], resp.mean(axis=0), rtol=1e-9, atol=1e-12)
+    w = np.array([ref_gate_weight(spec, p, xn) for p in draws])
+    h = np.array([ref_prompt_mean(spec, p, xn) for p in draws])
+    means = (1 - w) * ref_frozen_mean(spec, xn) + w * h
+    np.testing.assert_allclose(out["mean"], means.mean(axis=0), rtol=1e-10)

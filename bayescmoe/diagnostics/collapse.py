@@ -15,14 +15,15 @@ Definition 1, is an n -> infinity statement and is reported as information only)
    piles the posterior at lam -> 0, where the prompt is free (the Occam factor: log BF = -7 at exact
    Gaussian and Student-t(30) merges, n = 2000), so the rule is log BF < 1, not |log BF| < 1.
 2. **prompt merging** -- the gate collapsed (``prompt_observations`` or ``gate_contraction`` fired),
-   the data cannot tell f0 from the Gaussian prompt closest to it
+   the data cannot tell f0 from the prompt closest to it, of the prompt's family
    (:func:`~bayescmoe.diagnostics.signals.frozen_projection`: f0's own a0 [, b0] and variance for the
-   same structure): with the prompt held there, lam does not contract (``merge_probe`` <
-   :data:`CONTRACTION_MIN`, the cut of every contraction here and of the Fisher label; this replaces
-   "f0 is Gaussian"), and the prompt sits there: the closest prompt's mean parameters lie inside the
-   prompt's posterior (``frozen_p`` >= :data:`MERGE_P_MIN`), also on the draws whose gate is not near
-   0 (``frozen_p_gated``, when at least ``GATED_SHARE_MIN`` of the draws are). The prompt's variance
-   may still differ from f0's (P2 b-ii), and the gate need not be near 0.
+   same structure; a prompt of another family than f0's is never f0, and the probe sees it): with the
+   prompt held there, lam does not contract (``merge_probe`` < :data:`CONTRACTION_MIN`, the cut of
+   every contraction here and of the Fisher label; this replaces "f0 is Gaussian"), and the prompt sits
+   there: the closest prompt's mean parameters lie inside the prompt's posterior (``frozen_p`` >=
+   :data:`MERGE_P_MIN`), also on the draws whose gate is not near 0 (``frozen_p_gated``, when at least
+   ``GATED_SHARE_MIN`` of the draws are). The prompt's variance may still differ from f0's (P2 b-ii),
+   and the gate need not be near 0.
 3. **prompt vanishing** -- the prompt explains fewer than ``OBS_PER_PARAM`` observations per prompt
    parameter (posterior median of n wbar, ``prompt_observations``) and some prompt parameter did not
    contract. Where both 2 and 3 hold the verdict is **prompt vanishing or merging**: a prompt with a
@@ -37,10 +38,10 @@ Definition 1, is an n -> infinity statement and is reported as information only)
 Merging is tested before vanishing: where the prompt's posterior covers f0 and the data cannot tell
 them apart, a merged prompt explains the data as well as a vanished one (a Student-t(30) f0 with the
 prompt at its mean and variance, lam* = 0.3, n = 3000: probe contraction 0.2). Where the data tell f0
-from a Gaussian (a Laplace f0 at n = 2000: 0.99), a collapsed gate is a vanishing prompt even when
-some draws put the prompt on f0. A check whose numbers are all NaN (contraction under flat priors,
-``frozen_p_gated`` with the gate near 0 in most draws, the log Bayes factor when none is given)
-cannot fire.
+from the prompt's family (a Laplace f0 against a Gaussian prompt at n = 2000: 0.99), a collapsed gate
+is a vanishing prompt even when some draws put the prompt on f0. A check whose numbers are all NaN
+(contraction under flat priors, ``frozen_p_gated`` with the gate near 0 in most draws, the log Bayes
+factor when none is given) cannot fire.
 
 Background: docs/science.md, *When learning slows*, *What the papers leave open*.
 """
@@ -204,7 +205,7 @@ def classify(d: FitDiagnostics, found: tuple[Check, ...]) -> tuple[str, str]:
         collapsed = few if seen.fired else f"the gate did not contract ({gate.where} {gate.value:.2f})"
         where = f", also where its gate is not near 0 (p = {gated.value:.3g})" if gated.fired else ""
         reason = (
-            f"{collapsed}, the data cannot tell f0 from the Gaussian prompt closest to it (lam contracts by "
+            f"{collapsed}, the data cannot tell f0 from the prompt closest to it (lam contracts by "
             f"{probe.value:.2f} with the prompt there) and it lies in the prompt's posterior "
             f"(p = {by_name['frozen_p'].value:.3g}){where}"
         )

@@ -50,9 +50,10 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
   draws whose gate is not near 0 (``frozen_p_gated``, NaN when fewer than :data:`GATED_SHARE_MIN` of
   the draws are): where the prompt explains data, does it sit on f0? And the **merge probe**: the
   contraction 1 - 12 var of lam under the likelihood prod_i ((1 - lam) f0_i + lam g_i) on [0, 1]
-  (uniform reference), g this closest prompt held fixed: whether the data can tell f0 from a Gaussian
-  prompt sitting on it at all (0 for a Gaussian f0 of the prompt's structure; P2's Definition 1 is
-  its n -> infinity counterpart).
+  (uniform reference), g this closest prompt held fixed, of the prompt's family: whether the data can
+  tell f0 from a prompt sitting on it at all (0 for an f0 of the prompt's family and structure, where
+  the prompt can be f0; a prompt of another family cannot, and lam contracts as n grows; P2's
+  Definition 1 is its n -> infinity counterpart).
 """
 
 from __future__ import annotations

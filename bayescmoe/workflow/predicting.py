@@ -3,8 +3,8 @@
 For each parameter draw theta_s (the posterior's draws, ``method="nuts"``, or one plug-in point, the
 stored MLE or MAP) and each new row x:
 
-    E[y | x, theta] = (1 - w(x)) h0(x) + w(x) h(x)          (every frozen family has mean h0)
-    P(prompt | x, y, theta) = w(x) N(y | h(x), nu) / p(y | x, theta)
+    E[y | x, theta] = (1 - w(x)) h0(x) + w(x) h(x)          (every family has its mean: h0, h)
+    P(prompt | x, y, theta) = w(x) g(y | h(x), nu) / p(y | x, theta)     (g the prompt's family)
 
 and one simulated y per draw (NumPyro's ``Predictive`` on the model's observation site; a plug-in
 point gets ``num_samples`` of them). The predictive mean, the gate and the predictive y are
