@@ -9,6 +9,7 @@ written from the maths so that the tests compare two independent implementations
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -285,3 +286,13 @@ def ref_prior_logpdf(prior, value) -> float:
 
 def ref_log_prior(spec: ModelSpec, params: Mapping[str, Any]) -> float:
     return sum(ref_prior_logpdf(spec.prior(name), params[name]) for name in spec.param_names)
+
+
+def quiet_fit(*args: Any, **kwargs: Any) -> Any:
+    """``bayescmoe.fit`` without its FitWarnings: the tests' short runs warn about R-hat and ESS by design."""
+    from bayescmoe.errors import FitWarning
+    from bayescmoe.workflow.fitting import fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        return fit(*args, **kwargs)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import warnings
 
 import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from helpers import key, seed
+from helpers import key, quiet_fit, seed
 
 from bayescmoe.cli import main
 from bayescmoe.errors import BayescmoeError
@@ -19,7 +18,6 @@ from bayescmoe.model.spec import FrozenExpert, ModelSpec
 from bayescmoe.results.data import read_data
 from bayescmoe.results.datatree import features_of, load
 from bayescmoe.results.tables import describe
-from bayescmoe.workflow.fitting import fit
 from bayescmoe.workflow.predicting import predict
 
 SPEC = ModelSpec(FrozenExpert("student_t", df=5.0, weight=(1.0, -0.5), bias=0.0, nu=0.25))
@@ -41,12 +39,6 @@ nu = 0.25
 def data():
     x, y = simulate(key(2), SPEC, TRUTH, 200)
     return np.asarray(x), np.asarray(y)
-
-
-def quiet_fit(*args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a tiny run warns about ESS
-        return fit(*args, **kwargs)
 
 
 def write(path, header, rows, delimiter=","):

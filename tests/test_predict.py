@@ -12,6 +12,7 @@ from helpers import (
     key,
     make_params,
     make_spec,
+    quiet_fit,
     ref_frozen_dist,
     ref_frozen_mean,
     ref_gate_weight,
@@ -28,7 +29,6 @@ from bayescmoe.errors import BayescmoeError
 from bayescmoe.model.numpyro_model import model
 from bayescmoe.model.simulate import simulate
 from bayescmoe.results.datatree import load, save, spec_of, to_datatree
-from bayescmoe.workflow.fitting import fit
 from bayescmoe.workflow.predicting import predict
 
 #: new rows of the shared fit's model
@@ -206,7 +206,7 @@ def test_a_laplace_prompt_fits_saves_and_predicts(tmp_path):
     spec = make_spec("gaussian", gate="sigmoid", prompt_family="laplace", nu=0.2)
     truth = make_params(spec, nu=0.3)
     x, y = simulate(key(30), spec, truth, 400)
-    dt = fit(spec, x, y, key=seed(30), truth=truth, num_warmup=150, num_samples=100, num_chains=2, evidence=None)
+    dt = quiet_fit(spec, x, y, key=seed(30), truth=truth, num_warmup=150, num_samples=100, num_chains=2, evidence=None)
     post = dt["posterior"]
     assert all(np.isfinite(post[k].values).all() for k in spec.param_names)
     assert dt["mle"].attrs["log_likelihood"] >= float(np.sum(ref_log_likelihood(spec, truth, x, y))) - 1e-6 * 400

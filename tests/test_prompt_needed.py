@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import runpy
-import warnings
 from pathlib import Path
 
 import arviz as az
 import pytest
-from helpers import key, ref_frozen_dist, ref_frozen_mean
+from helpers import key, quiet_fit, ref_frozen_dist, ref_frozen_mean
 from helpers import seed as shifted
 
 from bayescmoe.diagnostics.collapse import collapse_report
@@ -21,7 +20,6 @@ from bayescmoe.results.tables import describe
 from bayescmoe.studies.collapse_paths import Chains
 from bayescmoe.studies.prompt_needed import design
 from bayescmoe.studies.singular import SingularReport
-from bayescmoe.workflow.fitting import fit
 
 ROOT = Path(__file__).parents[1]
 CHAINS = Chains(300, 300, 2)
@@ -32,18 +30,9 @@ def fitted(name: str, share_truth: dict | None = None, n: int = 300, seed: int =
     spec, truth = design()[name]
     truth = {**truth, **(share_truth or {})}
     x, y = simulate(key(seed), spec, truth, n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # small runs may warn about R-hat or ESS
-        return fit(
-            spec,
-            x,
-            y,
-            methods=("map", "nuts"),
-            key=shifted(seed),
-            predictive=False,
-            progress_bar=False,
-            **CHAINS._asdict(),
-        )
+    return quiet_fit(
+        spec, x, y, methods=("map", "nuts"), key=shifted(seed), predictive=False, progress_bar=False, **CHAINS._asdict()
+    )
 
 
 @pytest.fixture(scope="module")
