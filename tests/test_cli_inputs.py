@@ -257,7 +257,7 @@ def _kind(argv: list[str]) -> str:
     return argv[0] if argv and argv[0] in known else "noise"
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=commands(fast=True))
 def test_generated_commands_refuse_bad_input_in_one_line(case, results, tmp_path_factory):
     argv, files = case
