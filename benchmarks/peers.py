@@ -93,10 +93,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ("p1-family", "p2-distinguishable")
 #: contestant -> the library side it runs on ("jax" workers import bayescmoe, "pymc" workers PyMC)
-SIDES = {"fit_nuts": "jax", "compiled_nuts": "jax", "numpyro": "jax", "nutpie": "pymc", "pymc": "pymc"}
-DEFAULT_CONTESTANTS = ("fit_nuts", "compiled_nuts", "numpyro", "nutpie")
-#: ours: the contestants whose speed the ratio columns put over each row's
+SIDES = {
+    "fit_nuts": "jax",
+    "compiled_nuts": "jax",
+    "numpyro": "jax",
+    "numpyro-same-mass": "jax",
+    "nutpie": "pymc",
+    "pymc": "pymc",
+}
+DEFAULT_CONTESTANTS = ("fit_nuts", "compiled_nuts", "numpyro", "numpyro-same-mass", "nutpie")
+#: ours: the first of these that runs is the one whose speed the ratio columns put over each row's
 OURS = ("fit_nuts", "compiled_nuts")
+#: the ESS estimators reported (ArviZ's ``method``), each as min ESS and min ESS per second
+ESS_METHODS = ("bulk", "tail")
 GRAD_TOLERANCE = 1e-6
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 Draws = dict[str, np.ndarray]
@@ -231,14 +240,42 @@ def prepare_compiled_nuts(desc: Description, spec: Any, x: np.ndarray, y: np.nda
     return call
 
 
-def prepare_numpyro(desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, opts: Options) -> Call:
+def our_nuts_options() -> dict[str, Any]:
+    """The NUTS kernel options of :func:`bayescmoe.inference.nuts.nuts_program` at its defaults."""
+    import inspect
+
+    from numpyro.infer import NUTS
+
+    from bayescmoe.inference.nuts import nuts_program
+
+    kernel = inspect.signature(NUTS).parameters
+    return {k: p.default for k, p in inspect.signature(nuts_program).parameters.items() if k in kernel}
+
+
+def options_against_numpyro() -> dict[str, tuple[Any, Any]]:
+    """Our NUTS options that differ from NumPyro's defaults: name -> (ours, NumPyro's)."""
+    import inspect
+
+    from numpyro.infer import NUTS
+
+    kernel = inspect.signature(NUTS).parameters
+    return {k: (v, kernel[k].default) for k, v in our_nuts_options().items() if v != kernel[k].default}
+
+
+def prepare_numpyro(
+    desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, opts: Options, *, same_mass: bool = False
+) -> Call:
+    """``MCMC(NUTS(model))`` on the hand-written model; ``same_mass``: with :func:`our_nuts_options`."""
     import jax
     import jax.numpy as jnp
     from numpyro.infer import MCMC, NUTS
     from numpyro.infer.util import init_to_value
 
     model = numpyro_model(desc)
-    kernel = NUTS(model) if opts.init == "default" else NUTS(model, init_strategy=init_to_value(values=opts.truth))
+    options = our_nuts_options() if same_mass else {}
+    if opts.init == "truth":
+        options["init_strategy"] = init_to_value(values=opts.truth)
+    kernel = NUTS(model, **options)
     mcmc = MCMC(
         kernel,
         num_warmup=opts.warmup,
@@ -321,6 +358,7 @@ CONTESTANTS: dict[str, Callable[[Description, Any, np.ndarray, np.ndarray, Optio
     "fit_nuts": prepare_fit_nuts,
     "compiled_nuts": prepare_compiled_nuts,
     "numpyro": prepare_numpyro,
+    "numpyro-same-mass": partial(prepare_numpyro, same_mass=True),
     "nutpie": prepare_nutpie,
     "pymc": prepare_pymc,
 }
@@ -346,18 +384,21 @@ def available(name: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def min_ess_bulk(draws: Draws) -> tuple[float, str]:
-    """The smallest ESS-bulk over every scalar parameter (one ArviZ call) and which one it is."""
+def min_ess(draws: Draws) -> dict[str, tuple[float, str]]:
+    """Per method of :data:`ESS_METHODS`: the smallest ESS over every scalar parameter (one ArviZ call) and where."""
     import arviz as az
 
-    ess = az.ess(az.from_dict({"posterior": draws}), method="bulk")
-    best, where = math.inf, ""
-    for name, values in ess.to_dataset().data_vars.items():
-        flat = np.atleast_1d(values.values).ravel()
-        i = int(np.nanargmin(flat))
-        if flat[i] < best:
-            best, where = float(flat[i]), name if flat.size == 1 else f"{name}[{i}]"
-    return best, where
+    tree = az.from_dict({"posterior": draws})
+    out = {}
+    for method in ESS_METHODS:
+        best, where = math.inf, ""
+        for name, values in az.ess(tree, method=method).to_dataset().data_vars.items():
+            flat = np.atleast_1d(values.values).ravel()
+            i = int(np.nanargmin(flat))
+            if flat[i] < best:
+                best, where = float(flat[i]), name if flat.size == 1 else f"{name}[{i}]"
+        out[method] = (best, where)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,16 +452,14 @@ def timed_worker(args: argparse.Namespace) -> dict[str, Any]:
     for which, x, y, seed in calls:
         run = call(x, y, seed)
         wall = time.perf_counter() - t0
-        ess, where = min_ess_bulk(run.draws)
         record[which] = {
             "wall_s": wall,
-            "min_ess_bulk": ess,
-            "min_ess_param": where,
-            "ess_per_s": ess / wall,
             "divergences": run.divergences,
             "steps_per_draw": run.steps_per_draw,
             "shape": {k: list(v.shape) for k, v in run.draws.items()},
         }
+        for method, (ess, where) in min_ess(run.draws).items():
+            record[which] |= {f"min_ess_{method}": ess, f"min_ess_{method}_param": where, f"{method}_per_s": ess / wall}
         t0 = time.perf_counter()
     return record
 
@@ -428,7 +467,6 @@ def timed_worker(args: argparse.Namespace) -> dict[str, Any]:
 def check_worker(args: argparse.Namespace) -> dict[str, Any]:
     """Every contestant's log posterior against bayescmoe's at a few points (module docstring, step 2)."""
     import jax.numpy as jnp
-    import pytensor
     from numpyro.infer.util import log_density
 
     import bayescmoe
@@ -453,21 +491,7 @@ def check_worker(args: argparse.Namespace) -> dict[str, Any]:
         ref_model = partial(bayescmoe_model, spec)
         hand_model = numpyro_model(desc)
 
-        pm_model = pymc_model(desc, data["x1"], data["y1"])
-        transforms = {"unit": "LogOddsTransform", "positive": "LogTransform", "real": "NoneType"}
-        for name in desc.names:  # the samplers' unconstrained scales must be the same maps
-            kind = type(pm_model.rvs_to_transforms[pm_model[name]]).__name__
-            if kind != transforms[desc.support(name)]:
-                raise SystemExit(f"PyMC transforms {name} by {kind}, not as NumPyro does")
-        value_names = [pm_model.rvs_to_values[pm_model[name]].name for name in desc.names]
-        value_vars = [pm_model.rvs_to_values[pm_model[name]] for name in desc.names]
-        jac = pm_model.logp(jacobian=True)
-        pm_fn = pm_model.compile_fn(
-            [pm_model.logp(jacobian=False), jac, *pytensor.gradient.grad(jac, value_vars)],
-            point_fn=True,
-            mode="NUMBA",
-        )
-
+        pm_fn = pymc_check(desc, data) if any(SIDES[c] == "pymc" for c in args.contestants) else None
         rows = []
         for label, natural in points.items():
             theta = {k: jnp.asarray(v) for k, v in natural.items()}
@@ -476,33 +500,61 @@ def check_worker(args: argparse.Namespace) -> dict[str, Any]:
             ref_unc, ref_grad = unconstrained_density(ref_model, u, x, y, desc.names)
             hand_nat = float(log_density(hand_model, (x, y), {}, theta)[0])
             hand_unc, hand_grad = unconstrained_density(hand_model, u, x, y, desc.names)
-            point = {
-                vname: np.asarray(u[name], dtype=float) for vname, name in zip(value_names, desc.names, strict=True)
+            row = {
+                "point": label,
+                "log_posterior": ref_nat,
+                "unconstrained": ref_unc,
+                "numpyro_natural": rel(hand_nat, ref_nat),
+                "numpyro_unconstrained": rel(hand_unc, ref_unc),
+                "numpyro_grad": grel(hand_grad, ref_grad),
             }
-            pm_nat, pm_unc, *pm_grads = pm_fn(point)
-            pm_grad = np.concatenate([np.ravel(g) for g in pm_grads])
-
-            def rel(a: float, b: float) -> float:
-                return abs(a - b) / max(1.0, abs(b))
-
-            def grel(a: np.ndarray, b: np.ndarray) -> float:
-                return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
-
-            rows.append(
-                {
-                    "point": label,
-                    "log_posterior": ref_nat,
-                    "unconstrained": ref_unc,
-                    "numpyro_natural": rel(hand_nat, ref_nat),
-                    "numpyro_unconstrained": rel(hand_unc, ref_unc),
-                    "numpyro_grad": grel(hand_grad, ref_grad),
-                    "pymc_natural": rel(float(pm_nat), ref_nat),
-                    "pymc_unconstrained": rel(float(pm_unc), ref_unc),
+            if pm_fn is not None:
+                pm_nat, pm_unc, pm_grad = pm_fn(u)
+                row |= {
+                    "pymc_natural": rel(pm_nat, ref_nat),
+                    "pymc_unconstrained": rel(pm_unc, ref_unc),
                     "pymc_grad": grel(pm_grad, ref_grad),
                 }
-            )
+            rows.append(row)
         out[setting] = rows
     return out
+
+
+def rel(a: float, b: float) -> float:
+    """Relative error of a against b (absolute below 1)."""
+    return abs(a - b) / max(1.0, abs(b))
+
+
+def grel(a: np.ndarray, b: np.ndarray) -> float:
+    """Max-norm relative error of gradient a against b."""
+    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+
+
+def pymc_check(desc: Description, data: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], tuple]:
+    """PyMC's log posterior (natural, unconstrained) and unconstrained gradient at an unconstrained point."""
+    import pytensor
+
+    pm_model = pymc_model(desc, data["x1"], data["y1"])
+    transforms = {"unit": "LogOddsTransform", "positive": "LogTransform", "real": "NoneType"}
+    for name in desc.names:  # the samplers' unconstrained scales must be the same maps
+        kind = type(pm_model.rvs_to_transforms[pm_model[name]]).__name__
+        if kind != transforms[desc.support(name)]:
+            raise SystemExit(f"PyMC transforms {name} by {kind}, not as NumPyro does")
+    value_names = [pm_model.rvs_to_values[pm_model[name]].name for name in desc.names]
+    value_vars = [pm_model.rvs_to_values[pm_model[name]] for name in desc.names]
+    jac = pm_model.logp(jacobian=True)
+    pm_fn = pm_model.compile_fn(
+        [pm_model.logp(jacobian=False), jac, *pytensor.gradient.grad(jac, value_vars)],
+        point_fn=True,
+        mode="NUMBA",
+    )
+
+    def evaluate(u: Mapping[str, Any]) -> tuple[float, float, np.ndarray]:
+        point = {vname: np.asarray(u[name], dtype=float) for vname, name in zip(value_names, desc.names, strict=True)}
+        nat, unc, *grads = pm_fn(point)
+        return float(nat), float(unc), np.concatenate([np.ravel(g) for g in grads])
+
+    return evaluate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,25 +618,41 @@ def median(values: Sequence[float | None]) -> float | None:
 
 
 def summarise(records: Sequence[dict[str, Any]], settings: Sequence[str], contestants: Sequence[str]) -> dict:
-    """Medians over repetitions of every (setting, call, contestant)."""
-    out: dict[str, Any] = {}
+    """Medians (and ranges) over repetitions of every (setting, call, contestant).
+
+    ``ratio_<method>``: ours over the row's ESS-<method>/s, taken within each repetition (both
+    measured side by side), then the median and range over the repetitions.
+    """
+    ours = next((name for name in OURS if name in contestants), None)
+    by_key = {(r["rep"], r["setting"], r["contestant"]): r for r in records}
+    out: dict[str, Any] = {"ours": ours}
     for setting in settings:
         for which in ("first", "repeated"):
             rows = {}
             for name in contestants:
-                runs = [r[which] for r in records if r["setting"] == setting and r["contestant"] == name and which in r]
+                mine = [r for r in records if r["setting"] == setting and r["contestant"] == name and which in r]
+                runs = [r[which] for r in mine]
                 if not runs:
                     continue
-                rows[name] = {
+                row = {
                     "reps": len(runs),
                     "wall_s": median([r["wall_s"] for r in runs]),
-                    "min_ess_bulk": median([r["min_ess_bulk"] for r in runs]),
-                    "ess_per_s": median([r["ess_per_s"] for r in runs]),
-                    "ess_per_s_range": [min(r["ess_per_s"] for r in runs), max(r["ess_per_s"] for r in runs)],
                     "steps_per_draw": median([r["steps_per_draw"] for r in runs]),
                     "divergences": median([r["divergences"] for r in runs]),
-                    "min_ess_params": sorted({r["min_ess_param"] for r in runs}),
                 }
+                for method in ESS_METHODS:
+                    speeds = [r[f"{method}_per_s"] for r in runs]
+                    pairs = [(by_key.get((r["rep"], setting, ours), {}).get(which), r[which]) for r in mine]
+                    ratios = [o[f"{method}_per_s"] / t[f"{method}_per_s"] for o, t in pairs if o]
+                    row |= {
+                        f"min_ess_{method}": median([r[f"min_ess_{method}"] for r in runs]),
+                        f"min_ess_{method}_params": sorted({r[f"min_ess_{method}_param"] for r in runs}),
+                        f"{method}_per_s": median(speeds),
+                        f"{method}_per_s_range": [min(speeds), max(speeds)],
+                        f"ratio_{method}": median(ratios),
+                        f"ratio_{method}_range": [min(ratios), max(ratios)] if ratios else None,
+                    }
+                rows[name] = row
             out[f"{setting}/{which}"] = rows
     return out
 
@@ -594,67 +662,41 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 
 def tables(summary: Mapping[str, Any], agreement: Mapping[str, Any], header: str) -> str:
-    """The markdown: one speed table (ratios against ours) and the log-density agreement."""
-    ours = [name for name in OURS if any(name in rows for rows in summary.values())]
-    cols = [
-        "setting",
-        "call",
-        "contestant",
-        "wall s",
-        "min ESS-bulk",
-        "min ESS-bulk/s",
-        "(range)",
-        "steps/draw",
-        "div.",
-    ]
-    cols += [f"{name} / this" for name in ours]
+    """The markdown: one speed table (ratios against ours, with their ranges) and the log-density agreement."""
+
+    def spread(value: float | None, bounds: Sequence[float] | None, digits: int) -> str:
+        if value is None or bounds is None:
+            return "n/a"
+        low, high = (fmt(v, digits) for v in bounds)
+        return fmt(value, digits) + ("" if low == high else f" ({low}–{high})")
+
+    ours = summary["ours"]
+    cols = ["setting", "call", "contestant", "wall s", "steps/draw", "div."]
+    for method in ESS_METHODS:
+        cols += [f"min ESS-{method}", f"ESS-{method}/s", f"{ours} / this, ESS-{method}/s"]
     lines = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for key, rows in summary.items():
+        if key == "ours":
+            continue
         setting, which = key.split("/")
         for name, row in rows.items():
-            ratios = []
-            for our in ours:
-                a, b = rows.get(our, {}).get("ess_per_s"), row["ess_per_s"]
-                ratios.append(fmt(a / b, 2) if a and b else "n/a")
-            cells = [
-                setting,
-                which,
-                name,
-                fmt(row["wall_s"]),
-                fmt(row["min_ess_bulk"], 0),
-                fmt(row["ess_per_s"]),
-                "–".join(fmt(v, 0) for v in row["ess_per_s_range"]),
-                fmt(row["steps_per_draw"]),
-                fmt(row["divergences"], 0),
-                *ratios,
-            ]
+            cells = [setting, which, name, fmt(row["wall_s"]), fmt(row["steps_per_draw"]), fmt(row["divergences"], 0)]
+            for method in ESS_METHODS:
+                cells += [
+                    fmt(row[f"min_ess_{method}"], 0),
+                    spread(row[f"{method}_per_s"], row[f"{method}_per_s_range"], 0),
+                    spread(row[f"ratio_{method}"], row[f"ratio_{method}_range"], 2),
+                ]
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Log-density agreement with bayescmoe (relative error; gradient: max-norm, unconstrained scale):", ""]
-    cols = [
-        "setting",
-        "point",
-        "log posterior",
-        "numpyro nat.",
-        "numpyro unc.",
-        "numpyro grad",
-        "pymc nat.",
-        "pymc unc.",
-        "pymc grad",
-    ]
+    labels = {"natural": "nat.", "unconstrained": "unc.", "grad": "grad"}
+    present = {k for rows in agreement.values() for r in rows for k in r}
+    keys = [(side, end) for side in ("numpyro", "pymc") for end in labels if f"{side}_{end}" in present]
+    cols = ["setting", "point", "log posterior", *(f"{side} {labels[end]}" for side, end in keys)]
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for setting, rows in agreement.items():
         for r in rows:
-            errs = [
-                f"{r[k]:.1e}"
-                for k in (
-                    "numpyro_natural",
-                    "numpyro_unconstrained",
-                    "numpyro_grad",
-                    "pymc_natural",
-                    "pymc_unconstrained",
-                    "pymc_grad",
-                )
-            ]
+            errs = [f"{r[f'{side}_{end}']:.1e}" for side, end in keys]
             lines.append(f"| {setting} | {r['point']} | {r['log_posterior']:.6g} | " + " | ".join(errs) + " |")
     return "\n".join(lines)
 
@@ -696,7 +738,7 @@ def drive(args: argparse.Namespace) -> None:
 
         print("checking log densities ...", flush=True)
         check = spawn(
-            ["--check", "--settings", *args.settings, "--seed", str(args.seed), *common],
+            ["--check", "--settings", *args.settings, "--contestants", *contestants, "--seed", str(args.seed), *common],
             worker_env(scratch / "check-cache", args),
             scratch / "check.json",
             scratch / "check.log",
@@ -706,10 +748,8 @@ def drive(args: argparse.Namespace) -> None:
         worst = 0.0
         for rows in check.values():
             for r in rows:
-                grads = max(r["numpyro_grad"], r["pymc_grad"])
-                values = max(
-                    r["numpyro_natural"], r["numpyro_unconstrained"], r["pymc_natural"], r["pymc_unconstrained"]
-                )
+                grads = max(v for k, v in r.items() if k.endswith("_grad"))
+                values = max(v for k, v in r.items() if k.endswith(("_natural", "_unconstrained")))
                 worst = max(worst, values)
                 if values > args.tolerance or grads > GRAD_TOLERANCE:
                     print(json.dumps(check, indent=1))
@@ -744,20 +784,25 @@ def drive(args: argparse.Namespace) -> None:
                     if "error" in rec:
                         print(f"[rep {rep}] {setting} {name}: FAILED {rec['error']}\n  " + "\n  ".join(rec["log_tail"]))
                     else:
-                        f, r = rec["first"], rec["repeated"]
-                        print(
-                            f"[rep {rep}{' (priming, untimed)' if rep < 0 else ''}] {setting} {name}: "
-                            f"first {f['wall_s']:.1f} s, ESS {f['min_ess_bulk']:.0f} ({f['ess_per_s']:.1f}/s); "
-                            f"repeated {r['wall_s']:.1f} s, ESS {r['min_ess_bulk']:.0f} ({r['ess_per_s']:.1f}/s)",
-                            flush=True,
+                        calls = "; ".join(
+                            f"{which} {rec[which]['wall_s']:.1f} s"
+                            + "".join(
+                                f", ESS-{m} {rec[which][f'min_ess_{m}']:.0f} ({rec[which][f'{m}_per_s']:.1f}/s)"
+                                for m in ESS_METHODS
+                            )
+                            for which in ("first", "repeated")
                         )
+                        priming = " (priming, untimed)" if rep < 0 else ""
+                        print(f"[rep {rep}{priming}] {setting} {name}: {calls}", flush=True)
                     if rep >= 0:
                         records.append(rec)
         summary = summarise([r for r in records if "error" not in r], args.settings, contestants)
         header = (
             f"n = {args.n}, {args.chains} chains x ({args.warmup} warmup + {args.draws} draws), float64, "
             f"medians of {args.reps} interleaved repetitions, {args.cache} compilation caches for the first call, "
-            f"init {args.init!r}, {os.cpu_count()} cores (nutpie/PyMC cores = {args.cores})"
+            f"init {args.init!r}, {os.cpu_count()} cores (nutpie/PyMC cores = {args.cores}); "
+            "our NUTS options that differ from NumPyro's defaults (numpyro-same-mass uses ours): "
+            + ", ".join(f"{k}={ours} (NumPyro: {theirs})" for k, (ours, theirs) in options_against_numpyro().items())
         )
         text = tables(summary, check, header)
         print("\n" + text)
