@@ -1,4 +1,4 @@
-"""NUTS against its peers: min ESS-bulk per second of wall time.
+"""NUTS against its peers: min ESS-bulk and min ESS-tail per second of wall time.
 
     make bench-peers                                   # builds benchmarks/.venv-peers, runs this
     benchmarks/.venv-peers/bin/python benchmarks/peers.py --quick      # the harness end to end, 3-5 min
@@ -15,6 +15,9 @@ removed ``compiled_nuts``, is skipped with a note):
 - ``numpyro``: a plain NumPyro model written here from the setting's spec (``dist.MixtureGeneral``
   of the frozen expert and a Normal prompt, the same priors), run by ``MCMC(NUTS(model))`` as a
   user would: parallel chains, ``jit_model_args=True``, one ``MCMC`` object reused for new data.
+- ``numpyro-same-mass``: the same, with the NUTS options of bayescmoe's sampler
+  (:func:`our_nuts_options`: mass-matrix regularisation off), so that its ratio isolates what
+  bayescmoe's program and likelihood add beyond the mass matrix.
 - ``nutpie``: a PyMC model of the same posterior (``pm.Mixture``, ``pm.Data`` for x and y),
   ``nutpie.compile_pymc_model(model, backend="numba")`` then ``nutpie.sample``; new data through
   ``compiled.with_data``.
@@ -53,17 +56,22 @@ Protocol:
 6. Samplers: ``--chains`` x (``--warmup`` + ``--draws``), each sampler's defaults otherwise: target
    acceptance 0.8, tree depth 10, a diagonal mass matrix (NumPyro and PyMC: Stan-style windowed
    adaptation from draw variances; nutpie: its own adaptation from draw and gradient variances).
-   ``--init default`` starts each sampler as it starts by default: NumPyro (the three JAX
+   bayescmoe's sampler differs from NumPyro's defaults in one option, printed with the table
+   (:func:`options_against_numpyro`): the adapted variances are not shrunk towards 1e-3
+   (``regularize_mass_matrix=False``); ``numpyro-same-mass`` shares it.
+   ``--init default`` starts each sampler as it starts by default: NumPyro (the JAX
    contestants) uniform in (-2, 2) on the unconstrained scale, independently per chain; nutpie and
    PyMC at the prior's support point (mean) plus U(-1, 1) jitter on the unconstrained scale.
    ``--init truth`` starts every chain of every contestant at the setting's truth (no jitter).
-7. Metrics, computed outside the timed region from the post-warmup draws: ESS-bulk of every scalar
-   parameter (each element of a and beta) from the same ArviZ call (``az.ess(..., method="bulk")``
-   on a DataTree with dims chain, draw); min ESS-bulk / wall seconds; wall seconds; mean leapfrog
-   steps per draw (NumPyro ``num_steps``, nutpie and PyMC ``n_steps``; not recorded by
-   ``compiled_nuts``); divergences after warmup. The table shows medians over the repetitions (and
-   the range of min ESS-bulk/s); the ratio columns are the median min ESS-bulk/s of bayescmoe's
-   contestant over the row's: >= 1 means bayescmoe is at least as fast.
+7. Metrics, computed outside the timed region from the post-warmup draws: ESS-bulk and ESS-tail
+   of every scalar parameter (each element of a and beta), each from one ArviZ call
+   (``az.ess(..., method="bulk")``, ``method="tail"``, on a DataTree with dims chain, draw); min
+   ESS / wall seconds for each; wall seconds; mean leapfrog steps per draw (NumPyro ``num_steps``,
+   nutpie and PyMC ``n_steps``; not recorded by ``compiled_nuts``); divergences after warmup. The
+   table shows medians over the repetitions with their ranges; the ratio columns divide the min
+   ESS/s of bayescmoe's contestant (``fit_nuts``, else ``compiled_nuts``) by the row's within each
+   repetition (the two ran side by side), median and range over the repetitions: >= 1 means
+   bayescmoe is at least as fast.
 
 Results go to ``--out`` (default ``results/peers``, git-ignored): ``peers.json`` (every worker's
 record, the agreement table, the settings) and ``peers.md`` (the tables printed at the end).

@@ -1,8 +1,15 @@
-"""The hand-written NumPyro model of tests/reference.py (the peers benchmark's contestant): bayescmoe's posterior."""
+"""The peers benchmark: its hand-written NumPyro model (tests/reference.py) is bayescmoe's posterior, and its
+--quick run reports every contestant's ESS-bulk/s and ESS-tail/s with ratios to ours."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import runpy
+import subprocess
+import sys
 from functools import partial
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -37,3 +44,35 @@ def test_hand_written_numpyro_log_density_matches_the_package(name):
         assert hand_u == pytest.approx(ref_u, rel=1e-10)
         np.testing.assert_allclose(hand_g, ref_g, rtol=1e-8, atol=1e-8)
     assert jnp.isfinite(ref)
+
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks" / "peers.py"
+
+
+def test_same_mass_contestant_differs_from_numpyro_defaults_as_the_docs_say():
+    """docs/performance.md lists this one difference; numpyro-same-mass takes it over."""
+    peers = runpy.run_path(str(SCRIPT))
+    assert peers["options_against_numpyro"]() == {"regularize_mass_matrix": (False, True)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("peer", [None, "nutpie"])
+def test_quick_run_reports_bulk_and_tail_ratios(peer, tmp_path):
+    """JAX contestants always; nutpie only where the optional extra ``peers`` is installed."""
+    if peer and importlib.util.find_spec(peer) is None:
+        pytest.skip(f"{peer} is not installed (the optional extra peers)")
+    contestants = ["fit_nuts", "numpyro", "numpyro-same-mass", *([peer] if peer else [])]
+    command = [sys.executable, str(SCRIPT), "--quick", "--settings", "p1-family", "--contestants", *contestants]
+    subprocess.run([*command, "--out", str(tmp_path)], check=True, capture_output=True, timeout=900)
+    summary = json.loads((tmp_path / "peers.json").read_text())["summary"]
+    for which in ("first", "repeated"):
+        rows = summary[f"p1-family/{which}"]
+        assert list(rows) == contestants
+        for row in rows.values():
+            for method in ("bulk", "tail"):
+                assert row[f"min_ess_{method}"] > 0 and row[f"{method}_per_s"] > 0
+                low, high = row[f"ratio_{method}_range"]
+                assert low <= row[f"ratio_{method}"] <= high
+        assert rows["fit_nuts"]["ratio_tail"] == pytest.approx(1.0)
+    table = (tmp_path / "peers.md").read_text()
+    assert "fit_nuts / this, ESS-tail/s" in table and "| numpyro-same-mass |" in table
