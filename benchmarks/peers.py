@@ -11,6 +11,8 @@ Contestants (a registry: ``--contestants`` picks some; a name whose code is miss
 removed ``compiled_nuts``, is skipped with a note):
 
 - ``fit_nuts``: :func:`bayescmoe.fit_nuts`, the public one-off fit.
+- ``fit_nuts-regularised`` (off by default): the same with NumPyro's mass-matrix regularisation
+  (``regularize_mass_matrix=True``), bayescmoe's sampler with NumPyro's default options.
 - ``compiled_nuts``: :func:`bayescmoe.inference.nuts.compiled_nuts`, NUTS jitted as a function of the data.
 - ``numpyro``: a plain NumPyro model written here from the setting's spec (``dist.MixtureGeneral``
   of the frozen expert and a Normal prompt, the same priors), run by ``MCMC(NUTS(model))`` as a
@@ -103,6 +105,7 @@ SETTINGS = ("p1-family", "p2-distinguishable")
 #: contestant -> the library side it runs on ("jax" workers import bayescmoe, "pymc" workers PyMC)
 SIDES = {
     "fit_nuts": "jax",
+    "fit_nuts-regularised": "jax",
     "compiled_nuts": "jax",
     "numpyro": "jax",
     "numpyro-same-mass": "jax",
@@ -214,14 +217,19 @@ def _by_chain(samples: Mapping[str, Any]) -> Draws:
     return {k: np.asarray(v, dtype=float) for k, v in samples.items()}
 
 
-def prepare_fit_nuts(desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, opts: Options) -> Call:
+def prepare_fit_nuts(
+    desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, opts: Options, regularised: bool = False
+) -> Call:
+    """``fit_nuts`` as a user calls it; ``regularised``: with NumPyro's mass-matrix regularisation turned back on."""
     import bayescmoe
+
+    extra = {"regularize_mass_matrix": True} if regularised else {}
 
     init = opts.truth if opts.init == "truth" else None
 
     def call(x: np.ndarray, y: np.ndarray, seed: int) -> Run:
         sizes = {"num_warmup": opts.warmup, "num_samples": opts.draws, "num_chains": opts.chains}
-        fit = bayescmoe.fit_nuts(spec, x, y, key=seed, init=init, **sizes)  # no progress bar off a terminal
+        fit = bayescmoe.fit_nuts(spec, x, y, key=seed, init=init, **sizes, **extra)  # no bar off a terminal
         if hasattr(fit, "stats"):  # a NutsFit: draws and statistics by chain
             samples, stats = fit.samples, fit.stats
         else:  # an earlier bayescmoe: NumPyro's MCMC
@@ -364,6 +372,7 @@ def prepare_pymc(desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, opt
 
 CONTESTANTS: dict[str, Callable[[Description, Any, np.ndarray, np.ndarray, Options], Call]] = {
     "fit_nuts": prepare_fit_nuts,
+    "fit_nuts-regularised": partial(prepare_fit_nuts, regularised=True),
     "compiled_nuts": prepare_compiled_nuts,
     "numpyro": prepare_numpyro,
     "numpyro-same-mass": partial(prepare_numpyro, same_mass=True),

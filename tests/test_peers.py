@@ -61,7 +61,7 @@ def test_quick_run_reports_bulk_and_tail_ratios(peer, tmp_path):
     """JAX contestants always; nutpie only where the optional extra ``peers`` is installed."""
     if peer and importlib.util.find_spec(peer) is None:
         pytest.skip(f"{peer} is not installed (the optional extra peers)")
-    contestants = ["fit_nuts", "numpyro", "numpyro-same-mass", *([peer] if peer else [])]
+    contestants = ["fit_nuts", "fit_nuts-regularised", "numpyro", "numpyro-same-mass", *([peer] if peer else [])]
     command = [sys.executable, str(SCRIPT), "--quick", "--settings", "p1-family", "--contestants", *contestants]
     subprocess.run([*command, "--out", str(tmp_path)], check=True, capture_output=True, timeout=900)
     summary = json.loads((tmp_path / "peers.json").read_text())["summary"]
