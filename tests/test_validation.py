@@ -129,6 +129,17 @@ def test_fit_options_are_refused_before_any_work(field, options, monkeypatch):
         fitting.run_setting(get_setting("p1-family"), num_chain=2)
 
 
+def test_a_fit_beyond_memory_is_refused_before_any_work(monkeypatch):
+    """run_setting refuses n whose data and pointwise draws would not fit in memory, before simulating."""
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the memory was checked")
+
+    monkeypatch.setattr(fitting, "simulate", no_work)
+    err = _raises("n", fitting.run_setting, get_setting("p1-family"), n=2_000_000_000)
+    assert "GB" in str(err)
+
+
 # ----------------------------------------------------------------------------------------------
 # parameters
 # ----------------------------------------------------------------------------------------------

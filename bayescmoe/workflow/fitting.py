@@ -56,8 +56,6 @@ def _timed[T](meta: dict[str, Any], bar: tqdm, label: str, fn: Callable[..., T],
 
 
 def require_fit_options(
-    spec: ModelSpec,
-    n: int | None,
     *,
     methods: Sequence[str],
     nuts_init: str,
@@ -65,13 +63,10 @@ def require_fit_options(
     num_warmup: int,
     num_samples: int,
     num_chains: int,
-    log_likelihood: bool,
-    predictive: bool,
     pointwise_thin: int,
     **_: Any,
 ) -> None:
-    """Refuse, before any work, :func:`fit` options (its keywords) that are out of range, and a fit of n
-    observations (if given) whose data and pointwise groups of n numbers per kept draw would not fit in memory."""
+    """Refuse, before any work, :func:`fit` options (its keywords) that are out of range."""
     methods = tuple(methods)
     unknown = sorted(set(methods) - set(METHODS))
     require(not unknown, "methods", f"unknown method(s) {unknown}; choose from {list(METHODS)}")
@@ -86,10 +81,25 @@ def require_fit_options(
     require_positive_ints(
         num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains, pointwise_thin=pointwise_thin
     )
-    if n is not None:
-        pointwise = (int(log_likelihood) + int(predictive)) / pointwise_thin
-        stored = num_chains * num_samples * pointwise if "nuts" in methods else 0
-        require_memory(FIT_BYTES * n * (spec.width + 2 + stored), "n", f"fitting n = {n} observations")
+
+
+def require_fit_memory(
+    spec: ModelSpec,
+    n: int,
+    *,
+    methods: Sequence[str],
+    num_samples: int,
+    num_chains: int,
+    log_likelihood: bool,
+    predictive: bool,
+    pointwise_thin: int,
+    **_: Any,
+) -> None:
+    """Refuse, before any work, a :func:`fit` (its checked keywords) of n observations whose data and
+    pointwise groups of n numbers per kept draw would not fit in memory."""
+    pointwise = (int(log_likelihood) + int(predictive)) / pointwise_thin
+    stored = num_chains * num_samples * pointwise if "nuts" in methods else 0
+    require_memory(FIT_BYTES * n * (spec.width + 2 + stored), "n", f"fitting n = {n} observations")
 
 
 def unpack(x: Any, y: Any = None, h0: Any = None, nu0: Any = None) -> tuple[Any, Any, Any, Any]:
@@ -162,12 +172,12 @@ def fit(
         "predictive": predictive,
         "pointwise_thin": pointwise_thin,
     }
-    require_fit_options(spec, None, **options)
+    require_fit_options(**options)
     x, y, h0, nu0 = unpack(x, y, h0, nu0)
     require(y is not None, "y", "required: the targets, one per row of x")
     names = feature_names(spec, x, features)
     x, y = check_data(spec, model_inputs(spec, x, h0, nu0), y)
-    require_fit_options(spec, int(y.shape[0]), **options)
+    require_fit_memory(spec, int(y.shape[0]), **options)
     k_mle, k_map, k_nuts, k_pred = jax.random.split(split_seed(key)[1] if isinstance(key, int) else key, 4)
     starts = truth if init is None else init
     meta: dict[str, Any] = {"n": int(y.shape[0]), "methods": list(methods)}
@@ -240,7 +250,8 @@ def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **opti
     require_positive_ints(n=n)
     bound = inspect.signature(fit).bind_partial(**options)  # an unknown option is a TypeError, as in fit
     bound.apply_defaults()
-    require_fit_options(setting.spec, n, **bound.arguments)
+    require_fit_options(**bound.arguments)
+    require_fit_memory(setting.spec, n, **bound.arguments)
     truth = setting.truth.at(setting.spec, n)
     x, y = simulate(split_seed(seed)[0], setting.spec, truth, n, setting.x_dist)
     attrs = {
