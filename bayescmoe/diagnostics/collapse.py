@@ -320,8 +320,8 @@ def require_evidence(evidence: str | Evidence | None) -> None:
 def evidence_of(dt: xr.DataTree, evidence: str | Evidence | None = "auto") -> Evidence | None:
     """The evidence ``collapse_report`` decides with: ``"auto"``, the result's own (what :func:`bayescmoe.fit`
     stored) or else :func:`~bayescmoe.diagnostics.predictive.prompt_evidence`'s default; a criterion of
-    :data:`EVIDENCE`; an :class:`Evidence` computed elsewhere (the stepping-stone ladder); or None."""
-    require_evidence(evidence)
+    :data:`EVIDENCE`; an :class:`Evidence` computed elsewhere (the stepping-stone ladder); or None
+    (``evidence`` as :func:`require_evidence` accepts it, checked by ``collapse_report`` before any work)."""
     if evidence is None or isinstance(evidence, Evidence):
         return evidence
     stored = stored_evidence(dt)
