@@ -245,7 +245,7 @@ def test_frozen_weight_and_bias():
 
 
 def test_unknown_gate():
-    _raises("gate", ModelSpec, FrozenExpert(), gate="softmax")
+    _raises("gate", ModelSpec, FrozenExpert(), gate="top-k")
     _raises("gate", ModelSpec.from_config, {"frozen": {}, "gate": "top1"})
 
 

@@ -2,7 +2,12 @@
 
     log p(y | x) = logaddexp( log(1 - w(x)) + log f0(y | h0(x), nu0),  log w(x) + log g(y | h(x), nu) )
 
-g is the prompt's family (Gaussian by default, :class:`~bayescmoe.model.spec.PromptExpert`).
+g is the prompt's family (Gaussian by default, :class:`~bayescmoe.model.spec.PromptExpert`). With
+K >= 2 prompts (docs/guide.md: *Several prompts*)
+
+    log p(y | x) = logsumexp( log w0(x) + log f0(y | h0(x), nu0),  log w_k(x) + log g_k(y | h_k(x), nu_k), k < K )
+
+and the prompts' quantities below carry a last axis of length K.
 
 log w and log(1 - w) come from log/log1p (constant gate) or log_sigmoid (sigmoid gate), so
 lambda near 0 or 1 and large |beta.x + tau| stay finite. ``inputs`` are the model's inputs
@@ -55,11 +60,20 @@ def features(spec: ModelSpec, inputs: Array) -> Array:
 
 
 def gate_log_weights(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> tuple[Array, Array]:
-    """(log w(x), log(1 - w(x))) of the prompt, shape (n,) each.
+    """(log w(x), log w0(x)): the prompt's and the frozen expert's log weights, shape (n,) each, or
+    (n, K) and (n,) with K >= 2 prompts.
 
-    Constant gate (P1): w = lam. Sigmoid gate (P2): w = sigmoid(beta.x + tau), the two-expert
-    softmax with the frozen expert's logit fixed at 0.
+    Constant gate (P1): w = lam, w0 = 1 - lam (1 - sum lam). Sigmoid gate (P2): w = sigmoid(beta.x + tau),
+    the two-expert softmax with the frozen expert's logit fixed at 0; with K >= 2 the softmax over
+    (0, beta_k.x + tau_k).
     """
+    if spec.num_prompts > 1:
+        if spec.gate == "constant":
+            lam = jnp.broadcast_to(params["lam"], inputs.shape[:1] + params["lam"].shape)
+            return jnp.log(lam), jnp.log1p(-jnp.sum(lam, axis=1))
+        logits = features(spec, inputs) @ params["beta"].T + params["tau"]
+        log_w0 = -jax.nn.logsumexp(jnp.concatenate([jnp.zeros_like(logits[:, :1]), logits], axis=1), axis=1)
+        return logits + log_w0[:, None], log_w0
     if spec.gate == "constant":
         lam = jnp.broadcast_to(params["lam"], inputs.shape[:1])
         return jnp.log(lam), jnp.log1p(-lam)
@@ -87,20 +101,32 @@ def frozen_log_density(spec: ModelSpec, inputs: Array, y: Array) -> Array:
 
 
 def prompt_mean(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
-    """h(x) = act(a.x [+ b]) of the prompt expert."""
-    return expert_mean(spec.prompt.mean, features(spec, inputs), params["a"], params.get("b"))
+    """h(x) = act(a.x [+ b]) of the prompt expert, shape (n,); (n, K) for K >= 2 prompts."""
+    x = features(spec, inputs)
+    if spec.num_prompts == 1:
+        return expert_mean(spec.prompt.mean, x, params["a"], params.get("b"))
+    b = params.get("b")
+    means = [
+        expert_mean(p.mean, x, params["a"][k], None if b is None else b[k]) for k, p in enumerate(spec.prompts)
+    ]
+    return jnp.stack(means, axis=1)
 
 
 def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array) -> Array:
-    """log g(y | h(x), nu) of the prompt expert of its family (nu its variance), shape (n,)."""
-    p = spec.prompt
-    return family_logpdf(p.family, y, prompt_mean(spec, params, inputs), params["nu"], p.df)
+    """log g(y | h(x), nu) of the prompt expert of its family (nu its variance), shape (n,); (n, K) for K >= 2."""
+    mean = prompt_mean(spec, params, inputs)
+    if spec.num_prompts == 1:
+        return family_logpdf(spec.prompt.family, y, mean, params["nu"], spec.prompt.df)
+    densities = [family_logpdf(p.family, y, mean[:, k], params["nu"][k], p.df) for k, p in enumerate(spec.prompts)]
+    return jnp.stack(densities, axis=1)
 
 
 def mean_gap(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
-    """rms_i(h(x_i) - h0(x_i)) / sqrt(mean_i nu0): how far the prompt's mean lies from f0's, in f0's noise sd."""
-    squared = jnp.mean((prompt_mean(spec, params, inputs) - frozen_mean(spec, inputs)) ** 2)
-    return jnp.sqrt(squared / jnp.mean(frozen_variance(spec, inputs)))
+    """rms_i(h(x_i) - h0(x_i)) / sqrt(mean_i nu0): how far the prompt's mean lies from f0's, in f0's noise sd
+    (shape (K,) with K >= 2 prompts)."""
+    h0 = frozen_mean(spec, inputs)
+    gap = prompt_mean(spec, params, inputs) - (h0 if spec.num_prompts == 1 else h0[:, None])
+    return jnp.sqrt(jnp.mean(gap**2, axis=0) / jnp.mean(frozen_variance(spec, inputs)))
 
 
 @jax.custom_jvp
@@ -128,12 +154,40 @@ def _log_mix_jvp(primals: tuple[Array, Array, Array], tangents: tuple[Array, Arr
     return out, (r1 - r0) * d_lam + w0 * d_f0 + w1 * d_f1
 
 
+@jax.custom_jvp
+def log_mix_many(lam: Array, log_f0: Array, log_fk: Array) -> Array:
+    """log((1 - sum lam) f0 + sum_k lam_k f_k) for K >= 2 prompts (lam (K,), log_fk (n, K)), with
+    :func:`log_mix`'s exact derivatives at the boundary: (f_k - f0) / p in lam_k, responsibilities in the
+    experts' log-densities."""
+    return jax.nn.logsumexp(_log_terms(lam, log_f0, log_fk), axis=1)
+
+
+def _log_terms(lam: Array, log_f0: Array, log_fk: Array) -> Array:
+    """(n, K + 1): log w0 + log f0, then log lam_k + log f_k."""
+    return jnp.concatenate([(jnp.log1p(-jnp.sum(lam)) + log_f0)[:, None], jnp.log(lam) + log_fk], axis=1)
+
+
+@log_mix_many.defjvp
+def _log_mix_many_jvp(primals: tuple[Array, Array, Array], tangents: tuple[Array, Array, Array]):
+    lam, log_f0, log_fk = primals
+    d_lam, d_f0, d_fk = tangents
+    out = log_mix_many(lam, log_f0, log_fk)
+    shares = jnp.exp(_log_terms(lam, log_f0, log_fk) - out[:, None])  # responsibilities, in [0, 1]
+    ratios = jnp.exp(log_fk - out[:, None]) - jnp.exp(log_f0 - out)[:, None]  # (f_k - f0) / p
+    return out, ratios @ d_lam + shares[:, 0] * d_f0 + jnp.sum(shares[:, 1:] * d_fk, axis=1)
+
+
 def log_likelihood(
     spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array, log_f0: Array | None = None
 ) -> Array:
     """Pointwise log p(y_i | x_i), shape (n,); ``log_f0``: :func:`frozen_log_density` of (inputs, y), if known."""
     log_f0 = frozen_log_density(spec, inputs, y) if log_f0 is None else log_f0
     log_f1 = prompt_log_density(spec, params, inputs, y)
+    if spec.num_prompts > 1:
+        if spec.gate == "constant":
+            return log_mix_many(params["lam"], log_f0, log_f1)
+        log_w, log_w0 = gate_log_weights(spec, params, inputs)
+        return jax.nn.logsumexp(jnp.concatenate([(log_w0 + log_f0)[:, None], log_w + log_f1], axis=1), axis=1)
     if spec.gate == "constant":
         return log_mix(params["lam"], log_f0, log_f1)
     log_w, log_1mw = gate_log_weights(spec, params, inputs)

@@ -1,11 +1,13 @@
 """The parameters of a spec: their priors, their unconstrained scale, the log posterior, and their labels.
 
 Parameters travel as dicts keyed by :attr:`~bayescmoe.model.spec.ModelSpec.param_names` (natural
-scale theta: lam in [0, 1], nu > 0, the rest real). Samplers and optimisers work on the
-unconstrained scale u = T^-1(theta), T the bijection onto each parameter's support (logit lam,
-log nu, the identity otherwise: :func:`constrain`, :func:`unconstrain`). The flattened natural
-vector is ordered by sorted name, vectors expanded (:func:`flat_labels`), and a scalar is labelled
-as ``az.summary`` labels it, ``a[0]`` (:func:`by_label`, :func:`name_of`).
+scale theta: lam in [0, 1] (on the simplex for K >= 2 prompts), nu > 0, the rest real). Samplers and
+optimisers work on the unconstrained scale u = T^-1(theta), T the bijection onto each parameter's
+support (logit lam, log nu, the identity otherwise; stick-breaking for the weights of K >= 2
+prompts and NumPyro's ordered transforms under an ordering constraint: :func:`constrain`,
+:func:`unconstrain`). The flattened natural vector is ordered by sorted name, arrays expanded in
+row-major order (:func:`flat_labels`), and a scalar is labelled as ``az.summary`` labels it,
+``a[0]``, or ``a[1, 0]`` with K >= 2 prompts (:func:`by_label`, :func:`name_of`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ Array = jax.Array
 Params = dict[str, Array]
 #: a weight exactly at 0 or 1 (a start at lam* = 0) is moved this far inside before its logit
 BOUNDARY_NUDGE = 1e-6
+#: parameters whose last axis runs over the features (labelled by their names)
+FEATURE_PARAMS = ("a", "beta")
 
 
 def bijection(spec: ModelSpec, name: str) -> Transform:
@@ -46,12 +50,17 @@ def constrain(spec: ModelSpec, u: Mapping[str, Array]) -> Params:
 
 def unconstrain(spec: ModelSpec, params: Mapping[str, Array]) -> Params:
     """u = T^-1(theta) of a point or of draws (any leading axes); a weight exactly at 0 or 1 is first
-    moved :data:`BOUNDARY_NUDGE` inside, so that a start at lam* = 0 has a finite logit."""
+    moved :data:`BOUNDARY_NUDGE` inside, so that a start at lam* = 0 has a finite logit (on the simplex:
+    each weight to at least the nudge, the frozen expert's too)."""
     out = {}
     for k, v in params.items():
         v = jnp.asarray(v, dtype=float)
         if spec.support(k) == "unit":
             v = jnp.where(v <= 0.0, BOUNDARY_NUDGE, jnp.where(v >= 1.0, 1.0 - BOUNDARY_NUDGE, v))
+        if spec.support(k) == "simplex":
+            v = jnp.maximum(v, BOUNDARY_NUDGE)
+            total = jnp.sum(v, -1, keepdims=True)
+            v = jnp.where(total > 1.0 - BOUNDARY_NUDGE, v * (1.0 - BOUNDARY_NUDGE) / total, v)
         out[k] = bijection(spec, k).inv(v)
     return out
 
@@ -81,25 +90,25 @@ def log_posterior(
 
 def flat_labels(spec: ModelSpec) -> tuple[str, ...]:
     """Names of the entries of the flattened natural parameter vector (``ravel_pytree`` order)."""
-    labels: list[str] = []
-    for name in sorted(spec.param_names):
-        labels += [f"{name}[{i}]" for i in range(spec.dim)] if spec.shape(name) else [name]
-    return tuple(labels)
+    return tuple(by_label({name: np.zeros(spec.shape(name)) for name in sorted(spec.param_names)}))
 
 
 def by_label(
     values: Mapping[str, np.ndarray], lead: int = 0, features: Sequence[object] | None = None
 ) -> dict[str, np.ndarray]:
-    """Split parameter arrays into scalars labelled as in ``az.summary`` (``a[0]``, or ``a[bmi]`` with the
-    feature coordinate ``features``), keeping ``lead`` axes."""
+    """Split parameter arrays into scalars labelled as in ``az.summary`` (``a[0]``, ``a[1, 0]`` with K >= 2
+    prompts, or ``a[bmi]`` with the feature coordinate ``features``), keeping ``lead`` axes."""
     out = {}
     for name, value in values.items():
         value = np.asarray(value)
         if value.ndim == lead:
             out[name] = value
-        else:
-            labels = range(value.shape[-1]) if features is None else features
-            out.update({f"{name}[{label}]": value[..., i] for i, label in enumerate(labels)})
+            continue
+        for index in np.ndindex(*value.shape[lead:]):
+            parts = [str(i) for i in index]
+            if features is not None and name in FEATURE_PARAMS:
+                parts[-1] = str(features[index[-1]])
+            out[f"{name}[{', '.join(parts)}]"] = value[(Ellipsis, *index)]
     return out
 
 

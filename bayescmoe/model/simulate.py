@@ -1,7 +1,8 @@
 """Simulate (X, Y) from the contaminated MoE (docs/science.md: *The model*).
 
 X is standard normal (the papers' experiments) or uniform on the unit ball (the bounded X the
-theory assumes); Y picks the prompt with probability w(x), else the frozen expert.
+theory assumes); Y picks the prompt with probability w(x), else the frozen expert (with K >= 2
+prompts: expert k with probability w_k(x), the frozen expert with w0(x)).
 """
 
 from __future__ import annotations
@@ -37,16 +38,25 @@ def sample_x(key: Array, n: int, d: int, kind: str = "normal") -> Array:
 
 
 def sample_y(key: Array, spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
-    """Y | X from the mixture: prompt with probability w(x), frozen expert otherwise."""
+    """Y | X from the mixture: prompt with probability w(x), frozen expert otherwise (K >= 2: expert k
+    with probability w_k(x))."""
     k_pick, k_frozen, k_prompt = jax.random.split(key, 3)
-    log_w, _ = gate_log_weights(spec, params, inputs)
-    use_prompt = jnp.log(jax.random.uniform(k_pick, inputs.shape[:1])) < log_w
+    log_w, log_w0 = gate_log_weights(spec, params, inputs)
     f = spec.frozen
     nu0 = frozen_variance(spec, inputs)
     y_frozen = family_sample(k_frozen, f.family, frozen_mean(spec, inputs), nu0, f.df, f.laplace_reading)
-    p = spec.prompt
-    y_prompt = family_sample(k_prompt, p.family, prompt_mean(spec, params, inputs), params["nu"], p.df)
-    return jnp.where(use_prompt, y_prompt, y_frozen)
+    mean = prompt_mean(spec, params, inputs)
+    if spec.num_prompts == 1:
+        use_prompt = jnp.log(jax.random.uniform(k_pick, inputs.shape[:1])) < log_w
+        p = spec.prompt
+        return jnp.where(use_prompt, family_sample(k_prompt, p.family, mean, params["nu"], p.df), y_frozen)
+    keys = jax.random.split(k_prompt, spec.num_prompts)
+    draws = [
+        family_sample(keys[k], p.family, mean[:, k], params["nu"][k], p.df) for k, p in enumerate(spec.prompts)
+    ]
+    pick = jax.random.categorical(k_pick, jnp.concatenate([log_w0[:, None], log_w], axis=1), axis=1)
+    every = jnp.stack([y_frozen, *draws], axis=1)
+    return jnp.take_along_axis(every, pick[:, None], axis=1)[:, 0]
 
 
 def simulate(

@@ -1,11 +1,14 @@
 """What a contaminated mixture of experts is: immutable, validated specs (docs: the science, section 1).
 
-    p(y | x) = (1 - w(x)) f0(y | h0(x), nu0) + w(x) g(y | h(x), nu)
+    p(y | x) = w0(x) f0(y | h0(x), nu0) + sum_{k=1..K} w_k(x) g_k(y | h_k(x), nu_k)
 
-with gate w(x) = lam (``constant``, P1) or sigmoid(beta.x + tau) (``sigmoid``, P2). The frozen
-expert (family, h0 and nu0) is fixed; the prompt g (Gaussian by default, or Laplace or Student-t,
-docs/guide.md: *The prompt's family*) has its mean parameters a (and bias b) and variance nu
-trained. Parameters travel as dicts keyed by :attr:`ModelSpec.param_names`.
+with one prompt (K = 1, the papers' model: w(x) = lam, the ``constant`` gate of P1, or
+sigmoid(beta.x + tau), the ``sigmoid`` gate of P2, and w0 = 1 - w) or several (docs/guide.md:
+*Several prompts*: constant weights lam on the simplex, w0 = 1 - sum lam, or a softmax over K + 1
+logits with the frozen expert's fixed at 0). The frozen expert (family, h0 and nu0) is fixed; each
+prompt g_k (Gaussian by default, or Laplace or Student-t, docs/guide.md: *The prompt's family*) has
+its mean parameters a_k (and bias b_k) and variance nu_k trained. Parameters travel as dicts keyed
+by :attr:`ModelSpec.param_names`; with K >= 2 prompts each has a leading ``prompt`` axis of length K.
 
 The **model's inputs** (``inputs`` in every function below :func:`bayescmoe.fit`) are one array of
 shape (n, :attr:`ModelSpec.width`): the d features x that the prompt and the gate see, then, when
@@ -31,6 +34,10 @@ from bayescmoe.model.families import check_family
 from bayescmoe.model.priors import Prior, default_prior
 
 GATES = ("constant", "sigmoid")
+#: another name of the sigmoid gate, natural for K >= 2 prompts (it is stored as "sigmoid")
+SOFTMAX = "softmax"
+#: parameters an ordering constraint may order (across prompts): ModelSpec(order=...)
+ORDERABLE = ("b", "nu", "tau")
 #: the top-level fields of a TOML config (:meth:`ModelSpec.from_file`, :meth:`Setting.from_file`)
 CONFIG_FIELDS = ("name", "paper", "regime", "description", "spec", "truth", "data")
 #: the value of ``frozen.mean`` or ``frozen.nu`` that means "supplied per observation with the data"
@@ -129,21 +136,52 @@ class PromptExpert:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A contaminated MoE: gate kind, frozen expert, prompt expert and a prior per parameter.
+    """A contaminated MoE: gate kind, frozen expert, prompt expert(s) and a prior per parameter.
+
+    ``prompt`` is one :class:`PromptExpert` or a sequence of K of them (docs/guide.md: *Several
+    prompts*); a sequence of one is stored as that prompt, K >= 2 as a tuple. The prompts of K >= 2
+    share ``bias`` (true or false); each has its own mean structure and family. ``gate`` is
+    ``constant`` or ``sigmoid`` (``softmax``, its name for K >= 2, is accepted and stored as
+    ``sigmoid``). ``order`` (K >= 2 only) names a parameter of :data:`ORDERABLE` held increasing
+    across prompts, which removes label switching among prompts of one structure.
 
     ``priors`` may name any subset of the parameters (missing ones get defaults) or be the string
     ``"flat"`` for flat priors on all of them; it is stored complete, as sorted pairs.
     """
 
     frozen: FrozenExpert
-    prompt: PromptExpert = field(default_factory=PromptExpert)
+    prompt: Any = field(default_factory=PromptExpert)
     gate: str = "constant"
     priors: Any = ()
+    order: str | None = None
 
     def __post_init__(self) -> None:
         require(isinstance(self.frozen, FrozenExpert), "frozen", "must be a FrozenExpert")
-        require(isinstance(self.prompt, PromptExpert), "prompt", "must be a PromptExpert")
-        require(self.gate in GATES, "gate", f"unknown gate {self.gate!r}; choose from {list(GATES)}")
+        prompts = self.prompt if isinstance(self.prompt, (list, tuple)) else (self.prompt,)
+        require(
+            len(prompts) > 0,
+            "prompt",
+            "needs at least one prompt (the frozen expert alone is bayescmoe.frozen_baseline's model)",
+        )
+        for k, p in enumerate(prompts):
+            where = "prompt" if len(prompts) == 1 else f"prompt[{k}]"
+            require(isinstance(p, PromptExpert), where, f"must be a PromptExpert, got {type(p).__name__}")
+            require(
+                p.bias == prompts[0].bias,
+                f"{where}.bias",
+                f"the prompts must all have a bias or all not (prompt[0].bias = {prompts[0].bias})",
+            )
+        object.__setattr__(self, "prompt", prompts[0] if len(prompts) == 1 else tuple(prompts))
+        if self.gate == SOFTMAX:
+            object.__setattr__(self, "gate", "sigmoid")
+        require(self.gate in GATES, "gate", f"unknown gate {self.gate!r}; choose from {[*GATES, SOFTMAX]}")
+        if self.order is not None:
+            require(self.num_prompts > 1, "order", "orders parameters across prompts: it needs K >= 2 prompts")
+            require(
+                self.order in self.param_names and self.order in ORDERABLE,
+                "order",
+                f"can order one of {[n for n in ORDERABLE if n in self.param_names]}, got {self.order!r}",
+            )
         if isinstance(self.priors, str):
             require(self.priors == "flat", "priors", "the only named prior set is 'flat'")
             given: dict[str, Any] = {name: "flat" for name in self.param_names}
@@ -163,9 +201,26 @@ class ModelSpec:
                 if name in given
                 else default_prior(self.support(name), self.frozen.nu)
             )
-            prior.check(self.support(name), f"priors.{name}")
+            prior.check(self.support(name), f"priors.{name}", self.shape(name))
             resolved[name] = prior
         object.__setattr__(self, "priors", tuple(sorted(resolved.items())))
+
+    @property
+    def prompts(self) -> tuple[PromptExpert, ...]:
+        """The K prompts, in order (one for the papers' model)."""
+        return self.prompt if isinstance(self.prompt, tuple) else (self.prompt,)
+
+    @property
+    def num_prompts(self) -> int:
+        """K, the number of prompts."""
+        return len(self.prompts)
+
+    def with_prompts(self, k: int) -> ModelSpec:
+        """A copy with K = ``k`` prompts, each like the first (its priors are kept where they still fit, the
+        weights' reset to the default)."""
+        require_positive_ints(prompts=k)
+        priors = {n: p for n, p in self.priors if not (n == "lam" and k != self.num_prompts)}
+        return replace(self, prompt=(self.prompts[0],) * k, priors=priors, order=self.order if k > 1 else None)
 
     @property
     def dim(self) -> int:
@@ -181,16 +236,24 @@ class ModelSpec:
     def param_names(self) -> tuple[str, ...]:
         """Trainable parameters: gate (lam, or beta and tau), then prompt (a, [b], nu)."""
         gate = ("lam",) if self.gate == "constant" else ("beta", "tau")
-        prompt = ("a", "b", "nu") if self.prompt.bias else ("a", "nu")
+        prompt = ("a", "b", "nu") if self.prompts[0].bias else ("a", "nu")
         return gate + prompt
 
     def shape(self, name: str) -> tuple[int, ...]:
-        """Shape of parameter ``name``: (d,) for the vectors a and beta, () otherwise."""
-        return (self.dim,) if name in ("a", "beta") else ()
+        """Shape of parameter ``name``: (d,) for the vectors a and beta, () otherwise; K >= 2 prompts add a
+        leading axis of length K."""
+        lead = (self.num_prompts,) if self.num_prompts > 1 else ()
+        return lead + ((self.dim,) if name in ("a", "beta") else ())
 
     def support(self, name: str) -> str:
-        """Natural constraint of a parameter: 'unit' (lam), 'positive' (nu) or 'real'."""
-        return {"lam": "unit", "nu": "positive"}.get(name, "real")
+        """Natural constraint of a parameter (:data:`~bayescmoe.model.priors.SUPPORTS`): 'unit' (lam; 'simplex'
+        for K >= 2 prompts), 'positive' (nu) or 'real', made 'ordered' / 'positive_ordered' by :attr:`order`."""
+        if name == "lam" and self.num_prompts > 1:
+            return "simplex"
+        support = {"lam": "unit", "nu": "positive"}.get(name, "real")
+        if name == self.order:
+            return "ordered" if support == "real" else "positive_ordered"
+        return support
 
     def prior(self, name: str) -> Prior:
         """The prior of parameter ``name``."""
@@ -202,17 +265,29 @@ class ModelSpec:
 
     @property
     def same_structure(self) -> bool:
-        """Whether prompt and frozen mean functions coincide (mean and bias): the prompt's mean can be h0.
+        """Whether prompt and frozen mean functions coincide (mean and bias): the prompt's mean can be h0
+        (for K >= 2: some prompt's).
 
         False for a frozen expert given by its predictions: whether a prompt can equal h0 is then a
         property of the data, not of the spec. Merging needs :attr:`same_family` too.
         """
-        return self.prompt.mean == self.frozen.mean and self.prompt.bias == (self.frozen.bias is not None)
+        return any(self._same_structure(p) for p in self.prompts)
 
     @property
     def same_family(self) -> bool:
-        """Whether prompt and frozen expert are of one family (and one df): the prompt's density can be f0's."""
-        return self.prompt.family == self.frozen.family and self.prompt.df == self.frozen.df
+        """Whether prompt and frozen expert are of one family (and one df): the prompt's density can be f0's
+        (for K >= 2: some prompt's)."""
+        return any(self._same_family(p) for p in self.prompts)
+
+    def _same_structure(self, p: PromptExpert) -> bool:
+        return p.mean == self.frozen.mean and p.bias == (self.frozen.bias is not None)
+
+    def _same_family(self, p: PromptExpert) -> bool:
+        return p.family == self.frozen.family and p.df == self.frozen.df
+
+    def mergeable(self) -> tuple[bool, ...]:
+        """Per prompt: whether it can equal f0 (f0's family, df and mean structure), i.e. merge into it."""
+        return tuple(self._same_structure(p) and self._same_family(p) for p in self.prompts)
 
     @property
     def distinguishable(self) -> bool:
@@ -235,16 +310,31 @@ class ModelSpec:
             h0 = _linear_form(f.weight, f.bias)
             h0 = h0 if f.mean == "linear" else f"{f.mean}({h0})"
         nu0 = "nu0(x)" if f.nu == GIVEN else f"{f.nu:g}"
-        h = "a.x" + (" + b" if self.prompt.bias else "")
-        h = h if self.prompt.mean == "linear" else f"{self.prompt.mean}({h})"
-        w, one_minus = ("lam", "(1 - lam)") if self.gate == "constant" else ("w(x)", "(1 - w(x))")
-        gate = "" if self.gate == "constant" else ", w(x) = sigmoid(beta.x + tau)"
         priors = ", ".join(
             f"{name} ~ {prior.family}" + (f"({', '.join(f'{a:g}' for a in prior.args)})" if prior.args else "")
             for name, prior in self.priors
         )
-        frozen, prompt = _family_symbol(f.family, f.df), _family_symbol(self.prompt.family, self.prompt.df)
-        return f"p(y | x) = {one_minus} {frozen}(y | {h0}, {nu0}) + {w} {prompt}(y | {h}, nu){gate}\npriors: {priors}"
+        order = f", {self.order} increasing across prompts" if self.order else ""
+        frozen = _family_symbol(f.family, f.df)
+        if self.num_prompts == 1:
+            h = "a.x" + (" + b" if self.prompt.bias else "")
+            h = h if self.prompt.mean == "linear" else f"{self.prompt.mean}({h})"
+            w, one_minus = ("lam", "(1 - lam)") if self.gate == "constant" else ("w(x)", "(1 - w(x))")
+            gate = "" if self.gate == "constant" else ", w(x) = sigmoid(beta.x + tau)"
+            prompt = _family_symbol(self.prompt.family, self.prompt.df)
+            model = f"p(y | x) = {one_minus} {frozen}(y | {h0}, {nu0}) + {w} {prompt}(y | {h}, nu){gate}"
+            return f"{model}\npriors: {priors}"
+        terms = []
+        for k, p in enumerate(self.prompts):
+            h = f"a[{k}].x" + (f" + b[{k}]" if p.bias else "")
+            h = h if p.mean == "linear" else f"{p.mean}({h})"
+            w = f"lam[{k}]" if self.gate == "constant" else f"w[{k}](x)"
+            terms.append(f"{w} {_family_symbol(p.family, p.df)}(y | {h}, nu[{k}])")
+        if self.gate == "constant":
+            w0, gate = "(1 - sum lam)", ""
+        else:
+            w0, gate = "w0(x)", ", (w0, w[k])(x) = softmax(0, beta[k].x + tau[k])"
+        return f"p(y | x) = {w0} {frozen}(y | {h0}, {nu0}) + {' + '.join(terms)}{gate}{order}\npriors: {priors}"
 
     def to_config(self) -> dict[str, Any]:
         """Plain dict (TOML/JSON form) that :meth:`from_config` reads back."""
@@ -252,31 +342,31 @@ class ModelSpec:
         if self.frozen.mean != GIVEN:
             frozen["weight"] = list(self.frozen.weight)
             del frozen["dim"]
-        return {
+        prompts = [{k: v for k, v in vars(p).items() if v is not None} for p in self.prompts]
+        out = {
             "gate": self.gate,
             "frozen": frozen,
-            "prompt": {k: v for k, v in vars(self.prompt).items() if v is not None},
+            "prompt": prompts[0] if len(prompts) == 1 else prompts,
             "priors": {name: prior.to_config() for name, prior in self.priors},
         }
+        return out if self.order is None else {**out, "order": self.order}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ModelSpec:
         """Build a spec from its dict form, naming the field of any malformed entry."""
         require(isinstance(config, Mapping), "spec", "must be a table")
-        unknown = sorted(set(config) - {"gate", "frozen", "prompt", "priors"})
+        unknown = sorted(set(config) - {"gate", "frozen", "prompt", "priors", "order"})
         require(not unknown, "spec", f"unknown field(s) {unknown}")
         require("frozen" in config, "frozen", "missing: the pre-trained expert must be described")
-        parts = {}
-        for name, kind in (("frozen", FrozenExpert), ("prompt", PromptExpert)):
-            table = config.get(name, {})
-            require(isinstance(table, Mapping), name, "must be a table")
-            allowed = set(kind.__dataclass_fields__)
-            extra = sorted(set(table) - allowed)
-            require(not extra, name, f"unknown field(s) {extra}; allowed: {sorted(allowed)}")
-            parts[name] = kind(**table)
+        frozen = _from_table(FrozenExpert, config["frozen"], "frozen")
+        prompt = config.get("prompt", {})
+        if isinstance(prompt, (list, tuple)):  # [[spec.prompt]] tables: K prompts
+            prompt = [_from_table(PromptExpert, table, f"prompt[{k}]") for k, table in enumerate(prompt)]
+        else:
+            prompt = _from_table(PromptExpert, prompt, "prompt")
         priors = config.get("priors", ())
         require(isinstance(priors, (Mapping, str, tuple)), "priors", "must be a table or 'flat'")
-        return cls(gate=config.get("gate", "constant"), priors=priors, **parts)
+        return cls(frozen, prompt, config.get("gate", "constant"), priors, config.get("order"))
 
     @classmethod
     def from_file(cls, path: str | Path) -> ModelSpec:
@@ -287,6 +377,15 @@ class ModelSpec:
             return cls.from_config(config["spec"])
         except TypeError as err:
             raise BayescmoeError("config", f"malformed entry ({err})") from None
+
+
+def _from_table(kind: type, table: Any, name: str) -> Any:
+    """A FrozenExpert or PromptExpert from its config table, naming ``name`` for a malformed one."""
+    require(isinstance(table, Mapping), name, "must be a table")
+    allowed = set(kind.__dataclass_fields__)
+    extra = sorted(set(table) - allowed)
+    require(not extra, name, f"unknown field(s) {extra}; allowed: {sorted(allowed)}")
+    return kind(**table)
 
 
 def _family_symbol(family: str, df: float | None) -> str:
@@ -323,13 +422,22 @@ def check_params(spec: ModelSpec, params: Mapping[str, Any], field_name: str = "
         where = f"{field_name}.{name}"
         value = as_floats(params[name], where)
         shape = spec.shape(name)
-        origin = f" (d = {spec.dim}, the length of frozen.weight)" if shape else ""
+        origin = [f"d = {spec.dim}, the length of frozen.weight"] if name in ("a", "beta") else []
+        origin = ([f"K = {spec.num_prompts} prompts"] if spec.num_prompts > 1 else []) + origin
+        origin = f" ({'; '.join(origin)})" if origin else ""
         require(value.shape == shape, where, f"must have shape {shape}{origin}, got {value.shape}")
         require(bool(np.all(np.isfinite(value))), where, "must be finite (no NaN or inf)")
-        if name == "lam":
+        support = spec.support(name)
+        if support == "unit":
             require(0.0 <= float(value) <= 1.0, where, f"weight must lie in [0, 1], got {float(value)}")
+        if support == "simplex":
+            ok = bool(np.all(value >= 0)) and float(np.sum(value)) <= 1.0
+            require(ok, where, f"weights must be >= 0 with sum <= 1 (w0 = 1 - sum), got {value.tolist()}")
         if name == "nu":
-            require(float(value) > 0.0, where, f"variance must be positive, got {float(value)}")
+            require(bool(np.all(value > 0.0)), where, f"variance must be positive, got {value.tolist()}")
+        if support in ("ordered", "positive_ordered"):
+            ok = bool(np.all(np.diff(value) > 0))
+            require(ok, where, f"must increase across prompts (spec.order = {name!r}), got {value.tolist()}")
         out[name] = value
     return out
 
