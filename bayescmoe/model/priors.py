@@ -62,7 +62,9 @@ class SubSimplexTransform(Transform):
 
     def log_abs_det_jacobian(self, x: Array, y: Array, intermediates: Any = None) -> Array:
         # the stick-breaking Jacobian is that of its first K outputs, which lam are
-        return StickBreakingTransform().log_abs_det_jacobian(x, None)
+        return StickBreakingTransform().log_abs_det_jacobian(
+            x, jnp.concatenate([y, 1 - jnp.sum(y, -1, keepdims=True)], -1)
+        )
 
     def tree_flatten(self) -> tuple[tuple, dict]:
         return (), {}
