@@ -129,7 +129,12 @@ def savage_dickey_log_bf(dt: xr.DataTree, max_draws: int = SAVAGE_DICKEY_DRAWS) 
     """
     spec = spec_of(dt)
     require(spec.gate == "constant", "result", "the Savage-Dickey Bayes factor needs the constant gate (lam = 0)")
-    prior = spec.prior("lam")
+    require(
+        spec.num_prompts == 1,
+        "evidence",
+        f"Savage-Dickey is computed for one prompt; with K = {spec.num_prompts} prompts use 'loo'",
+    )
+    prior = spec.prior("lam").distribution("unit", ())  # a Beta (a 'dirichlet' prior on one weight is one too)
     require(
         all(spec.prior(k).family != "flat" for k in spec.param_names),
         "result",
@@ -144,7 +149,7 @@ def savage_dickey_log_bf(dt: xr.DataTree, max_draws: int = SAVAGE_DICKEY_DRAWS) 
     draws = {
         k: jnp.asarray(dt["posterior"][k].values[:, ::step].reshape(-1, *dt["posterior"][k].shape[2:])) for k in names
     }
-    mass = np.diff(stats.beta.cdf(LAM_GRID, *prior.args))
+    mass = np.diff(stats.beta.cdf(LAM_GRID, float(prior.concentration1), float(prior.concentration0)))
     lam = jnp.asarray(LAM_GRID)
     base = jnp.sum(log_f0)
 
@@ -172,7 +177,8 @@ def prompt_evidence(dt: xr.DataTree, criterion: str = "auto") -> Evidence:
     ``"loo"``, or ``"auto"``, Savage-Dickey for a constant gate with proper priors and LOO otherwise."""
     require(criterion in CRITERIA, "evidence", f"unknown criterion {criterion!r}; choose from {list(CRITERIA)}")
     spec = spec_of(dt)
-    savage_dickey = spec.gate == "constant" and all(spec.prior(k).family != "flat" for k in spec.param_names)
+    proper = all(spec.prior(k).family != "flat" for k in spec.param_names)
+    savage_dickey = spec.gate == "constant" and spec.num_prompts == 1 and proper
     if criterion == "savage-dickey" or (criterion == "auto" and savage_dickey):
         return savage_dickey_log_bf(dt)
     return loo_evidence(dt)

@@ -87,7 +87,7 @@ from bayescmoe.results.datatree import data_of, features_of, spec_of
 #: gate parameters; all others belong to the prompt
 GATE_PARAMS = ("lam", "beta", "tau")
 #: prior families whose variance is finite on the natural scale (inversegamma: only when alpha > 2)
-FINITE_VARIANCE = ("normal", "beta", "lognormal", "halfnormal")
+FINITE_VARIANCE = ("normal", "beta", "dirichlet", "lognormal", "halfnormal")
 #: variance of log(parameter) under the priors without a natural-scale variance (closed forms):
 #: log InverseGamma(alpha, rate) = log rate - log Gamma(alpha, 1), log HalfCauchy(s) = log s + log|Cauchy|
 LOG_VARIANCE = {
@@ -177,6 +177,8 @@ def prior_variance(spec: ModelSpec, name: str) -> tuple[np.ndarray, str]:
     """Prior variance of each scalar of ``name`` and its scale: natural, unconstrained (log), or none (flat)."""
     prior = spec.prior(name)
     shape = spec.shape(name)
+    if spec.support(name) in ("ordered", "positive_ordered"):  # order statistics: no closed form here
+        return np.full(shape, np.nan), "none"
     if prior.family in FINITE_VARIANCE or (prior.family == "inversegamma" and prior.args[0] > 2):
         law = prior.distribution(spec.support(name), shape)
         return np.broadcast_to(np.asarray(law.variance, dtype=float), shape).copy(), "natural"

@@ -93,6 +93,14 @@ class SubSimplexDirichlet(dist.Distribution):
     def sample(self, key: Array, sample_shape: tuple[int, ...] = ()) -> Array:
         return dist.Dirichlet(self.concentration).sample(key, sample_shape)[..., 1:]
 
+    @property
+    def mean(self) -> Array:
+        return dist.Dirichlet(self.concentration).mean[..., 1:]
+
+    @property
+    def variance(self) -> Array:
+        return dist.Dirichlet(self.concentration).variance[..., 1:]
+
     def log_prob(self, value: Array) -> Array:
         w0 = 1 - jnp.sum(value, -1, keepdims=True)
         return dist.Dirichlet(self.concentration).log_prob(jnp.concatenate([w0, value], -1))

@@ -42,19 +42,33 @@ VECTOR_DIMS = {"a": ["feature"], "beta": ["feature"]}
 POINTWISE_GROUPS = ("log_likelihood", "posterior_predictive", "prior_predictive")
 #: HDF5's byte shuffle then gzip (zlib level 4), on every numeric array :func:`save` writes
 COMPRESSION = {"zlib": True, "complevel": 4, "shuffle": True}
-DIMS = {**VECTOR_DIMS, "y": ["obs"], "x": ["obs", "feature"], "h0": ["obs"], "nu0": ["obs"]}
+DATA_DIMS = {"y": ["obs"], "x": ["obs", "feature"], "h0": ["obs"], "nu0": ["obs"]}
+
+
+def param_dims(spec: ModelSpec) -> dict[str, list[str]]:
+    """The dimensions of each parameter: ``feature`` for a and beta, after ``prompt`` with K >= 2 prompts."""
+    lead = ["prompt"] if spec.num_prompts > 1 else []
+    return {name: lead + VECTOR_DIMS.get(name, []) for name in spec.param_names}
+
+
+def param_coords(spec: ModelSpec) -> dict[str, np.ndarray]:
+    """The coordinates of the parameters' dimensions: features 0..d-1, prompts 0..K-1 (K >= 2)."""
+    prompt = {"prompt": np.arange(spec.num_prompts)} if spec.num_prompts > 1 else {}
+    return {"feature": np.arange(spec.dim), **prompt}
 
 
 def params_dataset(spec: ModelSpec, params: Mapping[str, Any], attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
-    """A Dataset with one variable per parameter (vectors along ``feature``)."""
-    data = {k: (VECTOR_DIMS.get(k, []), np.asarray(params[k], dtype=float)) for k in spec.param_names}
-    return xr.Dataset(data, coords={"feature": np.arange(spec.dim)}, attrs=dict(attrs or {}))
+    """A Dataset with one variable per parameter (vectors along ``feature``, prompts along ``prompt``)."""
+    dims = param_dims(spec)
+    data = {k: (dims[k], np.asarray(params[k], dtype=float)) for k in spec.param_names}
+    return xr.Dataset(data, coords=param_coords(spec), attrs=dict(attrs or {}))
 
 
 def draws_tree(spec: ModelSpec, draws: Mapping[str, np.ndarray]) -> xr.DataTree:
-    """A group of per-draw values (chain, draw[, feature]) keyed by parameter, as ArviZ's groups are."""
-    data = {k: (("chain", "draw", *VECTOR_DIMS.get(k, [])[: np.ndim(v) - 2]), np.asarray(v)) for k, v in draws.items()}
-    return xr.DataTree(xr.Dataset(data, coords={"feature": np.arange(spec.dim)}))
+    """A group of per-draw values (chain, draw[, prompt][, feature]) keyed by parameter, as ArviZ's groups are."""
+    dims = param_dims(spec)
+    data = {k: (("chain", "draw", *dims.get(k, [])[: np.ndim(v) - 2]), np.asarray(v)) for k, v in draws.items()}
+    return xr.DataTree(xr.Dataset(data, coords=param_coords(spec)))
 
 
 def estimate_tree(spec: ModelSpec, est: PointEstimate) -> xr.DataTree:
@@ -129,7 +143,8 @@ def to_datatree(
     require(isinstance(prior_draws, int) and prior_draws >= 0, "prior_draws", f"must be >= 0, got {prior_draws!r}")
     names = feature_names(spec, inputs, features)
     inputs, y = check_data(spec, inputs, y)
-    coords = {"feature": np.arange(spec.dim), "obs": np.arange(y.shape[0])}
+    coords = {**param_coords(spec), "obs": np.arange(y.shape[0])}
+    dims = {**param_dims(spec), **DATA_DIMS}
     constant = {
         "x": inputs[:, : spec.dim],
         **{name: inputs[:, spec.dim + j] for j, name in enumerate(spec.frozen.given)},
@@ -138,7 +153,7 @@ def to_datatree(
     if nuts is not None:
         samples = nuts.samples
         groups = {"posterior": samples, "sample_stats": sample_stats(nuts), "observed_data": {"y": y}}
-        dt = az.from_dict({**groups, "constant_data": constant}, coords=coords, dims=DIMS)
+        dt = az.from_dict({**groups, "constant_data": constant}, coords=coords, dims=dims)
         dt["log_prior"] = draws_tree(spec, log_prior_draws(spec, samples))
         dt["unconstrained_posterior"] = draws_tree(spec, unconstrain(spec, samples))
         thinned = {k: v[:, ::pointwise_thin] for k, v in samples.items()}
@@ -149,11 +164,11 @@ def to_datatree(
             pointwise["log_likelihood"] = pointwise_log_likelihood(spec, jnp.asarray(inputs), jnp.asarray(y), thinned)
         if predictive:
             pointwise["posterior_predictive"] = posterior_predictive(spec, jnp.asarray(inputs), thinned, k_post)
-        thin = az.from_dict({g: {"y": v} for g, v in pointwise.items()}, coords={**coords, "draw": draw}, dims=DIMS)
+        thin = az.from_dict({g: {"y": v} for g, v in pointwise.items()}, coords={**coords, "draw": draw}, dims=dims)
         for group in pointwise:
             dt[group] = thin[group]
     else:
-        dt = az.from_dict({"observed_data": {"y": y}, "constant_data": constant}, coords=coords, dims=DIMS)
+        dt = az.from_dict({"observed_data": {"y": y}, "constant_data": constant}, coords=coords, dims=dims)
     if prior_draws and proper_prior(spec):
         prior = {k: v[None] for k, v in prior_draws_of(spec, jnp.asarray(inputs), k_prior, prior_draws).items()}
         y_prior = prior.pop("y")

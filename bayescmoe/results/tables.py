@@ -7,21 +7,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayescmoe.model.params import by_label
 from bayescmoe.results.datatree import spec_of
 from bayescmoe.results.evidence import stored_evidence
 
 
 def flatten(ds: xr.Dataset, names: tuple[str, ...]) -> dict[str, float]:
     """{"a[0]": ..., "nu": ...}: one entry per scalar, labelled as in ``az.summary`` (by the feature coordinate)."""
-    out: dict[str, float] = {}
-    for name in names:
-        values = np.atleast_1d(ds[name].values)
-        if ds[name].ndim:
-            labels = ds[name][ds[name].dims[-1]].values
-            out.update({f"{name}[{label}]": float(v) for label, v in zip(labels, values, strict=True)})
-        else:
-            out[name] = float(values[0])
-    return out
+    features = ds["feature"].values if "feature" in ds.coords else None
+    return {k: float(v) for k, v in by_label({n: ds[n].values for n in names}, features=features).items()}
 
 
 def fit_table(dt: xr.DataTree) -> pd.DataFrame:

@@ -6,6 +6,8 @@ stored MLE or MAP) and each new row x:
     E[y | x, theta] = (1 - w(x)) h0(x) + w(x) h(x)          (every family has its mean: h0, h)
     P(prompt | x, y, theta) = w(x) g(y | h(x), nu) / p(y | x, theta)     (g the prompt's family)
 
+(with K >= 2 prompts, w0(x) h0(x) + sum_k w_k(x) h_k(x), and the gate and the responsibility per prompt,
+along a ``prompt`` dimension)
 and one simulated y per draw (NumPyro's ``Predictive`` on the model's observation site; a plug-in
 point gets ``num_samples`` of them). The predictive mean, the gate and the predictive y are
 summarised by their mean and an equal-tailed interval of ``ci_prob`` over the draws (ArviZ's
@@ -64,8 +66,11 @@ def _summaries(spec: ModelSpec, draws: dict[str, Array], inputs: Array) -> tuple
     """E[y | x, theta] and w(x) for every draw (leading axis) and row."""
 
     def one(params: dict[str, Array]) -> tuple[Array, Array]:
-        w = jnp.exp(gate_log_weights(spec, params, inputs)[0])
-        return (1.0 - w) * frozen_mean(spec, inputs) + w * prompt_mean(spec, params, inputs), w
+        log_w, log_w0 = gate_log_weights(spec, params, inputs)
+        w, h0, h = jnp.exp(log_w), frozen_mean(spec, inputs), prompt_mean(spec, params, inputs)
+        if spec.num_prompts > 1:
+            return jnp.exp(log_w0) * h0 + jnp.sum(w * h, axis=1), w
+        return (1.0 - w) * h0 + w * h, w
 
     return jax.vmap(one)(draws)
 
@@ -77,19 +82,18 @@ def _scores(spec: ModelSpec, draws: dict[str, Array], inputs: Array, y: Array) -
     def one(params: dict[str, Array]) -> tuple[Array, Array]:
         log_p = log_likelihood(spec, params, inputs, y)
         log_w = gate_log_weights(spec, params, inputs)[0]
-        return log_p, jnp.exp(log_w + prompt_log_density(spec, params, inputs, y) - log_p)
+        lead = log_p if spec.num_prompts == 1 else log_p[:, None]
+        return log_p, jnp.exp(log_w + prompt_log_density(spec, params, inputs, y) - lead)
 
     return jax.vmap(one)(draws)
 
 
 def _band(name: str, values: np.ndarray, prob: float) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
-    """Mean and equal-tailed interval of ``prob`` over the leading axis, as ``name``, ``name_lower``, ``name_upper``."""
+    """Mean and equal-tailed interval of ``prob`` over the leading axis, as ``name``, ``name_lower``, ``name_upper``
+    (over ``obs``, and ``prompt`` for a per-prompt quantity)."""
+    dims = ("obs", "prompt")[: values.ndim - 1]
     lower, upper = np.quantile(values, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
-    return {
-        name: (("obs",), values.mean(axis=0)),
-        f"{name}_lower": (("obs",), lower),
-        f"{name}_upper": (("obs",), upper),
-    }
+    return {name: (dims, values.mean(axis=0)), f"{name}_lower": (dims, lower), f"{name}_upper": (dims, upper)}
 
 
 def predict(
@@ -111,7 +115,7 @@ def predict(
     columns (a pandas DataFrame, an xarray DataArray or Dataset), they are matched by name, in any
     order; ``h0`` / ``nu0`` as in :func:`fit`; ``y_new``: the new targets, when known.
     ``method``: the posterior's draws (``"nuts"``) or the stored ``"map"`` or ``"mle"`` as a plug-in
-    point. Returns a Dataset over ``obs`` (the new rows) and ``feature``: the inputs ``x`` and
+    point. Returns a Dataset over ``obs`` (the new rows), ``feature`` (and ``prompt``): the inputs ``x`` and
     ``h0``; the predictive draws ``y`` (chain, draw, obs); ``mean``, ``gate`` and ``y_pred`` with
     ``_lower`` / ``_upper`` bounds of the ``ci_prob`` interval; with ``y_new`` also
     ``responsibility`` (posterior mean of P(prompt | x, y)), ``log_predictive_density`` and
@@ -157,7 +161,7 @@ def predict(
         diff = lpd - frozen
         data |= {
             "y_observed": (("obs",), y),
-            "responsibility": (("obs",), resp.mean(axis=0)),
+            "responsibility": (("obs", "prompt")[: resp.ndim - 1], resp.mean(axis=0)),
             "log_predictive_density": (("obs",), lpd),
             "log_predictive_density_frozen": (("obs",), frozen),
         }
@@ -168,4 +172,6 @@ def predict(
             "elpd_diff_se": float(math.sqrt(len(diff)) * np.std(diff, ddof=1)) if len(diff) > 1 else math.nan,
         }
     coords = {"obs": np.arange(len(inputs)) if rows is None else rows, "feature": list(columns)}
+    if spec.num_prompts > 1:
+        coords["prompt"] = np.arange(spec.num_prompts)
     return xr.Dataset(data, coords=coords, attrs=attrs)
