@@ -10,3 +10,5 @@ NUM_TEMPERATURES = 32
 POINTWISE_DTYPES = ("float64", "float32")
 #: the most variables (a coordinate counts as one) the default pair plot shows
 PAIR_MAX = 6
+#: the criteria that choose the number of prompts (:mod:`bayescmoe.studies.prompts`); the first four by default
+PROMPT_CRITERIA = ("loo", "loo-2se", "wbic", "llc", "evidence")

@@ -9,6 +9,7 @@
     bayescmoe predict results/p2-distinguishable.nc --data new.csv --out predictions.csv
     bayescmoe collapse results/p2-merging-nu-e1.nc [--evidence ladder]
     bayescmoe singular results/p2-distinguishable.nc --json
+    bayescmoe prompts p1-one-prompt-k2 --max-prompts 3 --out results/prompts.csv
 
 Bad input ends with one line on stderr, exit status 2, and no output file written.
 """
@@ -30,7 +31,7 @@ from bayescmoe.cli.args import (
     guarded,
     seed,
 )
-from bayescmoe.defaults import GAMMA, NUM_TEMPERATURES, PAIR_MAX
+from bayescmoe.defaults import GAMMA, NUM_TEMPERATURES, PAIR_MAX, PROMPT_CRITERIA
 from bayescmoe.errors import BayescmoeError, FitWarning, require
 from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.runtime import configure
@@ -68,28 +69,34 @@ def run_script(main: Callable[[argparse.Namespace], object], doc: str | None, n:
     return guarded(run)
 
 
-def _fit(args: argparse.Namespace) -> None:
+def _source(args: argparse.Namespace):
+    """(name, setting, spec) of a command's SETTING or ``--config``: the setting to simulate, or None with
+    ``--data`` (then only the config's spec is read)."""
     from bayescmoe.files import read_toml
     from bayescmoe.model.settings import Setting, get_setting
     from bayescmoe.model.spec import ModelSpec
-    from bayescmoe.results.data import read_data
-    from bayescmoe.workflow.fitting import fit, run_setting
 
     if (args.setting is None) == (args.config is None):
         raise BayescmoeError("setting", "give a setting name or --config FILE (one of them)")
     if args.data is None:
         setting = get_setting(args.setting) if args.config is None else Setting.from_file(args.config)
-        require_writable(args.out)
-        report_run(run_setting(setting, n=args.n, seed=args.seed, **fit_options(args)), setting.name, args)
-        return
+        return setting.name, setting, setting.spec
     if args.n is not None:
         raise BayescmoeError("n", "the data file sets n: drop --n with --data")
     if args.config is None:
-        name, spec = args.setting, get_setting(args.setting).spec
-    else:
-        spec = ModelSpec.from_file(args.config)
-        name = str(read_toml(args.config).get("name", Path(args.config).stem))
+        return args.setting, None, get_setting(args.setting).spec
+    return str(read_toml(args.config).get("name", Path(args.config).stem)), None, ModelSpec.from_file(args.config)
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from bayescmoe.results.data import read_data
+    from bayescmoe.workflow.fitting import fit, run_setting
+
+    name, setting, spec = _source(args)
     require_writable(args.out)
+    if setting is not None:
+        report_run(run_setting(setting, n=args.n, seed=args.seed, **fit_options(args)), setting.name, args)
+        return
     x, y = read_data(args.data, spec, **columns_of(args))
     attrs = {"setting": name, "data_file": str(Path(args.data).resolve())}
     report_run(fit(spec, x, y, key=args.seed, attrs=attrs, **fit_options(args)), name, args)
@@ -142,6 +149,33 @@ def _singular(args: argparse.Namespace) -> None:
         return
     print(f"singular learning theory and evidence of {dt.attrs.get('setting', Path(args.result).name)}")
     print(report.render())
+
+
+def _prompts(args: argparse.Namespace) -> None:
+    from bayescmoe.model.simulate import simulate
+    from bayescmoe.results.data import read_data
+    from bayescmoe.studies.prompts import choose_prompts, require_choice
+    from bayescmoe.workflow.fitting import split_seed
+
+    name, setting, spec = _source(args)
+    require_choice(spec, args.max_prompts, args.criteria)
+    out = None if args.out is None else Path(args.out)
+    require(out is None or out.suffix == ".csv", "out", f"{out}: the table is written as .csv")
+    if out is not None:
+        require_writable(out.parent)
+    if setting is None:
+        x, y = read_data(args.data, spec, **columns_of(args))
+    else:
+        n = setting.n if args.n is None else args.n
+        x, y = simulate(split_seed(args.seed)[0], spec, setting.truth.at(spec, n), n, setting.x_dist)
+    sampler = {"num_warmup": args.num_warmup, "num_samples": args.num_samples, "num_chains": args.num_chains}
+    choice = choose_prompts(
+        spec, x, y, max_prompts=args.max_prompts, criteria=args.criteria, key=args.seed, progress_bar=True, **sampler
+    )
+    print(f"how many prompts for {name} (n = {len(y)}; K = 0 is the frozen expert alone)")
+    print(choice.render())
+    if out is not None:
+        print(f"wrote {atomic_write(out, lambda tmp: choice.table.to_csv(tmp))}")
 
 
 #: the output types of ``bayescmoe predict``, by suffix
@@ -283,7 +317,32 @@ def build_parser() -> argparse.ArgumentParser:
     singular.add_argument("--num-samples", type=int, default=500, help="per tempered run")
     singular.add_argument("--num-chains", type=int, default=4, help="per tempered run")
     singular.set_defaults(func=_singular)
+    _add_prompts_parser(sub)
     return parser
+
+
+def _add_prompts_parser(sub) -> None:
+    """``bayescmoe prompts``: how many prompts (:func:`~bayescmoe.studies.prompts.choose_prompts`)."""
+    prompts = sub.add_parser("prompts", help="fit K = 1..K_max prompts to a setting or a data file and compare K")
+    prompts.add_argument("setting", nargs="?", help="setting name (see 'bayescmoe list'); its data are simulated")
+    prompts.add_argument("--config", help="TOML file of a spec (and truth, to simulate) instead of a name")
+    prompts.add_argument("--data", help="compare on this CSV, .npz or NetCDF file instead of simulating")
+    add_column_arguments(prompts)
+    prompts.add_argument("--n", type=int, default=None, help="sample size when simulating (default: the setting's)")
+    prompts.add_argument("--seed", type=seed, default=0, help="seed of data, starts and chains")
+    prompts.add_argument("--max-prompts", type=int, default=3, help="K_max (default 3)")
+    prompts.add_argument(
+        "--criteria",
+        nargs="+",
+        choices=PROMPT_CRITERIA,
+        default=PROMPT_CRITERIA[:4],
+        help="criteria to score K by (default: %(default)s; 'evidence' runs about 33 NUTS fits per K)",
+    )
+    prompts.add_argument("--num-warmup", type=int, default=500, help="per NUTS run")
+    prompts.add_argument("--num-samples", type=int, default=500, help="per NUTS run")
+    prompts.add_argument("--num-chains", type=int, default=4, help="per NUTS run")
+    prompts.add_argument("--out", default=None, help="write the table to this .csv")
+    prompts.set_defaults(func=_prompts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

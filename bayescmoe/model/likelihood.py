@@ -106,9 +106,7 @@ def prompt_mean(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> 
     if spec.num_prompts == 1:
         return expert_mean(spec.prompt.mean, x, params["a"], params.get("b"))
     b = params.get("b")
-    means = [
-        expert_mean(p.mean, x, params["a"][k], None if b is None else b[k]) for k, p in enumerate(spec.prompts)
-    ]
+    means = [expert_mean(p.mean, x, params["a"][k], None if b is None else b[k]) for k, p in enumerate(spec.prompts)]
     return jnp.stack(means, axis=1)
 
 

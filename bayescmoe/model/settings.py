@@ -120,6 +120,20 @@ P2_STUDENT = ModelSpec(
     gate="sigmoid",
 )
 
+# Several prompts (docs/guide.md: *Several prompts*): P1's Gaussian f0 with two linear Gaussian prompts,
+# both distinguishable from f0 and from each other; and P1's one-prompt data fitted with K = 2 prompts,
+# whose true second prompt has weight 0 (any values of its other parameters give the same data: here
+# prompt 0's).
+P1_TWO = ModelSpec(FrozenExpert("gaussian", **P1_FROZEN), (PromptExpert(), PromptExpert()))
+P1_SECOND_PROMPT = {"a": E1 + E2, "b": -1.0, "nu": 0.05}
+
+
+def two_prompts(lam: tuple[float, float], first: dict, second: dict) -> Truth:
+    """The truth of a K = 2 spec from each prompt's parameters (``first``, ``second``) and their weights."""
+    stacked = {k: np.stack([np.asarray(first[k], float), np.asarray(second[k], float)]) for k in first}
+    return Truth({"lam": np.asarray(lam), **stacked})
+
+
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
@@ -202,6 +216,22 @@ SETTINGS: dict[str, Setting] = {
             "Student-t(5) frozen expert and prompt, prompt eta* = e1 (1 + n^-1/8), nu* = nu0 = 0.001",
             P2_STUDENT,
             merging_prompt(P2_STUDENT, P2_GATE, 1.0, 1 / 8, {"a": E1}),
+        ),
+        Setting(
+            "p1-two-prompts",
+            "ext",
+            "two distinguishable prompts",
+            "Gaussian frozen expert, two linear prompts, lam* = (0.3, 0.2), (a*, b*) = (-e1 + e2, 0.5), (e1 + e2, -1)",
+            P1_TWO,
+            two_prompts((0.3, 0.2), P1_PROMPT, P1_SECOND_PROMPT),
+        ),
+        Setting(
+            "p1-one-prompt-k2",
+            "ext",
+            "one real prompt fitted with two",
+            "P1's Gaussian f0 with one prompt (lam* = 0.3, a* = -e1 + e2, b* = 0.5, nu* = 0.1), fitted with K = 2",
+            P1_TWO,
+            two_prompts((0.3, 0.0), P1_PROMPT, P1_PROMPT),
         ),
     )
 }

@@ -51,9 +51,7 @@ def sample_y(key: Array, spec: ModelSpec, params: Mapping[str, Array], inputs: A
         p = spec.prompt
         return jnp.where(use_prompt, family_sample(k_prompt, p.family, mean, params["nu"], p.df), y_frozen)
     keys = jax.random.split(k_prompt, spec.num_prompts)
-    draws = [
-        family_sample(keys[k], p.family, mean[:, k], params["nu"][k], p.df) for k, p in enumerate(spec.prompts)
-    ]
+    draws = [family_sample(keys[k], p.family, mean[:, k], params["nu"][k], p.df) for k, p in enumerate(spec.prompts)]
     pick = jax.random.categorical(k_pick, jnp.concatenate([log_w0[:, None], log_w], axis=1), axis=1)
     every = jnp.stack([y_frozen, *draws], axis=1)
     return jnp.take_along_axis(every, pick[:, None], axis=1)[:, 0]

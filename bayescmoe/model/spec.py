@@ -216,10 +216,11 @@ class ModelSpec:
         return len(self.prompts)
 
     def with_prompts(self, k: int) -> ModelSpec:
-        """A copy with K = ``k`` prompts, each like the first (its priors are kept where they still fit, the
-        weights' reset to the default)."""
+        """A copy with K = ``k`` prompts, each like the first. The priors are kept, but for the weights' when
+        K changes: a flat or symmetric Dirichlet prior (one concentration) is kept, any other reset to the default."""
         require_positive_ints(prompts=k)
-        priors = {n: p for n, p in self.priors if not (n == "lam" and k != self.num_prompts)}
+        fits = lambda p: p.family == "flat" or (p.family == "dirichlet" and len(p.args) == 1)  # noqa: E731
+        priors = {n: p for n, p in self.priors if n != "lam" or k == self.num_prompts or fits(p)}
         return replace(self, prompt=(self.prompts[0],) * k, priors=priors, order=self.order if k > 1 else None)
 
     @property

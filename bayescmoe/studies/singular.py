@@ -186,6 +186,19 @@ def _refit_map(dt: xr.DataTree, spec: ModelSpec, inputs: Array, y: Array, key: i
     return fit_map(spec, inputs, y, key=key, init=[*stored, mean])
 
 
+def local_learning_coefficient(
+    spec: ModelSpec, inputs: Array, y: Array, start: Mapping[str, Any], *, key: int, gamma: float, **sampler: Any
+) -> tuple[Estimate, np.ndarray, PointEstimate, PowerDraws]:
+    """(llc, its per-chain values, w*, the localised draws): w* the likelihood's local maximum reached from
+    ``start`` (the MAP: the global maximum can be a variance spike), the power posterior at t = 1/log n
+    localised at w*."""
+    mle = fit_mle(spec, inputs, y, init=start, num_random_starts=0)
+    power = 1.0 / math.log(y.shape[0])
+    local = power_posterior(spec, inputs, y, [power], key=key, center=mle.params, gamma=gamma, **sampler)[0]
+    llc, chains = learning_coefficient(local, mle.log_likelihood)
+    return llc, chains, mle, local
+
+
 def ladder_evidence(
     dt: xr.DataTree, *, key: int = 0, num_temperatures: int = NUM_TEMPERATURES, **sampler: int | float | str | bool
 ) -> Evidence:
@@ -221,9 +234,7 @@ def singular_report(
     n = y.shape[0]
     power = 1.0 / math.log(n)
     map_ = _refit_map(dt, spec, x, y, key)
-    mle = fit_mle(spec, x, y, init=map_.params, num_random_starts=0)  # the local maximum next to the posterior
-    local = power_posterior(spec, x, y, [power], key=key + 1, center=mle.params, gamma=gamma, **sampler)[0]
-    llc, chains = learning_coefficient(local, mle.log_likelihood)
+    llc, chains, mle, local = local_learning_coefficient(spec, x, y, map_.params, key=key + 1, gamma=gamma, **sampler)
     tempered = power_posterior(spec, x, y, [power], key=key + 2, init=map_.params, **sampler)[0]
     ss, ti, steps = log_evidence(
         spec, x, y, init=map_.params, key=key + 3, num_temperatures=num_temperatures, **sampler
@@ -232,7 +243,7 @@ def singular_report(
     criterion = wbic(tempered)
     pointwise, loo = _result_pointwise(dt)
     w, p_waic = waic(pointwise)
-    constant = spec.gate == "constant"
+    constant = spec.gate == "constant" and spec.num_prompts == 1
     return SingularReport(
         n=n,
         k=len(flat_labels(spec)),
