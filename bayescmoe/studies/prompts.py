@@ -46,7 +46,7 @@ from bayescmoe.inference.predictive import proper_prior
 from bayescmoe.inference.tempered import power_posterior
 from bayescmoe.model.params import flat_labels
 from bayescmoe.model.simulate import simulate
-from bayescmoe.model.spec import ModelSpec
+from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
 from bayescmoe.results.datatree import data_of, params_of
 from bayescmoe.studies.collapse_paths import Chains
 from bayescmoe.studies.singular import local_learning_coefficient, log_evidence
@@ -219,6 +219,33 @@ def choose_prompts(
     head = ["params", "elpd_loo", "elpd_loo_se", "elpd_diff", "dse"]
     table = table[head + [c for c in table.columns if c not in head]]
     return PromptsChoice(table, picks_of(table, criteria), tuple(results))
+
+
+#: the design of the pick-rate study: f0 N(x1 - 0.5 x2, 0.25) in d = 2, prompts N(a.x + b, 0.1)
+FROZEN = FrozenExpert("gaussian", "linear", (1.0, -0.5), 0.0, 0.25)
+PROMPT_A = {"a": (0.5, 0.5), "b": 1.0, "nu": 0.1}
+#: a second prompt far from the first (``distinct``) or 1.6 of its noise sds away in b only (``close``)
+PROMPT_B = {"distinct": {"a": (-1.0, 0.5), "b": -1.0, "nu": 0.1}, "close": {"a": (0.5, 0.5), "b": 1.5, "nu": 0.1}}
+#: setting -> (true K, weights of prompts A and B, which second prompt)
+CHOICE_DESIGN = {
+    "k0": (0, (0.0, 0.0), "distinct"),
+    "k1": (1, (0.3, 0.0), "distinct"),
+    "k2-distinct": (2, (0.3, 0.2), "distinct"),
+    "k2-close": (2, (0.3, 0.2), "close"),
+}
+
+
+def choice_design(names: Sequence[str] = tuple(CHOICE_DESIGN)) -> tuple[dict[str, tuple[ModelSpec, dict]], ModelSpec]:
+    """The pick-rate study's settings (name -> (K = 2 spec, truth)) and the spec whose K is chosen (one prompt)."""
+    fitted = ModelSpec(FROZEN, PromptExpert())
+    two = fitted.with_prompts(2)
+    out = {}
+    for name in names:
+        require(name in CHOICE_DESIGN, "settings", f"unknown setting {name!r}; choose from {list(CHOICE_DESIGN)}")
+        _, lam, second = CHOICE_DESIGN[name]
+        b = PROMPT_B[second]
+        out[name] = (two, {"lam": np.asarray(lam), **{k: np.asarray([PROMPT_A[k], b[k]]) for k in PROMPT_A}})
+    return out, fitted
 
 
 #: the numbers kept per K of each cell of :func:`run_prompt_choice`
