@@ -9,6 +9,7 @@ written from the maths so that the tests compare two independent implementations
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -138,8 +139,25 @@ def make_params(spec: ModelSpec, **overrides: Any) -> dict[str, np.ndarray]:
         "b": 1.0,
         "nu": 0.25,
     }
+    if spec.num_prompts > 1:
+        values.update(_prompt_values(spec))
     values.update(overrides)
     return {k: np.asarray(values[k], dtype=float) for k in spec.param_names}
+
+
+def _prompt_values(spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Moderate values of K >= 2 prompts, different per prompt: weights k / (K (K + 1)) (summing to 1/2),
+    and b, nu and tau increasing across prompts (so that they satisfy any ``order``)."""
+    k, d = spec.num_prompts, spec.dim
+    pattern = np.array([-1.0, 0.5, 0.25, -0.75, 1.5, -0.3, 0.8, 0.1])
+    return {
+        "lam": np.arange(1, k + 1) / (k * (k + 1)),
+        "beta": np.array([np.resize(np.roll([0.8, -0.5, 0.3], i), d) * (1.0 - 0.4 * i) for i in range(k)]),
+        "tau": np.linspace(-0.5, 0.5, k),
+        "a": np.array([np.resize(np.roll(pattern, 2 * i), d) for i in range(k)]),
+        "b": np.linspace(-1.0, 1.0, k),
+        "nu": np.linspace(0.2, 0.6, k),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,7 +188,7 @@ def ref_frozen_mean(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
 
 
 def ref_prompt_mean(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
-    z = np.asarray(x, dtype=float) @ np.asarray(params["a"], dtype=float)
+    z = ref_features(spec, x) @ np.asarray(params["a"], dtype=float)
     if spec.prompt.bias:
         z = z + float(params["b"])
     return ref_activation(spec.prompt.mean, z)
@@ -199,35 +217,119 @@ def ref_prompt_dist(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray):
 
 
 def ref_log_gate(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(log w(x), log(1 - w(x)))."""
+    """(log w(x), log(1 - w(x))) of one prompt."""
     n = np.shape(x)[0]
     if spec.gate == "constant":
         lam = float(params["lam"])
         with np.errstate(divide="ignore"):
             return np.full(n, np.log(lam)), np.full(n, np.log1p(-lam))
-    logit = np.asarray(x, dtype=float) @ np.asarray(params["beta"], dtype=float) + float(params["tau"])
+    logit = ref_features(spec, x) @ np.asarray(params["beta"], dtype=float) + float(params["tau"])
     return special.log_expit(logit), special.log_expit(-logit)
 
 
 def ref_gate_weight(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     if spec.gate == "constant":
         return np.full(np.shape(x)[0], float(params["lam"]))
-    return special.expit(np.asarray(x, dtype=float) @ np.asarray(params["beta"], dtype=float) + float(params["tau"]))
+    return special.expit(ref_features(spec, x) @ np.asarray(params["beta"], dtype=float) + float(params["tau"]))
 
 
 def ref_log_likelihood(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pointwise log p(y | x) by SciPy: logaddexp of the two weighted components."""
+    """Pointwise log p(y | x) by SciPy: logaddexp of the two weighted components (one prompt), the
+    logsumexp of the K + 1 (:func:`ref_log_gates`, K >= 2 prompts)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    log_w, log_1mw = ref_log_gate(spec, params, x)
-    log_f0 = ref_frozen_dist(spec, ref_frozen_mean(spec, x)).logpdf(y)
-    return np.logaddexp(log_1mw + log_f0, log_w + ref_prompt_dist(spec, params, x).logpdf(y))
+    log_f0 = ref_frozen_logpdf(spec, x, y)
+    if spec.num_prompts == 1:
+        log_w, log_1mw = ref_log_gate(spec, params, x)
+        return np.logaddexp(log_1mw + log_f0, log_w + ref_prompt_dist(spec, params, x).logpdf(y))
+    log_w, log_w0 = ref_log_gates(spec, params, x)
+    terms = np.column_stack([log_w0 + log_f0, log_w + ref_prompt_logpdfs(spec, params, x, y)])
+    return special.logsumexp(terms, axis=1)
 
 
 def ref_cdf(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Conditional mixture CDF F(y | x) = (1 - w) F0(y) + w G(y)."""
-    w = ref_gate_weight(spec, params, x)
-    f0 = ref_frozen_dist(spec, ref_frozen_mean(spec, x)).cdf(y)
-    return (1.0 - w) * f0 + w * ref_prompt_dist(spec, params, x).cdf(y)
+    """Conditional mixture CDF F(y | x) = (1 - w) F0(y) + w G(y) (w0 F0(y) + sum_k w_k G_k(y) for K >= 2)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    f0 = ref_frozen_dist_at(spec, x).cdf(y)
+    if spec.num_prompts == 1:
+        w = ref_gate_weight(spec, params, x)
+        return (1.0 - w) * f0 + w * ref_prompt_dist(spec, params, x).cdf(y)
+    log_w, log_w0 = ref_log_gates(spec, params, x)
+    g = np.column_stack([dist.cdf(y) for dist in ref_prompt_dists(spec, params, x)])
+    return np.exp(log_w0) * f0 + np.sum(np.exp(log_w) * g, axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# the reference with K >= 2 prompts and frozen experts given by their predictions
+# --------------------------------------------------------------------------------------------
+
+
+def ref_features(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
+    """The d features of the model's inputs (the columns before any given h0, nu0)."""
+    return np.asarray(x, dtype=float)[:, : spec.dim]
+
+
+def ref_frozen_dist_at(spec: ModelSpec, x: np.ndarray):
+    """f0 at the model's inputs x as a frozen scipy.stats distribution, also for an expert given by its
+    predictions (h0 the column after the d features, nu0 the last column)."""
+    f = spec.frozen
+    x = np.asarray(x, dtype=float)
+    mean = x[:, spec.dim] if f.mean == "given" else ref_frozen_mean(spec, ref_features(spec, x))
+    nu = x[:, -1] if f.nu == "given" else f.nu
+    return ref_family_dist(f.family, f.df, mean, nu, f.laplace_reading)
+
+
+def ref_frozen_logpdf(spec: ModelSpec, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """log f0(y | h0(x), nu0) at the model's inputs x."""
+    return ref_frozen_dist_at(spec, x).logpdf(np.asarray(y, dtype=float))
+
+
+def ref_prompt_param(spec: ModelSpec, params: Mapping[str, Any], name: str, k: int) -> np.ndarray:
+    """Prompt k's value of parameter ``name`` (the value itself with one prompt)."""
+    value = np.asarray(params[name], dtype=float)
+    return value if spec.num_prompts == 1 else value[k]
+
+
+def ref_prompt_means(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """h_k(x) = act_k(a_k.x [+ b_k]) of each prompt, shape (n, K)."""
+    z = ref_features(spec, x)
+    means = []
+    for k, p in enumerate(spec.prompts):
+        zk = z @ ref_prompt_param(spec, params, "a", k)
+        if p.bias:
+            zk = zk + float(ref_prompt_param(spec, params, "b", k))
+        means.append(ref_activation(p.mean, zk))
+    return np.column_stack(means)
+
+
+def ref_prompt_dists(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -> list:
+    """Each prompt g_k(. | h_k(x), nu_k) as a frozen scipy.stats distribution (nu_k its variance)."""
+    means = ref_prompt_means(spec, params, x)
+    return [
+        ref_family_dist(p.family, p.df, means[:, k], float(ref_prompt_param(spec, params, "nu", k)))
+        for k, p in enumerate(spec.prompts)
+    ]
+
+
+def ref_prompt_logpdfs(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """log g_k(y | h_k(x), nu_k), shape (n, K)."""
+    return np.column_stack([dist.logpdf(np.asarray(y, dtype=float)) for dist in ref_prompt_dists(spec, params, x)])
+
+
+def ref_log_gates(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log w_k(x), shape (n, K); log w0(x), shape (n,)) for any K.
+
+    Constant gate: w_k = lam_k, w0 = 1 - sum_k lam_k. Sigmoid/softmax gate: the softmax over the
+    logits (0, beta_k.x + tau_k), the frozen expert's fixed at 0 (with one prompt: the sigmoid).
+    """
+    n, k = np.shape(x)[0], spec.num_prompts
+    if spec.gate == "constant":
+        lam = np.atleast_1d(np.asarray(params["lam"], dtype=float))
+        with np.errstate(divide="ignore"):
+            return np.tile(np.log(lam), (n, 1)), np.full(n, np.log1p(-np.sum(lam)))
+    beta = np.asarray(params["beta"], dtype=float).reshape(k, spec.dim)
+    logits = ref_features(spec, x) @ beta.T + np.atleast_1d(np.asarray(params["tau"], dtype=float))
+    log_w0 = -special.logsumexp(np.column_stack([np.zeros(n), logits]), axis=1)
+    return logits + log_w0[:, None], log_w0
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,13 +338,13 @@ def ref_cdf(spec: ModelSpec, params: Mapping[str, Any], x: np.ndarray, y: np.nda
 
 
 def flatten(spec: ModelSpec, params: Mapping[str, Any]) -> np.ndarray:
-    return np.concatenate([np.atleast_1d(np.asarray(params[k], dtype=float)) for k in sorted(spec.param_names)])
+    return np.concatenate([np.ravel(np.asarray(params[k], dtype=float)) for k in sorted(spec.param_names)])
 
 
 def unflatten(spec: ModelSpec, flat: np.ndarray) -> dict[str, np.ndarray]:
     out, i = {}, 0
     for name in sorted(spec.param_names):
-        size = spec.dim if spec.shape(name) else 1
+        size = int(np.prod(spec.shape(name)))
         out[name] = np.asarray(flat[i : i + size]).reshape(spec.shape(name))
         i += size
     return out
@@ -268,10 +370,15 @@ def fd_hessian(fun, theta: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
 def ref_prior_logpdf(prior, value) -> float:
     """log density of a :class:`~bayescmoe.model.priors.Prior` at ``value`` (summed over entries), by SciPy.
 
-    NumPyro's parametrisations: LogNormal(loc, scale) of log x, InverseGamma(concentration, rate).
+    NumPyro's parametrisations: LogNormal(loc, scale) of log x, InverseGamma(concentration, rate). A
+    ``dirichlet`` prior is that of (w0, lam) with w0 = 1 - sum lam (Beta(alpha_1, alpha_0) for one prompt).
+    An iid prior on an ordered vector has log K! more (:func:`ref_param_log_prior`).
     """
     value = np.asarray(value, dtype=float)
     args = prior.args
+    if prior.family == "dirichlet":  # Dirichlet(alpha_0, ..., alpha_K) of (w0, lam_1, ..., lam_K)
+        weights = np.concatenate([[1.0 - np.sum(value)], np.atleast_1d(value)])
+        return float(stats.dirichlet.logpdf(weights, np.broadcast_to(args, weights.shape)))
     frozen = {
         "flat": None,
         "normal": lambda: stats.norm(args[0], args[1]),
@@ -284,8 +391,17 @@ def ref_prior_logpdf(prior, value) -> float:
     return 0.0 if frozen is None else float(np.sum(frozen().logpdf(value)))
 
 
+def ref_param_log_prior(spec: ModelSpec, name: str, value) -> float:
+    """log prior of parameter ``name`` at ``value``: under an ordering constraint an iid prior restricted to the
+    ordered cone, whose density there (that of the sorted iid draws) is K! times the iid one."""
+    log_prior = ref_prior_logpdf(spec.prior(name), value)
+    if spec.support(name) in ("ordered", "positive_ordered") and spec.prior(name).family != "flat":
+        log_prior += math.lgamma(spec.num_prompts + 1)
+    return log_prior
+
+
 def ref_log_prior(spec: ModelSpec, params: Mapping[str, Any]) -> float:
-    return sum(ref_prior_logpdf(spec.prior(name), params[name]) for name in spec.param_names)
+    return sum(ref_param_log_prior(spec, name, params[name]) for name in spec.param_names)
 
 
 def quiet_fit(*args: Any, **kwargs: Any) -> Any:

@@ -107,10 +107,10 @@ class SubSimplexDirichlet(dist.Distribution):
 
 
 class OnSupport(dist.Distribution):
-    """``base`` (iid entries) restricted to ``support`` (an ordered cone): the same density there, up to a constant.
+    """``base`` (iid entries) restricted to ``support`` (an ordered cone), normalised there.
 
     Samples are the base's, sorted: the order statistics of iid draws, whose density on the cone is K!
-    times the base's.
+    times the base's, which ``log_prob`` is (a proper prior, as a Laplace evidence needs).
     """
 
     def __init__(self, base: dist.Distribution, support: constraints.Constraint, *, validate_args: bool | None = None):
@@ -125,7 +125,7 @@ class OnSupport(dist.Distribution):
         return jnp.sort(self.base.sample(key, sample_shape), axis=-1)
 
     def log_prob(self, value: Array) -> Array:
-        return self.base.log_prob(value)
+        return self.base.log_prob(value) + math.lgamma(self.event_shape[-1] + 1)
 
 
 #: natural constraint of each kind of parameter
