@@ -13,6 +13,19 @@ which separates into a gate part and a prompt part:
   It does not decrease the prompt's part of Q, so EM stays monotone (a generalised EM);
 - a Laplace prompt has no such step here (its mean's M-step is a weighted L1 regression): :func:`check_em`
   refuses it, and L-BFGS (:func:`~bayescmoe.inference.optimize.fit_mle`) fits it.
+
+K >= 2 prompts: the E-step gives r_ik = w_k(x_i) g_k(y_i | h_k(x_i), nu_k) / p(y_i | x_i) for each prompt and
+r_i0 = 1 - sum_k r_ik for the frozen expert, and
+    Q = sum_i [r_i0 log w0(x_i) + sum_k r_ik (log w_k(x_i) + log g_k(y_i | h_k(x_i), nu_k))]
+separates into the gate and one part per prompt:
+- constant gate: lam_k = mean_i r_ik (so w0 = mean_i r_i0); softmax gate: a weighted multinomial logistic
+  regression of (r_i0, r_ik) on x with the frozen expert's logit fixed at 0, by L-BFGS from the current value;
+- prompt k: the one-prompt M-step above with its own responsibilities r_ik.
+An ordering constraint (``spec.order``) is kept by relabelling each iterate so that the ordered parameter
+increases: with alike prompts (one family, df and mean) a permutation of the prompts leaves the likelihood
+unchanged, so the iterate and the MLE stay those of the unconstrained problem, sorted. With unlike prompts
+the order is a real constraint that the M-step cannot keep: :func:`check_em` refuses it, naming ``order``.
+
 Each M-step does not decrease Q, so the log-likelihood never decreases (Dempster et al. 1977).
 The whole loop is one compiled ``lax.while_loop``; rows with ``mask`` 0 (padding) are ignored.
 """
@@ -29,6 +42,7 @@ from jax.flatten_util import ravel_pytree
 
 from bayescmoe.errors import require
 from bayescmoe.inference.lbfgs import minimize
+from bayescmoe.model.experts import expert_mean
 from bayescmoe.model.families import family_scale
 from bayescmoe.model.likelihood import (
     features,
@@ -37,9 +51,8 @@ from bayescmoe.model.likelihood import (
     log_add_exp,
     masked_log_likelihood,
     prompt_log_density,
-    prompt_mean,
 )
-from bayescmoe.model.spec import ModelSpec
+from bayescmoe.model.spec import ModelSpec, PromptExpert
 
 Array = jax.Array
 Params = dict[str, Array]
@@ -75,22 +88,28 @@ def mean_loglik(
 def responsibilities(
     spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array, log_f0: Array | None = None
 ) -> Array:
-    """E-step: r_i = P(prompt | x_i, y_i) = w g / p, in log space."""
+    """E-step: r_i = P(prompt | x_i, y_i) = w g / p, in log space; (n, K) with K >= 2 prompts (r_ik, the frozen
+    expert's r_i0 = 1 - sum_k r_ik)."""
     log_w, log_1mw = gate_log_weights(spec, params, inputs)
     prompt = log_w + prompt_log_density(spec, params, inputs, y)
     frozen = log_1mw + (frozen_log_density(spec, inputs, y) if log_f0 is None else log_f0)
+    if spec.num_prompts > 1:
+        return jnp.exp(prompt - jax.nn.logsumexp(jnp.concatenate([frozen[:, None], prompt], axis=1), 1, keepdims=True))
     return jnp.exp(prompt - log_add_exp(prompt, frozen))
 
 
 def gate_m_step(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, r: Array, mask: Array) -> Params:
-    """argmax over the gate of sum mask [r log w + (1 - r) log(1 - w)]."""
+    """argmax over the gate of sum mask [r log w + (1 - r) log(1 - w)] (K >= 2: sum mask [sum_k r_k log w_k
+    + (1 - sum_k r_k) log w0])."""
     if spec.gate == "constant":
-        return {"lam": jnp.sum(mask * r) / jnp.sum(mask)}
+        return {"lam": jnp.sum(mask * r.T, axis=-1) / jnp.sum(mask)}
     flat0, unravel = ravel_pytree({"beta": params["beta"], "tau": params["tau"]})
+    r0 = 1 - (jnp.sum(r, axis=1) if spec.num_prompts > 1 else r)
 
     def loss(v):
-        log_w, log_1mw = gate_log_weights(spec, unravel(v), inputs)
-        return -jnp.sum(mask * (r * log_w + (1 - r) * log_1mw)) / jnp.sum(mask)
+        log_w, log_w0 = gate_log_weights(spec, unravel(v), inputs)
+        prompts = jnp.sum(r * log_w, axis=1) if spec.num_prompts > 1 else r * log_w
+        return -jnp.sum(mask * (prompts + r0 * log_w0)) / jnp.sum(mask)
 
     return unravel(minimize(loss, flat0, max_iter=INNER_MAX_ITER, tol=INNER_TOL).x)
 
@@ -103,6 +122,44 @@ def weighted_least_squares(x: Array, y: Array, weights: Array, bias: bool) -> Pa
     return {"a": coef[:-1], "b": coef[-1]} if bias else {"a": coef}
 
 
+def expert_m_step(
+    prompt: PromptExpert,
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array,
+    r: Array,
+    mask: Array,
+    closed_form: bool = True,
+) -> Params:
+    """One prompt's M-step (module docstring) on the features ``x``: argmax over (a, [b], nu) of
+    sum mask r log N(y | h(x), nu), or for a Student-t prompt one scale-mixture EM step on
+    sum mask r log t_df(y | h(x), nu); ``closed_form=False`` forces L-BFGS for the mean parameters."""
+    responsibility = mask * r
+    weights = responsibility
+    df = prompt.df
+    names = ("a", "b") if prompt.bias else ("a",)
+
+    def mean(p: Mapping[str, Array]) -> Array:
+        return expert_mean(prompt.mean, x, p["a"], p.get("b"))
+
+    if prompt.family == "student_t":
+        scale = family_scale("student_t", params["nu"], df)
+        weights = weights * (df + 1.0) / (df + ((y - mean(params)) / scale) ** 2)
+    if closed_form and prompt.mean == "linear":
+        mean_params = weighted_least_squares(x, y, weights, prompt.bias)
+    else:
+        flat0, unravel = ravel_pytree({k: params[k] for k in names})
+
+        def loss(v):
+            return jnp.sum(weights * (y - mean(unravel(v))) ** 2) / jnp.sum(weights)
+
+        mean_params = unravel(minimize(loss, flat0, max_iter=INNER_MAX_ITER, tol=INNER_TOL).x)
+    residual = y - mean(mean_params)
+    nu = jnp.sum(weights * residual**2) / jnp.sum(responsibility)  # the Student-t's squared scale s^2
+    nu = nu * df / (df - 2.0) if prompt.family == "student_t" else nu
+    return {**mean_params, "nu": jnp.maximum(nu, MIN_NU)}
+
+
 def prompt_m_step(
     spec: ModelSpec,
     params: Mapping[str, Array],
@@ -112,29 +169,25 @@ def prompt_m_step(
     mask: Array,
     closed_form: bool = True,
 ) -> Params:
-    """The prompt's M-step (module docstring): argmax over (a, [b], nu) of sum mask r log N(y | h(x), nu), or for a
-    Student-t prompt one scale-mixture EM step on sum mask r log t_df(y | h(x), nu); ``closed_form=False`` forces
-    L-BFGS for the mean parameters."""
-    responsibility = mask * r
-    weights = responsibility
-    df = spec.prompt.df
-    if spec.prompt.family == "student_t":
-        scale = family_scale("student_t", params["nu"], df)
-        weights = weights * (df + 1.0) / (df + ((y - prompt_mean(spec, params, inputs)) / scale) ** 2)
-    names = ("a", "b") if spec.prompt.bias else ("a",)
-    if closed_form and spec.prompt.mean == "linear":
-        mean_params = weighted_least_squares(features(spec, inputs), y, weights, spec.prompt.bias)
-    else:
-        flat0, unravel = ravel_pytree({k: params[k] for k in names})
+    """The prompts' M-step: :func:`expert_m_step` of each prompt on its own responsibilities (r (n,), or (n, K)
+    with K >= 2 prompts)."""
+    x = features(spec, inputs)
+    if spec.num_prompts == 1:
+        return expert_m_step(spec.prompt, params, x, y, r, mask, closed_form)
+    names = [k for k in ("a", "b", "nu") if k in params]
+    steps = [
+        expert_m_step(p, {k: params[k][i] for k in names}, x, y, r[:, i], mask, closed_form)
+        for i, p in enumerate(spec.prompts)
+    ]
+    return {k: jnp.stack([step[k] for step in steps]) for k in steps[0]}
 
-        def loss(v):
-            return jnp.sum(weights * (y - prompt_mean(spec, unravel(v), inputs)) ** 2) / jnp.sum(weights)
 
-        mean_params = unravel(minimize(loss, flat0, max_iter=INNER_MAX_ITER, tol=INNER_TOL).x)
-    residual = y - prompt_mean(spec, mean_params, inputs)
-    nu = jnp.sum(weights * residual**2) / jnp.sum(responsibility)  # the Student-t's squared scale s^2
-    nu = nu * df / (df - 2.0) if spec.prompt.family == "student_t" else nu
-    return {**mean_params, "nu": jnp.maximum(nu, MIN_NU)}
+def relabel(spec: ModelSpec, params: Mapping[str, Array]) -> Params:
+    """The prompts permuted so that ``spec.order``'s parameter increases (unchanged without an order)."""
+    if spec.order is None:
+        return dict(params)
+    perm = jnp.argsort(params[spec.order])
+    return {k: v[perm] for k, v in params.items()}
 
 
 def em_step(
@@ -146,20 +199,29 @@ def em_step(
     closed_form: bool = True,
     log_f0: Array | None = None,
 ) -> Params:
-    """One E-step and M-step."""
+    """One E-step and M-step (the prompts relabelled to keep ``spec.order``)."""
     r = responsibilities(spec, params, inputs, y, log_f0)
-    return {
+    new = {
         **gate_m_step(spec, params, inputs, r, mask),
         **prompt_m_step(spec, params, inputs, y, r, mask, closed_form),
     }
+    return relabel(spec, new)
 
 
 def check_em(spec: ModelSpec) -> None:
-    """Refuse a prompt family without an M-step here (Laplace), naming ``prompt.family``."""
+    """Refuse a prompt family without an M-step here (Laplace), naming ``prompt.family`` (``prompt[k].family``
+    with K >= 2), and an ordering constraint over unlike prompts, naming ``order`` (module docstring)."""
+    for k, p in enumerate(spec.prompts):
+        require(
+            p.family != "laplace",
+            "prompt.family" if spec.num_prompts == 1 else f"prompt[{k}].family",
+            "EM has no M-step for a laplace prompt; fit it by L-BFGS (fit_mle, or the sweep's 'direct' estimator)",
+        )
     require(
-        spec.prompt.family != "laplace",
-        "prompt.family",
-        "EM has no M-step for a laplace prompt; fit it by L-BFGS (fit_mle, or the sweep's 'direct' estimator)",
+        spec.order is None or len(set(spec.prompts)) == 1,
+        "order",
+        f"EM keeps {spec.order!r} increasing by relabelling the prompts, which leaves the likelihood unchanged only "
+        "when they are alike (one family, df and mean); fit these unlike prompts by L-BFGS (fit_mle)",
     )
 
 

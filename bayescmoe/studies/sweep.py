@@ -37,6 +37,7 @@ from bayescmoe.inference.optimize import (
     best_start,
     lbfgs_solve,
     random_starts,
+    spiked,
     stop_reason,
 )
 from bayescmoe.model.params import constrain, unconstrain
@@ -120,7 +121,8 @@ def cell_starts(key: jax.Array, spec: ModelSpec, truth: dict, y: jax.Array, conf
         return random_starts(key, spec, y, config.random_starts)
     u = unconstrain(spec, truth)
     keys = dict(zip(u, jax.random.split(key, len(u)), strict=True))
-    scale = {k: np.sqrt(float(truth["nu"])) if k in MEAN_PARAMS else 1.0 for k in u}
+    sd = np.sqrt(np.asarray(truth["nu"], dtype=float))  # each prompt's noise sd, broadcast over its mean parameters
+    scale = {k: sd.reshape(sd.shape + (1,) * (np.ndim(truth[k]) - sd.ndim)) if k in MEAN_PARAMS else 1.0 for k in u}
     return [{k: v + config.perturbation * scale[k] * jax.random.normal(keys[k], v.shape) for k, v in u.items()}]
 
 
@@ -165,7 +167,7 @@ def fit_starts(
                 u0, spec, inputs, y, mask, config.max_iter, config.tol, precondition=estimator == "direct"
             )
             fits.append((constrain(spec, solve.u), -float(solve.objective), int(solve.n_iter), int(solve.stop)))
-    spikes = np.array([float(f[0]["nu"]) < min_nu for f in fits])
+    spikes = np.array([spiked(f[0], min_nu) for f in fits])
     params, mean_ll, n_iter, code = fits[best_start(-np.array([f[1] for f in fits]), spikes)]
     reason = stop_reason(spec, params, inputs, mask, code, min_nu)
     return CellFit({k: np.asarray(v) for k, v in params.items()}, mean_ll, n_iter, reason)
