@@ -45,7 +45,7 @@ def __dir__() -> list[str]:
 
 
 if _typing.TYPE_CHECKING:  # the same names, for static readers (type checkers, the API reference)
-    from bayescmoe.diagnostics import CollapseReport, collapse_report, diagnose, frozen_baseline
+    from bayescmoe.diagnostics import CollapseReport, collapse_report, diagnose, frozen_baseline, relabel
     from bayescmoe.inference import NutsFit, PointEstimate, fit_map, fit_mle, fit_nuts
     from bayescmoe.model import (
         FrozenExpert,
@@ -94,6 +94,7 @@ __all__ = [
     "model_inputs",
     "predict",
     "read_data",
+    "relabel",
     "save",
     "simulate",
     "singular_report",

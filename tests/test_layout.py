@@ -53,6 +53,7 @@ PUBLIC_API = {
     "model_inputs",
     "predict",
     "read_data",
+    "relabel",
     "save",
     "simulate",
     "singular_report",

@@ -8,6 +8,7 @@
     bayescmoe plot results/p2-distinguishable.nc
     bayescmoe predict results/p2-distinguishable.nc --data new.csv --out predictions.csv
     bayescmoe collapse results/p2-merging-nu-e1.nc [--evidence ladder]
+    bayescmoe relabel results/two-prompts.nc --out results/two-prompts-relabelled.nc
     bayescmoe singular results/p2-distinguishable.nc --json
     bayescmoe prompts p1-one-prompt-k2 --max-prompts 3 --out results/prompts.csv
 
@@ -133,6 +134,18 @@ def _collapse(args: argparse.Namespace) -> None:
     report = collapse_report(dt, evidence=evidence, eps=args.eps)
     print(f"collapse report of {dt.attrs.get('setting', Path(args.result).name)}")
     print(report.render(parameters=not args.brief))
+
+
+def _relabel(args: argparse.Namespace) -> None:
+    from bayescmoe.diagnostics.relabelling import describe_relabelling, relabel, relabelling_of
+    from bayescmoe.results.datatree import load, save
+
+    out = Path(args.out)
+    require(out.suffix == ".nc", "out", f"{out}: a result is written as NetCDF (.nc)")
+    require_writable(out.parent)
+    dt = relabel(load(args.result), method=args.method)
+    print(f"relabelled {dt.attrs.get('setting', Path(args.result).name)}: {describe_relabelling(relabelling_of(dt))}")
+    print(f"wrote {save(dt, out)}")
 
 
 def _singular(args: argparse.Namespace) -> None:
@@ -303,6 +316,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     collapse.add_argument("--seed", type=seed, default=0, help="seed of the ladder's chains (--evidence ladder)")
     collapse.set_defaults(func=_collapse)
+    relabel = sub.add_parser(
+        "relabel",
+        help="give every draw of a saved fit of K >= 2 prompts one labelling of its prompts (label switching); "
+        "the raw draws stay in the group posterior_raw",
+    )
+    relabel.add_argument("result")
+    relabel.add_argument("--out", required=True, help="the relabelled result (.nc)")
+    relabel.add_argument(
+        "--method",
+        choices=("hungarian", "stephens"),
+        default="hungarian",
+        help="a quadratic loss on the parameters (hungarian) or Stephens' on the classification probabilities",
+    )
+    relabel.set_defaults(func=_relabel)
     singular = sub.add_parser(
         "singular", help="learning coefficient, WBIC, WAIC, log evidence and Bayes factor of a saved NUTS fit"
     )

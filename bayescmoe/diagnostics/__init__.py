@@ -2,7 +2,9 @@
 
 ``signals`` (:func:`diagnose`: ArviZ's sampler checks and the identifiability signals of a NUTS
 result; :func:`sampler_warnings`: the checks Stan and ArviZ warn about), ``collapse``
-(:func:`collapse_report`: identified, vanishing, merging, not needed or weakly identified),
+(:func:`collapse_report`: identified, vanishing, merging, not needed or weakly identified; per prompt
+and per pair of prompts with K >= 2), ``relabelling`` (:func:`relabel`: one labelling of the prompts in
+every draw; :func:`prompt_overlap`: which prompts merged, where labels mean nothing),
 ``fisher`` (the Fisher information at a truth and its spectrum) and ``geometry`` (derived
 quantities of the posterior near a merge), ``predictive`` (:func:`prompt_gain`: PSIS-LOO against
 the frozen expert alone; :func:`savage_dickey_log_bf`: the Bayes factor of the same two models;
@@ -11,7 +13,7 @@ the frozen expert alone; :func:`savage_dickey_log_bf`: the Bayes factor of the s
 power-posterior draws). Imports the model, inference and results layers.
 """
 
-from bayescmoe.diagnostics.collapse import CollapseReport, collapse_report
+from bayescmoe.diagnostics.collapse import CollapseReport, PromptsReport, collapse_report
 from bayescmoe.diagnostics.fisher import Information, fisher_information, observed_fisher
 from bayescmoe.diagnostics.geometry import geometry_table, posterior_quantities
 from bayescmoe.diagnostics.predictive import (
@@ -22,14 +24,17 @@ from bayescmoe.diagnostics.predictive import (
     prompt_gain,
     savage_dickey_log_bf,
 )
+from bayescmoe.diagnostics.relabelling import Overlap, prompt_overlap, relabel, relabelling_of
 from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics, diagnose, sampler_warnings
 
 __all__ = [
     "CollapseReport",
     "FitDiagnostics",
     "Information",
+    "Overlap",
     "ParameterDiagnostics",
     "PromptGain",
+    "PromptsReport",
     "collapse_report",
     "diagnose",
     "fisher_information",
@@ -40,6 +45,9 @@ __all__ = [
     "posterior_quantities",
     "prompt_evidence",
     "prompt_gain",
+    "prompt_overlap",
+    "relabel",
+    "relabelling_of",
     "sampler_warnings",
     "savage_dickey_log_bf",
 ]

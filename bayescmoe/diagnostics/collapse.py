@@ -43,6 +43,10 @@ is a vanishing prompt even when some draws put the prompt on f0. A check whose n
 (contraction under flat priors, ``frozen_p_gated`` with the gate near 0 in most draws, the log Bayes
 factor when none is given) cannot fire.
 
+With K >= 2 prompts the rule is applied to each prompt on its own, after relabelling, and every pair
+of exchangeable prompts is checked for a merge (:func:`prompts_report`; docs/guide.md: *Label
+switching*).
+
 Background: docs/science.md, *When learning slows*, *What the papers leave open*.
 """
 
@@ -56,8 +60,16 @@ import numpy as np
 import xarray as xr
 
 from bayescmoe.diagnostics.predictive import prompt_evidence
+from bayescmoe.diagnostics.relabelling import (
+    MERGED_SHARE,
+    describe_relabelling,
+    prompt_overlap,
+    relabel,
+    relabelling_of,
+)
 from bayescmoe.diagnostics.signals import FitDiagnostics, ParameterDiagnostics, diagnose
 from bayescmoe.errors import require
+from bayescmoe.results.datatree import spec_of
 from bayescmoe.results.evidence import Evidence, stored_evidence
 
 VERDICTS = (
@@ -328,10 +340,90 @@ def evidence_of(dt: xr.DataTree, evidence: str | Evidence | None = "auto") -> Ev
     return stored if evidence == "auto" and stored is not None else prompt_evidence(dt, evidence)
 
 
+#: the overall verdicts on K >= 2 prompts, the first that applies (:func:`prompts_report`)
+PROMPTS_VERDICTS = ("prompts merged", "prompt collapsed", "weakly identified", "identified")
+#: the verdicts on one prompt that make it a collapsed one
+COLLAPSED = ("prompt vanishing", "prompt merging", "prompt vanishing or merging", "prompt not needed")
+
+
+@dataclass(frozen=True)
+class PromptsReport:
+    """The verdict on a fit of K >= 2 prompts: a :class:`CollapseReport` per prompt, a ``merged`` check per
+    pair of exchangeable prompts, and one overall verdict (:func:`prompts_report`)."""
+
+    verdict: str
+    reason: str
+    prompts: tuple[CollapseReport, ...]
+    pairs: tuple[Check, ...]
+    relabelling: str
+    evidence: Evidence | None = None
+
+    def render(self, parameters: bool = True) -> str:
+        """Text: verdict, reason, the relabelling, the pairs' table, then each prompt's report."""
+        d = self.prompts[0].diagnostics
+        lines = [
+            f"verdict: {self.verdict}",
+            f"why: {self.reason}",
+            f"relabelling: {self.relabelling}",
+            f"evidence: {self.evidence.render() if self.evidence else POSTERIOR_ONLY}",
+            f"fit: n = {d.n}, K = {len(self.prompts)} prompts, {d.num_chains} chains x {d.num_draws} draws",
+            "",
+            f"{'pair':22s} {'ambiguous':>10s}  {'crossed if':12s} distance",
+        ]
+        for c in self.pairs:
+            crossed = "crossed: their labels are not identified" if c.fired else ""
+            row = f"{c.name:22s} {c.value:>10.4g}  {c.op} {c.threshold:<9.4g} {c.where:8s} {crossed}"
+            lines.append(row.rstrip())
+        if not self.pairs:
+            lines.append("(no two prompts are exchangeable)")
+        for k, report in enumerate(self.prompts):
+            lines += ["", f"== prompt {k} ==", report.render(parameters)]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def prompts_report(dt: xr.DataTree, evidence: Evidence | None = None, eps: float | None = None) -> PromptsReport:
+    """The report on a K >= 2 result: relabelled first (:func:`~bayescmoe.diagnostics.relabelling.relabel`) unless
+    ``spec.order`` identifies the labels; each prompt's :class:`CollapseReport` on its one-prompt view
+    (:func:`~bayescmoe.diagnostics.signals.diagnose` with ``prompt=k``: the merge probe there leaves the
+    other prompts out, and ``evidence``, of all the prompts against f0 alone, says "prompt not needed"
+    of a prompt only when no prompt is needed); a check ``merged[j, k]`` per pair of exchangeable prompts
+    (:func:`~bayescmoe.diagnostics.relabelling.prompt_overlap`: the share of draws labelling them
+    ambiguously, where relabelling is meaningless). Overall, the first of :data:`PROMPTS_VERDICTS` that
+    applies: some pair merged, some prompt collapsed (:data:`COLLAPSED`), some prompt weakly identified.
+    """
+    spec = spec_of(dt)
+    if spec.order is None:
+        dt = relabel(dt)
+        described = describe_relabelling(relabelling_of(dt))
+    else:
+        described = f"none: spec.order = {spec.order!r} identifies the labels"
+    prompts = tuple(report_of(diagnose(dt, eps=eps, prompt=k), evidence) for k in range(spec.num_prompts))
+    pairs = tuple(
+        _check("merged[{}, {}]".format(*o.prompts), o.ambiguous_share, ">=", MERGED_SHARE, f"{o.distance:.3g}")
+        for o in prompt_overlap(dt)
+    )
+    each = "; ".join(f"prompt {k}: {r.verdict}" for k, r in enumerate(prompts))
+    merged = [c for c in pairs if c.fired]
+    if merged:
+        names = ", ".join(c.name for c in merged)
+        verdict, reason = "prompts merged", f"{names}: their labels are not identified (fewer prompts would do); {each}"
+    elif any(r.verdict in COLLAPSED for r in prompts):
+        verdict, reason = "prompt collapsed", each
+    elif any(r.verdict == "weakly identified" for r in prompts):
+        verdict, reason = "weakly identified", each
+    else:
+        verdict, reason = "identified", f"no two prompts merged; {each}"
+    return PromptsReport(verdict, reason, prompts, pairs, described, evidence)
+
+
 def collapse_report(
     dt: xr.DataTree, *, evidence: str | Evidence | None = "auto", eps: float | None = None
-) -> CollapseReport:
-    """Diagnose a NUTS result and classify it (module docstring).
+) -> CollapseReport | PromptsReport:
+    """Diagnose a NUTS result and classify it (module docstring); with K >= 2 prompts, each prompt and each
+    pair of them (:func:`prompts_report`, docs/guide.md: *Label switching*).
 
     ``evidence`` for the prompt against f0 alone (:func:`evidence_of`): by default the result's own, or
     else Savage-Dickey (constant gate) or PSIS-LOO (sigmoid gate); ``"savage-dickey"`` or ``"loo"``; the
@@ -339,4 +431,6 @@ def collapse_report(
     posterior alone (no "prompt not needed"). ``eps``: the gate's "near 0" level (default ``OBS_PER_PARAM`` k / n).
     """
     require_evidence(evidence)
+    if spec_of(dt).num_prompts > 1:
+        return prompts_report(dt, evidence_of(dt, evidence), eps)
     return report_of(diagnose(dt, eps=eps), evidence_of(dt, evidence))

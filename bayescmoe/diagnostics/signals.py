@@ -2,7 +2,8 @@
 
 A result DataTree (:mod:`bayescmoe.results.datatree`) goes in, numbers come out; nothing is drawn here and
 nothing is judged (:mod:`bayescmoe.diagnostics.collapse` holds the thresholds and the verdict). The
-science page (docs/science.md) describes the two collapses, vanishing and merging.
+science page (docs/science.md) describes the two collapses, vanishing and merging. A result of K >= 2
+prompts is diagnosed one prompt at a time (``diagnose(dt, prompt=k)``, on :func:`prompt_view`).
 Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
 
 - **sampler**: rank-normalised split R-hat, bulk and tail ESS (``az.rhat``, ``az.ess``); per fit the
@@ -58,6 +59,7 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -69,6 +71,7 @@ import pandas as pd
 import xarray as xr
 from scipy import optimize, special, stats
 
+from bayescmoe.diagnostics.relabelling import exchangeable_groups, matched
 from bayescmoe.errors import require
 from bayescmoe.model.families import family_variance
 from bayescmoe.model.likelihood import (
@@ -81,6 +84,7 @@ from bayescmoe.model.likelihood import (
     prompt_mean,
 )
 from bayescmoe.model.params import by_label, name_of, prior_distributions, unconstrain
+from bayescmoe.model.priors import Prior
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.results.datatree import data_of, features_of, spec_of
 
@@ -193,31 +197,47 @@ def contraction(post: np.ndarray, prior_var: np.ndarray | float) -> np.ndarray:
 
 
 def mean_gate_weight(spec: ModelSpec, gate: Mapping[str, np.ndarray], inputs: np.ndarray) -> np.ndarray:
-    """wbar = E_x[w(x)] over the rows of ``inputs`` for each draw of the gate parameters (leading axis)."""
+    """wbar = E_x[w(x)] over the rows of ``inputs`` for each draw of the gate parameters (leading axis); with
+    K >= 2 prompts one per prompt, shape (draws, K)."""
     xj = jnp.asarray(inputs)
     params = {k: jnp.asarray(v) for k, v in gate.items()}
-    one = lambda p: jnp.mean(jnp.exp(gate_log_weights(spec, p, xj)[0]))  # noqa: E731
+    one = lambda p: jnp.mean(jnp.exp(gate_log_weights(spec, p, xj)[0]), axis=0)  # noqa: E731
     return np.asarray(jax.lax.map(one, params, batch_size=256))
 
 
-def gate_draws(dt: xr.DataTree) -> np.ndarray:
-    """wbar of every posterior draw, shape (chain * draw,)."""
+def gate_draws(dt: xr.DataTree, prompt: int | None = None) -> np.ndarray:
+    """wbar of every posterior draw, shape (chain * draw,): of the prompt, or of prompt ``prompt`` among K >= 2."""
     spec = spec_of(dt)
     gate = {k: _flat_draws(dt, k) for k in spec.param_names if k in GATE_PARAMS}
-    return mean_gate_weight(spec, gate, dt["constant_data"]["x"].values)
+    wbar = mean_gate_weight(spec, gate, dt["constant_data"]["x"].values)
+    return wbar if prompt is None else wbar[:, prompt]
 
 
-def prior_gate_mass(spec: ModelSpec, inputs: np.ndarray, eps: float, num: int = 4000, key: int = 0) -> float:
-    """Prior probability of wbar < eps: the prior CDF of lam, or ``num`` prior draws of (beta, tau); NaN if flat."""
+def weight_prior(spec: ModelSpec, prompt: int) -> Prior:
+    """The prior of one prompt's weight lam_k alone: under a Dirichlet its Beta(alpha_k, sum alpha - alpha_k)
+    marginal, otherwise the weight's prior as it is."""
+    prior = spec.prior("lam")
+    if prior.family != "dirichlet":
+        return prior
+    alpha = np.broadcast_to(prior.args, (spec.num_prompts + 1,))
+    return Prior("beta", (alpha[prompt + 1], alpha.sum() - alpha[prompt + 1]))
+
+
+def prior_gate_mass(
+    spec: ModelSpec, inputs: np.ndarray, eps: float, num: int = 4000, key: int = 0, prompt: int | None = None
+) -> float:
+    """Prior probability of wbar < eps (of prompt ``prompt`` among K >= 2): the CDF of its weight's prior
+    (:func:`weight_prior`), or the share of ``num`` prior draws of (beta, tau); NaN if flat."""
     names = [k for k in spec.param_names if k in GATE_PARAMS]
     if any(spec.prior(k).family == "flat" for k in names):
         return float("nan")
-    priors = prior_distributions(spec)
     if spec.gate == "constant":
-        return float(priors["lam"].cdf(eps))
+        return float(weight_prior(spec, prompt or 0).distribution("unit", ()).cdf(eps))
+    priors = prior_distributions(spec)
     keys = jax.random.split(jax.random.PRNGKey(key), len(names))
     draws = {k: priors[k].sample(kk, (num,)) for k, kk in zip(names, keys, strict=True)}
-    return float(np.mean(mean_gate_weight(spec, draws, inputs) < eps))
+    wbar = mean_gate_weight(spec, draws, inputs)
+    return float(np.mean((wbar if prompt is None else wbar[:, prompt]) < eps))
 
 
 def expected_prompt_observations(wbar: np.ndarray, n: int) -> float:
@@ -384,13 +404,18 @@ def sampler_warnings(dt: xr.DataTree) -> list[str]:
     as Stan and ArviZ word them; empty when it passes them all, or has no posterior."""
     if "posterior" not in dt.children or "sample_stats" not in dt.children:
         return []
-    names = spec_of(dt).param_names
+    spec = spec_of(dt)
+    names = spec.param_names
     chains = dt["posterior"].sizes["chain"]
     out = []
     rhat = per_label(dt, names, az.rhat)
     worst = max(rhat, key=lambda k: rhat[k] if np.isfinite(rhat[k]) else np.inf)
     if not rhat[worst] <= RHAT_WARN:
-        out.append(f"R-hat {rhat[worst]:.3f} > {RHAT_WARN} ({worst}): the chains disagree; do not trust the posterior")
+        switching = exchangeable_groups(spec) and spec.order is None and "relabelling" not in dt.attrs
+        hint = " (or the labels of exchangeable prompts switched: see bayescmoe.relabel)" if switching else ""
+        out.append(
+            f"R-hat {rhat[worst]:.3f} > {RHAT_WARN} ({worst}): the chains disagree; do not trust the posterior{hint}"
+        )
     for method in ("bulk", "tail"):
         ess = per_label(dt, names, az.ess, method=method)
         low = min(ess, key=lambda k: ess[k] if np.isfinite(ess[k]) else -np.inf)
@@ -410,9 +435,43 @@ def sampler_warnings(dt: xr.DataTree) -> list[str]:
     return out
 
 
-def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
-    """All diagnostics of a NUTS result; ``eps`` overrides the gate's "near 0" level (:func:`gate_eps`)."""
+def prompt_view(dt: xr.DataTree, prompt: int) -> xr.DataTree:
+    """Prompt ``prompt`` of a K >= 2 result as a one-prompt result: its weight lam_k (under :func:`weight_prior`)
+    or its gate's beta_k, tau_k, its a_k, [b_k], nu_k, the MAP's prompt labelled as the draws
+    label theirs (:func:`~bayescmoe.diagnostics.relabelling.matched`), the data and the sampler statistics."""
+    spec = spec_of(dt)
+    priors = {**dict(spec.priors), **({"lam": weight_prior(spec, prompt)} if spec.gate == "constant" else {})}
+    one = ModelSpec(spec.frozen, spec.prompts[prompt], spec.gate, priors)
+    groups = {g: dt[g].to_dataset() for g in ("sample_stats", "constant_data", "observed_data")}
+    groups["posterior"] = dt["posterior"].to_dataset().isel(prompt=prompt, drop=True)
+    if "map" in dt.children:
+        draws = {k: _flat_draws(dt, k) for k in spec.param_names}
+        point = matched(spec, {k: dt["map"][k].values for k in spec.param_names}, draws)
+        ds = dt["map"].to_dataset()
+        groups["map"] = ds.assign({k: ds[k].copy(data=v) for k, v in point.items()}).isel(prompt=prompt, drop=True)
+    view = xr.DataTree.from_dict(groups)
+    view.attrs = {**dt.attrs, "bayescmoe_spec": json.dumps(one.to_config())}
+    return view
+
+
+def diagnose(dt: xr.DataTree, *, eps: float | None = None, prompt: int | None = None) -> FitDiagnostics:
+    """All diagnostics of a NUTS result; ``eps`` overrides the gate's "near 0" level (:func:`gate_eps`).
+
+    With K >= 2 prompts, those of prompt ``prompt`` (0..K-1) on its one-prompt view (:func:`prompt_view`),
+    its gate's share wbar the weight it has among all the experts (lam_k, or the mean softmax weight
+    w_k(x)), the prior mass of wbar near 0 under the whole gate's prior, and its prompt's checks against
+    f0 alone: the merge probe's likelihood (1 - lam) f0 + lam g_k leaves the other prompts out.
+    """
     _require_nuts(dt)
+    full = spec_of(dt)
+    if full.num_prompts > 1:
+        known = isinstance(prompt, int) and 0 <= prompt < full.num_prompts
+        require(
+            known, "prompt", f"the result has K = {full.num_prompts} prompts: diagnose one, 0..{full.num_prompts - 1}"
+        )
+    else:
+        require(prompt is None, "prompt", "the result has one prompt: leave prompt unset")
+    whole, dt = dt, (dt if prompt is None else prompt_view(dt, prompt))
     spec = spec_of(dt)
     names = spec.param_names
     post = {name: dt["posterior"][name].values for name in names}
@@ -431,7 +490,7 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
     inputs, y = data_of(dt)
     closest = frozen_projection(spec, inputs)
     frozen = by_label(closest, features=features)
-    wbar = gate_draws(dt)
+    wbar = gate_draws(whole, prompt)
     log_gate = np.log(np.maximum(wbar, np.finfo(float).tiny))
     parameters = []
     for label, draws in natural.items():
@@ -478,7 +537,7 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None) -> FitDiagnostics:
         gate_eps=float(eps),
         prompt_observations=expected_prompt_observations(wbar, x.shape[0]),
         gate_mass_near_zero=float(np.mean(wbar < eps)),
-        prior_gate_mass_near_zero=prior_gate_mass(spec, x, eps),
+        prior_gate_mass_near_zero=prior_gate_mass(full, x, eps, prompt=prompt),
         gate_span=gate_span(log_gate),
         frozen_mahalanobis=d2,
         frozen_p=p,

@@ -192,6 +192,17 @@ def log_likelihood(
     return log_add_exp(log_1mw + log_f0, log_w + log_f1)
 
 
+def responsibilities(
+    spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array, log_p: Array | None = None
+) -> Array:
+    """P(prompt | x_i, y_i) = w(x_i) g(y_i | h(x_i), nu) / p(y_i | x_i), shape (n,); (n, K) for K >= 2 prompts
+    (prompt k's). ``log_p``: :func:`log_likelihood` of (inputs, y), if known."""
+    log_p = log_likelihood(spec, params, inputs, y) if log_p is None else log_p
+    log_w = gate_log_weights(spec, params, inputs)[0]
+    lead = log_p if spec.num_prompts == 1 else log_p[:, None]
+    return jnp.exp(log_w + prompt_log_density(spec, params, inputs, y) - lead)
+
+
 #: rows per block of :func:`blocked_log_likelihood` (a block's intermediates stay in cache)
 BLOCK_ROWS = 65536
 #: :func:`summed_log_likelihood` sums in blocks above this many rows (below, the

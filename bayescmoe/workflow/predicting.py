@@ -37,8 +37,8 @@ from bayescmoe.model.likelihood import (
     frozen_mean,
     gate_log_weights,
     log_likelihood,
-    prompt_log_density,
     prompt_mean,
+    responsibilities,
 )
 from bayescmoe.model.spec import ModelSpec, check_data, feature_names, input_columns, model_inputs
 from bayescmoe.results.datatree import features_of, params_of, spec_of
@@ -81,9 +81,7 @@ def _scores(spec: ModelSpec, draws: dict[str, Array], inputs: Array, y: Array) -
 
     def one(params: dict[str, Array]) -> tuple[Array, Array]:
         log_p = log_likelihood(spec, params, inputs, y)
-        log_w = gate_log_weights(spec, params, inputs)[0]
-        lead = log_p if spec.num_prompts == 1 else log_p[:, None]
-        return log_p, jnp.exp(log_w + prompt_log_density(spec, params, inputs, y) - lead)
+        return log_p, responsibilities(spec, params, inputs, y, log_p)
 
     return jax.vmap(one)(draws)
 
