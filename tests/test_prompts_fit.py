@@ -17,7 +17,7 @@ import pytest
 from helpers import key, seed
 
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.inference.em import em_fit, relabel
+from bayescmoe.inference.em import em_fit, in_order
 from bayescmoe.inference.optimize import (
     SATURATED,
     SPIKE,
@@ -131,7 +131,7 @@ def test_em_keeps_the_order_by_relabelling():
     ordered, free = em_fit(spec, swapped, x, y, mask, 500, 1e-12), em_fit(unordered, swapped, x, y, mask, 500, 1e-12)
     np.testing.assert_allclose(ordered.trace, free.trace, rtol=1e-12)
     assert np.all(np.diff(ordered.params["b"]) > 0)
-    for k, v in relabel(spec, free.params).items():
+    for k, v in in_order(spec, free.params).items():
         np.testing.assert_allclose(ordered.params[k], v, rtol=1e-10, atol=1e-12)
     est = fit_mle(spec, x, y, key=seed(8))
     assert y.shape[0] * float(ordered.mean_loglik) == pytest.approx(est.log_likelihood, rel=1e-6)

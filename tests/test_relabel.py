@@ -15,18 +15,12 @@ from numpyro.infer.util import potential_energy
 import bayescmoe
 from bayescmoe.cli import main
 from bayescmoe.diagnostics import collapse as cl
-from bayescmoe.diagnostics.relabelling import (
-    MERGED_SHARE,
-    exchangeable_groups,
-    permuted,
-    prompt_overlap,
-    relabel,
-    relabelling_of,
-)
+from bayescmoe.diagnostics.relabelling import MERGED_SHARE, prompt_overlap, relabel, relabelling_of
 from bayescmoe.diagnostics.signals import diagnose, prompt_view, sampler_warnings
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.inference.nuts import NutsFit, fit_nuts
 from bayescmoe.inference.predictive import log_prior_draws, pointwise_log_likelihood
+from bayescmoe.model.labels import exchangeable_groups, permuted
 from bayescmoe.model.numpyro_model import model
 from bayescmoe.model.params import unconstrain
 from bayescmoe.model.simulate import simulate

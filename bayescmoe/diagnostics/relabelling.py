@@ -45,11 +45,11 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 from scipy import special
-from scipy.optimize import linear_sum_assignment
 
 from bayescmoe.errors import require
+from bayescmoe.model.labels import best, costs, exchangeable_groups, permuted, prompt_vectors
 from bayescmoe.model.likelihood import responsibilities
-from bayescmoe.model.params import BOUNDARY_NUDGE, FEATURE_PARAMS, unconstrain
+from bayescmoe.model.params import unconstrain
 from bayescmoe.model.spec import ModelSpec, check_params
 from bayescmoe.results.datatree import data_of, spec_of
 from bayescmoe.runtime import require_memory
@@ -76,59 +76,10 @@ class Overlap(NamedTuple):
     merged: bool
 
 
-def exchangeable_groups(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
-    """The groups of two or more prompts whose labels may switch: one mean structure, bias and family, and one
-    weight in the prior (a ``dirichlet`` prior with K + 1 concentrations may tell them apart)."""
-    prior = spec.prior("lam") if "lam" in spec.param_names else None
-    alpha = np.broadcast_to(prior.args, (spec.num_prompts + 1,)) if prior and prior.family == "dirichlet" else None
-    kinds: dict[tuple, list[int]] = {}
-    for k, p in enumerate(spec.prompts):
-        kinds.setdefault((p, None if alpha is None else float(alpha[k + 1])), []).append(k)
-    return tuple(tuple(group) for group in kinds.values() if len(group) > 1)
-
-
-def prompt_vectors(spec: ModelSpec, params: Mapping[str, Any]) -> np.ndarray:
-    """Each prompt's parameters as one vector, shape (..., K, p): log(lam_k / w0) (the additive log-ratio of the
-    weights, unbounded and permuted with the labels), log nu_k, and beta_k, tau_k, a_k, b_k as they are."""
-    columns = []
-    for name in spec.param_names:
-        value = np.asarray(params[name], dtype=float)
-        if name == "lam":
-            value = np.maximum(value, BOUNDARY_NUDGE)
-            value = np.log(value) - np.log(np.maximum(1.0 - value.sum(-1, keepdims=True), BOUNDARY_NUDGE))
-        elif name == "nu":
-            value = np.log(value)
-        columns.append(value if name in FEATURE_PARAMS else value[..., None])
-    return np.concatenate(columns, axis=-1)
-
-
 def pooled_sd(vectors: np.ndarray) -> np.ndarray:
     """Per coordinate, the within-label posterior sd pooled over the prompts (1 where the draws are constant)."""
     sd = np.sqrt(np.mean(np.var(vectors, axis=0), axis=0))
     return np.where(sd > 0, sd, 1.0)
-
-
-def costs(vectors: np.ndarray, reference: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(draws, j, k): the squared standardised distance of each draw's prompt j from the reference's prompt k."""
-    return np.sum(((vectors[:, :, None, :] - reference[None, None]) / scale) ** 2, axis=-1)
-
-
-def best(cost: np.ndarray, groups: tuple[tuple[int, ...], ...]) -> np.ndarray:
-    """The permutation (draws, K) of least total cost (draws, j, k) for each draw, prompts moving within their
-    group only (SciPy's ``linear_sum_assignment``): label k takes the draw's prompt ``perm[s, k]``."""
-    perm = np.tile(np.arange(cost.shape[1]), (cost.shape[0], 1))
-    for group in map(np.asarray, groups):
-        block = cost[:, group][:, :, group]
-        for s in range(len(block)):
-            rows, cols = linear_sum_assignment(block[s])
-            perm[s, group[cols]] = group[rows]
-    return perm
-
-
-def permuted(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
-    """``values`` (draws, K, ...) with each draw's prompts reordered by ``perm`` (draws, K)."""
-    index = perm.reshape(perm.shape + (1,) * (values.ndim - 2))
-    return np.take_along_axis(values, index, axis=1)
 
 
 def overlap(vectors: np.ndarray, groups: tuple[tuple[int, ...], ...]) -> tuple[Overlap, ...]:

@@ -71,9 +71,10 @@ import pandas as pd
 import xarray as xr
 from scipy import optimize, special, stats
 
-from bayescmoe.diagnostics.relabelling import exchangeable_groups, matched
+from bayescmoe.diagnostics.relabelling import matched
 from bayescmoe.errors import require
 from bayescmoe.model.families import family_variance
+from bayescmoe.model.labels import exchangeable_groups
 from bayescmoe.model.likelihood import (
     frozen_log_density,
     frozen_mean,

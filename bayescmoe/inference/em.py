@@ -182,7 +182,7 @@ def prompt_m_step(
     return {k: jnp.stack([step[k] for step in steps]) for k in steps[0]}
 
 
-def relabel(spec: ModelSpec, params: Mapping[str, Array]) -> Params:
+def in_order(spec: ModelSpec, params: Mapping[str, Array]) -> Params:
     """The prompts permuted so that ``spec.order``'s parameter increases (unchanged without an order)."""
     if spec.order is None:
         return dict(params)
@@ -205,7 +205,7 @@ def em_step(
         **gate_m_step(spec, params, inputs, r, mask),
         **prompt_m_step(spec, params, inputs, y, r, mask, closed_form),
     }
-    return relabel(spec, new)
+    return in_order(spec, new)
 
 
 def check_em(spec: ModelSpec) -> None:

@@ -34,8 +34,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from bayescmoe.errors import require
-from bayescmoe.inference.em import expert_m_step, relabel
+from bayescmoe.inference.em import expert_m_step, in_order
 from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize, stopped_converged
+from bayescmoe.model.labels import align_prompts
 from bayescmoe.model.likelihood import (
     features,
     frozen_log_density,
@@ -261,7 +262,7 @@ def _spread_params(spec: ModelSpec, inputs: Array, y: Array) -> list[Params]:
             init = {"a": jnp.zeros(spec.dim), "b": jnp.zeros(())} if p.bias else {"a": jnp.zeros(spec.dim)}
             gaussian = replace(p, family="gaussian", df=None)
             steps.append(expert_m_step(gaussian, init, x, y, weight * (band == j), jnp.ones_like(y)))
-        params = relabel(spec, {**gate, **{n: jnp.stack([step[n] for step in steps]) for n in steps[0]}})
+        params = in_order(spec, {**gate, **{n: jnp.stack([step[n] for step in steps]) for n in steps[0]}})
         if spec.order is not None:
             params[spec.order] = params[spec.order] + TIE_SPREAD * jnp.arange(k)
         starts.append(params)
@@ -307,7 +308,10 @@ def fit_map(
     """MAP of ``spec`` (the MLE when its priors are flat), best of the given, the random and (K >= 2 prompts)
     the :func:`spread_starts`, in that order (``best_start`` indexes them).
 
-    ``init``: one or several natural-parameter dicts (the truth, when known) tried first.
+    ``init``: one or several natural-parameter dicts (the truth, when known) tried first; with K >= 2
+    exchangeable prompts and no ``order`` the estimate's prompts are labelled as the first init labels
+    its own (:func:`~bayescmoe.model.labels.align_prompts`; the likelihood does not change), so that a
+    table compares each prompt with its truth.
     ``min_nu``: variance below which a solution counts as a degenerate spike (see module doc).
     ``kind`` labels the estimate (its group name in a result).
     """
@@ -339,6 +343,8 @@ def fit_map(
     best = best_start(objectives, spikes)
     solve = solves[best]
     params = constrain(spec, solve.u)
+    if inits and spec.order is None:
+        params = {k: jnp.asarray(v) for k, v in align_prompts(spec, params, inits[0]).items()}
     reason = stop_reason(spec, params, inputs, mask, solve.stop, min_nu)
     info = np.asarray(observed_information(spec, params, inputs, y))
     se, pd = standard_errors(spec, info)
