@@ -41,7 +41,7 @@ def test_picks_follow_each_criterion():
     table = pd.DataFrame(
         {
             "elpd_loo": [-100.0, -50.0, -49.0],
-            "elpd_diff": [51.0, 1.0, 0.0],
+            "elpd_diff": [-51.0, -1.0, 0.0],
             "dse": [5.0, 1.5, 0.0],
             "wbic": [100.0, 60.0, 61.0],
             "free_energy": [100.0, 59.0, 58.0],
@@ -64,7 +64,7 @@ def test_choose_prompts_scores_the_frozen_expert_exactly_and_finds_a_strong_prom
         choice = choose_prompts(fitted, x, y, max_prompts=2, key=seed(4), progress_bar=False, **SMALL)
     table = choice.table
     assert list(table.index) == [0, 1, 2] and len(choice.results) == 2
-    assert list(table["params"]) == [0, 5, 9]
+    assert list(table["params"]) == [0, 5, 10]
     # K = 0: the frozen expert N(x1 - 0.5 x2, 0.25), no parameter: every criterion is its log-likelihood
     frozen = stats.norm.logpdf(y, x[:, 0] - 0.5 * x[:, 1], 0.5).sum()
     np.testing.assert_allclose(table.loc[0, ["elpd_loo", "log_evidence"]].to_numpy(float), frozen, rtol=1e-12)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from tqdm.auto import tqdm
 from bayescmoe.defaults import GAMMA, NUM_TEMPERATURES, PROMPT_CRITERIA
 from bayescmoe.diagnostics.predictive import frozen_baseline, frozen_log_scores
 from bayescmoe.diagnostics.singular import wbic
-from bayescmoe.errors import require, require_positive_ints
+from bayescmoe.errors import FitWarning, require, require_positive_ints
 from bayescmoe.inference.predictive import proper_prior
 from bayescmoe.inference.tempered import power_posterior
 from bayescmoe.model.params import flat_labels
@@ -132,6 +133,18 @@ def _scores(
     return row | {"divergences": divergences}
 
 
+def _loo_of(results: Sequence[xr.DataTree]) -> dict[int, Any]:
+    """PSIS-LOO of each fit by its K; a K whose PSIS fails (ArviZ raises, e.g. on draws that repeat a value
+    in every tail: a stuck chain) is left out, its row of the table NaN."""
+    out = {}
+    for k, dt in enumerate(results, start=1):
+        try:
+            out[k] = az.loo(dt, pointwise=True)
+        except ValueError as err:
+            warnings.warn(f"PSIS-LOO failed for K = {k} ({err}): its LOO columns are NaN", FitWarning, stacklevel=3)
+    return out
+
+
 def picks_of(table: pd.DataFrame, criteria: Sequence[str]) -> dict[str, int]:
     """The K each criterion picks from a table of :func:`choose_prompts` (module docstring)."""
     out = {}
@@ -139,7 +152,7 @@ def picks_of(table: pd.DataFrame, criteria: Sequence[str]) -> dict[str, int]:
         if criterion == "loo":
             out[criterion] = int(table["elpd_loo"].idxmax())
         elif criterion == "loo-2se":
-            close = table["elpd_diff"] <= 2.0 * table["dse"]
+            close = table["elpd_loo"].max() - table["elpd_loo"] <= 2.0 * table["dse"]
             out[criterion] = int(table.index[close].min())
         elif criterion == "wbic":
             out[criterion] = int(table["wbic"].idxmin())
@@ -189,7 +202,7 @@ def choose_prompts(
     Data as :func:`~bayescmoe.workflow.fitting.fit` takes them. Each K is one ``fit`` (MAP, then NUTS from it:
     ``num_chains`` x (``num_warmup`` + ``num_samples``)) plus one NUTS run per criterion of the same size (the
     ladder of ``evidence``: ``num_temperatures`` + 1). The table has one row per K: ``params`` (free
-    parameters), ``elpd_loo`` and its s.e., ``az.compare``'s ``elpd_diff`` and ``dse`` against the best K,
+    parameters), ``elpd_loo`` and its s.e., ``az.compare``'s ``elpd_diff`` (<= 0) and ``dse`` against the best K,
     ``wbic``, ``llc``, ``free_energy``, ``log_evidence`` with their s.e., and the divergent transitions of
     the K's runs. Warnings of the fits (R-hat, ESS, divergences) are the samplers' own: an overfitted K
     often earns them.
@@ -209,9 +222,10 @@ def choose_prompts(
             dt, spec_k, criteria, key=key, gamma=gamma, num_temperatures=num_temperatures, sampler=sampler
         )
     rows = {0: _frozen_row(frozen_log_scores(results[0])), **rows}
-    compared = az.compare({0: frozen_baseline(results[0]), **dict(enumerate(results, start=1))})
     table = pd.DataFrame.from_dict(rows, orient="index")
+    compared = az.compare({0: frozen_baseline(results[0]), **_loo_of(results)}, round_to="none")
     table.index.name = "K"
+    compared = compared.reindex(table.index)
     table["elpd_loo"] = compared["elpd"]
     table["elpd_loo_se"] = compared["se"]
     table["elpd_diff"] = compared["elpd_diff"]
@@ -272,7 +286,7 @@ def prompt_choice_cell(
             key=seed + 1000 * replicate, progress_bar=False, **chains._asdict(),
         )  # fmt: skip
         values = {f"pick_{c}": float(k) for c, k in choice.picks.items()}
-        values |= {f: choice.table[f].to_numpy(float) for f in PER_K if f in choice.table}
+        values |= {f: choice.table[f].to_numpy(float).tolist() for f in PER_K if f in choice.table}
         return {"setting": name, "n": n, "replicate": replicate, "values": values}
 
     return one
