@@ -208,15 +208,15 @@ def pymc_model(desc: Description, x: np.ndarray, y: np.ndarray) -> Any:
         p = {name: weights() if name == "w" else prior(name) for name in desc.sites}
         if "w" in p:
             p["lam"] = pm.Deterministic("lam", p["w"][1:])
-        z0 = pt.dot(xd, np.asarray(desc.weight)) + (0.0 if desc.bias is None else desc.bias)
+        z0 = pt.dot(xd, np.asarray(desc.weight)) + np.float64(0.0 if desc.bias is None else desc.bias)
         h0 = acts[desc.frozen_mean](z0)
-        scale0 = desc.frozen_scale()
+        scale0 = np.float64(desc.frozen_scale())  # float64, as the priors' arguments (df = 5.0 would be float32)
         if desc.family == "gaussian":
             f0 = pm.Normal.dist(mu=h0, sigma=scale0)
         elif desc.family == "laplace":
             f0 = pm.Laplace.dist(mu=h0, b=scale0)
         else:
-            f0 = pm.StudentT.dist(nu=desc.df, mu=h0, sigma=scale0)
+            f0 = pm.StudentT.dist(nu=np.float64(desc.df), mu=h0, sigma=scale0)
         if desc.num_prompts == 1:
             h = acts[desc.prompt_mean](pt.dot(xd, p["a"]) + (p["b"] if desc.prompt_bias else 0.0))
             prompts = [pm.Normal.dist(mu=h, sigma=pt.sqrt(p["nu"]))]
