@@ -782,7 +782,9 @@ def summarise(records: Sequence[dict[str, Any]], settings: Sequence[str], contes
     """Medians (and ranges) over repetitions of every (setting, call, contestant).
 
     ``ratio_<method>``: ours over the row's ESS-<method>/s, taken within each repetition (both
-    measured side by side), then the median and range over the repetitions.
+    measured side by side), then the median and range over the repetitions; ``split_reps``: the
+    repetitions in which ours or the row split its chains over labellings of K >= 2 prompts
+    (:func:`split`), whose ratios compare no sampler's efficiency.
     """
     ours = next((name for name in OURS if name in contestants), None)
     by_key = {(r["rep"], r["setting"], r["contestant"]): r for r in records}
@@ -806,6 +808,7 @@ def summarise(records: Sequence[dict[str, Any]], settings: Sequence[str], contes
                     speeds = [r[f"{method}_per_s"] for r in runs]
                     pairs = [(by_key.get((r["rep"], setting, ours), {}).get(which), r[which]) for r in mine]
                     ratios = [o[f"{method}_per_s"] / t[f"{method}_per_s"] for o, t in pairs if o]
+                    row["split_reps"] = sum(bool(o) and (split(o) or split(t)) for o, t in pairs)
                     row |= {
                         f"min_ess_{method}": median([r[f"min_ess_{method}"] for r in runs]),
                         f"min_ess_{method}_params": sorted({r[f"min_ess_{method}_param"] for r in runs}),
@@ -823,6 +826,12 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def split(run: Mapping[str, Any]) -> bool:
+    """Whether a call's chains split over labellings of K >= 2 prompts or switch within a chain (> 1% of draws)."""
+    lab = run.get("labelling")
+    return bool(lab) and (lab["split_chains"] > 0 or lab["switched_draws"] > 0.01)
+
+
 def split_cell(labelling: Sequence[dict[str, Any] | None]) -> str:
     """The speed table's label-switching cell: split chains per repetition ("0/2/0"), "–" for K = 1."""
     kept = [lab for lab in labelling if lab]
@@ -830,19 +839,18 @@ def split_cell(labelling: Sequence[dict[str, Any] | None]) -> str:
 
 
 def labelling_notes(summary: Mapping[str, Any]) -> list[str]:
-    """One line per row of K >= 2 prompts whose chains split over labellings or switch within a chain."""
+    """One line per row of K >= 2 prompts whose chains split over labellings or switch within a chain: each
+    repetition's labelling of each chain, and the draws outside their chain's labelling."""
     notes = []
     for key, rows in summary.items():
         if key == "ours":
             continue
         for name, row in rows.items():
-            for rep, lab in enumerate(row["labelling"]):
-                if lab and (lab["split_chains"] or lab["switched_draws"] > 0.01):
-                    notes.append(
-                        f"- {key} {name}, repetition {rep}: chains in labellings {' '.join(lab['labels'])}"
-                        f" ({lab['split_chains']} outside the most common one), "
-                        f"{100 * lab['switched_draws']:.1f}% of draws outside their chain's labelling"
-                    )
+            labs = [lab for lab in row["labelling"] if lab]
+            if any(split({"labelling": lab}) for lab in labs):
+                chains = " | ".join(" ".join(lab["labels"]) for lab in labs)
+                switched = "/".join(f"{100 * lab['switched_draws']:.1f}%" for lab in labs)
+                notes.append(f"- {key} {name}: chains' labellings {chains}; draws outside their chain's: {switched}")
     return notes
 
 
@@ -872,10 +880,11 @@ def tables(summary: Mapping[str, Any], agreement: Mapping[str, Any], header: str
                 cells += [
                     fmt(row[f"min_ess_{method}"], 0),
                     spread(row[f"{method}_per_s"], row[f"{method}_per_s_range"], 0),
-                    spread(row[f"ratio_{method}"], row[f"ratio_{method}_range"], 2),
+                    spread(row[f"ratio_{method}"], row[f"ratio_{method}_range"], 2)
+                    + (" †" if row["split_reps"] else ""),
                 ]
             lines.append("| " + " | ".join(cells) + " |")
-    split = labelling_notes(summary)
+    notes_split = labelling_notes(summary)
     if any(
         split_cell(row["labelling"]) != "–" for key, rows in summary.items() if key != "ours" for row in rows.values()
     ):
@@ -885,9 +894,13 @@ def tables(summary: Mapping[str, Any], agreement: Mapping[str, Any], header: str
             "(each draw labelled by the permutation of the truth's prompts nearest its (a, b)). No sampler here is "
             "told an ordering (each tool has its own), so chains may settle in different labellings; where split "
             "chains > 0, that row's ESS measures the split between modes, not the sampler within one, and its ESS/s "
-            "and ratios are not comparable."
-            + (" Rows affected:" if split else " No chain split or switched labels in this run."),
-            *split,
+            "and ratios are not comparable (†: a ratio over at least one repetition in which ours or the row split). "
+            + (
+                "Per repetition (separated by |), each chain's labelling (01: the truth's order):"
+                if notes_split
+                else "No chain split or switched labels in this run."
+            ),
+            *notes_split,
         ]
     lines += ["", "Log-density agreement with bayescmoe (relative error; gradient: max-norm, unconstrained scale):", ""]
     labels = {"natural": "nat.", "unconstrained": "unc.", "grad": "grad"}
