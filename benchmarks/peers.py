@@ -199,7 +199,8 @@ def pymc_model(desc: Description, x: np.ndarray, y: np.ndarray) -> Any:
         if alpha is not None:
             return pm.Dirichlet("w", a=alpha)
         w = pm.Dirichlet("w", a=np.ones(desc.num_prompts + 1))
-        pm.Potential("flat_w", -math.lgamma(desc.num_prompts + 1))  # Dirichlet(1, ..., 1) is K! on the simplex
+        # Dirichlet(1, ..., 1) is K! on the simplex
+        pm.Potential("flat_w", pt.as_tensor(np.float64(-math.lgamma(desc.num_prompts + 1))))
         return w
 
     with pm.Model() as model:

@@ -49,15 +49,22 @@ def test_hand_written_numpyro_log_density_matches_the_package(name):
 
 
 def two_prompt_cases() -> list[tuple[ModelSpec, dict]]:
-    """p1-two-prompts (constant gate) and its prompts under the softmax gate, each with a parameter point."""
+    """p1-two-prompts (constant gate), with flat and uneven Dirichlet weights (frozen first), and its prompts under
+    the softmax gate, each with a parameter point."""
     setting = get_setting("p1-two-prompts")
     truth = setting.truth.at(setting.spec, 200)
-    softmax = ModelSpec(setting.spec.frozen, setting.spec.prompt, gate="softmax")
+    frozen, prompts = setting.spec.frozen, setting.spec.prompt
+    softmax = ModelSpec(frozen, prompts, gate="softmax")
     gate = {"beta": np.stack([np.full(8, 0.3), np.linspace(-0.5, 0.5, 8)]), "tau": np.array([0.2, -0.4])}
-    return [(setting.spec, truth), (softmax, {k: v for k, v in truth.items() if k != "lam"} | gate)]
+    return [
+        (setting.spec, truth),
+        (ModelSpec(frozen, prompts, priors={"lam": "flat"}), truth),
+        (ModelSpec(frozen, prompts, priors={"lam": ["dirichlet", 2.0, 1.0, 0.5]}), truth),
+        (softmax, {k: v for k, v in truth.items() if k != "lam"} | gate),
+    ]
 
 
-@pytest.mark.parametrize("case", [0, 1], ids=["constant", "softmax"])
+@pytest.mark.parametrize("case", range(4), ids=["constant", "flat-weights", "uneven-dirichlet", "softmax"])
 def test_hand_written_numpyro_log_density_matches_the_package_with_two_prompts(case):
     """K = 2: the user's model (w ~ Dirichlet over (w0, lam), MixtureGeneral of three experts) is the package's
     posterior on the natural scale; on the unconstrained scale after the change of variables between NumPyro's
