@@ -17,12 +17,16 @@ removed ``compiled_nuts``, is skipped with a note):
 - ``numpyro``: a plain NumPyro model written here from the setting's spec (``dist.MixtureGeneral``
   of the frozen expert and a Normal prompt, the same priors), run by ``MCMC(NUTS(model))`` as a
   user would: parallel chains, ``jit_model_args=True``, one ``MCMC`` object reused for new data.
+  With K >= 2 prompts (``p1-two-prompts``) the user's model samples the K + 1 weights
+  ``w ~ dist.Dirichlet(alpha)`` (frozen expert first; NumPyro's own stick-breaking of (w0, lam)),
+  keeps ``lam = w[1:]`` as a deterministic site, and mixes [f0, N(h_1, nu_1), ..., N(h_K, nu_K)].
 - ``numpyro-same-mass``: the same, with the NUTS options of bayescmoe's sampler
   (:func:`our_nuts_options`: mass-matrix regularisation off), so that its ratio isolates what
   bayescmoe's program and likelihood add beyond the mass matrix.
-- ``nutpie``: a PyMC model of the same posterior (``pm.Mixture``, ``pm.Data`` for x and y),
-  ``nutpie.compile_pymc_model(model, backend="numba")`` then ``nutpie.sample``; new data through
-  ``compiled.with_data``.
+- ``nutpie``: a PyMC model of the same posterior (``pm.Mixture``, ``pm.Data`` for x and y; for K >= 2
+  prompts ``pm.Dirichlet`` over (w0, lam), ``lam = w[1:]`` deterministic, ``pm.Mixture`` of K + 1
+  experts), ``nutpie.compile_pymc_model(model, backend="numba")`` then ``nutpie.sample``; new data
+  through ``compiled.with_data``.
 - ``pymc`` (off by default): the same PyMC model sampled by PyMC's own NUTS (``nuts_sampler="pymc"``;
   with nutpie installed ``pm.sample`` would otherwise use nutpie), new data by ``pm.set_data``.
 
@@ -38,6 +42,11 @@ Protocol:
    PyMC's logodds/log transforms are the same maps), plus the unconstrained gradient. PyMC's
    densities are compiled with the numba backend, as nutpie uses. Relative error above
    ``--tolerance`` (1e-8) on a value, or above 1e-6 on a gradient (max-norm), aborts the benchmark.
+   The weights of K >= 2 prompts are unconstrained by three different maps (:data:`WEIGHTS_MAPS`:
+   ours, NumPyro's for a Dirichlet of (w0, lam), PyMC's simplex transform): the unconstrained value
+   and gradient of a contestant are taken at the image phi(v) of our point v on its own scale and
+   pulled back to v by the change of variables (:func:`reference.pull_back_weights`; Dphi by
+   autodiff), the same tolerances; the natural scale is compared directly. The table says so.
 3. Timing: each (repetition, setting, contestant) runs in a fresh worker process: the *first
    call* (model building, compilation and sampling on dataset 1, timed after the libraries are
    imported; import time is recorded apart) and then the *repeated call* (the same contestant in
@@ -65,11 +74,17 @@ Protocol:
    contestants) uniform in (-2, 2) on the unconstrained scale, independently per chain; nutpie and
    PyMC at the prior's support point (mean) plus U(-1, 1) jitter on the unconstrained scale.
    ``--init truth`` starts every chain of every contestant at the setting's truth (no jitter).
+   K >= 2 prompts: no contestant is given an ordering constraint (each tool has its own), so under
+   ``--init default`` chains may settle in different labellings of the prompts (label switching);
+   step 7's *split chains* column reports it, and ``--init truth`` starts all in the truth's.
 7. Metrics, computed outside the timed region from the post-warmup draws: ESS-bulk and ESS-tail
-   of every scalar parameter (each element of a and beta), each from one ArviZ call
+   of every scalar parameter (each element of a and beta; for K >= 2 prompts each element of lam,
+   a, b and nu, never the hand-written models' w), each from one ArviZ call
    (``az.ess(..., method="bulk")``, ``method="tail"``, on a DataTree with dims chain, draw); min
    ESS / wall seconds for each; wall seconds; mean leapfrog steps per draw (NumPyro ``num_steps``,
-   nutpie and PyMC ``n_steps``; not recorded by ``compiled_nuts``); divergences after warmup. The
+   nutpie and PyMC ``n_steps``; not recorded by ``compiled_nuts``); divergences after warmup; for
+   K >= 2 prompts the labelling of each chain (:func:`labellings`) and the *split chains*, those
+   outside the most common labelling, whose rows' ESS then measures the split, not the sampler. The
    table shows medians over the repetitions with their ranges; the ratio columns divide the min
    ESS/s of bayescmoe's contestant (``fit_nuts``, else ``compiled_nuts``) by the row's within each
    repetition (the two ran side by side), median and range over the repetitions: >= 1 means
@@ -82,6 +97,7 @@ record, the agreement table, the settings) and ``peers.md`` (the tables printed 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -101,7 +117,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = ("p1-family", "p2-distinguishable")
+SETTINGS = ("p1-family", "p2-distinguishable", "p1-two-prompts")
 #: contestant -> the library side it runs on ("jax" workers import bayescmoe, "pymc" workers PyMC)
 SIDES = {
     "fit_nuts": "jax",
@@ -122,7 +138,15 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 Draws = dict[str, np.ndarray]
 
 sys.path.insert(0, str(ROOT / "tests"))  # the hand-written NumPyro model the tests check
-from reference import Description, describe, numpyro_model, unconstrained_density  # noqa: E402
+from reference import (  # noqa: E402
+    Description,
+    describe,
+    numpyro_model,
+    pull_back_weights,
+    to_sites,
+    unconstrained_density,
+    weights_change,
+)
 
 # ---------------------------------------------------------------------------------------------
 # The hand-written models: NumPyro's lives in tests/reference.py (the tests check it against the
@@ -131,7 +155,12 @@ from reference import Description, describe, numpyro_model, unconstrained_densit
 
 
 def pymc_model(desc: Description, x: np.ndarray, y: np.ndarray) -> Any:
-    """The PyMC model of the same posterior; x and y are ``pm.Data`` (new data without a rebuild)."""
+    """The PyMC model of the same posterior; x and y are ``pm.Data`` (new data without a rebuild).
+
+    K >= 2 prompts: ``w ~ pm.Dirichlet`` over (w0, lam_1, ..., lam_K) (Dirichlet(1, ..., 1) less its
+    constant log K! under a flat prior), the deterministic ``lam = w[1:]``, then ``pm.Mixture`` of the
+    K + 1 experts.
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -144,7 +173,10 @@ def pymc_model(desc: Description, x: np.ndarray, y: np.ndarray) -> Any:
     }
 
     def prior(name: str) -> Any:
-        family, args = desc.priors[name]
+        family, floats = desc.priors[name]
+        # float64 arguments: PyTensor stores a Python float that float32 holds exactly (3.0) as float32, and
+        # PyMC's Normal then computes log(sigma) in float32 (2e-8 off per element)
+        args = tuple(np.float64(v) for v in floats)
         shape = desc.shape(name) or None
         if family == "flat":
             kind = desc.support(name)
@@ -161,26 +193,51 @@ def pymc_model(desc: Description, x: np.ndarray, y: np.ndarray) -> Any:
         }
         return make[family]()
 
+    def weights() -> Any:
+        """The K + 1 weights (frozen first) of K >= 2 prompts."""
+        alpha = desc.weight_concentration()
+        if alpha is not None:
+            return pm.Dirichlet("w", a=alpha)
+        w = pm.Dirichlet("w", a=np.ones(desc.num_prompts + 1))
+        # Dirichlet(1, ..., 1) is K! on the simplex
+        pm.Potential("flat_w", pt.as_tensor(np.float64(-math.lgamma(desc.num_prompts + 1))))
+        return w
+
     with pm.Model() as model:
         xd = pm.Data("x", x)
         yd = pm.Data("y", y)
-        p = {name: prior(name) for name in desc.names}
-        z0 = pt.dot(xd, np.asarray(desc.weight)) + (0.0 if desc.bias is None else desc.bias)
+        p = {name: weights() if name == "w" else prior(name) for name in desc.sites}
+        if "w" in p:
+            p["lam"] = pm.Deterministic("lam", p["w"][1:])
+        z0 = pt.dot(xd, np.asarray(desc.weight)) + np.float64(0.0 if desc.bias is None else desc.bias)
         h0 = acts[desc.frozen_mean](z0)
-        h = acts[desc.prompt_mean](pt.dot(xd, p["a"]) + (p["b"] if desc.prompt_bias else 0.0))
-        scale0 = desc.frozen_scale()
+        scale0 = np.float64(desc.frozen_scale())  # float64, as the priors' arguments (df = 5.0 would be float32)
         if desc.family == "gaussian":
             f0 = pm.Normal.dist(mu=h0, sigma=scale0)
         elif desc.family == "laplace":
             f0 = pm.Laplace.dist(mu=h0, b=scale0)
         else:
-            f0 = pm.StudentT.dist(nu=desc.df, mu=h0, sigma=scale0)
-        if desc.gate == "constant":
-            w = pt.stack([1.0 - p["lam"], p["lam"]])
+            f0 = pm.StudentT.dist(nu=np.float64(desc.df), mu=h0, sigma=scale0)
+        if desc.num_prompts == 1:
+            h = acts[desc.prompt_mean](pt.dot(xd, p["a"]) + (p["b"] if desc.prompt_bias else 0.0))
+            prompts = [pm.Normal.dist(mu=h, sigma=pt.sqrt(p["nu"]))]
+            if desc.gate == "constant":
+                w = pt.stack([1.0 - p["lam"], p["lam"]])
+            else:
+                logit = pt.dot(xd, p["beta"]) + p["tau"]
+                w = pt.stack([pt.sigmoid(-logit), pt.sigmoid(logit)], axis=-1)
         else:
-            logit = pt.dot(xd, p["beta"]) + p["tau"]
-            w = pt.stack([pt.sigmoid(-logit), pt.sigmoid(logit)], axis=-1)
-        pm.Mixture("y_obs", w=w, comp_dists=[f0, pm.Normal.dist(mu=h, sigma=pt.sqrt(p["nu"]))], observed=yd)
+            z = pt.dot(xd, p["a"].T) + (p["b"] if desc.prompt_bias else 0.0)  # (n, K)
+            prompts = [
+                pm.Normal.dist(mu=acts[mean](z[:, k]), sigma=pt.sqrt(p["nu"][k]))
+                for k, mean in enumerate(desc.prompt_means)
+            ]
+            if desc.gate == "constant":
+                w = p["w"]
+            else:
+                logits = pt.dot(xd, p["beta"].T) + p["tau"]  # (n, K); the frozen expert's logit is 0
+                w = pt.special.softmax(pt.concatenate([pt.zeros_like(logits[:, :1]), logits], axis=1), axis=-1)
+        pm.Mixture("y_obs", w=w, comp_dists=[f0, *prompts], observed=yd)
     return model
 
 
@@ -290,7 +347,7 @@ def prepare_numpyro(
     model = numpyro_model(desc)
     options = our_nuts_options() if same_mass else {}
     if opts.init == "truth":
-        options["init_strategy"] = init_to_value(values=opts.truth)
+        options["init_strategy"] = init_to_value(values=to_sites(desc, opts.truth))
     kernel = NUTS(model, **options)
     mcmc = MCMC(
         kernel,
@@ -305,7 +362,8 @@ def prepare_numpyro(
     def call(x: np.ndarray, y: np.ndarray, seed: int) -> Run:
         mcmc.run(jax.random.PRNGKey(seed), jnp.asarray(x), jnp.asarray(y), extra_fields=("num_steps", "diverging"))
         samples, extra = jax.block_until_ready((mcmc.get_samples(True), mcmc.get_extra_fields(True)))
-        return Run(_by_chain(samples), int(np.sum(extra["diverging"])), float(np.mean(extra["num_steps"])))
+        draws = _by_chain({name: samples[name] for name in desc.names})  # lam, not w, for K >= 2 prompts
+        return Run(draws, int(np.sum(extra["diverging"])), float(np.mean(extra["num_steps"])))
 
     return call
 
@@ -322,7 +380,7 @@ def prepare_nutpie(desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, o
 
     model = pymc_model(desc, x, y)
     if opts.init == "truth":
-        truth = {name: opts.truth[name] for name in desc.names}
+        truth = to_sites(desc, {name: opts.truth[name] for name in desc.names})
         compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=truth, jitter_rvs=set())
     else:
         compiled = nutpie.compile_pymc_model(model, backend="numba")
@@ -349,7 +407,7 @@ def prepare_pymc(desc: Description, spec: Any, x: np.ndarray, y: np.ndarray, opt
     model = pymc_model(desc, x, y)
     extra: dict[str, Any] = {}
     if opts.init == "truth":
-        extra = {"initvals": {name: opts.truth[name] for name in desc.names}, "init": "adapt_diag"}
+        extra = {"initvals": to_sites(desc, {name: opts.truth[name] for name in desc.names}), "init": "adapt_diag"}
 
     def call(x: np.ndarray, y: np.ndarray, seed: int) -> Run:
         with model:
@@ -413,9 +471,37 @@ def min_ess(draws: Draws) -> dict[str, tuple[float, str]]:
             flat = np.atleast_1d(values.values).ravel()
             i = int(np.nanargmin(flat))
             if flat[i] < best:
-                best, where = float(flat[i]), name if flat.size == 1 else f"{name}[{i}]"
+                index = ", ".join(str(int(j)) for j in np.unravel_index(i, np.shape(values.values)))
+                best, where = float(flat[i]), name if flat.size == 1 else f"{name}[{index}]"
         out[method] = (best, where)
     return out
+
+
+def labellings(draws: Draws, truth: Mapping[str, np.ndarray], num_prompts: int) -> dict[str, Any] | None:
+    """K >= 2 prompts: which labelling of the truth's prompts each chain sits in (None for K = 1).
+
+    Each draw is given the permutation pi of the prompts nearest the truth (squared distance of its
+    prompts' (a, b) to the truth's prompts pi(1), ..., pi(K)), each chain its most frequent one.
+    ``labels``: per chain, pi as digits ("01": the truth's order); ``split_chains``: chains outside the
+    most common labelling (> 0: the chains sample different modes of the label-switching symmetry,
+    and ESS across chains measures that, not the sampler's efficiency within a mode);
+    ``switched_draws``: the fraction of draws outside their chain's labelling (switches within a chain).
+    """
+    if num_prompts < 2:
+        return None
+    keys = [k for k in ("a", "b") if k in draws]
+    feats = np.concatenate([draws[k].reshape(*draws[k].shape[:3], -1) for k in keys], axis=-1)  # (chain, draw, K, m)
+    target = np.concatenate([np.reshape(truth[k], (num_prompts, -1)) for k in keys], axis=-1)
+    perms = list(itertools.permutations(range(num_prompts)))
+    cost = np.stack([np.sum((feats - target[list(perm)]) ** 2, axis=(-1, -2)) for perm in perms], axis=-1)
+    nearest = np.argmin(cost, axis=-1)  # (chain, draw)
+    by_chain = [int(np.bincount(chain, minlength=len(perms)).argmax()) for chain in nearest]
+    modal = max(set(by_chain), key=by_chain.count)
+    return {
+        "labels": ["".join(map(str, perms[i])) for i in by_chain],
+        "split_chains": sum(i != modal for i in by_chain),
+        "switched_draws": float(np.mean(nearest != np.asarray(by_chain)[:, None])),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,18 +563,24 @@ def timed_worker(args: argparse.Namespace) -> dict[str, Any]:
         }
         for method, (ess, where) in min_ess(run.draws).items():
             record[which] |= {f"min_ess_{method}": ess, f"min_ess_{method}_param": where, f"{method}_per_s": ess / wall}
+        record[which]["labelling"] = labellings(run.draws, data["truth"], desc.num_prompts)
         t0 = time.perf_counter()
     return record
 
 
 def check_worker(args: argparse.Namespace) -> dict[str, Any]:
-    """Every contestant's log posterior against bayescmoe's at a few points (module docstring, step 2)."""
+    """Every contestant's log posterior against bayescmoe's at a few points (module docstring, step 2).
+
+    Where a contestant unconstrains the weights of K >= 2 prompts by another map than ours
+    (:func:`weights_maps`), its unconstrained density and gradient are evaluated at the image phi(v) of
+    our point v and pulled back to v (:func:`reference.pull_back_weights`) before they are compared.
+    """
     import jax.numpy as jnp
     from numpyro.infer.util import log_density
 
     import bayescmoe
     from bayescmoe.model.numpyro_model import model as bayescmoe_model
-    from bayescmoe.model.params import constrain, log_posterior, unconstrain
+    from bayescmoe.model.params import bijection, constrain, log_posterior, unconstrain
 
     out: dict[str, Any] = {}
     for setting in args.settings:
@@ -507,6 +599,8 @@ def check_worker(args: argparse.Namespace) -> dict[str, Any]:
 
         ref_model = partial(bayescmoe_model, spec)
         hand_model = numpyro_model(desc)
+        maps = weights_maps(desc)
+        phis = {side: weights_change(bijection(spec, "lam"), to_theirs) for side, to_theirs in maps.items()}
 
         pm_fn = pymc_check(desc, data) if any(SIDES[c] == "pymc" for c in args.contestants) else None
         rows = []
@@ -515,8 +609,12 @@ def check_worker(args: argparse.Namespace) -> dict[str, Any]:
             u = {k: jnp.asarray(v) for k, v in unconstrain(spec, natural).items()}
             ref_nat = float(log_posterior(spec, theta, x, y))
             ref_unc, ref_grad = unconstrained_density(ref_model, u, x, y, desc.names)
-            hand_nat = float(log_density(hand_model, (x, y), {}, theta)[0])
-            hand_unc, hand_grad = unconstrained_density(hand_model, u, x, y, desc.names)
+            hand_nat = float(log_density(hand_model, (x, y), {}, to_sites(desc, theta))[0])
+            hand_unc, hand_grad = unconstrained_density(
+                hand_model, their_point(desc, u, phis.get("numpyro")), x, y, desc.sites
+            )
+            if "numpyro" in phis:
+                hand_unc, hand_grad = pull_back_weights(desc, phis["numpyro"], u["lam"], hand_unc, hand_grad)
             row = {
                 "point": label,
                 "log_posterior": ref_nat,
@@ -526,7 +624,9 @@ def check_worker(args: argparse.Namespace) -> dict[str, Any]:
                 "numpyro_grad": grel(hand_grad, ref_grad),
             }
             if pm_fn is not None:
-                pm_nat, pm_unc, pm_grad = pm_fn(u)
+                pm_nat, pm_unc, pm_grad = pm_fn(their_point(desc, u, phis.get("pymc")))
+                if "pymc" in phis:
+                    pm_unc, pm_grad = pull_back_weights(desc, phis["pymc"], u["lam"], pm_unc, pm_grad)
                 row |= {
                     "pymc_natural": rel(pm_nat, ref_nat),
                     "pymc_unconstrained": rel(pm_unc, ref_unc),
@@ -535,6 +635,37 @@ def check_worker(args: argparse.Namespace) -> dict[str, Any]:
             rows.append(row)
         out[setting] = rows
     return out
+
+
+#: how each side unconstrains the K + 1 weights w = (w0, lam) of K >= 2 prompts, and ours lam
+WEIGHTS_MAPS = {
+    "bayescmoe": "NumPyro's stick-breaking of (lam_1, ..., lam_K, w0) (SubSimplexTransform)",
+    "numpyro": "NumPyro's stick-breaking of (w0, lam_1, ..., lam_K) (dist.Dirichlet's support)",
+    "pymc": "PyMC's simplex transform of (w0, lam_1, ..., lam_K): log w[:-1] - mean(log w)",
+}
+
+
+def weights_maps(desc: Description) -> dict[str, Callable[[Any], Any]]:
+    """Per side whose unconstrained weights differ from ours (K >= 2 prompts, constant gate): the inverse of its
+    simplex map, w = (w0, lam) -> its unconstrained K-vector, in JAX (:data:`WEIGHTS_MAPS`); {} otherwise."""
+    if "w" not in desc.sites:
+        return {}
+    import jax.numpy as jnp
+    from numpyro.distributions import constraints
+    from numpyro.distributions.transforms import biject_to
+
+    def pymc_simplex(w: Any) -> Any:  # pymc.logprob.transforms.SimplexTransform.forward; pymc_check checks it
+        log_w = jnp.log(w)
+        return log_w[:-1] - jnp.mean(log_w)
+
+    return {"numpyro": biject_to(constraints.simplex).inv, "pymc": pymc_simplex}
+
+
+def their_point(desc: Description, u: Mapping[str, Any], phi: Callable[[Any], Any] | None) -> dict[str, Any]:
+    """Our unconstrained point u as a side's unconstrained sites: w = phi(u_lam) in place of lam (if phi)."""
+    if phi is None:
+        return dict(u)
+    return {("w" if name == "lam" else name): (phi(u[name]) if name == "lam" else u[name]) for name in desc.names}
 
 
 def rel(a: float, b: float) -> float:
@@ -548,26 +679,40 @@ def grel(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def pymc_check(desc: Description, data: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], tuple]:
-    """PyMC's log posterior (natural, unconstrained) and unconstrained gradient at an unconstrained point."""
+    """PyMC's log posterior (natural, unconstrained) and unconstrained gradient at an unconstrained point of its
+    sites (:attr:`Description.sites`; the gradient in that order)."""
     import pytensor
+    import pytensor.tensor as pt
 
     pm_model = pymc_model(desc, data["x1"], data["y1"])
     transforms = {"unit": "LogOddsTransform", "positive": "LogTransform", "real": "NoneType"}
-    for name in desc.names:  # the samplers' unconstrained scales must be the same maps
+    transforms["weights"] = "SimplexTransform"
+    for name in desc.sites:  # the samplers' unconstrained scales must be the maps the check assumes
         kind = type(pm_model.rvs_to_transforms[pm_model[name]]).__name__
-        if kind != transforms[desc.support(name)]:
-            raise SystemExit(f"PyMC transforms {name} by {kind}, not as NumPyro does")
-    value_names = [pm_model.rvs_to_values[pm_model[name]].name for name in desc.names]
-    value_vars = [pm_model.rvs_to_values[pm_model[name]] for name in desc.names]
+        if kind != transforms["weights" if name == "w" else desc.support(name)]:
+            raise SystemExit(f"PyMC transforms {name} by {kind}, not as the check assumes")
+    value_names = [pm_model.rvs_to_values[pm_model[name]].name for name in desc.sites]
+    value_vars = [pm_model.rvs_to_values[pm_model[name]] for name in desc.sites]
     jac = pm_model.logp(jacobian=True)
     pm_fn = pm_model.compile_fn(
         [pm_model.logp(jacobian=False), jac, *pytensor.gradient.grad(jac, value_vars)],
         point_fn=True,
         mode="NUMBA",
     )
+    if "w" in desc.sites:  # weights_maps writes PyMC's simplex transform out in JAX: it must be PyMC's
+        w = pt.vector("w")
+        forward = pytensor.function([w], pm_model.rvs_to_transforms[pm_model["w"]].forward(w))
+        ours = weights_maps(desc)["pymc"]
+        for probe in (
+            np.full(desc.num_prompts + 1, 1.0 / (desc.num_prompts + 1)),
+            np.linspace(1.0, 3.0, desc.num_prompts + 1),
+        ):
+            probe = probe / probe.sum()
+            if np.max(np.abs(forward(probe) - np.asarray(ours(probe)))) > 1e-12:
+                raise SystemExit("PyMC's simplex transform is not the map weights_maps writes out")
 
     def evaluate(u: Mapping[str, Any]) -> tuple[float, float, np.ndarray]:
-        point = {vname: np.asarray(u[name], dtype=float) for vname, name in zip(value_names, desc.names, strict=True)}
+        point = {vname: np.asarray(u[name], dtype=float) for vname, name in zip(value_names, desc.sites, strict=True)}
         nat, unc, *grads = pm_fn(point)
         return float(nat), float(unc), np.concatenate([np.ravel(g) for g in grads])
 
@@ -638,7 +783,9 @@ def summarise(records: Sequence[dict[str, Any]], settings: Sequence[str], contes
     """Medians (and ranges) over repetitions of every (setting, call, contestant).
 
     ``ratio_<method>``: ours over the row's ESS-<method>/s, taken within each repetition (both
-    measured side by side), then the median and range over the repetitions.
+    measured side by side), then the median and range over the repetitions; ``split_reps``: the
+    repetitions in which ours or the row split its chains over labellings of K >= 2 prompts
+    (:func:`split`), whose ratios compare no sampler's efficiency.
     """
     ours = next((name for name in OURS if name in contestants), None)
     by_key = {(r["rep"], r["setting"], r["contestant"]): r for r in records}
@@ -656,11 +803,13 @@ def summarise(records: Sequence[dict[str, Any]], settings: Sequence[str], contes
                     "wall_s": median([r["wall_s"] for r in runs]),
                     "steps_per_draw": median([r["steps_per_draw"] for r in runs]),
                     "divergences": median([r["divergences"] for r in runs]),
+                    "labelling": [r.get("labelling") for r in runs],  # per repetition; None for K = 1
                 }
                 for method in ESS_METHODS:
                     speeds = [r[f"{method}_per_s"] for r in runs]
                     pairs = [(by_key.get((r["rep"], setting, ours), {}).get(which), r[which]) for r in mine]
                     ratios = [o[f"{method}_per_s"] / t[f"{method}_per_s"] for o, t in pairs if o]
+                    row["split_reps"] = sum(bool(o) and (split(o) or split(t)) for o, t in pairs)
                     row |= {
                         f"min_ess_{method}": median([r[f"min_ess_{method}"] for r in runs]),
                         f"min_ess_{method}_params": sorted({r[f"min_ess_{method}_param"] for r in runs}),
@@ -678,8 +827,37 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def tables(summary: Mapping[str, Any], agreement: Mapping[str, Any], header: str) -> str:
-    """The markdown: one speed table (ratios against ours, with their ranges) and the log-density agreement."""
+def split(run: Mapping[str, Any]) -> bool:
+    """Whether a call's chains split over labellings of K >= 2 prompts or switch within a chain (> 1% of draws)."""
+    lab = run.get("labelling")
+    return bool(lab) and (lab["split_chains"] > 0 or lab["switched_draws"] > 0.01)
+
+
+def split_cell(labelling: Sequence[dict[str, Any] | None]) -> str:
+    """The speed table's label-switching cell: split chains per repetition ("0/2/0"), "–" for K = 1."""
+    kept = [lab for lab in labelling if lab]
+    return "/".join(str(lab["split_chains"]) for lab in kept) if kept else "–"
+
+
+def labelling_notes(summary: Mapping[str, Any]) -> list[str]:
+    """One line per row of K >= 2 prompts whose chains split over labellings or switch within a chain: each
+    repetition's labelling of each chain, and the draws outside their chain's labelling."""
+    notes = []
+    for key, rows in summary.items():
+        if key == "ours":
+            continue
+        for name, row in rows.items():
+            labs = [lab for lab in row["labelling"] if lab]
+            if any(split({"labelling": lab}) for lab in labs):
+                chains = " | ".join(" ".join(lab["labels"]) for lab in labs)
+                switched = "/".join(f"{100 * lab['switched_draws']:.1f}%" for lab in labs)
+                notes.append(f"- {key} {name}: chains' labellings {chains}; draws outside their chain's: {switched}")
+    return notes
+
+
+def tables(summary: Mapping[str, Any], agreement: Mapping[str, Any], header: str, notes: Sequence[str] = ()) -> str:
+    """The markdown: one speed table (ratios against ours, with their ranges) and the log-density agreement;
+    ``notes`` go under the agreement table."""
 
     def spread(value: float | None, bounds: Sequence[float] | None, digits: int) -> str:
         if value is None or bounds is None:
@@ -688,7 +866,7 @@ def tables(summary: Mapping[str, Any], agreement: Mapping[str, Any], header: str
         return fmt(value, digits) + ("" if low == high else f" ({low}–{high})")
 
     ours = summary["ours"]
-    cols = ["setting", "call", "contestant", "wall s", "steps/draw", "div."]
+    cols = ["setting", "call", "contestant", "wall s", "steps/draw", "div.", "split chains"]
     for method in ESS_METHODS:
         cols += [f"min ESS-{method}", f"ESS-{method}/s", f"{ours} / this, ESS-{method}/s"]
     lines = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -698,13 +876,33 @@ def tables(summary: Mapping[str, Any], agreement: Mapping[str, Any], header: str
         setting, which = key.split("/")
         for name, row in rows.items():
             cells = [setting, which, name, fmt(row["wall_s"]), fmt(row["steps_per_draw"]), fmt(row["divergences"], 0)]
+            cells.append(split_cell(row["labelling"]))
             for method in ESS_METHODS:
                 cells += [
                     fmt(row[f"min_ess_{method}"], 0),
                     spread(row[f"{method}_per_s"], row[f"{method}_per_s_range"], 0),
-                    spread(row[f"ratio_{method}"], row[f"ratio_{method}_range"], 2),
+                    spread(row[f"ratio_{method}"], row[f"ratio_{method}_range"], 2)
+                    + (" †" if row["split_reps"] else ""),
                 ]
             lines.append("| " + " | ".join(cells) + " |")
+    notes_split = labelling_notes(summary)
+    if any(
+        split_cell(row["labelling"]) != "–" for key, rows in summary.items() if key != "ours" for row in rows.values()
+    ):
+        lines += [
+            "",
+            "split chains (K >= 2 prompts; per repetition): chains outside the most common labelling of the prompts "
+            "(each draw labelled by the permutation of the truth's prompts nearest its (a, b)). No sampler here is "
+            "told an ordering (each tool has its own), so chains may settle in different labellings; where split "
+            "chains > 0, that row's ESS measures the split between modes, not the sampler within one, and its ESS/s "
+            "and ratios are not comparable (†: a ratio over at least one repetition in which ours or the row split). "
+            + (
+                "Per repetition (separated by |), each chain's labelling (01: the truth's order):"
+                if notes_split
+                else "No chain split or switched labels in this run."
+            ),
+            *notes_split,
+        ]
     lines += ["", "Log-density agreement with bayescmoe (relative error; gradient: max-norm, unconstrained scale):", ""]
     labels = {"natural": "nat.", "unconstrained": "unc.", "grad": "grad"}
     present = {k for rows in agreement.values() for r in rows for k in r}
@@ -715,7 +913,24 @@ def tables(summary: Mapping[str, Any], agreement: Mapping[str, Any], header: str
         for r in rows:
             errs = [f"{r[f'{side}_{end}']:.1e}" for side, end in keys]
             lines.append(f"| {setting} | {r['point']} | {r['log_posterior']:.6g} | " + " | ".join(errs) + " |")
+    if notes:
+        lines += ["", *notes]
     return "\n".join(lines)
+
+
+def agreement_notes(settings: Sequence[str], data: Path) -> list[str]:
+    """How the agreement table compares the unconstrained scale of settings with K >= 2 prompts' weights."""
+    named = [s for s in settings if "w" in describe(json.loads((data / f"{s}.json").read_text())["config"]).sites]
+    if not named:
+        return []
+    return [
+        f"K >= 2 prompts ({', '.join(named)}): the weights' unconstrained scales differ: bayescmoe: "
+        f"{WEIGHTS_MAPS['bayescmoe']}; hand-written NumPyro: {WEIGHTS_MAPS['numpyro']}; PyMC: "
+        f"{WEIGHTS_MAPS['pymc']}. The natural-scale columns compare the same posterior directly; the unc. and grad "
+        "columns compare ours at v with the contestant's at phi(v), the same weights on its scale, pulled back by "
+        "the change of variables: value + log|det Dphi(v)|, gradient Dphi(v)^T g + grad log|det Dphi(v)| "
+        "(Dphi by autodiff, not by either tool's Jacobian)."
+    ]
 
 
 def drive(args: argparse.Namespace) -> None:
@@ -821,7 +1036,7 @@ def drive(args: argparse.Namespace) -> None:
             "our NUTS options that differ from NumPyro's defaults (numpyro-same-mass uses ours): "
             + ", ".join(f"{k}={ours} (NumPyro: {theirs})" for k, (ours, theirs) in options_against_numpyro().items())
         )
-        text = tables(summary, check, header)
+        text = tables(summary, check, header, agreement_notes(args.settings, data))
         print("\n" + text)
         (out / "peers.md").write_text(text + "\n")
         meta = {k: v for k, v in vars(args).items() if k not in ("worker", "check")}

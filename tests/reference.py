@@ -13,7 +13,13 @@ them times it against what a user would write without it:
   unless ``analytic``. ``benchmarks/sweep_speed.py`` times the sweep engine against it.
 - :func:`numpyro_model`: the posterior written as a plain NumPyro model (priors, then
   ``MixtureGeneral``) from a spec's config (:func:`describe`); ``benchmarks/peers.py`` samples it
-  as the "hand-written NumPyro" contestant.
+  as the "hand-written NumPyro" contestant. With K >= 2 (Gaussian) prompts it samples the K + 1
+  weights as a user would, ``w ~ Dirichlet(alpha)`` with the frozen expert's weight first, and keeps
+  the prompts' weights as the deterministic site ``lam = w[1:]`` (:attr:`Description.sites`,
+  :func:`to_sites`). NumPyro unconstrains w by its own stick-breaking map of (w0, lam_1, ..., lam_K),
+  the package lam by its sub-simplex map, NumPyro's stick-breaking of (lam_1, ..., lam_K, w0): the
+  same posterior in a different parametrisation, so the two unconstrained densities are equal only
+  after the change of variables between them.
 """
 
 from __future__ import annotations
@@ -166,7 +172,11 @@ def baseline_em(
 
 @dataclass(frozen=True)
 class Description:
-    """What the hand-written models need of a spec, read from ``ModelSpec.to_config()``."""
+    """What the hand-written models need of a spec, read from ``ModelSpec.to_config()``.
+
+    ``prompt_means``: the K prompts' mean functions (all Gaussian, with or without the one shared
+    bias); K = 1 is the papers' model, whose parameters have no prompt axis.
+    """
 
     gate: str
     family: str
@@ -176,7 +186,7 @@ class Description:
     weight: tuple[float, ...]
     bias: float | None
     nu0: float
-    prompt_mean: str
+    prompt_means: tuple[str, ...]
     prompt_bias: bool
     priors: dict[str, tuple[str, tuple[float, ...]]]
 
@@ -185,15 +195,47 @@ class Description:
         return len(self.weight)
 
     @property
+    def num_prompts(self) -> int:
+        """K, the number of prompts."""
+        return len(self.prompt_means)
+
+    @property
+    def prompt_mean(self) -> str:
+        """The mean function of the one prompt (K = 1)."""
+        assert self.num_prompts == 1, "K >= 2 prompts: see prompt_means"
+        return self.prompt_means[0]
+
+    @property
     def names(self) -> tuple[str, ...]:
+        """The package's parameters (``ModelSpec.param_names``)."""
         gate = ("lam",) if self.gate == "constant" else ("beta", "tau")
         return gate + (("a", "b", "nu") if self.prompt_bias else ("a", "nu"))
 
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """The hand-written models' sampled parameters: :attr:`names`, with the K + 1 weights ``w`` (frozen
+        first) in place of lam for K >= 2 prompts (lam = w[1:] is then a deterministic site)."""
+        return tuple("w" if name == "lam" and self.num_prompts > 1 else name for name in self.names)
+
     def shape(self, name: str) -> tuple[int, ...]:
-        return (self.dim,) if name in ("a", "beta") else ()
+        """A parameter's shape; K >= 2 prompts add a leading axis of length K (``w``: K + 1 weights)."""
+        if name == "w":
+            return (self.num_prompts + 1,)
+        lead = (self.num_prompts,) if self.num_prompts > 1 else ()
+        return lead + ((self.dim,) if name in ("a", "beta") else ())
 
     def support(self, name: str) -> str:
+        if name == "lam" and self.num_prompts > 1:
+            return "simplex"
         return {"lam": "unit", "nu": "positive"}.get(name, "real")
+
+    def weight_concentration(self) -> np.ndarray | None:
+        """K >= 2: the Dirichlet concentration of (w0, lam_1, ..., lam_K), None for a flat prior."""
+        family, args = self.priors["lam"]
+        if family == "flat":
+            return None
+        assert family == "dirichlet", family
+        return np.broadcast_to(np.asarray(args, dtype=float), (self.num_prompts + 1,)).copy()
 
     def frozen_scale(self) -> float:
         """The frozen family's scale parameter whose variance is nu0 (or the Laplace scale itself)."""
@@ -207,11 +249,14 @@ class Description:
 
 def describe(config: Mapping[str, Any]) -> Description:
     """The :class:`Description` of a spec's config; raises for what the hand-written models do not cover."""
-    frozen, prompt = config["frozen"], config["prompt"]
+    frozen = config["frozen"]
+    prompts = config["prompt"] if isinstance(config["prompt"], list) else [config["prompt"]]
     if frozen.get("mean") == "given" or frozen.get("nu") == "given":
         raise NotImplementedError("peers.py writes out frozen experts with a mean function and a fixed variance only")
-    if prompt.get("family", "gaussian") != "gaussian":
-        raise NotImplementedError("peers.py writes out the Gaussian prompt only")
+    if any(prompt.get("family", "gaussian") != "gaussian" for prompt in prompts):
+        raise NotImplementedError("peers.py writes out Gaussian prompts only")
+    if config.get("order") is not None:
+        raise NotImplementedError("peers.py writes out no ordering constraint (each tool has its own)")
     priors = {}
     for name, prior in config["priors"].items():
         priors[name] = (prior, ()) if isinstance(prior, str) else (prior[0], tuple(float(v) for v in prior[1:]))
@@ -224,14 +269,29 @@ def describe(config: Mapping[str, Any]) -> Description:
         weight=tuple(float(v) for v in frozen["weight"]),
         bias=frozen.get("bias"),
         nu0=float(frozen["nu"]),
-        prompt_mean=prompt["mean"],
-        prompt_bias=bool(prompt["bias"]),
+        prompt_means=tuple(prompt["mean"] for prompt in prompts),
+        prompt_bias=bool(prompts[0]["bias"]),
         priors=priors,
     )
 
 
+def to_sites(desc: Description, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The package's parameters as the hand-written models' sites (:attr:`Description.sites`): for K >= 2
+    prompts, w = (1 - sum lam, lam) in place of lam."""
+    out = {name: np.asarray(value, dtype=float) for name, value in params.items()}
+    if desc.num_prompts > 1 and "lam" in out:
+        lam = out.pop("lam")
+        out["w"] = np.concatenate([1.0 - np.sum(lam, -1, keepdims=True), lam], -1)
+    return out
+
+
 def numpyro_model(desc: Description) -> Callable[..., None]:
-    """A plain NumPyro model of the posterior: priors, then y ~ MixtureGeneral(gate, [f0, N(h, nu)])."""
+    """A plain NumPyro model of the posterior: priors, then y ~ MixtureGeneral(gate, [f0, N(h, nu)]).
+
+    K >= 2 prompts: ``w ~ Dirichlet(alpha)`` (``ImproperUniform`` on the simplex under a flat prior),
+    the deterministic ``lam = w[1:]``, then y ~ MixtureGeneral(Categorical(w), [f0, N(h_1, nu_1), ...,
+    N(h_K, nu_K)]); the softmax gate's probabilities are softmax(0, beta_k.x + tau_k).
+    """
     import jax
     import jax.numpy as jnp
     import numpyro
@@ -260,28 +320,53 @@ def numpyro_model(desc: Description) -> Callable[..., None]:
             "halfnormal": dist.HalfNormal,
             "halfcauchy": dist.HalfCauchy,
         }[family](*args)
-        return base.expand(shape).to_event(1) if shape else base
+        return base.expand(shape).to_event(len(shape)) if shape else base
+
+    def weights() -> dist.Distribution:
+        """The K + 1 weights (frozen first) of K >= 2 prompts."""
+        alpha = desc.weight_concentration()
+        if alpha is None:
+            return dist.ImproperUniform(constraints.simplex, (), (desc.num_prompts + 1,))
+        return dist.Dirichlet(jnp.asarray(alpha))
 
     w0, scale0 = jnp.asarray(desc.weight), desc.frozen_scale()
 
-    def model(x: Any, y: Any = None) -> None:
-        p = {name: numpyro.sample(name, prior(name)) for name in desc.names}
-        z0 = x @ w0 + (0.0 if desc.bias is None else desc.bias)
-        h0 = acts[desc.frozen_mean](z0)
-        h = acts[desc.prompt_mean](x @ p["a"] + (p["b"] if desc.prompt_bias else 0.0))
+    def frozen(x: Any) -> dist.Distribution:
+        h0 = acts[desc.frozen_mean](x @ w0 + (0.0 if desc.bias is None else desc.bias))
         if desc.family == "gaussian":
-            f0 = dist.Normal(h0, scale0)
-        elif desc.family == "laplace":
-            f0 = dist.Laplace(h0, scale0)
-        else:
-            f0 = dist.StudentT(desc.df, h0, scale0)
+            return dist.Normal(h0, scale0)
+        if desc.family == "laplace":
+            return dist.Laplace(h0, scale0)
+        return dist.StudentT(desc.df, h0, scale0)
+
+    def one(x: Any, p: Mapping[str, Any]) -> tuple[dist.Distribution, list[dist.Distribution]]:
+        """The papers' model: the gate and [f0, N(h, nu)]."""
+        h = acts[desc.prompt_mean](x @ p["a"] + (p["b"] if desc.prompt_bias else 0.0))
         if desc.gate == "constant":
             mixing = dist.Categorical(probs=jnp.stack([1.0 - p["lam"], p["lam"]]))
         else:
             logit = x @ p["beta"] + p["tau"]
             mixing = dist.Categorical(logits=jnp.stack([jnp.zeros_like(logit), logit], axis=-1))
+        return mixing, [frozen(x), dist.Normal(h, jnp.sqrt(p["nu"]))]
+
+    def many(x: Any, p: Mapping[str, Any]) -> tuple[dist.Distribution, list[dist.Distribution]]:
+        """K >= 2 prompts: the gate over K + 1 experts and [f0, N(h_1, nu_1), ..., N(h_K, nu_K)]."""
+        z = x @ p["a"].T + (p["b"] if desc.prompt_bias else 0.0)  # (n, K)
+        prompts = [dist.Normal(acts[m](z[:, k]), jnp.sqrt(p["nu"][k])) for k, m in enumerate(desc.prompt_means)]
+        if desc.gate == "constant":
+            mixing = dist.Categorical(probs=p["w"])
+        else:
+            logits = x @ p["beta"].T + p["tau"]  # (n, K); the frozen expert's logit is 0
+            mixing = dist.Categorical(logits=jnp.concatenate([jnp.zeros_like(logits[:, :1]), logits], axis=1))
+        return mixing, [frozen(x), *prompts]
+
+    def model(x: Any, y: Any = None) -> None:
+        p = {name: numpyro.sample(name, weights() if name == "w" else prior(name)) for name in desc.sites}
+        if "w" in p:
+            p["lam"] = numpyro.deterministic("lam", p["w"][1:])
+        mixing, experts = (one if desc.num_prompts == 1 else many)(x, p)
         with numpyro.plate("obs", x.shape[0]):
-            numpyro.sample("y", dist.MixtureGeneral(mixing, [f0, dist.Normal(h, jnp.sqrt(p["nu"]))]), obs=y)
+            numpyro.sample("y", dist.MixtureGeneral(mixing, experts), obs=y)
 
     return model
 
@@ -295,3 +380,39 @@ def unconstrained_density(
 
     value, grad = jax.value_and_grad(lambda v: -potential_energy(model, (x, y), {}, v))(u)
     return float(value), np.concatenate([np.ravel(grad[k]) for k in names])
+
+
+def weights_change(to_lam: Callable[[Any], Any], to_theirs: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """phi: one unconstrained scale of K >= 2 prompts' weights onto another, v (K,) -> v' (K,).
+
+    ``to_lam`` maps v onto lam (e.g. the package's sub-simplex map), ``to_theirs`` the K + 1 weights
+    w = (1 - sum lam, lam) onto the other tool's unconstrained scale (the inverse of its simplex map).
+    Both in JAX, so that :func:`pull_back_weights` differentiates phi.
+    """
+    import jax.numpy as jnp
+
+    def phi(v: Any) -> Any:
+        lam = to_lam(v)
+        return to_theirs(jnp.concatenate([1.0 - jnp.sum(lam, keepdims=True), lam]))
+
+    return phi
+
+
+def pull_back_weights(
+    desc: Description, phi: Callable[[Any], Any], v: Any, value: float, grad: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Another tool's unconstrained log density and gradient at phi(v) in the weights' block, as densities on
+    ``v``'s scale: value + log|det Dphi(v)|, and the weights' block of the gradient Dphi(v)^T g + grad log|det Dphi|
+    (phi by :func:`weights_change`; its Jacobian by autodiff, not by either tool's transform). ``grad`` is
+    ordered as :attr:`Description.sites` (each unconstrained block flattened; w's has K entries), like
+    :func:`unconstrained_density`'s."""
+    import jax
+    import jax.numpy as jnp
+
+    k = desc.num_prompts
+    start = sum(math.prod(desc.shape(name)) for name in desc.names[: desc.names.index("lam")])
+    jac = jax.jacfwd(phi)(jnp.asarray(v))
+    log_det, d_log_det = jax.value_and_grad(lambda u: jnp.linalg.slogdet(jax.jacfwd(phi)(u))[1])(jnp.asarray(v))
+    out = np.array(grad, dtype=float)
+    out[start : start + k] = np.asarray(jac).T @ out[start : start + k] + np.asarray(d_log_det)
+    return float(value + log_det), out

@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 import reference
 from helpers import key, seed
+from numpyro.distributions.transforms import StickBreakingTransform
 from numpyro.infer.util import log_density
 
 from bayescmoe.model.numpyro_model import model as bayescmoe_model
-from bayescmoe.model.params import constrain, log_posterior, unconstrain
+from bayescmoe.model.params import bijection, constrain, log_posterior, unconstrain
 from bayescmoe.model.settings import get_setting
 from bayescmoe.model.simulate import simulate
+from bayescmoe.model.spec import ModelSpec
 
 
 @pytest.mark.slow
@@ -44,6 +46,49 @@ def test_hand_written_numpyro_log_density_matches_the_package(name):
         assert hand_u == pytest.approx(ref_u, rel=1e-10)
         np.testing.assert_allclose(hand_g, ref_g, rtol=1e-8, atol=1e-8)
     assert jnp.isfinite(ref)
+
+
+def two_prompt_cases() -> list[tuple[ModelSpec, dict]]:
+    """p1-two-prompts (constant gate), with flat and uneven Dirichlet weights (frozen first), and its prompts under
+    the softmax gate, each with a parameter point."""
+    setting = get_setting("p1-two-prompts")
+    truth = setting.truth.at(setting.spec, 200)
+    frozen, prompts = setting.spec.frozen, setting.spec.prompt
+    softmax = ModelSpec(frozen, prompts, gate="softmax")
+    gate = {"beta": np.stack([np.full(8, 0.3), np.linspace(-0.5, 0.5, 8)]), "tau": np.array([0.2, -0.4])}
+    return [
+        (setting.spec, truth),
+        (ModelSpec(frozen, prompts, priors={"lam": "flat"}), truth),
+        (ModelSpec(frozen, prompts, priors={"lam": ["dirichlet", 2.0, 1.0, 0.5]}), truth),
+        (softmax, {k: v for k, v in truth.items() if k != "lam"} | gate),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4), ids=["constant", "flat-weights", "uneven-dirichlet", "softmax"])
+def test_hand_written_numpyro_log_density_matches_the_package_with_two_prompts(case):
+    """K = 2: the user's model (w ~ Dirichlet over (w0, lam), MixtureGeneral of three experts) is the package's
+    posterior on the natural scale; on the unconstrained scale after the change of variables between NumPyro's
+    stick-breaking of (w0, lam) and the package's of (lam, w0), whose Jacobian is autodiff's."""
+    spec, truth = two_prompt_cases()[case]
+    x, y = simulate(key(4), spec, truth, 200)
+    desc = reference.describe(spec.to_config())
+    assert desc.names == spec.param_names and desc.num_prompts == 2
+    assert desc.sites == (("w", "a", "b", "nu") if spec.gate == "constant" else desc.names)
+    hand = reference.numpyro_model(desc)
+    phi = reference.weights_change(bijection(spec, "lam"), StickBreakingTransform().inv) if "w" in desc.sites else None
+    rng = np.random.default_rng(seed(1))
+    for scale in (0.0, 0.3, 1.0):
+        u = {k: v + scale * rng.standard_normal(np.shape(v)) for k, v in unconstrain(spec, truth).items()}
+        theta = constrain(spec, u)
+        ref = float(log_posterior(spec, theta, x, y))
+        assert float(log_density(hand, (x, y), {}, reference.to_sites(desc, theta))[0]) == pytest.approx(ref, rel=1e-10)
+        ref_u, ref_g = reference.unconstrained_density(partial(bayescmoe_model, spec), u, x, y, desc.names)
+        theirs = {("w" if k == "lam" else k): (phi(v) if k == "lam" else v) for k, v in u.items()}
+        hand_u, hand_g = reference.unconstrained_density(hand, theirs, x, y, desc.sites)
+        if phi is not None:
+            hand_u, hand_g = reference.pull_back_weights(desc, phi, u["lam"], hand_u, hand_g)
+        assert hand_u == pytest.approx(ref_u, rel=1e-10)
+        np.testing.assert_allclose(hand_g, ref_g, rtol=1e-8, atol=1e-8)
 
 
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "peers.py"
