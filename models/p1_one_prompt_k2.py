@@ -6,7 +6,7 @@ d = 8, X ~ N(0, I_8); frozen a0 = e1, b0 = 0, nu0 = 0.1. The data have one promp
 a* = -e1 + e2, b* = 0.5, nu* = 0.1); the truth in the K = 2 model is lam* = (0.3, 0), and with weight 0
 the second prompt's other parameters are not identified (the registry sets them to the first's). Under
 the Dirichlet(1, 1, 1) prior the extra prompt either empties (its weight goes to 0) or duplicates the
-real one, depending on the prior's concentration (docs/guide.md: *Several prompts*). The script
+real one, depending on the prior's concentration (docs/prompts.md). The script
 prints the posterior median of the smaller weight and the two MLEs' log-likelihoods (K = 2 against K = 1).
 
     python models/p1_one_prompt_k2.py --n 2000 --num-samples 500

@@ -5,7 +5,7 @@
 d = 8, X ~ N(0, I_8); frozen a0 = e1, b0 = 0, nu0 = 0.1; truth lam* = (0.3, 0.2), prompt 0:
 a* = -e1 + e2, b* = 0.5, nu* = 0.1; prompt 1: a* = e1 + e2, b* = -1, nu* = 0.05. The weights lie on
 the simplex (the frozen expert's is 1 - their sum) under a Dirichlet(1, 1, 1) prior
-(docs/guide.md: *Several prompts*). The papers study one prompt; no rate is proved for two. The
+(docs/prompts.md). The papers study one prompt; no rate is proved for two. The
 script prints how much the two prompts' MLE gains in log-likelihood over one prompt's, on the same data.
 
     python models/p1_two_prompts.py --n 2000 --num-samples 500

@@ -44,7 +44,7 @@ is a vanishing prompt even when some draws put the prompt on f0. A check whose n
 factor when none is given) cannot fire.
 
 With K >= 2 prompts the rule is applied to each prompt on its own, after relabelling, and every pair
-of exchangeable prompts is checked for a merge (:func:`prompts_report`; docs/guide.md: *Label
+of exchangeable prompts is checked for a merge (:func:`prompts_report`; docs/prompts.md: *Label
 switching*).
 
 Background: docs/science.md, *When learning slows*, *What the papers leave open*.
@@ -423,7 +423,7 @@ def collapse_report(
     dt: xr.DataTree, *, evidence: str | Evidence | None = "auto", eps: float | None = None
 ) -> CollapseReport | PromptsReport:
     """Diagnose a NUTS result and classify it (module docstring); with K >= 2 prompts, each prompt and each
-    pair of them (:func:`prompts_report`, docs/guide.md: *Label switching*).
+    pair of them (:func:`prompts_report`, docs/prompts.md: *Label switching*).
 
     ``evidence`` for the prompt against f0 alone (:func:`evidence_of`): by default the result's own, or
     else Savage-Dickey (constant gate) or PSIS-LOO (sigmoid gate); ``"savage-dickey"`` or ``"loo"``; the

@@ -1,4 +1,4 @@
-"""Label switching among prompts: one labelling for every posterior draw (docs/guide.md: *Label switching*).
+"""Label switching among prompts: one labelling for every posterior draw (docs/prompts.md: *Label switching*).
 
 Prompts of one mean structure and family, under priors that treat them alike, are exchangeable:
 permuting their labels changes neither the likelihood nor the prior, so the posterior holds K! copies

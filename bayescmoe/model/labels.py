@@ -1,7 +1,7 @@
 """The prompts' labels: which of K >= 2 prompts are exchangeable, and the permutations that relabel them.
 
 Prompts of one mean structure and family, under priors that treat them alike, can swap labels without
-changing the likelihood or the prior (docs/guide.md: *Label switching*). A prompt's parameters form one
+changing the likelihood or the prior (docs/prompts.md: *Label switching*). A prompt's parameters form one
 vector on a scale where a relabelling acts by permutation (:func:`prompt_vectors`), and a labelling is
 the assignment of least squared distance to a reference (:func:`best`, the Hungarian algorithm of
 SciPy's ``linear_sum_assignment``). :func:`align_prompts` labels a point estimate like a reference

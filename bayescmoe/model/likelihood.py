@@ -3,7 +3,7 @@
     log p(y | x) = logaddexp( log(1 - w(x)) + log f0(y | h0(x), nu0),  log w(x) + log g(y | h(x), nu) )
 
 g is the prompt's family (Gaussian by default, :class:`~bayescmoe.model.spec.PromptExpert`). With
-K >= 2 prompts (docs/guide.md: *Several prompts*)
+K >= 2 prompts (docs/prompts.md)
 
     log p(y | x) = logsumexp( log w0(x) + log f0(y | h0(x), nu0),  log w_k(x) + log g_k(y | h_k(x), nu_k), k < K )
 

@@ -7,7 +7,7 @@ prompt variance (mean nu0, the frozen expert's). The inverse-gamma density vanis
 which removes the degenerate spikes (nu -> 0 on a few points) that make a mixture likelihood
 unbounded (Fraley and Raftery 2007).
 
-Supports (docs/guide.md: *Several prompts*): ``unit`` (one prompt's weight), ``simplex`` (the K >= 2
+Supports (docs/prompts.md): ``unit`` (one prompt's weight), ``simplex`` (the K >= 2
 prompts' weights lam, with w0 = 1 - sum lam the frozen expert's: :data:`sub_simplex`), ``real``,
 ``positive``, and the ``ordered`` / ``positive_ordered`` vectors of an ordering constraint. A
 ``dirichlet`` prior takes one concentration (symmetric) or K + 1 of them, the frozen expert's first;

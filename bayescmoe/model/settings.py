@@ -120,7 +120,7 @@ P2_STUDENT = ModelSpec(
     gate="sigmoid",
 )
 
-# Several prompts (docs/guide.md: *Several prompts*): P1's Gaussian f0 with two linear Gaussian prompts,
+# Several prompts (docs/prompts.md): P1's Gaussian f0 with two linear Gaussian prompts,
 # both distinguishable from f0 and from each other; and P1's one-prompt data fitted with K = 2 prompts,
 # whose true second prompt has weight 0 (any values of its other parameters give the same data: here
 # prompt 0's).

@@ -3,8 +3,8 @@
     p(y | x) = w0(x) f0(y | h0(x), nu0) + sum_{k=1..K} w_k(x) g_k(y | h_k(x), nu_k)
 
 with one prompt (K = 1, the papers' model: w(x) = lam, the ``constant`` gate of P1, or
-sigmoid(beta.x + tau), the ``sigmoid`` gate of P2, and w0 = 1 - w) or several (docs/guide.md:
-*Several prompts*: constant weights lam on the simplex, w0 = 1 - sum lam, or a softmax over K + 1
+sigmoid(beta.x + tau), the ``sigmoid`` gate of P2, and w0 = 1 - w) or several (docs/prompts.md:
+constant weights lam on the simplex, w0 = 1 - sum lam, or a softmax over K + 1
 logits with the frozen expert's fixed at 0). The frozen expert (family, h0 and nu0) is fixed; each
 prompt g_k (Gaussian by default, or Laplace or Student-t, docs/guide.md: *The prompt's family*) has
 its mean parameters a_k (and bias b_k) and variance nu_k trained. Parameters travel as dicts keyed
@@ -138,8 +138,7 @@ class PromptExpert:
 class ModelSpec:
     """A contaminated MoE: gate kind, frozen expert, prompt expert(s) and a prior per parameter.
 
-    ``prompt`` is one :class:`PromptExpert` or a sequence of K of them (docs/guide.md: *Several
-    prompts*); a sequence of one is stored as that prompt, K >= 2 as a tuple. The prompts of K >= 2
+    ``prompt`` is one :class:`PromptExpert` or a sequence of K of them (docs/prompts.md); a sequence of one is stored as that prompt, K >= 2 as a tuple. The prompts of K >= 2
     share ``bias`` (true or false); each has its own mean structure and family. ``gate`` is
     ``constant`` or ``sigmoid`` (``softmax``, its name for K >= 2, is accepted and stored as
     ``sigmoid``). ``order`` (K >= 2 only) names a parameter of :data:`ORDERABLE` held increasing

@@ -1,4 +1,4 @@
-"""How many prompts? Fit K = 0..K_max prompts to one dataset and compare (docs/guide.md: *How many prompts*).
+"""How many prompts? Fit K = 0..K_max prompts to one dataset and compare (docs/prompts.md: *How many prompts?*).
 
 K = 0 is the frozen expert alone. It has no free parameter, so every criterion is exact there: its
 leave-one-out score is sum_i log f0(y_i | x_i) (:func:`~bayescmoe.diagnostics.predictive.frozen_baseline`),
