@@ -138,11 +138,11 @@ class PromptExpert:
 class ModelSpec:
     """A contaminated MoE: gate kind, frozen expert, prompt expert(s) and a prior per parameter.
 
-    ``prompt`` is one :class:`PromptExpert` or a sequence of K of them (docs/prompts.md); a sequence of one is stored as that prompt, K >= 2 as a tuple. The prompts of K >= 2
-    share ``bias`` (true or false); each has its own mean structure and family. ``gate`` is
-    ``constant`` or ``sigmoid`` (``softmax``, its name for K >= 2, is accepted and stored as
-    ``sigmoid``). ``order`` (K >= 2 only) names a parameter of :data:`ORDERABLE` held increasing
-    across prompts, which removes label switching among prompts of one structure.
+    ``prompt`` is one :class:`PromptExpert` or a sequence of K of them (docs/prompts.md); a sequence of one is
+    stored as that prompt, K >= 2 as a tuple. The prompts of K >= 2 share ``bias`` (true or false); each has its
+    own mean structure and family. ``gate`` is ``constant`` or ``sigmoid`` (``softmax``, its name for K >= 2, is
+    accepted and stored as ``sigmoid``). ``order`` (K >= 2 only) names a parameter of :data:`ORDERABLE` held
+    increasing across prompts, which removes label switching among prompts of one structure.
 
     ``priors`` may name any subset of the parameters (missing ones get defaults) or be the string
     ``"flat"`` for flat priors on all of them; it is stored complete, as sorted pairs.
