@@ -412,3 +412,17 @@ def quiet_fit(*args: Any, **kwargs: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         return fit(*args, **kwargs)
+
+
+def raises_field(field: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Exception:
+    """Call ``fn``; it must raise a :class:`~bayescmoe.errors.BayescmoeError` (a ValueError) naming ``field`` first."""
+    import pytest
+
+    from bayescmoe.errors import BayescmoeError
+
+    with pytest.raises(BayescmoeError) as err:
+        fn(*args, **kwargs)
+    assert err.value.field == field, str(err.value)
+    assert isinstance(err.value, ValueError)
+    assert str(err.value).startswith(f"{field}: ")
+    return err.value

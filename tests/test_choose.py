@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import key, seed
+from helpers import key, raises_field, seed
 from scipy import stats
 
 from bayescmoe.cli import main
-from bayescmoe.errors import BayescmoeError, FitWarning
+from bayescmoe.errors import FitWarning
 from bayescmoe.model.simulate import simulate
 from bayescmoe.studies.prompts import CHOICE_DESIGN, choice_design, choose_prompts, picks_of, require_choice
 
@@ -21,19 +21,13 @@ ROOT = Path(__file__).parents[1]
 SMALL = {"num_warmup": 150, "num_samples": 150, "num_chains": 2}
 
 
-def _raises(field, fn, *args, **kwargs):
-    with pytest.raises(BayescmoeError) as err:
-        fn(*args, **kwargs)
-    assert err.value.field == field, str(err.value)
-
-
 def test_bad_choices_are_refused_before_any_fit():
     _, fitted = choice_design(["k1"])
-    _raises("criteria", require_choice, fitted, 2, ["loo", "bic"])
-    _raises("criteria", require_choice, fitted, 2, [])
-    _raises("max_prompts", require_choice, fitted, 0, ["loo"])
-    _raises("priors", require_choice, fitted.with_priors("flat"), 2, ["wbic"])
-    _raises("settings", choice_design, ["k7"])
+    raises_field("criteria", require_choice, fitted, 2, ["loo", "bic"])
+    raises_field("criteria", require_choice, fitted, 2, [])
+    raises_field("max_prompts", require_choice, fitted, 0, ["loo"])
+    raises_field("priors", require_choice, fitted.with_priors("flat"), 2, ["wbic"])
+    raises_field("settings", choice_design, ["k7"])
     assert require_choice(fitted.with_priors("flat"), 2, ["loo", "llc"]) == ("loo", "llc")
 
 

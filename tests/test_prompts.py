@@ -24,6 +24,7 @@ from helpers import (
     make_params,
     make_spec,
     most_seeds,
+    raises_field,
     ref_cdf,
     ref_frozen_dist_at,
     ref_frozen_logpdf,
@@ -41,7 +42,6 @@ from numpyro.distributions import constraints
 from numpyro.infer.util import log_density, potential_energy
 from scipy import integrate, stats
 
-from bayescmoe.errors import BayescmoeError
 from bayescmoe.model.likelihood import (
     gate_log_weights,
     log_likelihood,
@@ -353,7 +353,11 @@ def test_with_prompts():
     assert [two.shape(n) for n in two.param_names] == [(2,), (2, 2), (2,), (2,)]
     assert two.prior("lam") == Prior("dirichlet", (1.0,)) and two.prior("nu") == base.prior("nu")
     assert base.with_prompts(1) == base
-    assert two.with_prompts(1) == base.with_priors({"nu": ["lognormal", 0.0, 1.0]})
+    # a symmetric Dirichlet fits any K and is kept: on one weight it is Beta(1, 1), the default's law
+    one = two.with_prompts(1)
+    assert one == base.with_priors({"nu": ["lognormal", 0.0, 1.0], "lam": ["dirichlet", 1.0]})
+    law = one.prior("lam").distribution("unit", ())
+    assert (float(law.concentration1), float(law.concentration0)) == (1.0, 1.0)
     ordered = ModelSpec(base.frozen, [base.prompt] * 2, order="nu")
     assert ordered.with_prompts(3).order == "nu" and ordered.with_prompts(1).order is None
 
@@ -751,37 +755,28 @@ def test_prior_distributions_agree_with_scipy():
 # ----------------------------------------------------------------------------------------------
 
 
-def _raises(field, fn, *args, **kwargs):
-    with pytest.raises(BayescmoeError) as err:
-        fn(*args, **kwargs)
-    assert err.value.field == field, str(err.value)
-    assert isinstance(err.value, ValueError)
-    assert str(err.value).startswith(f"{field}: ")
-    return err.value
-
-
 def test_malformed_prompt_lists():
-    _raises("prompt", ModelSpec, _frozen(), [])
-    _raises("prompt", ModelSpec.from_config, {"frozen": {}, "prompt": []})
-    err = _raises("prompt[1].bias", ModelSpec, _frozen(), [_prompt(), _prompt(bias=False)])
+    raises_field("prompt", ModelSpec, _frozen(), [])
+    raises_field("prompt", ModelSpec.from_config, {"frozen": {}, "prompt": []})
+    err = raises_field("prompt[1].bias", ModelSpec, _frozen(), [_prompt(), _prompt(bias=False)])
     assert "prompt[0].bias = True" in str(err)
-    _raises("prompt[2].bias", ModelSpec, _frozen(), [_prompt(bias=False)] * 2 + [_prompt()])
-    _raises("prompt[1]", ModelSpec, _frozen(), [_prompt(), "tanh"])
-    _raises("prompt[1]", ModelSpec.from_config, {"frozen": {}, "prompt": [{"mean": "tanh"}, {"means": "tanh"}]})
-    _raises("prompt[0]", ModelSpec.from_config, {"frozen": {}, "prompt": ["tanh", {"mean": "tanh"}]})
-    _raises("prompts", _spec("K2-constant").with_prompts, 0)
+    raises_field("prompt[2].bias", ModelSpec, _frozen(), [_prompt(bias=False)] * 2 + [_prompt()])
+    raises_field("prompt[1]", ModelSpec, _frozen(), [_prompt(), "tanh"])
+    raises_field("prompt[1]", ModelSpec.from_config, {"frozen": {}, "prompt": [{"mean": "tanh"}, {"means": "tanh"}]})
+    raises_field("prompt[0]", ModelSpec.from_config, {"frozen": {}, "prompt": ["tanh", {"mean": "tanh"}]})
+    raises_field("prompts", _spec("K2-constant").with_prompts, 0)
 
 
 def test_order_errors():
     two = [_prompt(), _prompt("tanh")]
-    err = _raises("order", ModelSpec, _frozen(), _prompt(), order="b")
+    err = raises_field("order", ModelSpec, _frozen(), _prompt(), order="b")
     assert "K >= 2" in str(err)
-    _raises("order", ModelSpec, _frozen(), [_prompt()], order="nu")
+    raises_field("order", ModelSpec, _frozen(), [_prompt()], order="nu")
     for name in ("bias", "lam", "a", "beta"):  # unknown, or not orderable
-        _raises("order", ModelSpec, _frozen(), two, gate="softmax", order=name)
-    _raises("order", ModelSpec, _frozen(), two, order="tau")  # the constant gate has no tau
-    _raises("order", ModelSpec, _frozen(), [_prompt(bias=False)] * 2, order="b")
-    _raises("order", ModelSpec.from_config, {"frozen": {}, "prompt": [{}, {}], "order": "a"})
+        raises_field("order", ModelSpec, _frozen(), two, gate="softmax", order=name)
+    raises_field("order", ModelSpec, _frozen(), two, order="tau")  # the constant gate has no tau
+    raises_field("order", ModelSpec, _frozen(), [_prompt(bias=False)] * 2, order="b")
+    raises_field("order", ModelSpec.from_config, {"frozen": {}, "prompt": [{}, {}], "order": "a"})
 
 
 def test_weights_off_the_simplex():
@@ -789,11 +784,13 @@ def test_weights_off_the_simplex():
     good = make_params(spec)
     check_params(spec, {**good, "lam": np.array([0.0, 1.0])})  # the closed simplex is allowed
     for lam in ([0.6, 0.5], [-0.1, 0.3], [1.2, 0.0]):
-        err = _raises("params.lam", check_params, spec, {**good, "lam": np.array(lam)})
+        err = raises_field("params.lam", check_params, spec, {**good, "lam": np.array(lam)})
         assert "sum <= 1" in str(err)
-        _raises("truth.lam", Truth({**good, "lam": np.array(lam)}).at, spec, 100)
+        raises_field("truth.lam", Truth({**good, "lam": np.array(lam)}).at, spec, 100)
     # a rate that pushes the sum past 1 at this n
-    _raises("truth.lam", Truth({**good, "lam": np.array([0.4, 0.5])}, {"lam": Rate([2.0, 2.0], 0.5)}).at, spec, 100)
+    raises_field(
+        "truth.lam", Truth({**good, "lam": np.array([0.4, 0.5])}, {"lam": Rate([2.0, 2.0], 0.5)}).at, spec, 100
+    )
 
 
 def test_ordered_values_must_increase():
@@ -801,37 +798,37 @@ def test_ordered_values_must_increase():
     good = make_params(spec)
     assert set(Truth(good).at(spec, 100)) == set(spec.param_names)
     for b in ([1.0, -1.0], [0.5, 0.5]):
-        err = _raises("truth.b", Truth({**good, "b": np.array(b)}).at, spec, 100)
+        err = raises_field("truth.b", Truth({**good, "b": np.array(b)}).at, spec, 100)
         assert "increase" in str(err) and "'b'" in str(err)
-        _raises("params.b", check_params, spec, {**good, "b": np.array(b)})
+        raises_field("params.b", check_params, spec, {**good, "b": np.array(b)})
     flat = _spec("flat-nu")
-    _raises("truth.nu", Truth({**make_params(flat), "nu": np.array([0.5, 0.3])}).at, flat, 100)
-    _raises("truth.nu", Truth({**make_params(flat), "nu": np.array([-0.5, 0.3])}).at, flat, 100)
+    raises_field("truth.nu", Truth({**make_params(flat), "nu": np.array([0.5, 0.3])}).at, flat, 100)
+    raises_field("truth.nu", Truth({**make_params(flat), "nu": np.array([-0.5, 0.3])}).at, flat, 100)
     softmax = _spec("K3-softmax-given-h0-nu0")
-    _raises("params.tau", check_params, softmax, {**make_params(softmax), "tau": np.array([0.0, 1.0, 0.5])})
+    raises_field("params.tau", check_params, softmax, {**make_params(softmax), "tau": np.array([0.0, 1.0, 0.5])})
 
 
 def test_weight_prior_errors():
     prompts = [_prompt(), _prompt("tanh")]
     for args in ([1.0, 2.0], [1.0, 2.0, 3.0, 4.0], []):
-        err = _raises("priors.lam", ModelSpec, _frozen(), prompts, priors={"lam": ["dirichlet", *args]})
+        err = raises_field("priors.lam", ModelSpec, _frozen(), prompts, priors={"lam": ["dirichlet", *args]})
         assert "dirichlet" in str(err)
-    _raises("priors.lam", ModelSpec, _frozen(), prompts, priors={"lam": ["dirichlet", 1.0, 0.0, 1.0]})
-    _raises("priors.lam", ModelSpec, _frozen(), _prompt(), priors={"lam": ["dirichlet", 1.0, 2.0, 3.0]})
-    err = _raises("priors.lam", ModelSpec, _frozen(), prompts, priors={"lam": ["beta", 1.0, 1.0]})
+    raises_field("priors.lam", ModelSpec, _frozen(), prompts, priors={"lam": ["dirichlet", 1.0, 0.0, 1.0]})
+    raises_field("priors.lam", ModelSpec, _frozen(), _prompt(), priors={"lam": ["dirichlet", 1.0, 2.0, 3.0]})
+    err = raises_field("priors.lam", ModelSpec, _frozen(), prompts, priors={"lam": ["beta", 1.0, 1.0]})
     assert "'dirichlet' or 'flat'" in str(err)
-    _raises("priors.nu", ModelSpec, _frozen(), prompts, priors={"nu": ["dirichlet", 1.0]})
-    _raises("priors.b", ModelSpec, _frozen(), prompts, order="b", priors={"b": ["inversegamma", 2.0, 1.0]})
+    raises_field("priors.nu", ModelSpec, _frozen(), prompts, priors={"nu": ["dirichlet", 1.0]})
+    raises_field("priors.b", ModelSpec, _frozen(), prompts, order="b", priors={"b": ["inversegamma", 2.0, 1.0]})
 
 
 def test_wrong_shapes_mention_k():
     spec = _spec("K2-softmax")
     good = make_params(spec)
     for name, bad in (("a", good["a"][0]), ("beta", good["beta"].T[:1]), ("tau", 0.2), ("nu", np.ones(3))):
-        err = _raises(f"params.{name}", check_params, spec, {**good, name: bad})
+        err = raises_field(f"params.{name}", check_params, spec, {**good, name: bad})
         assert "K = 2 prompts" in str(err), str(err)
-    err = _raises("params.a", check_params, spec, {**good, "a": np.ones((2, 3))})
+    err = raises_field("params.a", check_params, spec, {**good, "a": np.ones((2, 3))})
     assert "K = 2 prompts; d = 2" in str(err)
     constant = _spec("K3-constant")
-    err = _raises("truth.lam", Truth({**make_params(constant), "lam": 0.3}).at, constant, 100)
+    err = raises_field("truth.lam", Truth({**make_params(constant), "lam": 0.3}).at, constant, 100)
     assert "K = 3 prompts" in str(err)

@@ -10,9 +10,8 @@ import math
 import numpy as np
 import numpyro
 import pytest
-from helpers import FAMILY_CASES, PROMPT_FAMILY_CASES, key, make_params, make_spec, seed
+from helpers import FAMILY_CASES, PROMPT_FAMILY_CASES, key, make_params, make_spec, raises_field, seed
 
-from bayescmoe.errors import BayescmoeError
 from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.numpyro_model import model
@@ -22,15 +21,6 @@ from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, check_data, check_params
 from bayescmoe.model.truth import Rate, Truth
 from bayescmoe.workflow import fitting
-
-
-def _raises(field, fn, *args, **kwargs):
-    with pytest.raises(BayescmoeError) as err:
-        fn(*args, **kwargs)
-    assert err.value.field == field, str(err.value)
-    assert isinstance(err.value, ValueError)
-    assert str(err.value).startswith(f"{field}: ")
-    return err.value
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +44,7 @@ def test_nonfinite_y(spec, data, bad):
     x, y = data
     y = y.copy()
     y[3] = bad
-    _raises("y", check_data, spec, x, y)
+    raises_field("y", check_data, spec, x, y)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -62,21 +52,21 @@ def test_nonfinite_x(spec, data, bad):
     x, y = data
     x = x.copy()
     x[5, 1] = bad
-    _raises("x", check_data, spec, x, y)
+    raises_field("x", check_data, spec, x, y)
 
 
 def test_x_shapes(spec, data):
     x, y = data
-    _raises("x", check_data, spec, x[:, 0], y)  # 1-D
-    _raises("x", check_data, spec, np.ones((20, 3)), y)  # wrong d
-    _raises("x", check_data, spec, x[None], y)  # 3-D
+    raises_field("x", check_data, spec, x[:, 0], y)  # 1-D
+    raises_field("x", check_data, spec, np.ones((20, 3)), y)  # wrong d
+    raises_field("x", check_data, spec, x[None], y)  # 3-D
 
 
 def test_y_shapes(spec, data):
     x, y = data
-    _raises("y", check_data, spec, x, y[:, None])  # 2-D
-    _raises("y", check_data, spec, x, y[:-1])  # wrong length
-    _raises("y", check_data, spec, x[:0], y[:0])  # empty
+    raises_field("y", check_data, spec, x, y[:, None])  # 2-D
+    raises_field("y", check_data, spec, x, y[:-1])  # wrong length
+    raises_field("y", check_data, spec, x[:0], y[:0])  # empty
 
 
 def test_check_data_returns_float_arrays(spec, data):
@@ -91,15 +81,17 @@ def test_fitters_validate_data_first(spec, data):
     x, y = data
     bad = y.copy()
     bad[0] = np.nan
-    _raises("y", fit_mle, spec, x, bad)
-    _raises("y", fit_map, spec, x, bad)
-    _raises("x", fit_nuts, spec, x[:, :1], y)
-    _raises("num_chains", fit_nuts, spec, x, y, num_chains=0)
-    _raises("num_samples", fit_nuts, spec, x, y, num_samples=1.5)
-    _raises("chain_method", fit_nuts, spec, x, y, chain_method="sequential")
-    _raises("log_f0", numpyro.handlers.seed(model, seed(0)), spec, x, None, np.zeros(len(x)))  # a frozen density, no y
-    _raises("init", fit_map, spec, x, y, num_random_starts=0)
-    _raises("init.nu", fit_map, spec, x, y, init=make_params(spec, nu=-1.0))
+    raises_field("y", fit_mle, spec, x, bad)
+    raises_field("y", fit_map, spec, x, bad)
+    raises_field("x", fit_nuts, spec, x[:, :1], y)
+    raises_field("num_chains", fit_nuts, spec, x, y, num_chains=0)
+    raises_field("num_samples", fit_nuts, spec, x, y, num_samples=1.5)
+    raises_field("chain_method", fit_nuts, spec, x, y, chain_method="sequential")
+    raises_field(
+        "log_f0", numpyro.handlers.seed(model, seed(0)), spec, x, None, np.zeros(len(x))
+    )  # a frozen density, no y
+    raises_field("init", fit_map, spec, x, y, num_random_starts=0)
+    raises_field("init.nu", fit_map, spec, x, y, init=make_params(spec, nu=-1.0))
 
 
 @pytest.mark.parametrize(
@@ -123,8 +115,8 @@ def test_fit_options_are_refused_before_any_work(field, options, monkeypatch):
 
     for name in ("simulate", "unpack", "fit_mle", "fit_map", "fit_nuts"):
         monkeypatch.setattr(fitting, name, no_work)
-    _raises(field, fitting.fit, make_spec("gaussian"), np.zeros((5, 2)), np.zeros(5), **options)
-    _raises(field, fitting.run_setting, get_setting("p1-family"), n=100, **options)
+    raises_field(field, fitting.fit, make_spec("gaussian"), np.zeros((5, 2)), np.zeros(5), **options)
+    raises_field(field, fitting.run_setting, get_setting("p1-family"), n=100, **options)
     with pytest.raises(TypeError, match="num_chain"):
         fitting.run_setting(get_setting("p1-family"), num_chain=2)
 
@@ -136,7 +128,7 @@ def test_a_fit_beyond_memory_is_refused_before_any_work(monkeypatch):
         raise AssertionError("work started before the memory was checked")
 
     monkeypatch.setattr(fitting, "simulate", no_work)
-    err = _raises("n", fitting.run_setting, get_setting("p1-family"), n=2_000_000_000)
+    err = raises_field("n", fitting.run_setting, get_setting("p1-family"), n=2_000_000_000)
     assert "GB" in str(err)
 
 
@@ -154,58 +146,58 @@ def test_check_params_accepts_good_values(spec):
 
 @pytest.mark.parametrize("lam", [-1e-12, -0.5, 1.0 + 1e-12, 2.0])
 def test_lam_outside_unit_interval(spec, lam):
-    _raises("params.lam", check_params, spec, make_params(spec, lam=lam))
+    raises_field("params.lam", check_params, spec, make_params(spec, lam=lam))
 
 
 @pytest.mark.parametrize("nu", [0.0, -1e-300, -2.0])
 def test_nonpositive_nu(spec, nu):
-    _raises("params.nu", check_params, spec, make_params(spec, nu=nu))
+    raises_field("params.nu", check_params, spec, make_params(spec, nu=nu))
 
 
 def test_bad_params(spec):
     good = make_params(spec)
-    _raises("params", check_params, spec, {k: v for k, v in good.items() if k != "b"})  # missing
-    _raises("params", check_params, spec, {**good, "tau": 0.0})  # extra
-    _raises("params.a", check_params, spec, {**good, "a": np.ones(3)})  # wrong shape
-    _raises("params.b", check_params, spec, {**good, "b": np.ones(2)})
-    _raises("params.a", check_params, spec, {**good, "a": np.array([1.0, np.nan])})
-    _raises("params.b", check_params, spec, {**good, "b": np.inf})
-    _raises("params.b", check_params, spec, {**good, "b": "one"})
-    _raises("params", check_params, spec, [1, 2, 3])
-    _raises("init.lam", check_params, spec, {**good, "lam": 3.0}, "init")
+    raises_field("params", check_params, spec, {k: v for k, v in good.items() if k != "b"})  # missing
+    raises_field("params", check_params, spec, {**good, "tau": 0.0})  # extra
+    raises_field("params.a", check_params, spec, {**good, "a": np.ones(3)})  # wrong shape
+    raises_field("params.b", check_params, spec, {**good, "b": np.ones(2)})
+    raises_field("params.a", check_params, spec, {**good, "a": np.array([1.0, np.nan])})
+    raises_field("params.b", check_params, spec, {**good, "b": np.inf})
+    raises_field("params.b", check_params, spec, {**good, "b": "one"})
+    raises_field("params", check_params, spec, [1, 2, 3])
+    raises_field("init.lam", check_params, spec, {**good, "lam": 3.0}, "init")
 
 
 def test_sigmoid_gate_params():
     spec = make_spec("laplace", gate="sigmoid")
     good = make_params(spec)
     assert set(check_params(spec, good)) == {"beta", "tau", "a", "b", "nu"}
-    _raises("params", check_params, spec, {**good, "lam": 0.3})
-    _raises("params.beta", check_params, spec, {**good, "beta": np.ones(3)})
-    _raises("params.tau", check_params, spec, {**good, "tau": np.nan})
+    raises_field("params", check_params, spec, {**good, "lam": 0.3})
+    raises_field("params.beta", check_params, spec, {**good, "beta": np.ones(3)})
+    raises_field("params.tau", check_params, spec, {**good, "tau": np.nan})
 
 
 def test_truth_nonpositive_nu(spec):
-    _raises("truth.nu", Truth(make_params(spec, nu=0.0)).at, spec, 100)
+    raises_field("truth.nu", Truth(make_params(spec, nu=0.0)).at, spec, 100)
     # a rate that drives nu negative at this n
     truth = Truth(make_params(spec, nu=0.1), {"nu": Rate(-10.0, 0.5)})
-    _raises("truth.nu", truth.at, spec, 100)
-    _raises("truth.lam", Truth(make_params(spec, lam=1.5)).at, spec, 100)
+    raises_field("truth.nu", truth.at, spec, 100)
+    raises_field("truth.lam", Truth(make_params(spec, lam=1.5)).at, spec, 100)
 
 
 def test_truth_bad_inputs(spec):
     truth = Truth(make_params(spec), {"tau": Rate(1.0, 0.5)})
-    _raises("truth.rates", truth.at, spec, 100)
-    _raises("n", Truth(make_params(spec)).at, spec, 0)
-    _raises("n", Truth(make_params(spec)).at, spec, 10.0)
-    _raises("truth", Truth.from_config, [1, 2])
-    _raises("truth.rates", Truth.from_config, {"lam": 0.3, "rates": 5})
-    _raises("truth.rates.lam", Truth.from_config, {"lam": 0.3, "rates": {"lam": {"coef": 1.0}}})
+    raises_field("truth.rates", truth.at, spec, 100)
+    raises_field("n", Truth(make_params(spec)).at, spec, 0)
+    raises_field("n", Truth(make_params(spec)).at, spec, 10.0)
+    raises_field("truth", Truth.from_config, [1, 2])
+    raises_field("truth.rates", Truth.from_config, {"lam": 0.3, "rates": 5})
+    raises_field("truth.rates.lam", Truth.from_config, {"lam": 0.3, "rates": {"lam": {"coef": 1.0}}})
 
 
 def test_simulate_bad_n(spec):
     params = make_params(spec)
-    _raises("n", simulate, key(0), spec, params, 0)
-    _raises("n", simulate, key(0), spec, params, 10.5)
+    raises_field("n", simulate, key(0), spec, params, 0)
+    raises_field("n", simulate, key(0), spec, params, 10.5)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -215,48 +207,48 @@ def test_simulate_bad_n(spec):
 
 @pytest.mark.parametrize("nu", [0.0, -1.0, math.nan, math.inf, "abc"])
 def test_frozen_nu(nu):
-    _raises("frozen.nu", FrozenExpert, nu=nu)
+    raises_field("frozen.nu", FrozenExpert, nu=nu)
 
 
 def test_unknown_mean_functions():
-    _raises("frozen.mean", FrozenExpert, mean="softplus")
-    _raises("prompt.mean", PromptExpert, mean="quadratic")
-    _raises("frozen.mean", ModelSpec.from_config, {"frozen": {"mean": "swish"}})
-    _raises("prompt.mean", ModelSpec.from_config, {"frozen": {}, "prompt": {"mean": "swish"}})
+    raises_field("frozen.mean", FrozenExpert, mean="softplus")
+    raises_field("prompt.mean", PromptExpert, mean="quadratic")
+    raises_field("frozen.mean", ModelSpec.from_config, {"frozen": {"mean": "swish"}})
+    raises_field("prompt.mean", ModelSpec.from_config, {"frozen": {}, "prompt": {"mean": "swish"}})
 
 
 def test_families():
-    _raises("frozen.family", FrozenExpert, family="cauchy")
-    _raises("frozen.df", FrozenExpert, family="student_t")  # no df
+    raises_field("frozen.family", FrozenExpert, family="cauchy")
+    raises_field("frozen.df", FrozenExpert, family="student_t")  # no df
     for df in (2.0, 1.0, 0.0, -3.0, math.nan):
-        _raises("frozen.df", FrozenExpert, family="student_t", df=df)
-    _raises("frozen.df", FrozenExpert, family="gaussian", df=5.0)  # df only for student_t
-    _raises("frozen.laplace_reading", FrozenExpert, family="laplace", laplace_reading="std")
+        raises_field("frozen.df", FrozenExpert, family="student_t", df=df)
+    raises_field("frozen.df", FrozenExpert, family="gaussian", df=5.0)  # df only for student_t
+    raises_field("frozen.laplace_reading", FrozenExpert, family="laplace", laplace_reading="std")
     assert FrozenExpert(family="student_t", df=2.5).df == 2.5
 
 
 def test_frozen_weight_and_bias():
-    _raises("frozen.weight", FrozenExpert, weight=())
-    _raises("frozen.weight", FrozenExpert, weight=(1.0, math.nan))
-    _raises("frozen.weight", FrozenExpert, weight=[[1.0, 2.0]])
-    _raises("frozen.bias", FrozenExpert, bias=math.inf)
-    _raises("frozen.bias", FrozenExpert, bias="zero")
+    raises_field("frozen.weight", FrozenExpert, weight=())
+    raises_field("frozen.weight", FrozenExpert, weight=(1.0, math.nan))
+    raises_field("frozen.weight", FrozenExpert, weight=[[1.0, 2.0]])
+    raises_field("frozen.bias", FrozenExpert, bias=math.inf)
+    raises_field("frozen.bias", FrozenExpert, bias="zero")
     assert FrozenExpert(weight=3).weight == (3.0,)
 
 
 def test_unknown_gate():
-    _raises("gate", ModelSpec, FrozenExpert(), gate="top-k")
-    _raises("gate", ModelSpec.from_config, {"frozen": {}, "gate": "top1"})
+    raises_field("gate", ModelSpec, FrozenExpert(), gate="top-k")
+    raises_field("gate", ModelSpec.from_config, {"frozen": {}, "gate": "top1"})
 
 
 def test_prompt_families():
-    _raises("prompt.family", PromptExpert, family="cauchy")
-    _raises("prompt.family", PromptExpert, family=["laplace"])
-    _raises("prompt.df", PromptExpert, family="student_t")  # no df
+    raises_field("prompt.family", PromptExpert, family="cauchy")
+    raises_field("prompt.family", PromptExpert, family=["laplace"])
+    raises_field("prompt.df", PromptExpert, family="student_t")  # no df
     for df in (2.0, 1.0, -3.0, math.nan, math.inf, True, "five"):
-        _raises("prompt.df", PromptExpert, family="student_t", df=df)
-    _raises("prompt.df", PromptExpert, family="laplace", df=5.0)  # df only for student_t
-    _raises("prompt.df", ModelSpec.from_config, {"frozen": {}, "prompt": {"family": "student_t", "df": "five"}})
+        raises_field("prompt.df", PromptExpert, family="student_t", df=df)
+    raises_field("prompt.df", PromptExpert, family="laplace", df=5.0)  # df only for student_t
+    raises_field("prompt.df", ModelSpec.from_config, {"frozen": {}, "prompt": {"family": "student_t", "df": "five"}})
     assert PromptExpert(family="student_t", df=3).df == 3.0 and isinstance(
         PromptExpert(family="student_t", df=3).df, float
     )
@@ -264,8 +256,8 @@ def test_prompt_families():
 
 
 def test_prompt_bias_must_be_bool():
-    _raises("prompt.bias", PromptExpert, bias=1)
-    _raises("prompt.bias", PromptExpert, bias="yes")
+    raises_field("prompt.bias", PromptExpert, bias=1)
+    raises_field("prompt.bias", PromptExpert, bias="yes")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,8 +266,8 @@ def test_prompt_bias_must_be_bool():
 
 
 def test_unknown_prior_family():
-    _raises("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": "uniform"})
-    _raises("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["cauchy", 0.0, 1.0]})
+    raises_field("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": "uniform"})
+    raises_field("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["cauchy", 0.0, 1.0]})
 
 
 @pytest.mark.parametrize(
@@ -290,19 +282,19 @@ def test_unknown_prior_family():
     ],
 )
 def test_prior_not_suited_to_parameter(name, prior):
-    _raises(f"priors.{name}", ModelSpec, FrozenExpert(), priors={name: prior})
+    raises_field(f"priors.{name}", ModelSpec, FrozenExpert(), priors={name: prior})
 
 
 def test_bad_prior_arguments():
-    _raises("priors.nu", ModelSpec, FrozenExpert(), priors={"nu": ["halfnormal", -1.0]})  # negative scale
-    _raises("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["normal", 0.0, 0.0]})
-    _raises("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["normal", 0.0]})  # wrong arity
-    _raises("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["normal", 0.0, math.inf]})
-    _raises("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": ["beta", 1.0, "x"]})
-    _raises("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": 3})
-    _raises("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": []})
-    _raises("priors", ModelSpec, FrozenExpert(), priors={"tau": "flat"})  # not a parameter of this gate
-    _raises("priors", ModelSpec, FrozenExpert(), priors="jeffreys")
+    raises_field("priors.nu", ModelSpec, FrozenExpert(), priors={"nu": ["halfnormal", -1.0]})  # negative scale
+    raises_field("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["normal", 0.0, 0.0]})
+    raises_field("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["normal", 0.0]})  # wrong arity
+    raises_field("priors.a", ModelSpec, FrozenExpert(), priors={"a": ["normal", 0.0, math.inf]})
+    raises_field("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": ["beta", 1.0, "x"]})
+    raises_field("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": 3})
+    raises_field("priors.lam", ModelSpec, FrozenExpert(), priors={"lam": []})
+    raises_field("priors", ModelSpec, FrozenExpert(), priors={"tau": "flat"})  # not a parameter of this gate
+    raises_field("priors", ModelSpec, FrozenExpert(), priors="jeffreys")
 
 
 def test_priors_are_completed_with_defaults():
@@ -324,49 +316,51 @@ def test_priors_are_completed_with_defaults():
 
 
 def test_from_config_structure_errors():
-    _raises("spec", ModelSpec.from_config, {"frozen": {}, "experts": 2})  # unknown top-level field
-    _raises("spec", ModelSpec.from_config, ["frozen"])
-    _raises("frozen", ModelSpec.from_config, {"gate": "constant"})  # missing frozen
-    _raises("frozen", ModelSpec.from_config, {"frozen": {"nu": 1.0, "scale": 2.0}})  # unknown frozen field
-    _raises("prompt", ModelSpec.from_config, {"frozen": {}, "prompt": {"bias": True, "laplace_reading": "scale"}})
+    raises_field("spec", ModelSpec.from_config, {"frozen": {}, "experts": 2})  # unknown top-level field
+    raises_field("spec", ModelSpec.from_config, ["frozen"])
+    raises_field("frozen", ModelSpec.from_config, {"gate": "constant"})  # missing frozen
+    raises_field("frozen", ModelSpec.from_config, {"frozen": {"nu": 1.0, "scale": 2.0}})  # unknown frozen field
+    raises_field("prompt", ModelSpec.from_config, {"frozen": {}, "prompt": {"bias": True, "laplace_reading": "scale"}})
 
 
 def test_from_config_wrong_types():
-    _raises("frozen", ModelSpec.from_config, {"frozen": [1.0, 2.0]})
-    _raises("prompt", ModelSpec.from_config, {"frozen": {}, "prompt": "linear"})
-    _raises("priors", ModelSpec.from_config, {"frozen": {}, "priors": 3})
-    _raises("frozen.nu", ModelSpec.from_config, {"frozen": {"nu": "one"}})
-    _raises("frozen.bias", ModelSpec.from_config, {"frozen": {"bias": [1.0]}})
-    _raises("frozen.family", ModelSpec.from_config, {"frozen": {"family": 3}})
-    _raises("prompt.bias", ModelSpec.from_config, {"frozen": {}, "prompt": {"bias": "false"}})
-    _raises("gate", ModelSpec.from_config, {"frozen": {}, "gate": 1})
+    raises_field("frozen", ModelSpec.from_config, {"frozen": [1.0, 2.0]})
+    raises_field("prompt", ModelSpec.from_config, {"frozen": {}, "prompt": "linear"})
+    raises_field("priors", ModelSpec.from_config, {"frozen": {}, "priors": 3})
+    raises_field("frozen.nu", ModelSpec.from_config, {"frozen": {"nu": "one"}})
+    raises_field("frozen.bias", ModelSpec.from_config, {"frozen": {"bias": [1.0]}})
+    raises_field("frozen.family", ModelSpec.from_config, {"frozen": {"family": 3}})
+    raises_field("prompt.bias", ModelSpec.from_config, {"frozen": {}, "prompt": {"bias": "false"}})
+    raises_field("gate", ModelSpec.from_config, {"frozen": {}, "gate": 1})
 
 
 def test_from_config_non_numeric_weight():
-    _raises("frozen.weight", ModelSpec.from_config, {"frozen": {"weight": ["a", "b"]}})
+    raises_field("frozen.weight", ModelSpec.from_config, {"frozen": {"weight": ["a", "b"]}})
 
 
 def test_from_config_non_numeric_df():
-    _raises("frozen.df", ModelSpec.from_config, {"frozen": {"family": "student_t", "df": "five"}})
+    raises_field("frozen.df", ModelSpec.from_config, {"frozen": {"family": "student_t", "df": "five"}})
 
 
 @pytest.mark.parametrize("part", ["frozen", "prompt"])
 def test_from_config_unhashable_mean(part):
     config = {"frozen": {}, part: {"mean": ["linear"]}}
-    _raises(f"{part}.mean", ModelSpec.from_config, config)
+    raises_field(f"{part}.mean", ModelSpec.from_config, config)
 
 
 def test_truth_from_config_non_numeric_alpha():
-    _raises("truth.rates.lam.alpha", Truth.from_config, {"lam": 0.3, "rates": {"lam": {"coef": 1.0, "alpha": "fast"}}})
+    raises_field(
+        "truth.rates.lam.alpha", Truth.from_config, {"lam": 0.3, "rates": {"lam": {"coef": 1.0, "alpha": "fast"}}}
+    )
 
 
 def test_check_data_non_numeric(spec, data):
     x, y = data
-    _raises("y", check_data, spec, x, ["a"] * len(y))
+    raises_field("y", check_data, spec, x, ["a"] * len(y))
 
 
 def test_student_t_infinite_df():
-    _raises("frozen.df", FrozenExpert, family="student_t", df=math.inf)
+    raises_field("frozen.df", FrozenExpert, family="student_t", df=math.inf)
 
 
 # ----------------------------------------------------------------------------------------------
