@@ -12,6 +12,7 @@ the best of the three solvers on the same data.
     python benchmarks/solver_stress.py                 # nu0 in 1e-3..1, Delta in 1..0, n in 1e3..1e5 (288 cells)
     python benchmarks/solver_stress.py --large         # the n = 1e6 slice: nu0 in {1e-3, 0.1}, Delta in {1, 0}, no EM
     python benchmarks/solver_stress.py --quick         # what the tests run
+    python benchmarks/solver_stress.py --prompts       # K = 1, 2 prompts, Gaussian, Laplace, Student-t ones (48 cells)
 
 Resumable: rerunning the same command continues from <out>/stress.nc and its journal.
 """
@@ -28,7 +29,7 @@ import pandas as pd
 import bayescmoe
 from bayescmoe.cli import OneLineParser, guarded
 from bayescmoe.files import atomic_write, require_writable
-from bayescmoe.studies.stress import StressConfig, cell_table, run_stress, stress_summary
+from bayescmoe.studies.stress import FAMILIES, StressConfig, cell_table, run_stress, stress_summary
 from bayescmoe.studies.sweep import SweepConfig
 
 PRESETS = {
@@ -42,6 +43,16 @@ PRESETS = {
         replicates=1,
         solver=SweepConfig(em_max_iter=300),
     ),
+    "prompts": StressConfig(
+        nu0=(0.01,),
+        families=("gaussian", "student_t"),
+        deltas=(0.3, 0.0),
+        n_grid=(2000,),
+        prompt_families=FAMILIES,
+        prompts=(1, 2),
+        replicates=1,
+        solver=SweepConfig(em_max_iter=500),
+    ),
 }
 
 
@@ -54,6 +65,7 @@ def report(ds) -> str:
         "per solver\n" + stress_summary(ds).to_string(**fmt),
         "per solver and n\n" + stress_summary(ds, by=["n"]).to_string(**fmt),
         "per solver, gate and family\n" + stress_summary(ds, by=["gate", "family"]).to_string(**fmt),
+        "per solver, prompts K and their family\n" + stress_summary(ds, by=["prompts", "prompt"]).to_string(**fmt),
         "stop reasons\n" + pd.crosstab(table["solver"], table["stop_reason"]).to_string(),
         "fits below the truth\n" + (below.to_string(index=False, **fmt) if len(below) else "none"),
     ]
@@ -65,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quick", action="store_true", help="Gaussian f0, 2 gates x Delta 1, 0, n = 1000, EM <= 300")
     group.add_argument("--large", action="store_true", help="the n = 1e6 slice (EM left out above n = 1e5)")
+    group.add_argument("--prompts", action="store_true", help="K = 1, 2 prompts of each family, nu0 = 0.01, n = 2000")
     parser.add_argument("--replicates", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the cells' data and starts")
     parser.add_argument("--out", default=None, help="output directory (default results/solver-stress[-preset])")
@@ -72,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> None:
         args = parser.parse_args(argv)
-        name = "quick" if args.quick else "large" if args.large else "full"
+        name = next((preset for preset in ("quick", "large", "prompts") if getattr(args, preset)), "full")
         config = PRESETS[name]
         if args.replicates is not None:
             config = replace(config, replicates=args.replicates)

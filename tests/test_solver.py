@@ -34,11 +34,12 @@ from bayescmoe.inference.optimize import (
     objective,
     stop_reason,
 )
+from bayescmoe.model.likelihood import gate_log_weights
 from bayescmoe.model.params import unconstrain
 from bayescmoe.model.settings import Setting, get_setting
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.model.truth import merging_prompt
-from bayescmoe.studies.stress import SOLVERS, StressConfig, cell_table, run_stress, stress_setting
+from bayescmoe.studies.stress import SOLVERS, StressConfig, cell_table, new_dataset, run_stress, stress_setting
 from bayescmoe.studies.sweep import BELOW_TRUTH_TOL, SweepConfig, fit_starts, simulate_cell
 
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "solver_stress.py"
@@ -194,6 +195,39 @@ def test_stress_cells_are_the_described_models():
     control = stress_setting("laplace", "sigmoid", 0.01, 0.3)
     assert control.spec.distinguishable and control.spec.frozen.nu == 0.01
     np.testing.assert_allclose(control.truth.at(control.spec, 10)["a"], 1.3 * np.eye(8)[0])
+    pair = stress_setting("gaussian", "constant", 0.1, 0.0, k=2)  # two prompts, both at f0
+    assert pair.name.endswith("-K=2") and pair.spec.num_prompts == 2
+    truth = pair.truth.at(pair.spec, 1000)
+    np.testing.assert_array_equal(truth["lam"], [0.2, 0.2])
+    for name in ("a", "b", "nu"):
+        np.testing.assert_array_equal(truth[name], np.stack([frozen[name]] * 2))
+    mirror = stress_setting("student_t", "sigmoid", 0.01, 0.3, "laplace", 2)
+    assert mirror.name.endswith("-prompt=laplace-K=2") and mirror.spec.prompts[1].family == "laplace"
+    truth = mirror.truth.at(mirror.spec, 10)
+    np.testing.assert_allclose(truth["a"], [1.3 * np.eye(8)[0], 0.7 * np.eye(8)[0]])
+    log_w0 = gate_log_weights(mirror.spec, truth, jnp.zeros((1, 8)))[1]  # at x = 0: as one prompt at tau = 1
+    np.testing.assert_allclose(np.exp(log_w0), 1 / (1 + np.e))
+
+
+def test_stress_table_reads_the_grid_factors_from_the_cell_names():
+    """Names with and without the prompt family and K (the defaults leave them out, so old stores still read)."""
+    factors = {"prompt_families": ("gaussian", "student_t"), "prompts": (1, 2)}
+    ds = new_dataset(StressConfig(nu0=(1e-3,), families=("laplace",), deltas=(1e-5, 1.0), **factors))
+    ds["done"][:] = 1
+    ds["loglik_hat"][:] = ds["stop"][:] = 0.0
+    table = cell_table(ds).drop_duplicates("setting").set_index("setting")
+    assert len(table) == 2 * 2 * 2 * 2  # gates x deltas x prompt families x K
+    row = table.loc["laplace-sigmoid-nu0=0.001-delta=1e-05-prompt=student_t-K=2"]
+    assert (row["family"], row["gate"], row["nu0"], row["delta"], row["prompt"], row["prompts"]) == (
+        "laplace",
+        "sigmoid",
+        1e-3,
+        1e-5,
+        "student_t",
+        2,
+    )
+    row = table.loc["laplace-constant-nu0=0.001-delta=1"]
+    assert (row["delta"], row["prompt"], row["prompts"]) == (1.0, "gaussian", 1)
 
 
 @pytest.mark.slow
@@ -220,14 +254,6 @@ def quick_preset() -> StressConfig:
     return replace(quick, solver=replace(quick.solver, seed=seed(0)))
 
 
-def prompt_family_cell(prompt_family: str, frozen_family: str, gate: str, delta: float) -> Setting:
-    """The stress suite's cell (nu0 = 0.01) with a Laplace or Student-t(5) prompt: with f0 of the prompt's family
-    at Delta = 0 the prompt is f0 (not distinguishable), the hardest case."""
-    base = stress_setting(frozen_family, gate, 0.01, delta)
-    prompt = replace(base.spec.prompt, family=prompt_family, df=5.0 if prompt_family == "student_t" else None)
-    return replace(base, name=f"{base.name}-prompt={prompt_family}", spec=replace(base.spec, prompt=prompt))
-
-
 def _stress_prompt_cell(setting: Setting, solvers: tuple[str, ...], n: int, replicate: int) -> None:
     """Fit one cell as the stress suite does: no solver ends below its start, and L-BFGS (preconditioned or not)
     never below the truth; each names why it stopped."""
@@ -246,7 +272,7 @@ def _stress_prompt_cell(setting: Setting, solvers: tuple[str, ...], n: int, repl
 @pytest.mark.parametrize("prompt_family", ["laplace", "student_t"])
 def test_a_prompt_of_another_family_never_ends_below_the_truth(prompt_family):
     """Fast tier: the distinguishable cell (Gaussian f0, constant gate, Delta = 0.3) by our L-BFGS."""
-    _stress_prompt_cell(prompt_family_cell(prompt_family, "gaussian", "constant", 0.3), ("direct",), 2000, 0)
+    _stress_prompt_cell(stress_setting("gaussian", "constant", 0.01, 0.3, prompt_family), ("direct",), 2000, 0)
 
 
 @pytest.mark.slow
@@ -259,8 +285,29 @@ def test_a_prompt_of_another_family_never_ends_below_the_truth(prompt_family):
 def test_stress_cells_with_prompts_of_other_families(prompt_family, frozen_family, gate, delta):
     """Merging (f0 of the prompt's family) and distinguishable cells, both gates, at n = 3000 over two replicates;
     EM too for the Student-t prompt (it refuses a Laplace one)."""
-    setting = prompt_family_cell(prompt_family, frozen_family, gate, delta)
+    setting = stress_setting(frozen_family, gate, 0.01, delta, prompt_family)
     assert setting.spec.distinguishable == (prompt_family != frozen_family)
     solvers = ("direct", "plain") + (("em",) if prompt_family == "student_t" else ())
     for replicate in range(2):
         _stress_prompt_cell(setting, solvers, 3000, replicate)
+
+
+def test_two_prompt_stress_cell_never_ends_below_the_truth():
+    """Fast tier: the distinguishable two-prompt cell (Gaussian f0 and prompts, constant gate, Delta = 0.3) by our
+    L-BFGS and EM."""
+    _stress_prompt_cell(stress_setting("gaussian", "constant", 0.01, 0.3, "gaussian", 2), ("direct", "em"), 2000, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delta", [0.3, 0.0])
+@pytest.mark.parametrize("gate", ["constant", "sigmoid"])
+@pytest.mark.parametrize(
+    ("prompt_family", "frozen_family"), [("gaussian", "gaussian"), ("student_t", "student_t"), ("laplace", "gaussian")]
+)
+def test_two_prompt_stress_cells(prompt_family, frozen_family, gate, delta):
+    """K = 2 prompts moving in mirror image (both merging into f0 at Delta = 0 when of its family), both gates, at
+    n = 2000: direct, plain and (but for Laplace prompts) EM."""
+    setting = stress_setting(frozen_family, gate, 0.01, delta, prompt_family, 2)
+    assert setting.spec.num_prompts == 2 and setting.spec.distinguishable == (prompt_family != frozen_family)
+    solvers = ("direct", "plain") + (("em",) if prompt_family != "laplace" else ())
+    _stress_prompt_cell(setting, solvers, 2000, 0)

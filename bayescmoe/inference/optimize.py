@@ -16,8 +16,8 @@ prompts, or from the frozen expert) or at a variance spike is not convergence; `
 what stopped the solver.
 
 Starts: the given ones, random ones, and with K >= 2 prompts the data-driven :func:`spread_starts`
-(4 random starts alone missed the best maximum of two prompts on up to 20% of a model's data sets; with
-them on none of 180: tests/test_prompts_fit.py's module docstring).
+(benchmarks/multistart_prompts.py: 4 random starts alone missed the best maximum of two prompts on up to
+18% of a model's data sets; with the spread starts on none of 360).
 """
 
 from __future__ import annotations
@@ -232,11 +232,11 @@ TIE_SPREAD = 1e-3
 def spread_starts(spec: ModelSpec, inputs: Array, y: Array) -> list[Params]:
     """Data-driven starts (unconstrained) for K >= 2 prompts; none for one.
 
-    The points f0 explains worst, more than :data:`OUTLIER_SD` sd from h0(x), are cut into K bands of equal
-    counts by their residual e = y - h0(x). Prompt k starts at the Gaussian M-step
-    (:func:`~bayescmoe.inference.em.expert_m_step`) on band k, the other points weighted :data:`INLIER_WEIGHT`
-    (a band without outliers still has a fit); the bands in increasing order, and in decreasing order too when
-    the prompts differ; the gate at equal weights; relabelled to keep ``spec.order``.
+    The points f0 explains worst, more than :data:`OUTLIER_SD` sd from h0(x), weigh 1, the others
+    :data:`INLIER_WEIGHT` (so that every band has a fit, even without outliers); the points sorted by their
+    residual e = y - h0(x) are cut into K bands of equal weight, and prompt k starts at the weighted Gaussian
+    M-step (:func:`~bayescmoe.inference.em.expert_m_step`) on band k: the bands in increasing order, and in
+    decreasing order too when the prompts differ; the gate at equal weights; relabelled to keep ``spec.order``.
     """
     return [] if spec.num_prompts == 1 else [unconstrain(spec, p) for p in _spread_params(spec, inputs, y)]
 
@@ -246,11 +246,10 @@ def _spread_params(spec: ModelSpec, inputs: Array, y: Array) -> list[Params]:
     """The natural parameters of :func:`spread_starts`."""
     k, x = spec.num_prompts, features(spec, inputs)
     e = y - frozen_mean(spec, inputs)
-    outlier = jnp.abs(e) > OUTLIER_SD * jnp.sqrt(frozen_variance(spec, inputs))
+    weight = jnp.where(jnp.abs(e) > OUTLIER_SD * jnp.sqrt(frozen_variance(spec, inputs)), 1.0, INLIER_WEIGHT)
     order = jnp.argsort(e)
-    share = jnp.cumsum(outlier[order]) / jnp.maximum(jnp.sum(outlier), 1)  # of the outliers up to each sorted point
+    share = jnp.cumsum(weight[order]) / jnp.sum(weight)  # of the weight up to each sorted point
     band = jnp.zeros(y.shape, int).at[order].set(jnp.minimum((share * k).astype(int), k - 1))
-    weight = jnp.where(outlier, 1.0, INLIER_WEIGHT)
     if spec.gate == "constant":
         gate = {"lam": jnp.full(k, 1.0 / (k + 1))}
     else:
@@ -308,10 +307,11 @@ def fit_map(
     """MAP of ``spec`` (the MLE when its priors are flat), best of the given, the random and (K >= 2 prompts)
     the :func:`spread_starts`, in that order (``best_start`` indexes them).
 
-    ``init``: one or several natural-parameter dicts (the truth, when known) tried first; with K >= 2
-    exchangeable prompts and no ``order`` the estimate's prompts are labelled as the first init labels
-    its own (:func:`~bayescmoe.model.labels.align_prompts`; the likelihood does not change), so that a
-    table compares each prompt with its truth.
+    ``init``: one or several natural-parameter dicts (the truth, when known) tried first; with
+    ``num_random_starts=0`` the only ones (no spread starts either: the maximum next to ``init``). With
+    K >= 2 exchangeable prompts and no ``order`` the estimate's prompts are labelled as the first init
+    labels its own (:func:`~bayescmoe.model.labels.align_prompts`; the likelihood does not change), so
+    that a table compares each prompt with its truth.
     ``min_nu``: variance below which a solution counts as a degenerate spike (see module doc).
     ``kind`` labels the estimate (its group name in a result).
     """
@@ -329,7 +329,8 @@ def fit_map(
     inputs, y = jnp.asarray(x_np), jnp.asarray(y_np)
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
     starts = [unconstrain(spec, check_params(spec, p, "init")) for p in inits]
-    starts += random_starts(key, spec, y, num_random_starts) + spread_starts(spec, inputs, y)
+    if num_random_starts > 0:
+        starts += random_starts(key, spec, y, num_random_starts) + spread_starts(spec, inputs, y)
     mask = jnp.ones_like(y)
     solves = [lbfgs_solve(u0, spec, inputs, y, mask, max_iter, tol) for u0 in starts]
     objectives = np.array([float(s.objective) for s in solves])

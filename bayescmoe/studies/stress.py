@@ -18,6 +18,13 @@ stopped, the flags of :func:`bayescmoe.studies.sweep.fit_record`; per cell: the 
 truth and of the start. :func:`stress_summary` gives, per solver, the share of fits below the truth
 (beyond :data:`~bayescmoe.studies.sweep.BELOW_TRUTH_TOL` per observation) and the median and worst
 shortfall against the best of the three on the same data.
+
+Two more factors, off by default: the prompts' family (Gaussian; Laplace or Student-t(5), which merge
+only into an f0 of their family) and their number K (1 or 2). With K = 2 the prompts move in mirror
+image, each with half the weight of one: constant gate lam* = (0.2, 0.2), (a*_k, b*_k) =
+(e1 +- Delta e2, +-Delta), nu*_k = nu0 (1 + Delta); sigmoid (softmax) gate beta*_k = +-1_8 / sqrt(8),
+tau*_k = 1 - log 2 (the prompts' total weight at x = 0 that of one at tau = 1), eta*_k = e1 (1 +- Delta),
+nu*_k = nu0. EM is left out where it refuses the prompts (Laplace ones).
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescmoe.errors import require, require_positive_ints
+from bayescmoe.errors import BayescmoeError, require, require_positive_ints
+from bayescmoe.inference.em import check_em
 from bayescmoe.inference.optimize import objective
 from bayescmoe.model.settings import Setting
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
@@ -51,21 +59,31 @@ PER_SOLVER = ("loglik_hat", "converged", "stop", "degenerate", "below_truth", "n
 PER_CELL = ("loglik_true", "loglik_start")
 
 
-def stress_setting(family: str, gate: str, nu0: float, delta: float) -> Setting:
-    """The cell (family, gate, nu0, Delta) of the module docstring, as a :class:`Setting` named after it."""
+def stress_setting(family: str, gate: str, nu0: float, delta: float, prompt: str = "gaussian", k: int = 1) -> Setting:
+    """The cell (family, gate, nu0, Delta) of the module docstring, with K = ``k`` prompts of family ``prompt``, as
+    a :class:`Setting` named after it (the name gains ``-prompt=<family>`` and ``-K=<k>`` off the defaults)."""
     require(family in FAMILIES, "families", f"unknown family {family!r}; choose from {list(FAMILIES)}")
+    require(prompt in FAMILIES, "prompt_families", f"unknown family {prompt!r}; choose from {list(FAMILIES)}")
     require(gate in GATES, "gates", f"unknown gate {gate!r}; choose from {list(GATES)}")
+    require(k in (1, 2), "prompts", f"the stress cells have 1 or 2 prompts, got {k!r}")
     e1, e2 = np.eye(D)[:2]
     df = 5.0 if family == "student_t" else None
+    prompt_df = 5.0 if prompt == "student_t" else None
+    sign = np.array([1.0, -1.0]) if k == 2 else np.array(1.0)  # the two prompts' mirror-image moves
+    row = sign[..., None]  # the same, one per row of a (K, d) parameter
     if gate == "constant":
         frozen = FrozenExpert(family, "linear", tuple(e1), 0.0, nu0, df)
-        spec = ModelSpec(frozen, PromptExpert("linear", bias=True), gate)
-        truth = {"lam": 0.4, "a": e1 + delta * e2, "b": delta, "nu": nu0 * (1 + delta)}
+        experts = PromptExpert("linear", bias=True, family=prompt, df=prompt_df)
+        truth = {"lam": 0.4 / k, "a": e1 + row * delta * e2, "b": sign * delta, "nu": nu0 * (1 + delta)}
     else:
         frozen = FrozenExpert(family, "tanh", tuple(e1), None, nu0, df)
-        spec = ModelSpec(frozen, PromptExpert("tanh", bias=False), gate)
-        truth = {"beta": np.full(D, D**-0.5), "tau": 1.0, "a": e1 * (1 + delta), "nu": nu0}
+        experts = PromptExpert("tanh", bias=False, family=prompt, df=prompt_df)
+        tau = 1.0 if k == 1 else 1.0 - np.log(2.0)
+        truth = {"beta": row * np.full(D, D**-0.5), "tau": tau, "a": e1 * (1 + row * delta), "nu": nu0}
+    spec = ModelSpec(frozen, [experts] * k, gate)
+    truth = {name: np.broadcast_to(value, spec.shape(name)) for name, value in truth.items()}
     name = f"{family}-{gate}-nu0={nu0:g}-delta={delta:g}"
+    name += ("" if prompt == "gaussian" else f"-prompt={prompt}") + ("" if k == 1 else f"-K={k}")
     return Setting(name, "stress", f"{family} f0, {gate} gate", name, spec, Truth(truth))
 
 
@@ -77,6 +95,8 @@ class StressConfig:
     families: tuple[str, ...] = FAMILIES
     gates: tuple[str, ...] = GATES
     deltas: tuple[float, ...] = (1.0, 0.3, 0.1, 0.0)
+    prompt_families: tuple[str, ...] = ("gaussian",)
+    prompts: tuple[int, ...] = (1,)
     n_grid: tuple[int, ...] = (1000, 10_000, 100_000)
     replicates: int = 1
     solver: SweepConfig = field(default_factory=SweepConfig)
@@ -87,22 +107,32 @@ class StressConfig:
         require(all(v > 0 for v in self.nu0), "nu0", "noise variances must be positive")
         require(all(v >= 0 for v in self.deltas), "deltas", "merging distances must be >= 0")
         require_positive_ints(replicates=self.replicates, **{f"n_grid[{i}]": n for i, n in enumerate(self.n_grid)})
-        for family, gate in itertools.product(self.families, self.gates):
-            stress_setting(family, gate, 1.0, 0.0)  # names the field of an unknown family or gate
+        for family, gate, prompt, k in itertools.product(self.families, self.gates, self.prompt_families, self.prompts):
+            stress_setting(family, gate, 1.0, 0.0, prompt, k)  # names the field of an unknown factor
 
     @property
     def settings(self) -> dict[str, Setting]:
         """Every cell of the grid, by name."""
-        cells = itertools.product(self.families, self.gates, self.nu0, self.deltas)
+        cells = itertools.product(self.families, self.gates, self.nu0, self.deltas, self.prompt_families, self.prompts)
         return {s.name: s for s in (stress_setting(*cell) for cell in cells)}
 
 
+def em_refused(spec: ModelSpec) -> bool:
+    """Whether EM refuses ``spec`` (:func:`~bayescmoe.inference.em.check_em`: a Laplace prompt)."""
+    try:
+        check_em(spec)
+    except BayescmoeError:
+        return True
+    return False
+
+
 def fit_stress_cell(setting: Setting, n: int, replicate: int, config: StressConfig) -> dict[str, Any]:
-    """Simulate one cell and fit it with each of :data:`SOLVERS` from the same start."""
+    """Simulate one cell and fit it with each of :data:`SOLVERS` from the same start (EM left out above
+    ``config.em_max_n`` and where it refuses the prompts)."""
     cell = simulate_cell(setting, n, replicate, config.solver)
     per: dict[str, list[float]] = {name: [] for name in PER_SOLVER}
     for solver in SOLVERS:
-        if solver == "em" and n > config.em_max_n:
+        if solver == "em" and (n > config.em_max_n or em_refused(cell.spec)):
             for name in PER_SOLVER:
                 per[name].append(float("nan"))
             continue
@@ -158,8 +188,12 @@ def cell_table(ds: xr.Dataset) -> pd.DataFrame:
     frame["shortfall"] = best - frame["loglik_hat"]
     frame["below"] = frame["loglik_true"] - frame["loglik_hat"]
     frame["stop_reason"] = [json.loads(ds.attrs["stop_names"])[int(c)] for c in frame["stop"]]
-    parts = frame["setting"].str.extract(r"(?P<family>[a-z_]+)-(?P<gate>[a-z]+)-nu0=(?P<nu0>[^-]+)-delta=(?P<delta>.+)")
-    return pd.concat([frame, parts.astype({"nu0": float, "delta": float})], axis=1)
+    parts = frame["setting"].str.extract(
+        r"^(?P<family>[a-z_]+)-(?P<gate>[a-z]+)-nu0=(?P<nu0>[^-]+)-delta=(?P<delta>.+?)"
+        r"(?:-prompt=(?P<prompt>[a-z_]+))?(?:-K=(?P<prompts>\d+))?$"
+    )
+    parts = parts.fillna({"prompt": "gaussian", "prompts": "1"})
+    return pd.concat([frame, parts.astype({"nu0": float, "delta": float, "prompts": int})], axis=1)
 
 
 def stress_summary(ds: xr.Dataset, by: Sequence[str] = ()) -> pd.DataFrame:
