@@ -319,16 +319,20 @@ def run_prompt_choice(
 
 
 def pick_rates(ds: xr.Dataset, true_k: Mapping[str, int]) -> pd.DataFrame:
-    """Per (setting, n): fits done, and for each criterion the share of fits that picked the true K."""
+    """Per (setting, n): fits done, for each criterion the share of fits that picked the true K, and the share
+    of fits in which the criteria did not all pick the same K (``disagree``)."""
     rows = []
     criteria = json.loads(ds.attrs["config"])["criteria"]
     for setting in ds["setting"].values:
         for n in ds["n"].values:
             cell = ds.sel(setting=setting, n=n)
             done = cell["done"].values == 1
+            picks = np.array([cell[f"pick_{c}"].values[done] for c in criteria])
             row = {"setting": str(setting), "true K": true_k[str(setting)], "n": int(n), "fits": int(done.sum())}
-            for c in criteria:
-                picked = cell[f"pick_{c}"].values[done]
-                row[c] = float(np.mean(picked == true_k[str(setting)])) if done.any() else np.nan
+            row |= {
+                c: float(np.mean(p == row["true K"])) if done.any() else np.nan
+                for c, p in zip(criteria, picks, strict=True)
+            }
+            row["disagree"] = float(np.mean(np.ptp(picks, axis=0) > 0)) if done.any() else np.nan
             rows.append(row)
     return pd.DataFrame(rows).set_index(["setting", "n"])
