@@ -64,6 +64,7 @@ def two_prompt_cases() -> list[tuple[ModelSpec, dict]]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", range(4), ids=["constant", "flat-weights", "uneven-dirichlet", "softmax"])
 def test_hand_written_numpyro_log_density_matches_the_package_with_two_prompts(case):
     """K = 2: the user's model (w ~ Dirichlet over (w0, lam), MixtureGeneral of three experts) is the package's

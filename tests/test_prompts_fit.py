@@ -74,7 +74,7 @@ def _perturbed(spec, truth, k, scale=0.3):
     return constrain(spec, {p: v + scale * jax.random.normal(keys[p], v.shape) for p, v in u.items()})
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [n if n == "constant" else pytest.param(n, marks=pytest.mark.slow) for n in CASES])
 def test_mle_and_em_end_at_or_above_the_truth_and_agree(name):
     """fit_mle from its own starts (4 random and the spread ones, no truth) and EM from each of the same starts:
     both at least the truth's log-likelihood, at one maximum; converged means a small gradient; standard errors

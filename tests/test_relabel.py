@@ -285,6 +285,7 @@ def test_relabelling_repairs_r_hat(switched):
     assert all(float(line.split()[1]) < 1.05 for line in sampler_warnings(out) if line.startswith("R-hat"))
 
 
+@pytest.mark.slow
 def test_likelihood_prior_and_log_posterior_are_invariant(switched):
     """What relabel leaves alone still describes the relabelled draws: the pointwise log-likelihood, the log prior
     and the sampler's lp (NumPyro's potential energy on the unconstrained scale, Jacobian included)."""
@@ -302,6 +303,7 @@ def test_likelihood_prior_and_log_posterior_are_invariant(switched):
     assert not np.allclose(post["a"], out["posterior_raw"]["a"].values)  # some draws were permuted
 
 
+@pytest.mark.slow
 def test_collapse_report_of_two_prompts(switched):
     report = bayescmoe.collapse_report(switched)  # PSIS-LOO of both prompts against f0 alone
     assert isinstance(report, cl.PromptsReport) and report.evidence.criterion == "loo"
@@ -329,6 +331,7 @@ def test_merged_prompts_in_the_collapse_report():
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_relabel_command_writes_the_relabelled_result(switched, tmp_path, capsys):
     path = save(switched, tmp_path / "two.nc")
     out = tmp_path / "relabelled" / "two.nc"
