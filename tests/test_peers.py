@@ -101,6 +101,14 @@ def test_same_mass_contestant_differs_from_numpyro_defaults_as_the_docs_say():
     assert peers["options_against_numpyro"]() == {"regularize_mass_matrix": (False, True)}
 
 
+def test_auto_init_starts_several_prompts_at_the_truth():
+    """From default starts two prompts' chains split over the labellings: ``--init auto`` (the default) avoids it."""
+    init_for = runpy.run_path(str(SCRIPT))["init_for"]
+    one, two = (get_setting(name).spec.to_config() for name in ("p1-family", "p1-two-prompts"))
+    assert [init_for("auto", one), init_for("auto", two)] == ["default", "truth"]
+    assert [init_for("default", two), init_for("truth", one)] == ["default", "truth"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("peer", [None, "nutpie"])
 def test_quick_run_reports_bulk_and_tail_ratios(peer, tmp_path):
