@@ -11,9 +11,10 @@ from helpers import key, make_params, make_spec
 from scipy import optimize, stats
 
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.inference.em import em_fit, gate_m_step, mean_loglik, prompt_m_step, responsibilities
+from bayescmoe.inference.em import em_fit, gate_m_step, mean_loglik, prompt_m_step
 from bayescmoe.inference.lbfgs import minimize
 from bayescmoe.inference.optimize import lbfgs_solve
+from bayescmoe.model.likelihood import responsibilities
 from bayescmoe.model.params import constrain, unconstrain
 from bayescmoe.model.settings import get_setting
 from bayescmoe.model.simulate import simulate

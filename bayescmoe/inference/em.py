@@ -1,6 +1,7 @@
 """Expectation-maximisation for the MLE, as the papers computed it (docs/science.md: *The experiments*).
 
-E-step: the prompt's responsibility r_i = w(x_i) g(y_i | h(x_i), nu) / p(y_i | x_i).
+E-step: the prompt's responsibility r_i = w(x_i) g(y_i | h(x_i), nu) / p(y_i | x_i)
+(:func:`~bayescmoe.model.likelihood.responsibilities`).
 M-step: maximise  Q = sum_i r_i [log w(x_i) + log g(y_i | h(x_i), nu)] + (1 - r_i) log(1 - w(x_i)),
 which separates into a gate part and a prompt part:
 - constant gate: lam = mean(r) (closed form); sigmoid gate: a weighted logistic regression of r on x,
@@ -48,9 +49,8 @@ from bayescmoe.model.likelihood import (
     features,
     frozen_log_density,
     gate_log_weights,
-    log_add_exp,
     masked_log_likelihood,
-    prompt_log_density,
+    responsibilities,
 )
 from bayescmoe.model.spec import ModelSpec, PromptExpert
 
@@ -83,19 +83,6 @@ def mean_loglik(
 ) -> Array:
     """(1 / n) sum_i mask_i log p(y_i | x_i); ``log_f0``: the frozen expert's log-density, if known."""
     return masked_log_likelihood(spec, params, inputs, y, mask, log_f0) / jnp.sum(mask)
-
-
-def responsibilities(
-    spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array, log_f0: Array | None = None
-) -> Array:
-    """E-step: r_i = P(prompt | x_i, y_i) = w g / p, in log space; (n, K) with K >= 2 prompts (r_ik, the frozen
-    expert's r_i0 = 1 - sum_k r_ik)."""
-    log_w, log_1mw = gate_log_weights(spec, params, inputs)
-    prompt = log_w + prompt_log_density(spec, params, inputs, y)
-    frozen = log_1mw + (frozen_log_density(spec, inputs, y) if log_f0 is None else log_f0)
-    if spec.num_prompts > 1:
-        return jnp.exp(prompt - jax.nn.logsumexp(jnp.concatenate([frozen[:, None], prompt], axis=1), 1, keepdims=True))
-    return jnp.exp(prompt - log_add_exp(prompt, frozen))
 
 
 def gate_m_step(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, r: Array, mask: Array) -> Params:

@@ -193,14 +193,17 @@ def log_likelihood(
 
 
 def responsibilities(
-    spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array, log_p: Array | None = None
+    spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array, log_f0: Array | None = None
 ) -> Array:
-    """P(prompt | x_i, y_i) = w(x_i) g(y_i | h(x_i), nu) / p(y_i | x_i), shape (n,); (n, K) for K >= 2 prompts
-    (prompt k's). ``log_p``: :func:`log_likelihood` of (inputs, y), if known."""
-    log_p = log_likelihood(spec, params, inputs, y) if log_p is None else log_p
-    log_w = gate_log_weights(spec, params, inputs)[0]
-    lead = log_p if spec.num_prompts == 1 else log_p[:, None]
-    return jnp.exp(log_w + prompt_log_density(spec, params, inputs, y) - lead)
+    """P(prompt | x_i, y_i) = w(x_i) g(y_i | h(x_i), nu) / p(y_i | x_i) in log space, shape (n,); (n, K) for K >= 2
+    prompts (prompt k's; the frozen expert's is 1 - their sum). ``log_f0``: :func:`frozen_log_density` of
+    (inputs, y), if known."""
+    log_w, log_w0 = gate_log_weights(spec, params, inputs)
+    prompt = log_w + prompt_log_density(spec, params, inputs, y)
+    frozen = log_w0 + (frozen_log_density(spec, inputs, y) if log_f0 is None else log_f0)
+    if spec.num_prompts > 1:
+        return jnp.exp(prompt - jax.nn.logsumexp(jnp.concatenate([frozen[:, None], prompt], axis=1), 1, keepdims=True))
+    return jnp.exp(prompt - log_add_exp(prompt, frozen))
 
 
 #: rows per block of :func:`blocked_log_likelihood` (a block's intermediates stay in cache)

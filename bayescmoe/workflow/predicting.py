@@ -81,7 +81,7 @@ def _scores(spec: ModelSpec, draws: dict[str, Array], inputs: Array, y: Array) -
 
     def one(params: dict[str, Array]) -> tuple[Array, Array]:
         log_p = log_likelihood(spec, params, inputs, y)
-        return log_p, responsibilities(spec, params, inputs, y, log_p)
+        return log_p, responsibilities(spec, params, inputs, y)
 
     return jax.vmap(one)(draws)
 
