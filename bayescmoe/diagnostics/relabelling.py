@@ -47,7 +47,7 @@ import xarray as xr
 from scipy import special
 
 from bayescmoe.errors import require
-from bayescmoe.model.labels import best, costs, exchangeable_groups, permuted, prompt_vectors
+from bayescmoe.model.labels import best, costs, exchangeable_groups, nearest_labelling, permuted, prompt_vectors
 from bayescmoe.model.likelihood import responsibilities
 from bayescmoe.model.params import unconstrain
 from bayescmoe.model.spec import ModelSpec, check_params
@@ -167,9 +167,7 @@ def pivot(
 def matched(spec: ModelSpec, point: Mapping[str, Any], draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``point`` (a MAP, say) with its prompts labelled as the ``draws`` (draws, K, ...) label theirs."""
     vectors = prompt_vectors(spec, draws)
-    cost = costs(prompt_vectors(spec, point)[None], vectors.mean(axis=0), pooled_sd(vectors))
-    perm = best(cost, exchangeable_groups(spec))
-    return {k: permuted(np.asarray(v)[None], perm)[0] for k, v in point.items()}
+    return nearest_labelling(spec, point, vectors.mean(axis=0), pooled_sd(vectors))
 
 
 def permutations(

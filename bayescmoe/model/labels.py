@@ -69,12 +69,19 @@ def permuted(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
     return np.take_along_axis(values, index, axis=1)
 
 
+def nearest_labelling(
+    spec: ModelSpec, params: Mapping[str, Any], reference: np.ndarray, scale: np.ndarray | float = 1.0
+) -> dict[str, np.ndarray]:
+    """``params`` (one point) with its exchangeable prompts relabelled so that their :func:`prompt_vectors` lie
+    nearest the ``reference`` vectors (K, p), each coordinate divided by ``scale``."""
+    vectors = prompt_vectors(spec, params)[None]
+    perm = best(costs(vectors, reference, np.broadcast_to(scale, vectors.shape[-1:])), exchangeable_groups(spec))
+    return {k: permuted(np.asarray(v)[None], perm)[0] for k, v in params.items()}
+
+
 def align_prompts(spec: ModelSpec, params: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """``params`` with its exchangeable prompts relabelled to lie nearest ``reference``'s (an unscaled squared
     distance between :func:`prompt_vectors`); unchanged for one prompt or none exchangeable."""
-    groups = exchangeable_groups(spec)
-    if not groups:
+    if not exchangeable_groups(spec):
         return {k: np.asarray(v) for k, v in params.items()}
-    vectors = prompt_vectors(spec, params)[None]
-    perm = best(costs(vectors, prompt_vectors(spec, reference), np.ones(vectors.shape[-1])), groups)
-    return {k: permuted(np.asarray(v)[None], perm)[0] for k, v in params.items()}
+    return nearest_labelling(spec, params, prompt_vectors(spec, reference))
