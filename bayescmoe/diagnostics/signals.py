@@ -85,7 +85,7 @@ from bayescmoe.model.likelihood import (
     prompt_mean,
 )
 from bayescmoe.model.params import by_label, name_of, prior_distributions, unconstrain
-from bayescmoe.model.priors import Prior
+from bayescmoe.model.priors import ORDERED, Prior
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.results.datatree import data_of, features_of, spec_of
 
@@ -182,7 +182,7 @@ def prior_variance(spec: ModelSpec, name: str) -> tuple[np.ndarray, str]:
     """Prior variance of each scalar of ``name`` and its scale: natural, unconstrained (log), or none (flat)."""
     prior = spec.prior(name)
     shape = spec.shape(name)
-    if spec.support(name) in ("ordered", "positive_ordered"):  # order statistics: no closed form here
+    if spec.support(name) in ORDERED:  # order statistics: no closed form here
         return np.full(shape, np.nan), "none"
     if prior.family in FINITE_VARIANCE or (prior.family == "inversegamma" and prior.args[0] > 2):
         law = prior.distribution(spec.support(name), shape)

@@ -48,6 +48,11 @@ class _SubSimplex(constraints.Constraint):
 sub_simplex = _SubSimplex()
 
 
+def _with_w0(lam: Array) -> Array:
+    """(lam_1, ..., lam_K, w0): the point of the (K + 1)-simplex that stick-breaking maps to, w0 = 1 - sum lam last."""
+    return jnp.concatenate([lam, 1 - jnp.sum(lam, -1, keepdims=True)], -1)
+
+
 class SubSimplexTransform(Transform):
     """R^K -> :data:`sub_simplex`: NumPyro's stick-breaking map onto the (K + 1)-simplex, last entry (w0) dropped."""
 
@@ -58,13 +63,11 @@ class SubSimplexTransform(Transform):
         return StickBreakingTransform()(x)[..., :-1]
 
     def _inverse(self, y: Array) -> Array:
-        return StickBreakingTransform()._inverse(jnp.concatenate([y, 1 - jnp.sum(y, -1, keepdims=True)], -1))
+        return StickBreakingTransform()._inverse(_with_w0(y))
 
     def log_abs_det_jacobian(self, x: Array, y: Array, intermediates: Any = None) -> Array:
         # the stick-breaking Jacobian is that of its first K outputs, which lam are
-        return StickBreakingTransform().log_abs_det_jacobian(
-            x, jnp.concatenate([y, 1 - jnp.sum(y, -1, keepdims=True)], -1)
-        )
+        return StickBreakingTransform().log_abs_det_jacobian(x, _with_w0(y))
 
     def tree_flatten(self) -> tuple[tuple, dict]:
         return (), {}
@@ -138,6 +141,8 @@ SUPPORTS = {
     "positive_ordered": constraints.positive_ordered_vector,
 }
 REAL, POSITIVE = ("real", "ordered"), ("positive", "positive_ordered")
+#: the supports of an ordering constraint: vectors increasing across prompts
+ORDERED = ("ordered", "positive_ordered")
 
 #: prior family -> (number of arguments, supports it may be used on); ``dirichlet``: 1 or K + 1 arguments
 PRIOR_FAMILIES: dict[str, tuple[int | None, tuple[str, ...]]] = {
@@ -188,7 +193,7 @@ class Prior:
     def distribution(self, support: str, shape: tuple[int, ...]) -> dist.Distribution:
         """The NumPyro distribution of a parameter of ``shape`` under this prior."""
         if self.family == "flat":
-            event = shape[-1:] if support in ("simplex", "ordered", "positive_ordered") else shape
+            event = shape[-1:] if support in ("simplex", *ORDERED) else shape
             return dist.ImproperUniform(SUPPORTS[support], shape[: len(shape) - len(event)], event)
         if self.family == "dirichlet":
             alpha = jnp.broadcast_to(jnp.asarray(self.args), ((shape[0] if shape else 1) + 1,))
@@ -202,7 +207,7 @@ class Prior:
             "halfcauchy": dist.HalfCauchy,
         }[self.family](*self.args)
         base = base.expand(shape).to_event(len(shape)) if shape else base
-        return OnSupport(base, SUPPORTS[support]) if support in ("ordered", "positive_ordered") else base
+        return OnSupport(base, SUPPORTS[support]) if support in ORDERED else base
 
     def to_config(self) -> str | list[Any]:
         """TOML/JSON form: ``"flat"`` or ``[family, arg, ...]``."""

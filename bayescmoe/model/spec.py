@@ -31,7 +31,7 @@ from bayescmoe.errors import BayescmoeError, as_floats, require, require_positiv
 from bayescmoe.files import read_toml
 from bayescmoe.model.experts import check_mean
 from bayescmoe.model.families import check_family
-from bayescmoe.model.priors import Prior, default_prior
+from bayescmoe.model.priors import ORDERED, Prior, default_prior
 
 GATES = ("constant", "sigmoid")
 #: another name of the sigmoid gate, natural for K >= 2 prompts (it is stored as "sigmoid")
@@ -435,7 +435,7 @@ def check_params(spec: ModelSpec, params: Mapping[str, Any], field_name: str = "
             require(ok, where, f"weights must be >= 0 with sum <= 1 (w0 = 1 - sum), got {value.tolist()}")
         if name == "nu":
             require(bool(np.all(value > 0.0)), where, f"variance must be positive, got {value.tolist()}")
-        if support in ("ordered", "positive_ordered"):
+        if support in ORDERED:
             ok = bool(np.all(np.diff(value) > 0))
             require(ok, where, f"must increase across prompts (spec.order = {name!r}), got {value.tolist()}")
         out[name] = value
