@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from bayescmoe.model.params import BOUNDARY_NUDGE, FEATURE_PARAMS
-from bayescmoe.model.spec import ModelSpec
+from bayescmoe.model.params import BOUNDARY_NUDGE
+from bayescmoe.model.spec import FEATURE_PARAMS, ModelSpec
 
 
 def exchangeable_groups(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:

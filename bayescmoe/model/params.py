@@ -22,15 +22,13 @@ from numpyro.distributions.transforms import Transform, biject_to
 
 from bayescmoe.model.likelihood import summed_log_likelihood
 from bayescmoe.model.priors import SUPPORTS
-from bayescmoe.model.spec import ModelSpec
+from bayescmoe.model.spec import FEATURE_PARAMS, ModelSpec
 
 Array = jax.Array
 #: parameters by name, natural or unconstrained
 Params = dict[str, Array]
 #: a weight exactly at 0 or 1 (a start at lam* = 0) is moved this far inside before its logit
 BOUNDARY_NUDGE = 1e-6
-#: parameters whose last axis runs over the features (labelled by their names)
-FEATURE_PARAMS = ("a", "beta")
 
 
 def bijection(spec: ModelSpec, name: str) -> Transform:

@@ -36,6 +36,8 @@ from bayescmoe.model.priors import ORDERED, Prior, default_prior
 GATES = ("constant", "sigmoid")
 #: another name of the sigmoid gate, natural for K >= 2 prompts (it is stored as "sigmoid")
 SOFTMAX = "softmax"
+#: parameters whose last axis runs over the d features (the slopes a and beta)
+FEATURE_PARAMS = ("a", "beta")
 #: parameters an ordering constraint may order (across prompts): ModelSpec(order=...)
 ORDERABLE = ("b", "nu", "tau")
 #: the top-level fields of a TOML config (:meth:`ModelSpec.from_file`, :meth:`Setting.from_file`)
@@ -243,7 +245,7 @@ class ModelSpec:
         """Shape of parameter ``name``: (d,) for the vectors a and beta, () otherwise; K >= 2 prompts add a
         leading axis of length K."""
         lead = (self.num_prompts,) if self.num_prompts > 1 else ()
-        return lead + ((self.dim,) if name in ("a", "beta") else ())
+        return lead + ((self.dim,) if name in FEATURE_PARAMS else ())
 
     def support(self, name: str) -> str:
         """Natural constraint of a parameter (:data:`~bayescmoe.model.priors.SUPPORTS`): 'unit' (lam; 'simplex'
@@ -422,7 +424,7 @@ def check_params(spec: ModelSpec, params: Mapping[str, Any], field_name: str = "
         where = f"{field_name}.{name}"
         value = as_floats(params[name], where)
         shape = spec.shape(name)
-        origin = [f"d = {spec.dim}, the length of frozen.weight"] if name in ("a", "beta") else []
+        origin = [f"d = {spec.dim}, the length of frozen.weight"] if name in FEATURE_PARAMS else []
         origin = ([f"K = {spec.num_prompts} prompts"] if spec.num_prompts > 1 else []) + origin
         origin = f" ({'; '.join(origin)})" if origin else ""
         require(value.shape == shape, where, f"must have shape {shape}{origin}, got {value.shape}")

@@ -34,9 +34,8 @@ from bayescmoe.inference.predictive import log_prior_draws, pointwise_log_likeli
 from bayescmoe.inference.predictive import prior_draws as prior_draws_of
 from bayescmoe.model.likelihood import log_likelihood
 from bayescmoe.model.params import unconstrain
-from bayescmoe.model.spec import ModelSpec, check_data, check_params, feature_names
+from bayescmoe.model.spec import FEATURE_PARAMS, ModelSpec, check_data, check_params, feature_names
 
-VECTOR_DIMS = {"a": ["feature"], "beta": ["feature"]}
 #: the groups of n numbers per draw, the bulk of a file: ``to_datatree`` thins the first two
 #: (``pointwise_thin``) and ``save`` sets the precision of all three (``pointwise_dtype``)
 POINTWISE_GROUPS = ("log_likelihood", "posterior_predictive", "prior_predictive")
@@ -48,7 +47,7 @@ DATA_DIMS = {"y": ["obs"], "x": ["obs", "feature"], "h0": ["obs"], "nu0": ["obs"
 def param_dims(spec: ModelSpec) -> dict[str, list[str]]:
     """The dimensions of each parameter: ``feature`` for a and beta, after ``prompt`` with K >= 2 prompts."""
     lead = ["prompt"] if spec.num_prompts > 1 else []
-    return {name: lead + VECTOR_DIMS.get(name, []) for name in spec.param_names}
+    return {name: lead + (["feature"] if name in FEATURE_PARAMS else []) for name in spec.param_names}
 
 
 def param_coords(spec: ModelSpec) -> dict[str, np.ndarray]:

@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 
 from bayescmoe.errors import BayescmoeError, require
 from bayescmoe.files import atomic_write
+from bayescmoe.model.spec import FEATURE_PARAMS
 from bayescmoe.studies.engine import Cluster, cell_results
 
-VECTOR_PARAMS = ("a", "beta")
 SCALARS = (
     "loglik_hat",
     "loglik_true",
@@ -62,7 +62,7 @@ def empty_dataset(
     shape = (len(settings), len(n_grid), replicates)
     data: dict[str, Any] = {}
     for p in params:
-        dims, full = ((*cell, "feature"), (*shape, dim)) if p in VECTOR_PARAMS else (cell, shape)
+        dims, full = ((*cell, "feature"), (*shape, dim)) if p in FEATURE_PARAMS else (cell, shape)
         data[f"{p}_hat"] = (dims, np.full(full, np.nan))
         data[f"{p}_true"] = (dims, np.full(full, np.nan))
     for name in [*(f"err_{g}" for g in groups), "loss_D1", "loss_D2", *SCALARS]:
