@@ -81,12 +81,11 @@ class PromptsChoice:
 
 
 def _frozen_row(frozen: np.ndarray) -> dict[str, float]:
-    """K = 0, the frozen expert alone: every criterion exact (module docstring)."""
+    """K = 0, the frozen expert alone: every criterion exact (module docstring); its LOO columns come with the
+    others' from ``az.compare`` of :func:`~bayescmoe.diagnostics.predictive.frozen_baseline`."""
     total = float(np.sum(frozen))
     return {
         "params": 0,
-        "elpd_loo": total,
-        "elpd_loo_se": float(np.sqrt(frozen.size * np.var(frozen))),
         "wbic": -total,
         "wbic_se": 0.0,
         "llc": 0.0,
