@@ -31,6 +31,8 @@ import pandas as pd
 import xarray as xr
 
 from bayescmoe.diagnostics.relabelling import prompt_overlap, relabel
+from bayescmoe.diagnostics.signals import standardized_distance
+from bayescmoe.model.params import by_label
 from bayescmoe.model.simulate import simulate
 from bayescmoe.studies.collapse_paths import Chains
 from bayescmoe.studies.prompts import choice_design
@@ -62,14 +64,12 @@ def outcome(small_median: float, merged: bool, frozen_distance: float) -> str:
 
 
 def frozen_distance(post: xr.Dataset, k: int, frozen: dict[str, np.ndarray]) -> float:
-    """max over prompt k's a, b and log nu of |posterior mean - f0's value| / posterior sd."""
-    out = 0.0
-    for name in ("a", "b", "nu"):
-        draws = post[name].isel(prompt=k).values
-        draws, at = (np.log(draws), np.log(frozen[name])) if name == "nu" else (draws, frozen[name])
-        flat = draws.reshape(-1, *draws.shape[2:])
-        out = max(out, float(np.max(np.abs(flat.mean(axis=0) - at) / flat.std(axis=0))))
-    return out
+    """max over prompt k's a, b and log nu of |posterior mean - f0's value| / posterior sd
+    (:func:`~bayescmoe.diagnostics.signals.standardized_distance` per scalar)."""
+    log = lambda name, v: np.log(v) if name == "nu" else np.asarray(v)  # noqa: E731
+    draws = by_label({n: log(n, post[n].isel(prompt=k).values) for n in ("a", "b", "nu")}, lead=2)
+    at = by_label({n: log(n, frozen[n]) for n in ("a", "b", "nu")})
+    return max(standardized_distance(draws[label].ravel(), float(at[label])) for label in draws)
 
 
 def overfitted_cell(alphas: Sequence[float], chains: Chains, seed: int):
