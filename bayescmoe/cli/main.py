@@ -165,10 +165,9 @@ def _singular(args: argparse.Namespace) -> None:
 
 
 def _prompts(args: argparse.Namespace) -> None:
-    from bayescmoe.model.simulate import simulate
     from bayescmoe.results.data import read_data
     from bayescmoe.studies.prompts import choose_prompts, require_choice
-    from bayescmoe.workflow.fitting import split_seed
+    from bayescmoe.workflow.fitting import simulate_setting
 
     name, setting, spec = _source(args)
     require_choice(spec, args.max_prompts, args.criteria)
@@ -180,7 +179,7 @@ def _prompts(args: argparse.Namespace) -> None:
         x, y = read_data(args.data, spec, **columns_of(args))
     else:
         n = setting.n if args.n is None else args.n
-        x, y = simulate(split_seed(args.seed)[0], spec, setting.truth.at(spec, n), n, setting.x_dist)
+        x, y, _ = simulate_setting(setting, n, args.seed)
     sampler = {"num_warmup": args.num_warmup, "num_samples": args.num_samples, "num_chains": args.num_chains}
     choice = choose_prompts(
         spec, x, y, max_prompts=args.max_prompts, criteria=args.criteria, key=args.seed, progress_bar=True, **sampler

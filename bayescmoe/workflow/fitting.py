@@ -244,6 +244,14 @@ def split_seed(seed: int) -> tuple[Array, Array]:
     return k_data, k_fit
 
 
+def simulate_setting(setting: Setting, n: int, seed: int) -> tuple[Array, Array, dict[str, Any]]:
+    """(inputs, y, truth) of ``setting`` at size n from the data half of ``seed`` (:func:`split_seed`): the data
+    :func:`run_setting` fits."""
+    truth = setting.truth.at(setting.spec, n)
+    x, y = simulate(split_seed(seed)[0], setting.spec, truth, n, setting.x_dist)
+    return x, y, truth
+
+
 def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **options: Any) -> xr.DataTree:
     """Simulate ``setting`` at size n (its default unless given) from ``seed`` and :func:`fit` it (``options``)."""
     n = setting.n if n is None else n
@@ -252,8 +260,7 @@ def run_setting(setting: Setting, *, n: int | None = None, seed: int = 0, **opti
     bound.apply_defaults()
     require_fit_options(**bound.arguments)
     require_fit_memory(setting.spec, n, **bound.arguments)
-    truth = setting.truth.at(setting.spec, n)
-    x, y = simulate(split_seed(seed)[0], setting.spec, truth, n, setting.x_dist)
+    x, y, truth = simulate_setting(setting, n, seed)
     attrs = {
         "setting": setting.name,
         "paper": setting.paper,
