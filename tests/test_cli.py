@@ -84,6 +84,8 @@ BAD_TOML = {
         "prompt.family",
     ),
     "prompt df too small": ('mean = "linear"\nbias = true', 'bias = true\nfamily = "student_t"\ndf = 2.0', "prompt.df"),
+    "empty name": ('name = "p1-family-small"', 'name = ""', "name"),
+    "name with a path": ('name = "p1-family-small"', 'name = "sub/cell"', "name"),
     "prompt df without t": ('mean = "linear"\nbias = true', 'bias = true\nfamily = "laplace"\ndf = 4.0', "prompt.df"),
 }
 

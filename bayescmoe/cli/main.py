@@ -72,7 +72,7 @@ def run_script(main: Callable[[argparse.Namespace], object], doc: str | None, n:
 
 def _source(args: argparse.Namespace):
     """(name, setting, spec) of a command's SETTING or ``--config``: the setting to simulate, or None with
-    ``--data`` (then only the config's spec is read)."""
+    ``--data`` (then only the config's spec is read); the name, which names the result file, is checked."""
     from bayescmoe.files import read_toml
     from bayescmoe.model.settings import Setting, get_setting
     from bayescmoe.model.spec import ModelSpec
@@ -81,12 +81,20 @@ def _source(args: argparse.Namespace):
         raise BayescmoeError("setting", "give a setting name or --config FILE (one of them)")
     if args.data is None:
         setting = get_setting(args.setting) if args.config is None else Setting.from_file(args.config)
-        return setting.name, setting, setting.spec
-    if args.n is not None:
+        name, spec = setting.name, setting.spec
+    elif args.n is not None:
         raise BayescmoeError("n", "the data file sets n: drop --n with --data")
-    if args.config is None:
-        return args.setting, None, get_setting(args.setting).spec
-    return str(read_toml(args.config).get("name", Path(args.config).stem)), None, ModelSpec.from_file(args.config)
+    elif args.config is None:
+        setting, name, spec = None, args.setting, get_setting(args.setting).spec
+    else:
+        setting, spec = None, ModelSpec.from_file(args.config)
+        name = str(read_toml(args.config).get("name", Path(args.config).stem))
+    require(
+        name.strip() not in ("", ".", "..") and "/" not in name,
+        "name",
+        f"{name!r} cannot name the result file (<out>/<name>.nc): give the config a name",
+    )
+    return name, setting, spec
 
 
 def _fit(args: argparse.Namespace) -> None:
