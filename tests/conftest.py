@@ -8,6 +8,7 @@ os.environ["MPLBACKEND"] = "Agg"  # headless plots, set before matplotlib is imp
 
 from types import SimpleNamespace
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -45,6 +46,30 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     """The shift again at the end (``-q`` hides the header), so a failing log says where it ran."""
     terminalreporter.write_line(f"seed shift: {seed_shift()}")
+
+
+def _memory_maps() -> tuple[int, int]:
+    """This process's memory mappings and the kernel's limit on them (``vm.max_map_count``); (0, 1) off Linux."""
+    try:
+        with open("/proc/self/maps") as maps, open("/proc/sys/vm/max_map_count") as limit:
+            return sum(1 for _ in maps), int(limit.read())
+    except OSError:
+        return 0, 1
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """After a module, drop JAX's in-memory compiled programs once they hold a quarter of the mappings allowed.
+
+    Each compiled XLA:CPU program keeps about three memory mappings for as long as JAX caches it, and a
+    worker that runs hundreds of tests compiles thousands (many shapes and static arguments): one reached
+    64,337 of the kernel's 65,530, after which LLVM cannot map new code ("Failed to materialize symbols",
+    "Cannot allocate memory") and the next compilation fails. The persistent cache reloads what is needed.
+    """
+    yield
+    used, limit = _memory_maps()
+    if used > limit // 4:
+        jax.clear_caches()
 
 
 #: sample size of the shared distinguishable fit (MLE, MAP and NUTS on the same data)
