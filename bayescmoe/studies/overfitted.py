@@ -1,5 +1,5 @@
-"""An extra prompt in Bayes: does the posterior empty it or duplicate a component? (docs/prompts.md: *An extra
-prompt*)
+"""An extra prompt in Bayes: does the posterior empty it or duplicate a component? (docs/open-questions.md:
+*1. An extra prompt in Bayes*)
 
 Rousseau and Mengersen (2011) show for overfitted mixtures that the Dirichlet(alpha) prior on the weights
 decides what the posterior does with a component the data do not need, against d/2, d the number of
