@@ -96,7 +96,14 @@ def fisher_information(spec: ModelSpec, params: Mapping[str, np.ndarray], key: A
 
 
 def observed_fisher(spec: ModelSpec, params: Mapping[str, np.ndarray], key: Array, num_samples: int) -> Information:
-    """Monte Carlo -mean Hessian of log p(Y | X) at ``params`` (the cross-check of :func:`fisher_information`)."""
+    """Monte Carlo -mean Hessian of log p(Y | X) at ``params`` (the cross-check of :func:`fisher_information`).
+
+    Refused with a Laplace expert: the second derivative of -|y - mu| / b in mu is 0 except at the mode,
+    where a point mass carries all of it, so the Hessian misses the location information that
+    E[s s^T] (:func:`fisher_information`, the Laplace family being regular in quadratic mean) holds.
+    """
+    laplace = "laplace" in (spec.frozen.family, *(p.family for p in spec.prompts))
+    require(not laplace, "spec", "the Hessian misses a Laplace density's information: use fisher_information")
     params, x, y = _draw(spec, params, key, num_samples)
     hessian = observed_information(spec.with_priors("flat"), params, x, y)
     return _spectrum(spec, np.asarray(hessian) / num_samples)
