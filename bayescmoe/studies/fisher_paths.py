@@ -6,6 +6,8 @@ A :class:`FisherPath` is a sequence of truths at distance Delta from a collapse:
 (:func:`bayescmoe.diagnostics.fisher.fisher_information`) at each truth, and :func:`eigen_slopes`
 fits how each eigenvalue falls with Delta: Delta^4 on P1's merging path, Delta^6 on the heat path,
 Delta^2 for the d + 1 gate directions of P2 (the derivations are in :mod:`bayescmoe.diagnostics.fisher`).
+:func:`setting_path` is the merging path of a named rate-protocol cell, :func:`family_paths` those of
+the cells of docs/open-questions.md: *Non-Gaussian prompts*.
 
 Background: docs/science.md, *When learning slows*, *The rates*.
 """
@@ -20,7 +22,9 @@ import numpy as np
 
 from bayescmoe.diagnostics.fisher import EIGEN_FLOOR, Information, fisher_information, gate_direction, unit_vector
 from bayescmoe.errors import require
+from bayescmoe.model.settings import get_setting
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
+from bayescmoe.studies.protocols import FAMILY_MERGES
 from bayescmoe.studies.slopes import loglog_fit
 
 Array = jax.Array
@@ -65,6 +69,22 @@ def merging_path(
     norm = np.sqrt(sum(float(np.sum(v**2)) for v in u.values()))
     truths = tuple({**fixed, **{k: frozen[k] + delta * u.get(k, 0.0) / norm for k in frozen}} for delta in deltas)
     return FisherPath(name, spec, np.asarray(deltas, dtype=float), truths, unit_vector(spec, u))
+
+
+def setting_path(name: str, deltas: np.ndarray, spec: ModelSpec | None = None) -> FisherPath:
+    """The merging path of a named setting: its gate, and its prompt moved along its truth's merging direction.
+
+    The setting's truth must merge (every rate moves a prompt parameter); Delta is then the distance
+    Delta* of its truths (:func:`bayescmoe.studies.losses.delta_star`). Another ``spec`` of the same
+    parameters moves along the same path: with a prompt of another family, a distinguishable control.
+    """
+    setting = get_setting(name)
+    rates = setting.truth.rates
+    prompt = set(setting.spec.frozen.params())
+    require(bool(rates) and set(rates) <= prompt, "setting", f"{name!r} is not a merging cell (its truth's rates)")
+    gate = {k: v for k, v in setting.truth.base.items() if k not in prompt}
+    direction = {k: rate.coef for k, rate in rates.items()}
+    return merging_path(name, spec or setting.spec, gate, direction, deltas)
 
 
 def vanishing_path(name: str, spec: ModelSpec, prompt: Mapping[str, np.ndarray], deltas: np.ndarray) -> FisherPath:
@@ -140,3 +160,18 @@ def p2_paths(deltas: np.ndarray) -> tuple[FisherPath, ...]:
         merging_path("nu", gaussian, P2_GATE, {"nu": 1.0}, deltas),
         merging_path("control", laplace, P2_GATE, eta, deltas),
     )
+
+
+#: the distinguishable cell whose spec moves along the Gaussian merging path as a control (its Laplace
+#: prompt never merges into the Gaussian f0)
+FAMILY_CONTROL = "p1-laplace-prompt"
+
+
+def family_paths(deltas: np.ndarray) -> tuple[FisherPath, ...]:
+    """The merging paths of the cells of :data:`~bayescmoe.studies.protocols.FAMILY_MERGES`, and a control.
+
+    Each path moves the prompt from f0 along its cell's direction (s e2, s, nu0), s the family's scale
+    (:func:`bayescmoe.model.settings.noise_move`); the control is the Gaussian path with a Laplace prompt.
+    """
+    control = setting_path(FAMILY_MERGES[0], deltas, get_setting(FAMILY_CONTROL).spec)
+    return (*(setting_path(name, deltas) for name in FAMILY_MERGES), control._replace(name="control"))
