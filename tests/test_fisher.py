@@ -6,6 +6,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
@@ -21,8 +22,10 @@ from bayescmoe.diagnostics.fisher import (
     subspace_projection,
 )
 from bayescmoe.errors import BayescmoeError
+from bayescmoe.inference.optimize import fit_mle
 from bayescmoe.model.params import flat_labels
 from bayescmoe.model.settings import get_setting
+from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
 from bayescmoe.studies.fisher_paths import (
     eigen_slopes,
@@ -90,7 +93,7 @@ def test_prompt_block_is_the_family_information_when_lam_is_near_one(family):
 
 def test_observed_fisher_refuses_a_laplace_expert():
     spec = ModelSpec(FrozenExpert("gaussian", **FROZEN), PromptExpert(family="laplace"))
-    with pytest.raises(BayescmoeError, match="fisher_information"):
+    with pytest.raises(BayescmoeError, match=r"E\[s s\^T\]"):
         observed_fisher(spec, {"lam": 0.3, "a": np.array([-1.0]), "b": 0.5, "nu": 0.5}, KEY, 100)
 
 
@@ -138,6 +141,21 @@ def test_p2_gate_eigenvalues_fall_like_delta_squared_along_both_merges():
         slopes = eigen_slopes(deltas, values)
         np.testing.assert_allclose(slopes[:3], 2.0, atol=0.15)
         assert np.all(np.abs(slopes[3:]) < 0.2)
+
+
+@pytest.mark.slow
+def test_mle_information_of_a_laplace_prompt_is_its_score_outer_product():
+    """Its Hessian leaves the location block near 0 (standard errors NaN); the information of the fit is
+    n E[s s^T]: the diagonal of the summed score outer products at the MLE (n = 20000) within rtol 0.15 of
+    n E[s s^T] at the truth (the relative s.e. of a diagonal entry is at most sqrt(8 / n) = 2%)."""
+    setting = get_setting("p1-laplace-prompt")
+    n = 20_000
+    truth = setting.truth.at(setting.spec, n)
+    x, y = simulate(key(1), setting.spec, {k: jnp.asarray(v) for k, v in truth.items()}, n)
+    fit = fit_mle(setting.spec, x, y, init=truth, key=seed(0), num_random_starts=0)
+    assert fit.information_pd and all(np.all(np.isfinite(v)) for v in fit.se.values())
+    fisher = fisher_information(setting.spec, truth, key(2), 200_000)
+    np.testing.assert_allclose(np.diag(fit.information) / n, np.diag(fisher.matrix), rtol=0.15)
 
 
 def test_a_setting_path_passes_through_the_setting_truths_and_refuses_a_cell_that_does_not_merge():
