@@ -40,7 +40,7 @@ def test_merging_cells_move_the_prompt_by_the_same_number_of_their_family_scales
 
 def test_family_protocols_hold_theory_only_for_the_gaussian_prompts():
     merging, distinct = get_protocol("families"), get_protocol("families-distinct")
-    assert merging.n_grid == get_protocol("p1-slow").n_grid and distinct.n_grid == get_protocol("p1").n_grid
+    assert merging.n_grid == get_protocol("p1-slow").n_grid[:9] and distinct.n_grid == get_protocol("p1").n_grid
     assert set(merging.theory) == {"p1-merging-slow"} and set(distinct.theory) == {"p1-family"}
     assert merging.theory["p1-merging-slow"] == get_protocol("p1-slow").theory["p1-merging-slow"]
     assert all(get_setting(s).spec.distinguishable for s in distinct.settings)
