@@ -40,6 +40,10 @@ Student-t. A Laplace density has a kink at its mode: the remainder of its first-
 O(Delta) on an interval of width O(Delta) around the mode, so the weakest eigenvalue should fall
 like Delta^3 (gate at n^-1/2 / Delta^(3/2)). The control's spectrum stays bounded.
 Slopes: log-log least squares on Delta <= 0.1, eigenvalues under 1e-13 x the largest left out.
+With the families group, the group families_rates holds what the information at each truth of the
+families rate protocol predicts (analyses/rates_families.py): each error group's sd, sqrt of its
+block of I(theta*_n)^-1 / n, per n, and its log-log slope on that grid (the mean |error| of a normal
+MLE is 0.80 sd for a scalar).
 
     python analyses/fisher_paths.py                # every group, 13 Delta values from 1 to 1e-3, 20000 MC draws
     python analyses/fisher_paths.py --paper p2     # one group (p1, p2, families or all)
@@ -82,8 +86,11 @@ from bayescmoe.studies.fisher_paths import (
     family_paths,
     p2_paths,
     path_information,
+    predicted_sd,
     standard_paths,
 )
+from bayescmoe.studies.protocols import get_protocol
+from bayescmoe.studies.slopes import loglog_fit
 
 #: the paths of each paper or group (functions of the Delta grid)
 PAPERS = {"p1": standard_paths, "p2": p2_paths, "families": family_paths}
@@ -181,6 +188,39 @@ def format_table(ds: xr.Dataset, paper: str = "p1") -> str:
     return "\n".join(lines)
 
 
+def rate_predictions(settings: Sequence[str], n_grid: Sequence[int], num_samples: int, seed: int) -> xr.Dataset:
+    """predicted_sd(setting, group, n) and predicted_slope(setting, group): the information's rates on a grid.
+
+    The settings share their error groups (the families protocol's merging cells do).
+    """
+    key = jax.random.PRNGKey(seed)
+    sds = [predicted_sd(name, tuple(n_grid), key, num_samples) for name in settings]
+    groups = list(sds[0])
+    table = np.array([[sd[g] for g in groups] for sd in sds])
+    slopes = np.array([[loglog_fit(np.asarray(n_grid), row)[0] for row in rows] for rows in table])
+    ds = xr.Dataset(
+        {"predicted_sd": (("setting", "group", "n"), table), "predicted_slope": (("setting", "group"), slopes)},
+        coords={"setting": list(settings), "group": groups, "n": list(n_grid)},
+        attrs={"num_samples": num_samples},
+    )
+    ds["predicted_sd"].attrs["description"] = "sqrt of each group's block of I(theta*_n)^-1 / n (Monte Carlo I)"
+    return ds
+
+
+def format_predictions(ds: xr.Dataset) -> str:
+    """Markdown: the information's predicted slope per setting and group, and its mean |error| at both ends of n."""
+    lo, hi = int(ds["n"].min()), int(ds["n"].max())
+    header = f"| setting | group | predicted slope | predicted mean error at n = {lo} | at n = {hi} |"
+    lines = [header, "|---|---|---|---|---|"]
+    mean_abs = np.sqrt(2 / np.pi)  # E|Z| for Z ~ N(0, 1)
+    for setting in ds["setting"].values:
+        for group in ds["group"].values:
+            sd = ds["predicted_sd"].sel(setting=setting, group=group).values
+            slope = ds["predicted_slope"].sel(setting=setting, group=group).item()
+            lines.append(f"| {setting} | {group} | {slope:.3f} | {mean_abs * sd[0]:.3g} | {mean_abs * sd[-1]:.3g} |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Compute, write ``<out>/fisher.nc`` and ``<out>/fisher.png``, print the slope tables."""
     parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -196,13 +236,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         papers = list(PAPERS) if args.paper == "all" else [args.paper]
         start = time.perf_counter()
         sets = {paper: fisher_dataset(PAPERS[paper](deltas), deltas, num_samples, args.seed) for paper in papers}
-        tree = xr.DataTree.from_dict(sets)
+        groups = dict(sets)
+        if "families" in sets:
+            protocol = get_protocol("families")
+            groups["families_rates"] = rate_predictions(protocol.settings, protocol.n_grid, num_samples, args.seed)
+        tree = xr.DataTree.from_dict(groups)
         tree.attrs.update({"papers": " ".join(papers), "p2_nu0": P2_NU0})
         out = Path(args.out)
         nc = atomic_write(out / "fisher.nc", lambda tmp: tree.to_netcdf(tmp, engine="h5netcdf"))
         png = plot_eigenvalues(sets, out / "fisher.png")
         for paper, ds in sets.items():
             print(format_table(ds, paper))
+            print()
+        if "families_rates" in groups:
+            print(format_predictions(groups["families_rates"]))
             print()
         print(f"{num_samples} Monte Carlo draws, {deltas.size} Delta values, {time.perf_counter() - start:.1f} s")
         print(f"wrote {nc} and {png}")

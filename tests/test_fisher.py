@@ -33,6 +33,7 @@ from bayescmoe.studies.fisher_paths import (
     merging_path,
     p2_paths,
     path_information,
+    predicted_sd,
     setting_path,
 )
 from bayescmoe.studies.losses import delta_star
@@ -189,6 +190,18 @@ def test_weakest_eigenvalue_falls_like_delta_to_the_fourth_for_smooth_families_a
     assert abs(slopes["control"][0]) < 0.2
 
 
+def test_predicted_sd_falls_like_root_n_at_a_fixed_truth_and_slower_for_the_gate_of_a_merging_cell():
+    grid = (10_000, 100_000)
+    fixed = predicted_sd("p1-t5-prompt", grid, KEY, 4000)  # the truth does not move with n
+    assert set(fixed) == {"lam", "a", "b", "nu"}
+    for sd in fixed.values():
+        assert sd[1] / sd[0] == pytest.approx(10**-0.5, rel=1e-9)
+    merging = predicted_sd("p1-merging-slow-laplace", grid, KEY, 4000)
+    np.testing.assert_allclose(np.hypot(merging["a_merge"], merging["a_perp"]), merging["a"], rtol=1e-12)
+    assert merging["a_perp"][1] / merging["a_perp"][0] == pytest.approx(10**-0.5, rel=0.05)
+    assert merging["lam"][1] / merging["lam"][0] > 10**-0.4  # slowed: a slope above -0.4
+
+
 @pytest.mark.slow
 def test_script_quick_writes_dataset_and_figure(tmp_path, monkeypatch, capsys):
     argv = [str(SCRIPT), "--quick", "--num-samples", "2000", "--seed", str(seed(0)), "--out", str(tmp_path)]
@@ -203,6 +216,8 @@ def test_script_quick_writes_dataset_and_figure(tmp_path, monkeypatch, capsys):
         assert list(tree["p1"]["path"].values) == ["merging", "heat", "vanishing", "control"]
         assert list(tree["p2"]["path"].values) == ["eta", "nu", "control"]
         assert list(tree["families"]["path"].values)[-1] == "control" and tree["families"].sizes["param"] == 11
+        rates = tree["families_rates"]
+        assert rates["predicted_slope"].dims == ("setting", "group") and rates.sizes["n"] == 9
         assert tree["p2"]["gate_projection"].dims == ("path", "delta", "rank") and "cos_heat" not in tree["p2"]
     assert (tmp_path / "fisher.png").stat().st_size > 0
 

@@ -21,6 +21,7 @@ With a data file (``bayescmoe fit --config SPEC.toml --data DATA``) only ``[spec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,7 +260,7 @@ def noise_move(spec: ModelSpec) -> dict[str, Any]:
     *Non-Gaussian prompts*); nu moves by nu0, the same relative change of scale in every family.
     """
     f = spec.frozen
-    s = float(family_scale(f.family, f.nu, f.df, f.laplace_reading))
+    s = family_scale(f.family, f.nu, f.df, f.laplace_reading, sqrt=math.sqrt)
     return {"a": s * E2, "b": s, "nu": f.nu}
 
 

@@ -22,8 +22,10 @@ import numpy as np
 
 from bayescmoe.diagnostics.fisher import EIGEN_FLOOR, Information, fisher_information, gate_direction, unit_vector
 from bayescmoe.errors import require
+from bayescmoe.model.params import flat_labels
 from bayescmoe.model.settings import get_setting
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
+from bayescmoe.studies.losses import error_groups, merge_direction
 from bayescmoe.studies.protocols import FAMILY_MERGES
 from bayescmoe.studies.slopes import loglog_fit
 
@@ -175,3 +177,29 @@ def family_paths(deltas: np.ndarray) -> tuple[FisherPath, ...]:
     """
     control = setting_path(FAMILY_MERGES[0], deltas, get_setting(FAMILY_CONTROL).spec)
     return (*(setting_path(name, deltas) for name in FAMILY_MERGES), control._replace(name="control"))
+
+
+def predicted_sd(name: str, n_grid: tuple[int, ...], key: Array, num_samples: int) -> dict[str, np.ndarray]:
+    """The local prediction of a rate cell's errors: per group, sqrt of its block of I(theta*_n)^-1 / n at each n.
+
+    The information at each n's truth is :func:`fisher_information` with the same random numbers; a vector
+    group's value is the root of its block's trace (``a_merge``: u^T C u along the slope's merging direction
+    u, ``a_perp`` the rest), the scale of the mean error norm if the MLE were normal with that covariance.
+    """
+    setting = get_setting(name)
+    spec, u = setting.spec, merge_direction(setting.truth)
+    labels = np.array(flat_labels(spec))
+    groups = error_groups(spec, merging=u is not None)
+    out: dict[str, list[float]] = {g: [] for g in groups}
+    for n in n_grid:
+        info = fisher_information(spec, setting.truth.at(spec, n), key, num_samples)
+        cov = np.linalg.inv(info.matrix) / n
+        block = {g: np.flatnonzero([lab.split("[")[0] == g for lab in labels]) for g in ("lam", "a", "b", "nu")}
+        var = {g: float(np.trace(cov[np.ix_(idx, idx)])) for g, idx in block.items() if idx.size}
+        if u is not None:
+            a = cov[np.ix_(block["a"], block["a"])]
+            var["a_merge"] = float(u @ a @ u)
+            var["a_perp"] = var["a"] - var["a_merge"]
+        for g in groups:
+            out[g].append(np.sqrt(var[g]))
+    return {g: np.asarray(v) for g, v in out.items()}
