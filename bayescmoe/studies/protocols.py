@@ -90,6 +90,8 @@ P1_SLOW_REPLICATES, P2_SLOW_REPLICATES = 40, 20
 #: units; a Student-t(5) fit at 1e6 takes about 3.5 s, and the grid up to 1e6 did not fit in 30 min on
 #: 2 shared cores), cells distinguishable by family on the papers' grid, where n^-1/2 shows already
 FAMILY_GRID = P1_SLOW_GRID[:9]
+#: 20 replicates for the distinguishable cells: with 40 the two protocols did not fit in 30 min there
+FAMILY_DISTINCT_REPLICATES = 20
 FAMILY_MERGES = ("p1-merging-slow", "p1-merging-slow-t5", "p1-merging-slow-laplace")
 FAMILY_DISTINCT = ("p1-family", "p1-laplace-prompt", "p1-t5-prompt")
 #: P2's reported (b-ii) slopes, compared with both readings of (b-ii)
@@ -151,7 +153,7 @@ PROTOCOLS: dict[str, Protocol] = {
         name="families-distinct",
         settings=FAMILY_DISTINCT,
         n_grid=N_GRID,
-        replicates=REPLICATES,
+        replicates=FAMILY_DISTINCT_REPLICATES,
         theory={"p1-family": _same(HALF, P1_GROUPS)},
     ),
 }
