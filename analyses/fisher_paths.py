@@ -1,7 +1,8 @@
 """Fisher information at the truth along paths from identified to collapsed.
 
 Per-observation information I(theta*) = E_{X,Y}[s s^T], s the score in the natural parameters,
-by Monte Carlo over (X, Y) from the model (the same random numbers at every Delta), for two papers.
+by Monte Carlo over (X, Y) from the model (the same random numbers at every Delta), for both papers
+and for prompts of other families.
 
 P1 (group p1): d = 1, constant gate, linear experts, frozen expert N(y | x, 1)
 (bayescmoe.studies.fisher_paths.standard_paths):
@@ -27,13 +28,28 @@ Delta u.grad f / p is not a combination of the prompt scores sigma v.grad f / p 
 1 - sigma(beta.x + tau) varies with x), so nothing cancels: the d + 1 weakest eigenvalues should
 fall like Delta^2 (beta, tau at n^-1/2 / Delta), their eigenvectors spanning the gate subspace
 (gate_overlap -> 1), and the prompt eigenvalues stay bounded.
+Families (group families): P1's slowed-rate cells, d = 8, constant gate lam* = 0.4, linear experts,
+frozen e1.x with variance nu0 = 0.1, prompt = frozen + Delta (s e2, s, nu0)/||.|| with s the family's
+scale (bayescmoe.studies.fisher_paths.family_paths, by setting name):
+  p1-merging-slow          Gaussian f0 and prompt
+  p1-merging-slow-t5       Student-t(5) f0 and prompt
+  p1-merging-slow-laplace  Laplace f0 and prompt
+  control                  Gaussian f0, Laplace prompt (p1-laplace-prompt's spec), the Gaussian moves
+Theory. The Delta^4 argument above needs only a twice-differentiable density: it holds for the
+Student-t. A Laplace density has a kink at its mode: the remainder of its first-order expansion is
+O(Delta) on an interval of width O(Delta) around the mode, so the weakest eigenvalue should fall
+like Delta^3 (gate at n^-1/2 / Delta^(3/2)). The control's spectrum stays bounded.
 Slopes: log-log least squares on Delta <= 0.1, eigenvalues under 1e-13 x the largest left out.
+With the families group, the group families_rates holds what the information at each truth of the
+families rate protocol predicts (analyses/rates_families.py): each error group's sd, sqrt of its
+block of I(theta*_n)^-1 / n, per n, and its log-log slope on that grid (the mean |error| of a normal
+MLE is 0.80 sd for a scalar).
 
-    python analyses/fisher_paths.py                # both papers, 13 Delta values from 1 to 1e-3, 20000 MC draws
-    python analyses/fisher_paths.py --paper p2     # one paper (p1, p2 or all)
+    python analyses/fisher_paths.py                # every group, 13 Delta values from 1 to 1e-3, 20000 MC draws
+    python analyses/fisher_paths.py --paper p2     # one group (p1, p2, families or all)
     python analyses/fisher_paths.py --quick        # 4 Delta values, 4000 draws
 
-Writes <out>/fisher.nc (a DataTree, one group per paper) and <out>/fisher.png (one row per paper).
+Writes <out>/fisher.nc (a DataTree, one group per paper or group) and <out>/fisher.png (one row each).
 
 Background: docs/science.md, *When learning slows*, *The rates*.
 """
@@ -67,13 +83,17 @@ from bayescmoe.studies.fisher_paths import (
     SLOPE_MAX_DELTA,
     FisherPath,
     eigen_slopes,
+    family_paths,
     p2_paths,
     path_information,
+    predicted_sd,
     standard_paths,
 )
+from bayescmoe.studies.protocols import get_protocol
+from bayescmoe.studies.slopes import loglog_fit
 
-#: the paths of each paper (functions of the Delta grid)
-PAPERS = {"p1": standard_paths, "p2": p2_paths}
+#: the paths of each paper or group (functions of the Delta grid)
+PAPERS = {"p1": standard_paths, "p2": p2_paths, "families": family_paths}
 
 
 def fisher_dataset(paths: Sequence[FisherPath], deltas: np.ndarray, num_samples: int, seed: int) -> xr.Dataset:
@@ -168,11 +188,44 @@ def format_table(ds: xr.Dataset, paper: str = "p1") -> str:
     return "\n".join(lines)
 
 
+def rate_predictions(settings: Sequence[str], n_grid: Sequence[int], num_samples: int, seed: int) -> xr.Dataset:
+    """predicted_sd(setting, group, n) and predicted_slope(setting, group): the information's rates on a grid.
+
+    The settings share their error groups (the families protocol's merging cells do).
+    """
+    key = jax.random.PRNGKey(seed)
+    sds = [predicted_sd(name, tuple(n_grid), key, num_samples) for name in settings]
+    groups = list(sds[0])
+    table = np.array([[sd[g] for g in groups] for sd in sds])
+    slopes = np.array([[loglog_fit(np.asarray(n_grid), row)[0] for row in rows] for rows in table])
+    ds = xr.Dataset(
+        {"predicted_sd": (("setting", "group", "n"), table), "predicted_slope": (("setting", "group"), slopes)},
+        coords={"setting": list(settings), "group": groups, "n": list(n_grid)},
+        attrs={"num_samples": num_samples},
+    )
+    ds["predicted_sd"].attrs["description"] = "sqrt of each group's block of I(theta*_n)^-1 / n (Monte Carlo I)"
+    return ds
+
+
+def format_predictions(ds: xr.Dataset) -> str:
+    """Markdown: the information's predicted slope per setting and group, and its mean |error| at both ends of n."""
+    lo, hi = int(ds["n"].min()), int(ds["n"].max())
+    header = f"| setting | group | predicted slope | predicted mean error at n = {lo} | at n = {hi} |"
+    lines = [header, "|---|---|---|---|---|"]
+    mean_abs = np.sqrt(2 / np.pi)  # E|Z| for Z ~ N(0, 1)
+    for setting in ds["setting"].values:
+        for group in ds["group"].values:
+            sd = ds["predicted_sd"].sel(setting=setting, group=group).values
+            slope = ds["predicted_slope"].sel(setting=setting, group=group).item()
+            lines.append(f"| {setting} | {group} | {slope:.3f} | {mean_abs * sd[0]:.3g} | {mean_abs * sd[-1]:.3g} |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Compute, write ``<out>/fisher.nc`` and ``<out>/fisher.png``, print the slope tables."""
     parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="4 Delta values and 4000 Monte Carlo draws")
-    parser.add_argument("--paper", choices=(*PAPERS, "all"), default="all", help="paths of P1, P2 or both")
+    parser.add_argument("--paper", choices=(*PAPERS, "all"), default="all", help="paths of P1, P2, the families or all")
     parser.add_argument("--num-samples", type=int, default=None, help="Monte Carlo draws of (X, Y) (default 20000)")
     add_output_arguments(parser, "results/fisher")
 
@@ -183,13 +236,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         papers = list(PAPERS) if args.paper == "all" else [args.paper]
         start = time.perf_counter()
         sets = {paper: fisher_dataset(PAPERS[paper](deltas), deltas, num_samples, args.seed) for paper in papers}
-        tree = xr.DataTree.from_dict(sets)
+        groups = dict(sets)
+        if "families" in sets:
+            protocol = get_protocol("families")
+            groups["families_rates"] = rate_predictions(protocol.settings, protocol.n_grid, num_samples, args.seed)
+        tree = xr.DataTree.from_dict(groups)
         tree.attrs.update({"papers": " ".join(papers), "p2_nu0": P2_NU0})
         out = Path(args.out)
         nc = atomic_write(out / "fisher.nc", lambda tmp: tree.to_netcdf(tmp, engine="h5netcdf"))
         png = plot_eigenvalues(sets, out / "fisher.png")
         for paper, ds in sets.items():
             print(format_table(ds, paper))
+            print()
+        if "families_rates" in groups:
+            print(format_predictions(groups["families_rates"]))
             print()
         print(f"{num_samples} Monte Carlo draws, {deltas.size} Delta values, {time.perf_counter() - start:.1f} s")
         print(f"wrote {nc} and {png}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from helpers import seed
 
-from bayescmoe.studies.slopes import error_summary, fit_slope, loglog_fit
+from bayescmoe.studies.slopes import error_summary, fit_slope, format_slopes, loglog_fit
 
 N = np.array([1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000])
 
@@ -54,3 +55,14 @@ def test_loglog_fit_is_the_least_squares_line():
     design = np.column_stack([np.log(N), np.ones(len(N))])
     expected = np.linalg.lstsq(design, np.log(y), rcond=None)[0]
     np.testing.assert_allclose([slope, intercept], expected, rtol=1e-12)
+
+
+def test_a_cell_without_a_theorem_has_empty_theory_and_verdict():
+    rows = [
+        {"setting": s, "group": "lam", "slope": -0.3, "intercept": 0.0, "lo": -0.4, "hi": -0.2, "paper": np.nan}
+        | {"theory": theory, "fits": 6, "below_truth": 0.0}
+        for s, theory in (("proved", -0.25), ("unproved", np.nan))
+    ]
+    lines = format_slopes(pd.DataFrame(rows)).splitlines()[2:]
+    assert lines[0].split(" | ")[4:6] == ["-0.250", "yes"]
+    assert lines[1].split(" | ")[4:6] == ["", ""] and "nan" not in lines[1]

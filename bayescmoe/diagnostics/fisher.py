@@ -35,7 +35,6 @@ Background: docs/science.md, *When learning slows*, *The rates*.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -44,8 +43,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from bayescmoe.errors import require
-from bayescmoe.inference.optimize import observed_information
-from bayescmoe.model.likelihood import log_likelihood
+from bayescmoe.inference.optimize import has_laplace_prompt, observed_information, score_outer_product
 from bayescmoe.model.params import flat_labels
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import ModelSpec, check_params
@@ -71,16 +69,9 @@ def _spectrum(spec: ModelSpec, matrix: np.ndarray) -> Information:
     return Information(matrix, flat_labels(spec), values, vectors)
 
 
-@partial(jax.jit, static_argnames="spec")
 def mean_score_outer(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array) -> Array:
     """mean_i s_i s_i^T, s_i the gradient of log p(y_i | x_i) in the flattened natural parameters."""
-    flat, unravel = ravel_pytree(dict(params))
-
-    def pointwise(v: Array, xi: Array, yi: Array) -> Array:
-        return log_likelihood(spec, unravel(v), xi[None], yi[None])[0]
-
-    scores = jax.vmap(jax.grad(pointwise), in_axes=(None, 0, 0))(flat, inputs, y)
-    return scores.T @ scores / y.shape[0]
+    return score_outer_product(spec, params, inputs, y) / y.shape[0]
 
 
 def _draw(spec: ModelSpec, params: Mapping[str, np.ndarray], key: Array, num_samples: int):
@@ -96,7 +87,14 @@ def fisher_information(spec: ModelSpec, params: Mapping[str, np.ndarray], key: A
 
 
 def observed_fisher(spec: ModelSpec, params: Mapping[str, np.ndarray], key: Array, num_samples: int) -> Information:
-    """Monte Carlo -mean Hessian of log p(Y | X) at ``params`` (the cross-check of :func:`fisher_information`)."""
+    """Monte Carlo -mean Hessian of log p(Y | X) at ``params`` (the cross-check of :func:`fisher_information`).
+
+    Refused with a Laplace prompt: the second derivative of -|y - mu| / b in mu is 0 except at the mode,
+    where a point mass carries all of it, so the Hessian misses the location information that
+    E[s s^T] (:func:`fisher_information`, the Laplace family being regular in quadratic mean) holds,
+    and :func:`~bayescmoe.inference.optimize.observed_information` falls back to E[s s^T] itself.
+    """
+    require(not has_laplace_prompt(spec), "spec", "the Hessian misses a Laplace prompt's information: use E[s s^T]")
     params, x, y = _draw(spec, params, key, num_samples)
     hessian = observed_information(spec.with_priors("flat"), params, x, y)
     return _spectrum(spec, np.asarray(hessian) / num_samples)

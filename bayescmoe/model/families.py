@@ -8,6 +8,8 @@ takes nu as the scale b itself; it is the frozen expert's only (the prompt's nu 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -45,13 +47,22 @@ def gaussian_logpdf(y: Array, mean: Array, nu: Array) -> Array:
     return stats.norm.logpdf(y, mean, jnp.sqrt(nu))
 
 
-def family_scale(family: str, nu: Array, df: float | None = None, laplace_reading: str = "variance") -> Array:
-    """Scale parameter of ``family`` whose variance is ``nu`` (or whose scale is nu, for Laplace 'scale')."""
+def family_scale(
+    family: str,
+    nu: Array,
+    df: float | None = None,
+    laplace_reading: str = "variance",
+    sqrt: Callable[[Any], Any] = jnp.sqrt,
+) -> Array:
+    """Scale parameter of ``family`` whose variance is ``nu`` (or whose scale is nu, for Laplace 'scale').
+
+    ``sqrt=math.sqrt`` computes it without JAX, for constants built at import (before ``bayescmoe.configure``).
+    """
     if family == "gaussian":
-        return jnp.sqrt(nu)
+        return sqrt(nu)
     if family == "laplace":
-        return nu if laplace_reading == "scale" else jnp.sqrt(nu / 2.0)
-    return jnp.sqrt(nu * (df - 2.0) / df)
+        return nu if laplace_reading == "scale" else sqrt(nu / 2.0)
+    return sqrt(nu * (df - 2.0) / df)
 
 
 def family_variance(family: str, nu: Array, laplace_reading: str = "variance") -> Array:

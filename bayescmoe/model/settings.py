@@ -21,6 +21,7 @@ With a data file (``bayescmoe fit --config SPEC.toml --data DATA``) only ``[spec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 
 from bayescmoe.errors import BayescmoeError, require
 from bayescmoe.files import read_toml
+from bayescmoe.model.families import family_scale
 from bayescmoe.model.simulate import X_DISTRIBUTIONS
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, require_tables
 from bayescmoe.model.truth import Rate, Truth, merging_prompt, vanishing_weight
@@ -237,24 +239,49 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
-#: P1's frozen noise sd: the slowed-rate cells move the prompt in noise units
-P1_SD = float(np.sqrt(P1_FROZEN["nu"]))
-#: one noise unit of every prompt parameter: sd along e2 for a, sd for b, nu0 for nu
-P1_NOISE_MOVE = {"a": P1_SD * E2, "b": P1_SD, "nu": P1_FROZEN["nu"]}
+#: P1's frozen variance: the slowed-rate cells move the prompt in units of the frozen expert's noise
+P1_NU0 = float(P1_FROZEN["nu"])
 P2_NOISY = ModelSpec(FrozenExpert("gaussian", **{**P2_FROZEN, "nu": 0.1}), P2_PROMPT, gate="sigmoid")
+#: P1's merging specs by family: f0 and prompt of one family (Student-t with df = 5), linear, with bias
+P1_MERGING_SPECS = {
+    "gaussian": P1_GAUSSIAN,
+    "student_t": ModelSpec(
+        FrozenExpert("student_t", df=5.0, **P1_FROZEN), PromptExpert("linear", family="student_t", df=5.0)
+    ),
+    "laplace": ModelSpec(FrozenExpert("laplace", **P1_FROZEN), PromptExpert("linear", family="laplace")),
+}
 
 
-def p1_noise_merge(name: str, alpha: float, regime: str) -> Setting:
-    """P1's Gaussian merging cell with the prompt = pre-trained + 0.7 n^-alpha in noise units (P1_NOISE_MOVE)."""
+def noise_move(spec: ModelSpec) -> dict[str, Any]:
+    """One noise unit of every prompt parameter: s e2 for a, s for b, nu0 for nu, s the frozen family's scale.
+
+    s = sd = sqrt(nu0) for a Gaussian f0, sqrt(nu0 / 2) for a Laplace one (its location information is
+    1 / s^2, as the Gaussian's), sqrt(nu0 (df - 2) / df) for a Student-t one (docs/open-questions.md:
+    *Non-Gaussian prompts*); nu moves by nu0, the same relative change of scale in every family.
+    """
+    f = spec.frozen
+    s = family_scale(f.family, f.nu, f.df, f.laplace_reading, sqrt=math.sqrt)
+    return {"a": s * E2, "b": s, "nu": f.nu}
+
+
+def p1_noise_merge(name: str, alpha: float, regime: str, family: str = "gaussian") -> Setting:
+    """P1's merging cell of ``family``: the prompt = pre-trained + 0.7 n^-alpha noise units (:func:`noise_move`)."""
+    spec = P1_MERGING_SPECS[family]
     move = f"0.7 n^-{'1/8' if alpha == 1 / 8 else '1/4'}"
-    description = f"Gaussian f0, linear experts, lam* = 0.4, prompt = pre-trained + {move} (sd e2, sd, nu0)"
-    truth = merging_prompt(P1_GAUSSIAN, {"lam": 0.4}, 0.7, alpha, P1_NOISE_MOVE)
-    return Setting(name, "P1", regime, description, P1_GAUSSIAN, truth, n=10_000)
+    kind = {"gaussian": "Gaussian", "student_t": "Student-t(5)", "laplace": "Laplace"}[family]
+    description = (
+        f"{kind} f0 and prompt, linear experts, lam* = 0.4, prompt = pre-trained + {move} (s e2, s, nu0), "
+        f"s = {'sd' if family == 'gaussian' else 'the scale'}"
+    )
+    truth = merging_prompt(spec, {"lam": 0.4}, 0.7, alpha, noise_move(spec))
+    return Setting(name, "P1" if family == "gaussian" else "ext", regime, description, spec, truth, n=10_000)
 
 
-#: cells of the slowed-rate protocols (README "Convergence rates"): the merging gap is small against
-#: the noise, so the local expansion behind the slowed rates holds; no models/ script (each differs
-#: from a script's setting only in its truth schedule), found by :func:`get_setting` all the same
+#: cells of the rate protocols without a models/ script, found by :func:`get_setting` all the same:
+#: the slowed-rate cells (README "Convergence rates"; the merging gap is small against the noise, so
+#: the local expansion behind the slowed rates holds), which differ from a script's setting only in
+#: their truth schedule, and their non-Gaussian twins, which differ from them or from
+#: ``p1-laplace-prompt`` only in a family (docs/open-questions.md: *Non-Gaussian prompts*)
 PROTOCOL_CELLS: dict[str, Setting] = {
     s.name: s
     for s in (
@@ -268,6 +295,16 @@ PROTOCOL_CELLS: dict[str, Setting] = {
             P2_NOISY,
             merging_prompt(P2_NOISY, P2_GATE, 1.0, 1 / 8, {"a": E1}),
             n=10_000,
+        ),
+        p1_noise_merge("p1-merging-slow-t5", 1 / 8, "merging Student-t(5) prompt and f0, small gap", "student_t"),
+        p1_noise_merge("p1-merging-slow-laplace", 1 / 8, "merging Laplace prompt and f0, small gap", "laplace"),
+        Setting(
+            "p1-t5-prompt",
+            "ext",
+            "distinguishable by the prompt's family",
+            "Gaussian frozen expert, Student-t(5) prompt, linear experts, constant gate lam* = 0.3",
+            ModelSpec(FrozenExpert("gaussian", **P1_FROZEN), PromptExpert("linear", family="student_t", df=5.0)),
+            Truth({"lam": 0.3, **P1_PROMPT}),
         ),
     )
 }

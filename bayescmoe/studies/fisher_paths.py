@@ -6,6 +6,8 @@ A :class:`FisherPath` is a sequence of truths at distance Delta from a collapse:
 (:func:`bayescmoe.diagnostics.fisher.fisher_information`) at each truth, and :func:`eigen_slopes`
 fits how each eigenvalue falls with Delta: Delta^4 on P1's merging path, Delta^6 on the heat path,
 Delta^2 for the d + 1 gate directions of P2 (the derivations are in :mod:`bayescmoe.diagnostics.fisher`).
+:func:`setting_path` is the merging path of a named rate-protocol cell, :func:`family_paths` those of
+the cells of docs/open-questions.md: *Non-Gaussian prompts*.
 
 Background: docs/science.md, *When learning slows*, *The rates*.
 """
@@ -20,7 +22,11 @@ import numpy as np
 
 from bayescmoe.diagnostics.fisher import EIGEN_FLOOR, Information, fisher_information, gate_direction, unit_vector
 from bayescmoe.errors import require
+from bayescmoe.model.params import flat_labels
+from bayescmoe.model.settings import get_setting
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
+from bayescmoe.studies.losses import error_groups, merge_direction
+from bayescmoe.studies.protocols import FAMILY_MERGES
 from bayescmoe.studies.slopes import loglog_fit
 
 Array = jax.Array
@@ -65,6 +71,22 @@ def merging_path(
     norm = np.sqrt(sum(float(np.sum(v**2)) for v in u.values()))
     truths = tuple({**fixed, **{k: frozen[k] + delta * u.get(k, 0.0) / norm for k in frozen}} for delta in deltas)
     return FisherPath(name, spec, np.asarray(deltas, dtype=float), truths, unit_vector(spec, u))
+
+
+def setting_path(name: str, deltas: np.ndarray, spec: ModelSpec | None = None) -> FisherPath:
+    """The merging path of a named setting: its gate, and its prompt moved along its truth's merging direction.
+
+    The setting's truth must merge (every rate moves a prompt parameter); Delta is then the distance
+    Delta* of its truths (:func:`bayescmoe.studies.losses.delta_star`). Another ``spec`` of the same
+    parameters moves along the same path: with a prompt of another family, a distinguishable control.
+    """
+    setting = get_setting(name)
+    rates = setting.truth.rates
+    prompt = set(setting.spec.frozen.params())
+    require(bool(rates) and set(rates) <= prompt, "setting", f"{name!r} is not a merging cell (its truth's rates)")
+    gate = {k: v for k, v in setting.truth.base.items() if k not in prompt}
+    direction = {k: rate.coef for k, rate in rates.items()}
+    return merging_path(name, spec or setting.spec, gate, direction, deltas)
 
 
 def vanishing_path(name: str, spec: ModelSpec, prompt: Mapping[str, np.ndarray], deltas: np.ndarray) -> FisherPath:
@@ -140,3 +162,44 @@ def p2_paths(deltas: np.ndarray) -> tuple[FisherPath, ...]:
         merging_path("nu", gaussian, P2_GATE, {"nu": 1.0}, deltas),
         merging_path("control", laplace, P2_GATE, eta, deltas),
     )
+
+
+#: the distinguishable cell whose spec moves along the Gaussian merging path as a control (its Laplace
+#: prompt never merges into the Gaussian f0)
+FAMILY_CONTROL = "p1-laplace-prompt"
+
+
+def family_paths(deltas: np.ndarray) -> tuple[FisherPath, ...]:
+    """The merging paths of the cells of :data:`~bayescmoe.studies.protocols.FAMILY_MERGES`, and a control.
+
+    Each path moves the prompt from f0 along its cell's direction (s e2, s, nu0), s the family's scale
+    (:func:`bayescmoe.model.settings.noise_move`); the control is the Gaussian path with a Laplace prompt.
+    """
+    control = setting_path(FAMILY_MERGES[0], deltas, get_setting(FAMILY_CONTROL).spec)
+    return (*(setting_path(name, deltas) for name in FAMILY_MERGES), control._replace(name="control"))
+
+
+def predicted_sd(name: str, n_grid: tuple[int, ...], key: Array, num_samples: int) -> dict[str, np.ndarray]:
+    """The local prediction of a rate cell's errors: per group, sqrt of its block of I(theta*_n)^-1 / n at each n.
+
+    The information at each n's truth is :func:`fisher_information` with the same random numbers; a vector
+    group's value is the root of its block's trace (``a_merge``: u^T C u along the slope's merging direction
+    u, ``a_perp`` the rest), the scale of the mean error norm if the MLE were normal with that covariance.
+    """
+    setting = get_setting(name)
+    spec, u = setting.spec, merge_direction(setting.truth)
+    labels = np.array(flat_labels(spec))
+    groups = error_groups(spec, merging=u is not None)
+    out: dict[str, list[float]] = {g: [] for g in groups}
+    for n in n_grid:
+        info = fisher_information(spec, setting.truth.at(spec, n), key, num_samples)
+        cov = np.linalg.inv(info.matrix) / n
+        block = {g: np.flatnonzero([lab.split("[")[0] == g for lab in labels]) for g in ("lam", "a", "b", "nu")}
+        var = {g: float(np.trace(cov[np.ix_(idx, idx)])) for g, idx in block.items() if idx.size}
+        if u is not None:
+            a = cov[np.ix_(block["a"], block["a"])]
+            var["a_merge"] = float(u @ a @ u)
+            var["a_perp"] = var["a"] - var["a_merge"]
+        for g in groups:
+            out[g].append(np.sqrt(var[g]))
+    return {g: np.asarray(v) for g, v in out.items()}
