@@ -144,6 +144,35 @@ def fix_mmap_threshold() -> bool:
         return False
 
 
+#: :func:`release_compiled_programs` acts once the process holds this share of the kernel's memory mappings
+MAPPINGS_SHARE = 0.25
+
+
+def memory_mappings() -> tuple[int, int]:
+    """This process's memory mappings and the kernel's limit on them (``vm.max_map_count``); (0, 1) off Linux."""
+    try:
+        with open("/proc/self/maps") as maps, open("/proc/sys/vm/max_map_count") as limit:
+            return sum(1 for _ in maps), int(limit.read())
+    except OSError:
+        return 0, 1
+
+
+def release_compiled_programs(share: float = MAPPINGS_SHARE) -> bool:
+    """Drop JAX's in-memory compiled programs (``jax.clear_caches``) once the process holds ``share`` of the
+    memory mappings the kernel allows; whether it did.
+
+    Each XLA:CPU program keeps about three mappings while JAX caches it, and a long study compiles new ones
+    for every model and size it fits: a run of 130 two-prompt fits reached Linux's default limit (65,530),
+    after which no program can be loaded ("Failed to materialize symbols", "Cannot allocate memory"). The
+    study runner calls this after every cell; the persistent compilation cache reloads what is needed again.
+    """
+    used, limit = memory_mappings()
+    if used <= share * limit or "jax" not in sys.modules:
+        return False
+    sys.modules["jax"].clear_caches()
+    return True
+
+
 def available_memory() -> int:
     """Bytes of memory this process can still use: MemAvailable of /proc/meminfo, else the physical memory."""
     try:

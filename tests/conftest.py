@@ -8,7 +8,6 @@ os.environ["MPLBACKEND"] = "Agg"  # headless plots, set before matplotlib is imp
 
 from types import SimpleNamespace
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ import bayescmoe
 from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.simulate import simulate
+from bayescmoe.runtime import release_compiled_programs
 
 bayescmoe.configure()  # 4 virtual CPU devices, the compilation cache, glibc's mmap threshold; before JAX computes
 
@@ -48,28 +48,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.write_line(f"seed shift: {seed_shift()}")
 
 
-def _memory_maps() -> tuple[int, int]:
-    """This process's memory mappings and the kernel's limit on them (``vm.max_map_count``); (0, 1) off Linux."""
-    try:
-        with open("/proc/self/maps") as maps, open("/proc/sys/vm/max_map_count") as limit:
-            return sum(1 for _ in maps), int(limit.read())
-    except OSError:
-        return 0, 1
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
-    """After a module, drop JAX's in-memory compiled programs once they hold a quarter of the mappings allowed.
-
-    Each compiled XLA:CPU program keeps about three memory mappings for as long as JAX caches it, and a
-    worker that runs hundreds of tests compiles thousands (many shapes and static arguments): one reached
-    64,337 of the kernel's 65,530, after which LLVM cannot map new code ("Failed to materialize symbols",
-    "Cannot allocate memory") and the next compilation fails. The persistent cache reloads what is needed.
-    """
+    """After a module, drop JAX's compiled programs if they hold too many memory mappings: a worker that runs
+    hundreds of tests compiles thousands of them, and one reached 64,337 of the kernel's 65,530 mappings, after
+    which the next compilation failed (:func:`bayescmoe.runtime.release_compiled_programs`)."""
     yield
-    used, limit = _memory_maps()
-    if used > limit // 4:
-        jax.clear_caches()
+    release_compiled_programs()
 
 
 #: sample size of the shared distinguishable fit (MLE, MAP and NUTS on the same data)

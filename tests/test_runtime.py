@@ -152,3 +152,20 @@ def test_parallel_chains_at_large_n_give_their_memory_back():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-500:]
     assert float(proc.stdout.strip().splitlines()[-1]) < 3.0
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="memory mappings are read from Linux's /proc")
+def test_released_programs_give_their_memory_mappings_back():
+    """300 compiled programs hold about three mappings each until release_compiled_programs drops them; below
+    its share of the kernel's limit it leaves them."""
+    from bayescmoe.runtime import memory_mappings, release_compiled_programs
+
+    run = jax.jit(lambda x: jnp.sin(x) * 2 + jnp.cos(x) ** 2)
+    for n in range(1, 301):  # one program per shape, all kept by the jit cache
+        run(jnp.ones(n)).block_until_ready()
+    held, limit = memory_mappings()
+    assert not release_compiled_programs(share=1.0)  # far below the limit: nothing dropped
+    assert memory_mappings()[0] >= held - 10
+    assert release_compiled_programs(share=0.0)
+    assert held - memory_mappings()[0] > 2 * 300  # at least two of each program's mappings went
+    assert limit > held

@@ -26,10 +26,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from bayescmoe.errors import BayescmoeError, require, require_positive_ints
-from bayescmoe.runtime import configure
+from bayescmoe.runtime import configure, release_compiled_programs
 
 #: the ``scheduler`` of an embedded LocalCluster
 LOCAL = "local"
@@ -99,12 +100,22 @@ def dask_setup(worker: Any) -> None:
     configure()
 
 
+def _released(fit: Callable[[str, int, int], Mapping[str, Any]], *cell: Any) -> Mapping[str, Any]:
+    """``fit(*cell)``, then JAX's compiled programs dropped if they hold too many memory mappings
+    (:func:`~bayescmoe.runtime.release_compiled_programs`), in whichever process ran it."""
+    try:
+        return fit(*cell)
+    finally:
+        release_compiled_programs()
+
+
 @contextmanager
 def cell_results(
     fit: Callable[[str, int, int], Mapping[str, Any]], todo: Sequence[Cell], cluster: Cluster | None
 ) -> Iterator[Iterable[Mapping[str, Any]]]:
     """The records of ``fit`` on every cell of ``todo``: computed here in order when ``cluster`` is None,
     else as tasks of ``cluster`` (connected on entry, closed on exit), in the order they finish."""
+    fit = partial(_released, fit)
     if cluster is None or not todo:
         yield (fit(*cell) for cell in todo)
         return
