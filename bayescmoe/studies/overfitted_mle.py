@@ -242,7 +242,7 @@ def run_overfitted_mle(
 def cell_table(ds: xr.Dataset) -> pd.DataFrame:
     """Per (floor, n): fits done, where the extra prompt went (the share of fits whose f0 cell holds a prompt,
     whose real prompt's cell holds both), the share on the floor, the fits below the truth's log-likelihood, the
-    median log-likelihood gain over the truth and the mean of each loss part."""
+    medians of the log-likelihood gain over the truth and of the smaller weight, and the mean of each loss part."""
     rows = []
     for name in ds["setting"].values:
         for n in ds["n"].values:
@@ -254,6 +254,7 @@ def cell_table(ds: xr.Dataset) -> pd.DataFrame:
                 row |= {"at f0": float(np.mean(v["size_f0"] > 1)), "split": float(np.mean(v["size_prompt"] > 1))}
                 row |= {"on floor": float(np.mean(v["at_floor"])), "below truth": int(np.sum(v["below_truth"]))}
                 row["gain"] = float(np.median(v["loglik_hat"] - v["loglik_true"]))
+                row["extra weight"] = float(np.median(cell["lam"].min("prompt").values[done]))
                 row |= {g: float(np.mean(v[f"err_{g}"])) for g in GROUPS}
             rows.append(row)
     return pd.DataFrame(rows).set_index(["floor", "n"])
