@@ -95,7 +95,7 @@ def log_likelihood_and_prior(
 
 def floored(spec: ModelSpec, u: Params, nu_floor: float | Array = 0.0) -> Params:
     """Natural parameters of ``u`` under a variance floor: T(u) with ``nu_floor`` added to every prompt's nu, so
-    that nu = nu_floor + exp(u_nu) > nu_floor (an ordering of nu is kept); ``nu_floor = 0`` is :func:`constrain`."""
+    that nu = nu_floor + exp(u_nu) >= nu_floor (an ordering of nu is kept); ``nu_floor = 0`` is :func:`constrain`."""
     params = constrain(spec, u)
     return {**params, "nu": params["nu"] + nu_floor}
 
