@@ -167,7 +167,7 @@ def _lbfgs(
 lbfgs_solve = jax.jit(_lbfgs, static_argnames=("spec", "max_iter", "precondition"))
 lbfgs_solve.__doc__ = (
     "Minimise :func:`objective` from ``u0`` by L-BFGS (:func:`bayescmoe.inference.lbfgs.minimize`), diagonally "
-    "preconditioned unless ``precondition=False``, on nu > ``nu_floor`` (:func:`floored`)."
+    "preconditioned unless ``precondition=False``, on nu >= ``nu_floor`` (:func:`floored`)."
 )
 
 
@@ -336,7 +336,7 @@ def fit_map(
     labels its own (:func:`~bayescmoe.model.labels.align_prompts`; the likelihood does not change), so
     that a table compares each prompt with its truth.
     ``min_nu``: variance below which a solution counts as a degenerate spike (see module doc).
-    ``nu_floor``: maximise over nu > ``nu_floor`` only (every prompt's; :func:`floored`), the compact parameter
+    ``nu_floor``: maximise over nu >= ``nu_floor`` only (every prompt's; :func:`floored`), the compact parameter
     space of the over-fitted-mixture theory; ``init``'s nu must lie above it. An estimate on the floor is the
     maximum over that space, not a stationary point.
     ``kind`` labels the estimate (its group name in a result).
