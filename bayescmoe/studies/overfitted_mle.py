@@ -41,8 +41,8 @@ R_BAR = {2: 4, 3: 6}
 #: the losses' forms: ``generic`` (order 2 on every coordinate of an over-fitted cell), ``sharp`` (r_bar(m) on
 #: the mean parameters, r_bar(m)/2 on the variance)
 FORMS = ("generic", "sharp")
-#: the design's true prompt; its weight
-DESIGN, LAM_TRUE = "k1", 0.3
+#: the pick-rate design (:func:`~bayescmoe.studies.prompts.choice_design`) whose one-prompt data are fitted
+DESIGN = "k1"
 #: a fit "sits on the floor" when some prompt's nu is within this fraction of ``nu_floor``
 AT_FLOOR = 1e-3
 #: starts per fit beyond the three forms of the truth: random ones (the spread starts come with them)
@@ -179,6 +179,8 @@ def overfitted_mle_cell(floors: Sequence[float], seed: int):
     frozen = spec.frozen.params()
     inits = truth_forms(truth, frozen)
     theta0 = np.concatenate([np.ravel(frozen[k]) for k in ("a", "b", "nu")])
+    real = np.asarray(truth["lam"]) > 0  # the true prompts: the design's with a weight
+    lam_true, theta_true = np.asarray(truth["lam"])[real], atoms(truth)[real]
     by_name = {setting_name(f): f for f in floors}
 
     def one(name: str, n: int, replicate: int) -> dict[str, Any]:
@@ -191,7 +193,7 @@ def overfitted_mle_cell(floors: Sequence[float], seed: int):
         theta = atoms(est.params)
         values: dict[str, Any] = {}
         for form in FORMS:
-            loss = voronoi_loss(est.params["lam"], theta, [LAM_TRUE], atoms(truth)[:1], theta0, form=form)
+            loss = voronoi_loss(est.params["lam"], theta, lam_true, theta_true, theta0, form=form)
             values |= {f"err_f0_{form}": loss.params[0], f"err_prompt_{form}": loss.params[1]}
             values |= {f"err_total_{form}": loss.total, "err_weight": loss.weight}
             values |= {"size_f0": float(loss.sizes[0]), "size_prompt": float(loss.sizes[1])}
