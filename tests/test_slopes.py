@@ -5,11 +5,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from helpers import seed
 
-from bayescmoe.studies.slopes import error_summary, fit_slope, loglog_fit
+from bayescmoe.studies.slopes import error_summary, fit_slope, format_slopes, loglog_fit
 
 N = np.array([1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000])
 
@@ -54,3 +55,18 @@ def test_loglog_fit_is_the_least_squares_line():
     design = np.column_stack([np.log(N), np.ones(len(N))])
     expected = np.linalg.lstsq(design, np.log(y), rcond=None)[0]
     np.testing.assert_allclose([slope, intercept], expected, rtol=1e-12)
+
+
+def test_the_table_leaves_the_verdicts_blank_without_a_theory_or_a_slope():
+    row = {"setting": "s", "paper": np.nan, "below_truth": 0.0, "fits": 80}
+    table = pd.DataFrame(
+        [
+            {**row, "group": "known", "slope": -0.52, "lo": -0.6, "hi": -0.45, "theory": -0.5},
+            {**row, "group": "open", "slope": -0.7, "lo": -0.8, "hi": -0.6, "theory": np.nan},
+            {**row, "group": "none", "slope": np.nan, "lo": np.nan, "hi": np.nan, "theory": -0.5},
+        ]
+    )
+    lines = format_slopes(table).splitlines()
+    assert lines[2].endswith("| -0.500 | yes | no | 0 / 80 |")
+    assert lines[3].endswith("| none |  | yes | 0 / 80 |")  # no theorem: no verdict; the interval excludes -1/2
+    assert lines[4].endswith("| -0.500 | **no** |  | 0 / 80 |")  # no slope: no interval verdict
