@@ -10,6 +10,8 @@ parameter parts of the real prompt's cell and of f0's cell, and which cell the e
 
     python analyses/overfitted_mle.py            # 9 log-spaced n from 1e3 to 1e5 x 40 replicates, floor 0.025
     python analyses/overfitted_mle.py --quick    # n = 500, 1000 x 2 replicates
+    python analyses/overfitted_mle.py --design k2-distinct --replicates 20 --out results/overfitted-mle-k2
+                                                 # two prompts (weights 0.3, 0.2) fitted with K = 3
 
 Resumable: cells are journalled in <out>/overfitted-mle.nc. Prints per n where the extra prompt went and
 the mean loss parts, then the slopes of the mean loss parts on n (95% bootstrap intervals); writes
@@ -27,7 +29,7 @@ import bayescmoe
 from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
 from bayescmoe.cli.rates import write_figures
 from bayescmoe.files import atomic_write
-from bayescmoe.studies.overfitted_mle import cell_table, protocol, run_overfitted_mle
+from bayescmoe.studies.overfitted_mle import DESIGN, DESIGNS, cell_table, protocol, run_overfitted_mle
 from bayescmoe.studies.protocols import log_grid
 from bayescmoe.studies.slopes import format_slopes, slope_table
 
@@ -45,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="n = 500, 1000 x 2 replicates")
     parser.add_argument("--replicates", type=int, default=None, help="replicates per n (default 40)")
     parser.add_argument("--floor", type=float, default=FLOOR, help=f"variance floor of the fit (default {FLOOR})")
+    parser.add_argument("--design", choices=tuple(DESIGNS), default=DESIGN, help="the data: one prompt or two")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the slope intervals")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_output_arguments(parser, "results/overfitted-mle")
@@ -56,8 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.out)
         start = time.perf_counter()
         ds = run_overfitted_mle(
-            [args.floor], study.n_grid, study.replicates, out / "overfitted-mle.nc", seed=args.seed,
-            progress=not args.no_progress,
+            [args.floor], study.n_grid, study.replicates, out / "overfitted-mle.nc", design=args.design,
+            seed=args.seed, progress=not args.no_progress,
         )  # fmt: skip
         print(cell_table(ds).to_string(float_format=lambda v: f"{v:.3g}"))
         table = slope_table(ds, study, n_boot=args.n_boot)

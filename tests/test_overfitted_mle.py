@@ -15,7 +15,7 @@ from helpers import key, seed
 from bayescmoe.errors import BayescmoeError, FitWarning
 from bayescmoe.inference.optimize import log_likelihood_and_prior
 from bayescmoe.model.simulate import simulate
-from bayescmoe.studies.overfitted_mle import DESIGN, FORMS, GROUPS, atoms, truth_forms, voronoi_loss
+from bayescmoe.studies.overfitted_mle import DESIGNS, FORMS, GROUPS, atoms, truth_forms, voronoi_loss
 from bayescmoe.studies.prompts import choice_design
 
 ROOT = Path(__file__).parents[1]
@@ -77,13 +77,19 @@ def test_refusals_name_their_field():
     assert err.value.field == "theta"
 
 
-def test_the_three_forms_of_the_truth_give_the_datas_distribution():
-    spec, truth = choice_design([DESIGN])[0][DESIGN]
-    flat = spec.with_priors("flat")
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_the_three_forms_of_the_truth_give_the_datas_distribution(design):
+    """With one prompt more than the design holds: emptied, split and copying f0, each the data's likelihood."""
+    settings, one_prompt = choice_design([design])
+    spec, truth = settings[design]
+    fitted = one_prompt.with_prompts(DESIGNS[design] + 1).with_priors("flat")
     x, y = simulate(key(0), spec, truth, 300)
-    values = [float(log_likelihood_and_prior(flat, form, x, y)[0]) for form in truth_forms(truth, spec.frozen.params())]
-    assert values == pytest.approx([values[0]] * 3, rel=1e-12)
-    assert np.allclose(atoms(truth_forms(truth, spec.frozen.params())[2])[1], THETA0)
+    expected = float(log_likelihood_and_prior(spec.with_priors("flat"), truth, x, y)[0])
+    forms = truth_forms(truth, spec.frozen.params())
+    assert [np.count_nonzero(form["lam"]) for form in forms] == [DESIGNS[design], *[DESIGNS[design] + 1] * 2]
+    values = [float(log_likelihood_and_prior(fitted, form, x, y)[0]) for form in forms]
+    assert values == pytest.approx([expected] * 3, rel=1e-12)
+    assert np.allclose(atoms(forms[2])[-1], THETA0) and np.allclose(atoms(forms[1])[:2], THETA)
 
 
 @pytest.mark.slow

@@ -10,7 +10,9 @@ has f0 with w0_hat = 1 - sum_i lam_hat_i and the prompts theta_hat_i with lam_ha
 :func:`voronoi_loss` measures the distance between them, per Voronoi cell.
 
 Starts: the truth is a set, so each of its three forms starts a fit (the extra prompt emptied, splitting
-the real prompt, copying f0), then random and data-driven spread starts; the best maximum is kept.
+the real prompt, copying f0), then random and data-driven spread starts; the best maximum is kept. The
+design ``k2-distinct`` (a second prompt N(-x1 + 0.5 x2 - 1, 0.1) with weight 0.2) is fitted the same way
+with K = 3 prompts.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ R_BAR = {2: 4, 3: 6}
 #: the losses' forms: ``generic`` (order 2 on every coordinate of an over-fitted cell), ``sharp`` (r_bar(m) on
 #: the mean parameters, r_bar(m)/2 on the variance)
 FORMS = ("generic", "sharp")
-#: the pick-rate design (:func:`~bayescmoe.studies.prompts.choice_design`) whose one-prompt data are fitted
-DESIGN = "k1"
+#: the pick-rate designs (:func:`~bayescmoe.studies.prompts.choice_design`) whose data are fitted with one prompt
+#: more than they hold, by their number of true prompts; the default
+DESIGNS, DESIGN = {"k1": 1, "k2-distinct": 2}, "k1"
 #: a fit "sits on the floor" when some prompt's nu is within this fraction of ``nu_floor``
 AT_FLOOR = 1e-3
 #: starts per fit beyond the three forms of the truth: random ones (the spread starts come with them)
@@ -157,30 +160,39 @@ def atoms(params: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def truth_forms(truth: dict[str, np.ndarray], frozen: dict[str, Any]) -> list[dict[str, np.ndarray]]:
-    """The three K = 2 parameters with the data's distribution: the extra prompt emptied (weight 0, at the
-    design's second prompt), splitting the real prompt (two halves of its weight on its atom), copying f0 (on
-    f0's atom, with half of f0's weight)."""
-    real = {k: np.asarray(v)[0] for k, v in truth.items() if k != "lam"}
-    f0 = {k: np.asarray(frozen[k], float) for k in real}
-    lam = float(np.asarray(truth["lam"])[0])
-    w0 = 1.0 - lam
-    pair = lambda first, second: {k: np.stack([first[k], second[k]]) for k in real}  # noqa: E731
+    """Three parameters of K0 + 1 prompts with the data's distribution, K0 the true prompts (those with a
+    weight): the extra prompt emptied (weight 0: the design's spare prompt when it has one, else on f0's atom),
+    splitting the first real prompt (two halves of its weight on its atom), copying f0 (on f0's atom, with half
+    of f0's weight)."""
+    lam = np.asarray(truth["lam"], float)
+    real = lam > 0
+    names = [k for k in truth if k != "lam"]
+    f0 = {k: np.asarray(frozen[k], float) for k in names}
+    prompts = [{k: np.asarray(truth[k])[i] for k in names} for i in np.flatnonzero(real)]
+    w = lam[real]
+
+    def stack(rows: list[dict[str, np.ndarray]], weights: list[float]) -> dict[str, np.ndarray]:
+        return {"lam": np.asarray(weights, float), **{k: np.stack([r[k] for r in rows]) for k in names}}
+
+    spare = {k: np.asarray(v) for k, v in truth.items()} if not real.all() else stack([*prompts, f0], [*w, 0.0])
     return [
-        {k: np.asarray(v) for k, v in truth.items()},
-        {"lam": np.array([lam / 2, lam / 2]), **pair(real, real)},
-        {"lam": np.array([lam, w0 / 2]), **pair(real, f0)},
+        spare,
+        stack([prompts[0], *prompts], [w[0] / 2, w[0] / 2, *w[1:]]),
+        stack([*prompts, f0], [*w, (1.0 - w.sum()) / 2]),
     ]
 
 
-def overfitted_mle_cell(floors: Sequence[float], seed: int):
+def overfitted_mle_cell(floors: Sequence[float], seed: int, design: str = DESIGN):
     """The cell function of :func:`run_overfitted_mle`: (floor's name, n, replicate) -> its record."""
-    spec, truth = choice_design([DESIGN])[0][DESIGN]
-    flat = spec.with_priors("flat")
+    settings, one_prompt = choice_design([design])
+    spec, truth = settings[design]
     frozen = spec.frozen.params()
+    real = np.asarray(truth["lam"]) > 0  # the true prompts: the design's with a weight
+    flat = one_prompt.with_prompts(int(real.sum()) + 1).with_priors("flat")
     inits = truth_forms(truth, frozen)
     theta0 = np.concatenate([np.ravel(frozen[k]) for k in ("a", "b", "nu")])
-    real = np.asarray(truth["lam"]) > 0  # the true prompts: the design's with a weight
     lam_true, theta_true = np.asarray(truth["lam"])[real], atoms(truth)[real]
+    at_truth = {k: jnp.asarray(v) for k, v in inits[0].items()}  # the truth with the extra prompt emptied
     by_name = {setting_name(f): f for f in floors}
 
     def one(name: str, n: int, replicate: int) -> dict[str, Any]:
@@ -189,16 +201,20 @@ def overfitted_mle_cell(floors: Sequence[float], seed: int):
         x, y = simulate(key, spec, truth, n)  # the same data for every floor
         nu_floor = by_name[name]
         est = fit_mle(flat, x, y, key=seed + replicate, init=inits, num_random_starts=RANDOM_STARTS, nu_floor=nu_floor)
-        loglik_true = float(log_likelihood_and_prior(flat, {k: jnp.asarray(v) for k, v in truth.items()}, x, y)[0])
+        loglik_true = float(log_likelihood_and_prior(flat, at_truth, x, y)[0])
         theta = atoms(est.params)
-        values: dict[str, Any] = {}
-        for form in FORMS:
+        generic = voronoi_loss(est.params["lam"], theta, lam_true, theta_true, theta0, form="generic")
+        values: dict[str, Any] = {"err_weight": generic.weight}
+        values |= {"size_f0": float(generic.sizes[0]), "size_prompt": float(max(generic.sizes[1:]))}
+        for form in FORMS:  # the sharp form is NaN where a cell holds more atoms than R_BAR knows
+            if form == "sharp" and max(generic.sizes) > max(R_BAR):
+                values |= {f"err_{part}_{form}": np.nan for part in ("f0", "prompt", "total")}
+                continue
             loss = voronoi_loss(est.params["lam"], theta, lam_true, theta_true, theta0, form=form)
-            values |= {f"err_f0_{form}": loss.params[0], f"err_prompt_{form}": loss.params[1]}
-            values |= {f"err_total_{form}": loss.total, "err_weight": loss.weight}
-            values |= {"size_f0": float(loss.sizes[0]), "size_prompt": float(loss.sizes[1])}
+            values |= {f"err_f0_{form}": loss.params[0], f"err_prompt_{form}": sum(loss.params[1:])}
+            values[f"err_total_{form}"] = loss.total
         per_prompt = {"lam": est.params["lam"], "a0": theta[:, 0], "a1": theta[:, 1], "b": theta[:, 2]}
-        per_prompt |= {"nu": theta[:, 3], "cell": loss.cells}
+        per_prompt |= {"nu": theta[:, 3], "cell": generic.cells}
         values |= {k: np.asarray(v, float).tolist() for k, v in per_prompt.items()}
         values |= {
             "loglik_hat": est.log_likelihood,
@@ -228,17 +244,21 @@ def run_overfitted_mle(
     replicates: int,
     out: str | Path,
     *,
+    design: str = DESIGN,
     seed: int = 0,
     progress: bool = True,
 ) -> xr.Dataset:
-    """Every (floor, n, replicate) cell, resumed from ``out`` if it exists."""
+    """Every (floor, n, replicate) cell of ``design`` (its true prompts and one more fitted), resumed from ``out``
+    if it exists."""
     require(all(f > 0 for f in floors), "floors", f"the likelihood is unbounded without a floor; got {list(floors)}")
-    config = {"seed": seed, "floors": list(floors), "random_starts": RANDOM_STARTS, "design": DESIGN}
+    require(design in DESIGNS, "design", f"must be one of {list(DESIGNS)}, got {design!r}")
+    config = {"seed": seed, "floors": list(floors), "random_starts": RANDOM_STARTS, "design": design}
     attrs = {"config": json.dumps(config), "stop_names": json.dumps(STOP_NAMES)}
     names = [setting_name(f) for f in floors]
-    fresh = labelled_dataset(names, list(n_grid), replicates, ["0", "1"], PER_PROMPT, PER_FIT, attrs, "prompt")
+    labels = [str(k) for k in range(DESIGNS[design] + 1)]
+    fresh = labelled_dataset(names, list(n_grid), replicates, labels, PER_PROMPT, PER_FIT, attrs, "prompt")
     ds = open_store(Path(out), fresh)
-    return run_cells(ds, Path(out), overfitted_mle_cell(floors, seed), "overfitted MLE", progress=progress)
+    return run_cells(ds, Path(out), overfitted_mle_cell(floors, seed, design), "overfitted MLE", progress=progress)
 
 
 def cell_table(ds: xr.Dataset) -> pd.DataFrame:
