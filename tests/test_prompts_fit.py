@@ -26,12 +26,14 @@ from bayescmoe.inference.optimize import (
     SPIKE,
     fit_map,
     fit_mle,
+    floored,
     log_likelihood_and_prior,
     objective,
     random_starts,
     spread_starts,
     standard_errors,
     stop_reason,
+    unfloored,
 )
 from bayescmoe.model.params import constrain, flat_labels, unconstrain
 from bayescmoe.model.simulate import simulate
@@ -165,6 +167,38 @@ def test_stop_reason_names_any_spike_and_any_saturated_expert():
     softmax, soft_truth, _, _ = _case("softmax", 10)
     gate = {**{k: jnp.asarray(v) for k, v in soft_truth.items()}, "tau": jnp.array([0.0, -30.0])}
     assert stop_reason(softmax, gate, x, mask, 0, 1e-6) == SATURATED
+
+
+def test_a_variance_floor_bounds_every_prompt_and_a_zero_floor_changes_nothing():
+    """Two alike prompts on data from f0 and one of them (the other emptied): unbounded below, the extra prompt may
+    shrink onto a few points; with a floor above both prompts' fitted variances it cannot, and the fit still
+    ends at or above the truth's log-likelihood (the truth lies inside the floored space)."""
+    spec, truth, x, y = _case("alike", 14)
+    truth = {**truth, "lam": np.array([0.25, 0.0])}
+    x, y = simulate(key(15), spec, truth, 1000)
+    n, floor = y.shape[0], 0.2  # below the real prompt's 0.25
+    plain = fit_mle(spec, x, y, key=seed(16), init=truth, nu_floor=0.0)
+    default = fit_mle(spec, x, y, key=seed(16), init=truth)
+    for k in plain.params:
+        np.testing.assert_array_equal(plain.params[k], default.params[k])
+    est = fit_mle(spec, x, y, key=seed(16), init=truth, nu_floor=floor)
+    assert np.all(est.params["nu"] >= floor) and not est.degenerate  # on the floor when exp(u) underflows against it
+    assert est.log_likelihood >= _loglik(spec, truth, x, y) - BELOW * n
+    assert est.log_likelihood == pytest.approx(_loglik(spec, est.params, x, y), rel=1e-9)
+    # the floored objective is the likelihood at the floored parameters; unfloored inverts floored
+    u = unfloored(spec, {**truth, "lam": np.array([0.25, 0.1])}, floor)
+    params = floored(spec, u, floor)
+    np.testing.assert_allclose(params["nu"], truth["nu"])
+    value = -n * float(objective(u, spec, x, y, jnp.ones(n), nu_floor=floor))
+    assert value == pytest.approx(_loglik(spec, params, x, y), rel=1e-9)
+
+
+def test_a_variance_floor_is_refused_when_negative_or_above_an_init():
+    spec, truth, x, y = _case("alike", 17)
+    for floor, field in ((-0.1, "nu_floor"), (float("nan"), "nu_floor"), (0.3, "init")):  # the init's nu: 0.25, 0.5
+        with pytest.raises(BayescmoeError) as err:
+            fit_mle(spec, x, y, init=truth, nu_floor=floor)
+        assert err.value.field == field
 
 
 def test_standard_errors_are_shaped_and_nan_without_a_positive_definite_information():

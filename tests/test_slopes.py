@@ -57,12 +57,16 @@ def test_loglog_fit_is_the_least_squares_line():
     np.testing.assert_allclose([slope, intercept], expected, rtol=1e-12)
 
 
-def test_a_cell_without_a_theorem_has_empty_theory_and_verdict():
-    rows = [
-        {"setting": s, "group": "lam", "slope": -0.3, "intercept": 0.0, "lo": -0.4, "hi": -0.2, "paper": np.nan}
-        | {"theory": theory, "fits": 6, "below_truth": 0.0}
-        for s, theory in (("proved", -0.25), ("unproved", np.nan))
-    ]
-    lines = format_slopes(pd.DataFrame(rows)).splitlines()[2:]
-    assert lines[0].split(" | ")[4:6] == ["-0.250", "yes"]
-    assert lines[1].split(" | ")[4:6] == ["", ""] and "nan" not in lines[1]
+def test_the_table_leaves_the_verdicts_blank_without_a_theory_or_a_slope():
+    row = {"setting": "s", "paper": np.nan, "below_truth": 0.0, "fits": 80}
+    table = pd.DataFrame(
+        [
+            {**row, "group": "known", "slope": -0.52, "lo": -0.6, "hi": -0.45, "theory": -0.5},
+            {**row, "group": "open", "slope": -0.7, "lo": -0.8, "hi": -0.6, "theory": np.nan},
+            {**row, "group": "none", "slope": np.nan, "lo": np.nan, "hi": np.nan, "theory": -0.5},
+        ]
+    )
+    lines = format_slopes(table).splitlines()
+    assert lines[2].endswith("| -0.500 | yes | no | 0 / 80 |")
+    assert lines[3].endswith("| none |  | yes | 0 / 80 |")  # no theorem: no verdict; the interval excludes -1/2
+    assert lines[4].endswith("| -0.500 | **no** |  | 0 / 80 |")  # no slope: no interval verdict

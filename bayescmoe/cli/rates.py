@@ -30,15 +30,17 @@ EM_STOPS = {
 }
 
 
-def write_figures(ds, protocol: Protocol, table: pd.DataFrame, out: Path) -> list[Path]:
-    """One PNG per setting, in the papers' style."""
+def write_figures(
+    ds, protocol: Protocol, table: pd.DataFrame, out: Path, groups: Sequence[str] | None = None
+) -> list[Path]:
+    """One PNG per setting, in the papers' style: a panel per error group (``groups``, default every one)."""
     paths = []
     for setting in protocol.settings:
         done = ds["done"].sel(setting=setting).all("replicate").values.astype(bool)
         if done.sum() < 2:
             continue
         sub = ds.isel(n=done)
-        groups = groups_of(ds, setting)
+        groups = groups_of(ds, setting) if groups is None else groups
         rows = table[table.setting == setting].set_index("group")
         slopes = {g: Slope(*rows.loc[g, ["slope", "intercept", "lo", "hi"]]) for g in groups}
         summaries = {g: error_summary(sub, setting, g) for g in groups}

@@ -7,7 +7,9 @@ by n: on the summed objective, float32 quasi-Newton stopped early at a wrong poi
 
 A mixture likelihood is unbounded: the prompt can interpolate a few points with nu -> 0. A start
 that ends with nu below ``min_nu`` (default 1e-6 var(y); with K >= 2 prompts, any prompt's nu) is
-*degenerate* and is kept only when every start is; the estimate reports it.
+*degenerate* and is kept only when every start is; the estimate reports it. The theory of over-fitted
+mixtures assumes instead a compact parameter space, variances bounded below: ``nu_floor`` fits on
+nu >= nu_floor (:func:`floored`; docs/open-questions.md: *2. An extra prompt for the MLE*).
 
 ``converged`` is honest: it holds only when the solver stopped at a stationary point or on a flat
 ridge (:data:`bayescmoe.inference.lbfgs.STOPS`) *and* the end is not degenerate. A small gradient
@@ -91,6 +93,24 @@ def log_likelihood_and_prior(
     return jnp.sum(log_likelihood(spec, params, inputs, y)), log_prior(spec, params)
 
 
+def floored(spec: ModelSpec, u: Params, nu_floor: float | Array = 0.0) -> Params:
+    """Natural parameters of ``u`` under a variance floor: T(u) with ``nu_floor`` added to every prompt's nu, so
+    that nu = nu_floor + exp(u_nu) >= nu_floor (an ordering of nu is kept); ``nu_floor = 0`` is :func:`constrain`."""
+    params = constrain(spec, u)
+    return {**params, "nu": params["nu"] + nu_floor}
+
+
+#: a start whose nu lies at or below the floor (a data-driven one) starts this fraction of the floor above it
+FLOOR_NUDGE = 1e-3
+
+
+def unfloored(spec: ModelSpec, params: Mapping[str, Array], nu_floor: float = 0.0) -> Params:
+    """The inverse of :func:`floored`: u of natural ``params``, each nu first moved to at least
+    (1 + :data:`FLOOR_NUDGE`) ``nu_floor``."""
+    nu = jnp.maximum(jnp.asarray(params["nu"], dtype=float) - nu_floor, FLOOR_NUDGE * nu_floor)
+    return unconstrain(spec, {**params, "nu": nu})
+
+
 def objective(
     u: Params,
     spec: ModelSpec,
@@ -99,15 +119,16 @@ def objective(
     mask: Array,
     log_f0: Array | None = None,
     block_rows: int | None = None,
+    nu_floor: float | Array = 0.0,
 ) -> Array:
-    """The minimised function: -log posterior(T(u)) / n, no Jacobian; n = number of unmasked rows.
+    """The minimised function: -log posterior(theta) / n at theta = :func:`floored` (u), no Jacobian; n = number
+    of unmasked rows.
 
     ``log_f0``: the frozen expert's log-density of (inputs, y), computed once per dataset; ``block_rows``:
     :func:`log_posterior`'s.
     """
-    return -log_posterior(spec, constrain(spec, u), inputs, y, mask, log_f0, block_rows) / jnp.maximum(
-        jnp.sum(mask), 1.0
-    )
+    params = floored(spec, u, nu_floor)
+    return -log_posterior(spec, params, inputs, y, mask, log_f0, block_rows) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
 #: relative change of the mean objective in one iteration below which L-BFGS stops (SciPy-style ftol)
@@ -128,16 +149,17 @@ def _lbfgs(
     tol: float,
     ftol: float = FTOL,
     precondition: bool = True,
+    nu_floor: float | Array = 0.0,
 ) -> Solve:
     flat0, unravel = ravel_pytree(u0)
     m = min(PRECONDITIONER_ROWS, y.shape[0])
     scale = (
-        diagonal_scale(lambda v: objective(unravel(v), spec, inputs[:m], y[:m], mask[:m]), flat0)
+        diagonal_scale(lambda v: objective(unravel(v), spec, inputs[:m], y[:m], mask[:m], nu_floor=nu_floor), flat0)
         if precondition
         else None
     )
     log_f0 = frozen_log_density(spec, inputs, y)  # once per solve, not per iteration
-    fun = lambda v: objective(unravel(v), spec, inputs, y, mask, log_f0)  # noqa: E731
+    fun = lambda v: objective(unravel(v), spec, inputs, y, mask, log_f0, nu_floor=nu_floor)  # noqa: E731
     res = minimize(fun, flat0, max_iter=max_iter, tol=tol, ftol=ftol, scale=scale)
     return Solve(unravel(res.x), res.value, res.grad_norm, res.n_iter, res.stop)
 
@@ -145,7 +167,7 @@ def _lbfgs(
 lbfgs_solve = jax.jit(_lbfgs, static_argnames=("spec", "max_iter", "precondition"))
 lbfgs_solve.__doc__ = (
     "Minimise :func:`objective` from ``u0`` by L-BFGS (:func:`bayescmoe.inference.lbfgs.minimize`), diagonally "
-    "preconditioned unless ``precondition=False``."
+    "preconditioned unless ``precondition=False``, on nu >= ``nu_floor`` (:func:`floored`)."
 )
 
 
@@ -327,6 +349,7 @@ def fit_map(
     max_iter: int = 1000,
     tol: float = 1e-6,
     min_nu: float | None = None,
+    nu_floor: float = 0.0,
     kind: str = "map",
 ) -> PointEstimate:
     """MAP of ``spec`` (the MLE when its priors are flat), best of the given, the random and (K >= 2 prompts)
@@ -338,6 +361,9 @@ def fit_map(
     labels its own (:func:`~bayescmoe.model.labels.align_prompts`; the likelihood does not change), so
     that a table compares each prompt with its truth.
     ``min_nu``: variance below which a solution counts as a degenerate spike (see module doc).
+    ``nu_floor``: maximise over nu >= ``nu_floor`` only (every prompt's; :func:`floored`), the compact parameter
+    space of the over-fitted-mixture theory; ``init``'s nu must lie above it. An estimate on the floor is the
+    maximum over that space, not a stationary point.
     ``kind`` labels the estimate (its group name in a result).
     """
     x_np, y_np = check_data(spec, inputs, y)
@@ -351,13 +377,23 @@ def fit_map(
     inits = [init] if isinstance(init, Mapping) else list(init or [])
     require(num_random_starts >= 0, "num_random_starts", "must be >= 0")
     require(inits or num_random_starts > 0, "init", "give an init or at least one random start")
+    require(math.isfinite(nu_floor) and nu_floor >= 0, "nu_floor", f"must be a finite number >= 0, got {nu_floor}")
+    inits = [check_params(spec, p, "init") for p in inits]
+    require(
+        all(np.all(np.asarray(p["nu"]) > nu_floor) for p in inits),
+        "init",
+        f"every nu of an init must lie above nu_floor = {nu_floor:g}",
+    )
     inputs, y = jnp.asarray(x_np), jnp.asarray(y_np)
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
-    starts = [unconstrain(spec, check_params(spec, p, "init")) for p in inits]
-    if num_random_starts > 0:
-        starts += random_starts(key, spec, y, num_random_starts) + spread_starts(spec, inputs, y)
+    starts = [unfloored(spec, p, nu_floor) for p in inits]
+    if num_random_starts > 0:  # random starts draw nu's excess over the floor; spread starts are moved above it
+        spread = spread_starts(spec, inputs, y)
+        if nu_floor > 0:
+            spread = [unfloored(spec, constrain(spec, u), nu_floor) for u in spread]
+        starts += random_starts(key, spec, y, num_random_starts) + spread
     mask = jnp.ones_like(y)
-    solves = [lbfgs_solve(u0, spec, inputs, y, mask, max_iter, tol) for u0 in starts]
+    solves = [lbfgs_solve(u0, spec, inputs, y, mask, max_iter, tol, nu_floor=nu_floor) for u0 in starts]
     objectives = np.array([float(s.objective) for s in solves])
     require(
         np.isfinite(objectives).any(),
@@ -365,10 +401,10 @@ def fit_map(
         f"the objective is not finite at any of the {len(starts)} starts: x or y too large for float64? rescale them",
     )
     min_nu = SPIKE_FRACTION * float(jnp.var(y)) if min_nu is None else min_nu
-    spikes = np.array([spiked(constrain(spec, s.u), min_nu) for s in solves])
+    spikes = np.array([spiked(floored(spec, s.u, nu_floor), min_nu) for s in solves])
     best = best_start(objectives, spikes)
     solve = solves[best]
-    params = constrain(spec, solve.u)
+    params = floored(spec, solve.u, nu_floor)
     if inits and spec.order is None:
         params = {k: jnp.asarray(v) for k, v in align_prompts(spec, params, inits[0]).items()}
     reason = stop_reason(spec, params, inputs, mask, solve.stop, min_nu)

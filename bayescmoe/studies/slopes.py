@@ -103,17 +103,15 @@ TOLERANCE = 0.07
 
 
 def format_slopes(table: pd.DataFrame) -> str:
-    """Markdown: one row per slope, with the paper's and the theory's, the 0.07 verdict and the flagged fits.
-
-    Where no theorem gives a slope (NaN theory) the theory and verdict cells are empty.
-    """
+    """Markdown: one row per slope, with the paper's and the theory's (``none`` where no theorem predicts one), the
+    0.07 verdict and the flagged fits."""
     header = ("setting", "parameter", "our slope (95% CI)", "paper", "theory", "within 0.07", "CI excludes -1/2")
     lines = ["| " + " | ".join((*header, "fits below truth")) + " |", "|---" * (len(header) + 1) + "|"]
     for row in table.itertuples():
         paper = "" if pd.isna(row.paper) else f"{row.paper:.2f}"
-        theory = "" if pd.isna(row.theory) else f"{row.theory:.3f}"
         ok = "" if pd.isna(row.theory) else "yes" if abs(row.slope - row.theory) <= TOLERANCE else "**no**"
-        excludes = "yes" if not row.lo <= -0.5 <= row.hi else "no"
+        theory = "none" if pd.isna(row.theory) else f"{row.theory:.3f}"
+        excludes = "" if pd.isna(row.slope) else "yes" if not row.lo <= -0.5 <= row.hi else "no"
         flagged = "" if pd.isna(row.below_truth) else f"{row.below_truth:.0f} / {row.fits}"
         lines.append(
             f"| {row.setting} | {row.group} | {row.slope:.3f} ({row.lo:.3f}, {row.hi:.3f}) | {paper} | "
