@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from bayescmoe.files import atomic_write
 
@@ -49,5 +50,9 @@ def plot_overfitted(fits: pd.DataFrame, d_half: float, path: str | Path) -> Path
     right.set(xscale="log", xlabel="alpha", ylabel="share of fits that emptied the extra prompt", ylim=(-0.05, 1.05))
     right.axvline(d_half, color="0.5", ls="--", lw=0.8)
     right.legend(fontsize=6)
+    alphas = np.sort(fits["alpha"].unique())
+    for ax in (left, right):  # the grid's concentrations as plain numbers, no crowded minor labels
+        ax.set_xticks(alphas, [f"{a:g}" for a in alphas], fontsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
     return atomic_write(path, fig.savefig)
