@@ -2,7 +2,8 @@
 
 X is standard normal (the papers' experiments) or uniform on the unit ball (the bounded X the
 theory assumes); Y picks the prompt with probability w(x), else the frozen expert (with K >= 2
-prompts: expert k with probability w_k(x), the frozen expert with w0(x)).
+prompts: expert k with probability w_k(x), the frozen expert with w0(x)). A categorical y is a class code
+drawn from p0(. | x) or from the adapter's softmax(eta(x)) (as a float, like every y).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayescmoe.errors import require
-from bayescmoe.model.families import family_sample
-from bayescmoe.model.likelihood import frozen_mean, frozen_variance, gate_log_weights, prompt_mean
+from bayescmoe.model.families import adapter_log_probs, family_sample
+from bayescmoe.model.likelihood import frozen_log_probs, frozen_mean, frozen_variance, gate_log_weights, prompt_mean
 from bayescmoe.model.spec import ModelSpec, check_data, check_params, model_inputs
 from bayescmoe.runtime import require_memory
 
@@ -42,6 +43,11 @@ def sample_y(key: Array, spec: ModelSpec, params: Mapping[str, Array], inputs: A
     with probability w_k(x))."""
     k_pick, k_frozen, k_prompt = jax.random.split(key, 3)
     log_w, log_w0 = gate_log_weights(spec, params, inputs)
+    if spec.categorical:
+        use_prompt = jnp.log(jax.random.uniform(k_pick, inputs.shape[:1])) < log_w
+        y_frozen = jax.random.categorical(k_frozen, frozen_log_probs(spec, inputs), axis=1)
+        y_prompt = jax.random.categorical(k_prompt, adapter_log_probs(prompt_mean(spec, params, inputs)), axis=1)
+        return jnp.where(use_prompt, y_prompt, y_frozen).astype(float)
     f = spec.frozen
     nu0 = frozen_variance(spec, inputs)
     y_frozen = family_sample(k_frozen, f.family, frozen_mean(spec, inputs), nu0, f.df, f.laplace_reading)
