@@ -3,19 +3,25 @@ checked against an independent NumPy/SciPy likelihood and MLE."""
 
 from __future__ import annotations
 
+import arviz as az
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import key, ref_activation, seed
+from helpers import key, quiet_fit, ref_activation, seed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, special
 
+from bayescmoe.diagnostics.collapse import collapse_report
+from bayescmoe.diagnostics.signals import frozen_projection
 from bayescmoe.errors import BayescmoeError
-from bayescmoe.inference.optimize import fit_mle
+from bayescmoe.inference.em import check_em
+from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.likelihood import class_log_probs, log_likelihood
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, check_params, model_inputs
+from bayescmoe.results.datatree import class_labels_of, data_of, load, save, spec_of
+from bayescmoe.workflow.predicting import predict
 
 WEIGHTS = {
     2: ((0.0, 0.0), (1.5, -1.0)),
@@ -220,3 +226,144 @@ def test_mle_matches_scipy_and_is_never_below_the_truth(classes, gate):
     assert ours >= at_truth - 1e-9
     assert ours == pytest.approx(theirs, abs=1e-4) or ours > theirs
     assert ours == pytest.approx(ref_log_likelihood(spec, est.params, inputs, y).sum(), rel=1e-12)
+
+
+LABELS = np.array(["cat", "dog", "emu"])
+
+
+@pytest.fixture(scope="module")
+def labelled_fit():
+    """A short fit of a given frozen classifier (probabilities per row) to labelled y: C = 3, constant gate."""
+    spec = classifier(3, "constant", given="probabilities")
+    truth = truth_of(spec)
+    p0 = np.random.default_rng(seed(6)).dirichlet(np.ones(3), 320)
+    x, y = simulate(key(6), spec, truth, 320, h0=p0)
+    x, y = np.asarray(x)[:, :2], LABELS[np.asarray(y).astype(int)]
+    dt = quiet_fit(spec, x[:300], y[:300], h0=p0[:300], key=seed(7), num_warmup=100, num_samples=100, num_chains=2)
+    return dt, spec, (x[300:], p0[300:], y[300:])
+
+
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")
+def test_a_result_holds_discrete_y_classes_and_the_frozen_probabilities(labelled_fit, tmp_path):
+    dt, spec, _ = labelled_fit
+    assert class_labels_of(dt) == tuple(LABELS)
+    assert dt["observed_data"]["y"].dtype.kind == "i" and dt["posterior_predictive"]["y"].dtype.kind == "i"
+    assert set(np.unique(dt["posterior_predictive"]["y"].values)) <= {0, 1, 2}
+    assert dt["posterior"]["a"].dims == ("chain", "draw", "class", "feature")
+    assert list(dt["posterior"]["class"].values) == ["dog", "emu"]  # the reference class "cat" has eta = 0
+    assert list(dt["constant_data"]["class"].values) == list(LABELS) and dt["constant_data"]["h0"].shape == (300, 3)
+    assert "a[dog, 0]" in az.summary(dt).index
+    elpd = az.loo(dt)
+    assert np.isfinite(elpd.elpd) and elpd.n_data_points == 300
+    back = load(save(dt, tmp_path / "c.nc"))
+    assert spec_of(back) == spec and class_labels_of(back) == tuple(LABELS)
+    inputs, y = data_of(back)
+    np.testing.assert_array_equal(inputs[:, 2:], dt["constant_data"]["h0"].values)
+    np.testing.assert_array_equal(y, dt["observed_data"]["y"].values)
+    # the log-likelihood group is the model's log p(y | x) at each draw
+    post = dt["posterior"]
+    draw = {k: post[k].values[1, 7] for k in spec.param_names}
+    np.testing.assert_allclose(
+        dt["log_likelihood"]["y"].values[1, 7], ref_log_likelihood(spec, draw, inputs, y), rtol=1e-10
+    )
+
+
+@pytest.mark.parametrize("method", ["nuts", "map"])
+def test_predicted_class_probabilities_are_the_draws_mixtures(labelled_fit, method):
+    dt, spec, (x, p0, y) = labelled_fit
+    out = predict(dt, x, h0=p0, y_new=y, method=method, ci_prob=0.9, key=seed(8))
+    source = dt["posterior"] if method == "nuts" else dt["map"]
+    lead = 2 if method == "nuts" else 0
+    draws = {k: source[k].values.reshape(-1, *source[k].shape[lead:]) for k in spec.param_names}
+    inputs = np.column_stack([x, p0])
+    probs = np.stack(
+        [np.exp(ref_class_log_probs(spec, {k: v[s] for k, v in draws.items()}, inputs)) for s in range(len(draws["a"]))]
+    )
+    np.testing.assert_allclose(out["probability"].values, probs.mean(axis=0), rtol=1e-10)
+    lower, upper = np.quantile(probs, [0.05, 0.95], axis=0)
+    np.testing.assert_allclose(out["probability_lower"].values, lower, rtol=1e-10)
+    np.testing.assert_allclose(out["probability_upper"].values, upper, rtol=1e-10)
+    np.testing.assert_allclose(out["probability"].sum("class"), 1.0, rtol=1e-12)
+    assert list(out["class"].values) == list(LABELS) and out["probability"].dims == ("obs", "class")
+    np.testing.assert_allclose(out["h0"].values, p0 / p0.sum(axis=1, keepdims=True), rtol=1e-12)
+    codes = np.searchsorted(LABELS, y)
+    np.testing.assert_array_equal(out["y_observed"].values, codes)
+    log_p = np.stack(
+        [ref_log_likelihood(spec, {k: v[s] for k, v in draws.items()}, inputs, codes) for s in range(len(draws["a"]))]
+    )
+    lpd = special.logsumexp(log_p, axis=0) - np.log(len(log_p))
+    np.testing.assert_allclose(out["log_predictive_density"].values, lpd, rtol=1e-10)
+    assert np.all((out["responsibility"] >= 0) & (out["responsibility"] <= 1))
+    assert out["gate"].dims == ("obs",)
+
+
+def test_labels_outside_the_fitted_classes_are_refused(labelled_fit):
+    dt, _, (x, p0, y) = labelled_fit
+    with pytest.raises(BayescmoeError) as err:
+        predict(dt, x, h0=p0, y_new=np.where(y == "emu", "fox", y), method="map")
+    assert err.value.field == "y"
+
+
+def test_string_labels_need_as_many_classes_or_their_names():
+    spec = classifier(3)
+    x, y = np.zeros((4, 2)), np.array(["a", "b", "a", "b"])
+    with pytest.raises(BayescmoeError) as err:
+        quiet_fit(spec, x, y, methods=["mle"])
+    assert err.value.field == "y"
+    with pytest.raises(BayescmoeError) as err:
+        quiet_fit(spec, x, y, class_labels=["a", "b"], methods=["mle"])
+    assert err.value.field == "class_labels"
+
+
+def test_the_collapse_report_finds_the_needed_adapter(labelled_fit):
+    report = collapse_report(labelled_fit[0])
+    checks = {c.name: c.value for c in report.checks}
+    assert report.verdict not in ("prompt not needed", "prompt vanishing", "prompt merging")
+    assert checks["evidence"] > 1 and checks["merge_probe"] > 0.9  # the data tell the adapter from p0
+
+
+def test_the_adapter_closest_to_the_frozen_classifier():
+    x = np.random.default_rng(seed(9)).normal(size=(200, 2))
+    spec = classifier(3)
+    closest = frozen_projection(spec, x)
+    assert set(closest) == {"a", "b"}
+    np.testing.assert_array_equal(closest["a"], spec.frozen.params()["a"])
+    # a given classifier whose log-odds are linear in x: the least-squares adapter is that linear map
+    given = classifier(3, given="logits")
+    logits = x @ np.array(WEIGHTS[3]).T + np.array(BIASES[3])
+    fitted = frozen_projection(given, model_inputs(given, x, logits))
+    np.testing.assert_allclose(fitted["a"], spec.frozen.params()["a"], atol=1e-8)
+    np.testing.assert_allclose(fitted["b"], spec.frozen.params()["b"], atol=1e-8)
+
+
+def test_em_refuses_a_categorical_adapter():
+    with pytest.raises(BayescmoeError) as err:
+        check_em(classifier(2))
+    assert err.value.field == "prompt.family"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k", range(3))
+def test_nuts_recovers_the_truth_within_its_intervals(k):
+    spec = classifier(3, "sigmoid")
+    truth = truth_of(spec, scale=1.5)
+    x, y = simulate(key(20 + k), spec, truth, 1500)
+    dt = quiet_fit(spec, np.asarray(x), np.asarray(y), key=seed(30 + k), num_warmup=300, num_samples=300, num_chains=2)
+    post = dt["posterior"]
+    inside = []
+    for name in spec.param_names:
+        lower, upper = (post[name].quantile(q, dim=("chain", "draw")).values for q in (0.005, 0.995))
+        inside.extend(np.ravel((lower <= truth[name]) & (truth[name] <= upper)))
+    assert np.mean(inside) >= 0.8, inside
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_map_lies_within_three_standard_errors_of_the_truth(classes):
+    spec = classifier(classes, "constant")
+    truth = truth_of(spec, scale=1.5)
+    x, y = simulate(key(40 + classes), spec, truth, 4000)
+    est = fit_map(spec, x, y, key=seed(41), init=truth)
+    assert est.converged and est.information_pd
+    for name in spec.param_names:
+        z = (est.params[name] - truth[name]) / est.se[name]
+        assert np.all(np.abs(z) < 4), (name, z)

@@ -621,6 +621,33 @@ def check_classes_data(spec: ModelSpec, inputs: np.ndarray, y: np.ndarray) -> No
     )
 
 
+def encode_classes(
+    spec: ModelSpec, y: Any, labels: Sequence[str] | None = None
+) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """(codes, labels) of a categorical target: y of class codes 0..C-1 passes through (with ``labels``, their names,
+    if given); y of labels (strings) becomes codes, labels ``labels`` or else its C distinct values, sorted."""
+    values = np.asarray(y)
+    if labels is not None:
+        labels = tuple(str(v) for v in labels)
+        require(len(labels) == spec.classes, "class_labels", f"needs C = {spec.classes} labels, got {list(labels)}")
+        require(len(set(labels)) == len(labels), "class_labels", f"labels must differ, got {list(labels)}")
+    if values.dtype.kind not in "OUS":
+        return values, labels
+    strings = values.astype(str)
+    if labels is None:
+        found = sorted(set(strings.tolist()))
+        require(
+            len(found) == spec.classes,
+            "y",
+            f"holds {len(found)} distinct labels {found[:10]} for C = {spec.classes} classes: give class_labels",
+        )
+        labels = tuple(found)
+    unknown = sorted(set(strings.tolist()) - set(labels))
+    require(not unknown, "y", f"holds label(s) {unknown[:10]} outside the classes {list(labels)}")
+    code = {label: c for c, label in enumerate(labels)}
+    return np.array([code[v] for v in strings.tolist()], dtype=float), labels
+
+
 def check_data(spec: ModelSpec, inputs: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate data: ``inputs`` of shape (n, spec.width) (:func:`model_inputs`), y of shape (n,), all finite;
     for a categorical model also :func:`check_classes_data`.
