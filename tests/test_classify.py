@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, special
 
+from bayescmoe.cli import main
 from bayescmoe.diagnostics.collapse import collapse_report
 from bayescmoe.diagnostics.signals import frozen_projection
 from bayescmoe.errors import BayescmoeError
@@ -20,6 +21,7 @@ from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.likelihood import class_log_probs, log_likelihood
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, check_params, model_inputs
+from bayescmoe.results.data import read_data
 from bayescmoe.results.datatree import class_labels_of, data_of, load, save, spec_of
 from bayescmoe.workflow.predicting import predict
 
@@ -367,3 +369,85 @@ def test_map_lies_within_three_standard_errors_of_the_truth(classes):
     for name in spec.param_names:
         z = (est.params[name] - truth[name]) / est.se[name]
         assert np.all(np.abs(z) < 4), (name, z)
+
+
+SPEC_TOML = """name = "classes"
+[spec]
+gate = "sigmoid"
+[spec.frozen]
+family = "categorical"
+mean = "given"
+dim = 2
+classes = 3
+[spec.prompt]
+family = "categorical"
+classes = 3
+"""
+
+
+def write_csv(path, x, p0, y, names=("p_setosa", "p_versicolor", "p_virginica")) -> None:
+    rows = ["petal,sepal," + ",".join(names) + ",species"]
+    rows += [",".join([*(f"{v:.6f}" for v in (*x[i], *p0[i])), str(y[i])]) for i in range(len(y))]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def labelled_data(n: int, k: int):
+    spec = classifier(3, "sigmoid", given="probabilities")
+    p0 = np.random.default_rng(seed(k)).dirichlet(2 * np.ones(3), n)
+    x, y = simulate(key(k), spec, truth_of(spec), n, h0=p0)
+    return spec, np.asarray(x)[:, :2], p0, np.array(["setosa", "versicolor", "virginica"])[np.asarray(y).astype(int)]
+
+
+def test_a_csv_keeps_the_labels_and_reads_the_frozen_probabilities_by_list_or_prefix(tmp_path):
+    spec, x, p0, y = labelled_data(50, 10)
+    write_csv(tmp_path / "a.csv", x, p0, y)
+    columns = {"features": ["petal", "sepal"], "target": "species"}
+    inputs, labels = read_data(tmp_path / "a.csv", spec, h0="p_setosa,p_versicolor,p_virginica", **columns)
+    assert labels.dtype.kind == "U" and list(labels) == list(y)
+    np.testing.assert_allclose(inputs.values[:, 2:], p0, atol=1e-6)
+    assert list(inputs["column"].values) == ["petal", "sepal", "h0_0", "h0_1", "h0_2"]
+    write_csv(tmp_path / "b.csv", x, p0, y, names=("p_0", "p_1", "p_2"))
+    again, _ = read_data(tmp_path / "b.csv", spec, h0="p", **columns)
+    np.testing.assert_array_equal(again.values, inputs.values)
+    np.savez(tmp_path / "c.npz", x=x, y=np.searchsorted(["setosa", "versicolor", "virginica"], y), h0=p0)
+    arrays, codes = read_data(tmp_path / "c.npz", spec)
+    np.testing.assert_array_equal(arrays.values[:, 2:], p0)
+    assert set(codes) <= {0.0, 1.0, 2.0}
+
+
+def test_a_csv_whose_frozen_probabilities_do_not_sum_to_one_is_refused(tmp_path):
+    spec, x, p0, y = labelled_data(20, 11)
+    write_csv(tmp_path / "a.csv", x, p0 * 1.1, y, names=("h0_0", "h0_1", "h0_2"))
+    with pytest.raises(BayescmoeError) as err:
+        read_data(tmp_path / "a.csv", spec, features=["petal", "sepal"], target="species")
+    assert err.value.field == "h0"
+    (tmp_path / "spec.toml").write_text(SPEC_TOML)
+    argv = ["fit", "--config", str(tmp_path / "spec.toml"), "--data", str(tmp_path / "a.csv"), "--target", "species"]
+    assert main([*argv, "--features", "petal,sepal", "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out" / "classes.nc").exists()
+
+
+@pytest.mark.slow
+def test_the_command_fits_labelled_classes_and_predicts_their_probabilities(tmp_path, capsys):
+    _, x, p0, y = labelled_data(400, 12)
+    write_csv(tmp_path / "train.csv", x[:350], p0[:350], y[:350])
+    write_csv(tmp_path / "new.csv", x[350:], p0[350:], y[350:])
+    (tmp_path / "spec.toml").write_text(SPEC_TOML)
+    columns = ["--features", "petal,sepal", "--target", "species", "--h0", "p_setosa,p_versicolor,p_virginica"]
+    run = ["--num-warmup", "100", "--num-samples", "100", "--num-chains", "2", "--no-plots", "--seed", str(seed(13))]
+    out = tmp_path / "out"
+    argv = ["fit", "--config", str(tmp_path / "spec.toml"), "--data", str(tmp_path / "train.csv"), *columns, *run]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "a[virginica, sepal]" in capsys.readouterr().out
+    dt = load(out / "classes.nc")
+    assert class_labels_of(dt) == ("setosa", "versicolor", "virginica")
+    pred = tmp_path / "pred.csv"
+    assert (
+        main(["predict", str(out / "classes.nc"), "--data", str(tmp_path / "new.csv"), *columns, "--out", str(pred)])
+        == 0
+    )
+    header = pred.read_text().splitlines()[0].split(",")
+    assert {"probability_setosa", "probability_upper_virginica", "h0_versicolor", "gate"} <= set(header)
+    table = np.genfromtxt(pred, delimiter=",", names=True)
+    total = sum(table[f"probability_{c}"] for c in ("setosa", "versicolor", "virginica"))
+    np.testing.assert_allclose(total, 1.0, atol=1e-12)

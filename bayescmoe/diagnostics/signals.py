@@ -89,7 +89,7 @@ from bayescmoe.model.likelihood import (
 from bayescmoe.model.params import by_label, name_of, prior_distributions, unconstrain
 from bayescmoe.model.priors import ORDERED, Prior
 from bayescmoe.model.spec import ModelSpec
-from bayescmoe.results.datatree import data_of, features_of, spec_of
+from bayescmoe.results.datatree import classes_of, data_of, features_of, spec_of
 
 #: gate parameters; all others belong to the prompt
 GATE_PARAMS = ("lam", "beta", "tau")
@@ -396,7 +396,7 @@ def merge_probe(spec: ModelSpec, inputs: np.ndarray, y: np.ndarray, prompt: Mapp
 def per_label(dt: xr.DataTree, names: tuple[str, ...], stat, **kwargs) -> dict[str, float]:
     """An ArviZ statistic of the posterior (``az.rhat``, ``az.ess``), one float per scalar label."""
     result = stat(dt, var_names=list(names), **kwargs).ds
-    labelled = by_label({k: result[k].values for k in names}, features=features_of(dt))
+    labelled = by_label({k: result[k].values for k in names}, features=features_of(dt), classes=classes_of(dt))
     return {label: float(v) for label, v in labelled.items()}
 
 
@@ -490,17 +490,19 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None, prompt: int | None = 
     require(eps is None or 0.0 < eps < 1.0, "eps", f"the gate's 'near 0' level must lie in (0, 1), got {eps}")
     eps = gate_eps(spec, x.shape[0]) if eps is None else eps
     features = features_of(dt)
-    natural = by_label(post, lead=2, features=features)
-    free = by_label(unconstrain(spec, post), lead=2, features=features)
+    classes = classes_of(dt)
+    natural = by_label(post, lead=2, features=features, classes=classes)
+    free = by_label(unconstrain(spec, post), lead=2, features=features, classes=classes)
     rhat = per_label(dt, names, az.rhat)
     ess_bulk = per_label(dt, names, az.ess, method="bulk")
     ess_tail = per_label(dt, names, az.ess, method="tail")
     priors = {name: prior_variance(spec, name) for name in names}
-    prior_var = by_label({name: var for name, (var, _) in priors.items()}, features=features)
-    map_ = by_label({k: dt["map"][k].values for k in names}, features=features) if "map" in dt.children else {}
+    prior_var = by_label({name: var for name, (var, _) in priors.items()}, features=features, classes=classes)
+    map_ = {k: dt["map"][k].values for k in names} if "map" in dt.children else {}
+    map_ = by_label(map_, features=features, classes=classes)
     inputs, y = data_of(dt)
     closest = frozen_projection(spec, inputs)
-    frozen = by_label(closest, features=features)
+    frozen = by_label(closest, features=features, classes=classes)
     wbar = gate_draws(whole, prompt)
     log_gate = np.log(np.maximum(wbar, np.finfo(float).tiny))
     parameters = []

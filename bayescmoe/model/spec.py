@@ -621,11 +621,20 @@ def check_classes_data(spec: ModelSpec, inputs: np.ndarray, y: np.ndarray) -> No
     )
 
 
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def encode_classes(
     spec: ModelSpec, y: Any, labels: Sequence[str] | None = None
 ) -> tuple[np.ndarray, tuple[str, ...] | None]:
     """(codes, labels) of a categorical target: y of class codes 0..C-1 passes through (with ``labels``, their names,
-    if given); y of labels (strings) becomes codes, labels ``labels`` or else its C distinct values, sorted."""
+    if given); y of labels (strings) becomes codes, labels ``labels`` or else its C distinct values, sorted (as
+    numbers when they all are: "2" before "10")."""
     values = np.asarray(y)
     if labels is not None:
         labels = tuple(str(v) for v in labels)
@@ -635,7 +644,8 @@ def encode_classes(
         return values, labels
     strings = values.astype(str)
     if labels is None:
-        found = sorted(set(strings.tolist()))
+        found = set(strings.tolist())
+        found = sorted(found, key=float) if all(map(_numeric, found)) else sorted(found)
         require(
             len(found) == spec.classes,
             "y",

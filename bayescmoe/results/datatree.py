@@ -249,6 +249,12 @@ def class_labels_of(dt: xr.DataTree) -> tuple[str, ...] | None:
     return None if labels is None else tuple(json.loads(labels))
 
 
+def classes_of(dt: xr.DataTree) -> np.ndarray | None:
+    """The class coordinate of a categorical result's adapter parameters (the classes but the reference: labels,
+    or codes 1..C-1), as ``az.summary`` labels them; None for a real y."""
+    return dt["posterior"]["class"].values if "posterior" in dt.children and "class" in dt["posterior"].coords else None
+
+
 def features_of(dt: xr.DataTree) -> tuple[str, ...] | None:
     """The feature names a result was fitted with, or None (integer coordinates)."""
     labels = dt["constant_data"]["feature"].values

@@ -50,7 +50,15 @@ from bayescmoe.model.likelihood import (
     prompt_mean,
     responsibilities,
 )
-from bayescmoe.model.spec import ModelSpec, check_data, encode_classes, feature_names, input_columns, model_inputs
+from bayescmoe.model.spec import (
+    ModelSpec,
+    check_data,
+    encode_classes,
+    feature_names,
+    given_columns,
+    input_columns,
+    model_inputs,
+)
 from bayescmoe.results.datatree import class_labels_of, features_of, observed, params_of, spec_of
 from bayescmoe.workflow.fitting import unpack
 
@@ -147,10 +155,12 @@ def predict(
         given = [str(c) for c in (x_new.columns if hasattr(x_new, "columns") else x_new[x_new.dims[1]].values)]
         missing = [n for n in names if n not in given]
         require(not missing, "x", f"has no column(s) {missing} of the fitted features {list(names)}")
-        x_new = np.column_stack([np.asarray(x_new)[:, given.index(n)] for n in names])
+        carried = [c for c in given_columns(spec) if c in given]  # the frozen expert's columns, when x_new has them
+        x_new = np.column_stack([np.asarray(x_new)[:, given.index(n)] for n in (*names, *carried)])
     inputs = model_inputs(spec, x_new, h0, nu0)
     if spec.categorical and y_new is not None:
-        y_new = encode_classes(spec, y_new, class_labels_of(result))[0]
+        labels = class_labels_of(result) or tuple(str(c) for c in range(spec.classes))
+        y_new = encode_classes(spec, y_new, labels)[0]
     inputs, y = check_data(spec, inputs, np.zeros(len(inputs)) if y_new is None else y_new)
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
     flat = {k: jnp.asarray(v.reshape(-1, *v.shape[2:])) for k, v in draws.items()}  # (S, ...), S = 1 for a point
