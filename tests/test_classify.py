@@ -19,10 +19,12 @@ from bayescmoe.errors import BayescmoeError
 from bayescmoe.inference.em import check_em
 from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.likelihood import class_log_probs, log_likelihood
+from bayescmoe.model.params import by_label
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, check_params, model_inputs
 from bayescmoe.results.data import read_data
 from bayescmoe.results.datatree import class_labels_of, data_of, load, save, spec_of
+from bayescmoe.results.tables import fit_table
 from bayescmoe.workflow.predicting import predict
 
 WEIGHTS = {
@@ -134,7 +136,7 @@ def test_simulated_class_frequencies_follow_the_mixture():
 
 def test_spec_shapes_round_trip_and_structure():
     spec = classifier(3)
-    assert spec.param_names == ("lam", "a", "b") and spec.shape("a") == (2, 2) and spec.shape("b") == (2,)
+    assert spec.param_names == ("a", "b", "lam") and spec.shape("a") == (2, 2) and spec.shape("b") == (2,)
     assert ModelSpec.from_config(spec.to_config()) == spec
     assert not spec.distinguishable and spec.mergeable() == (True,)
     assert classifier(3, mean="tanh").distinguishable and classifier(3, given="probabilities").distinguishable
@@ -357,6 +359,12 @@ def test_nuts_recovers_the_truth_within_its_intervals(k):
         lower, upper = (post[name].quantile(q, dim=("chain", "draw")).values for q in (0.005, 0.995))
         inside.extend(np.ravel((lower <= truth[name]) & (truth[name] <= upper)))
     assert np.mean(inside) >= 0.8, inside
+    # the table and az.summary label every scalar of a (class, feature) as the posterior holds it
+    means = {k: post[k].mean(("chain", "draw")).values for k in spec.param_names}
+    labelled = by_label(means, classes=post["class"].values)
+    table = fit_table(dt)
+    for label, value in labelled.items():
+        assert table.loc[label, "post_mean"] == pytest.approx(value, rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize("classes", [2, 3])

@@ -344,10 +344,14 @@ class ModelSpec:
 
     @property
     def param_names(self) -> tuple[str, ...]:
-        """Trainable parameters: gate (lam, or beta and tau), then prompt (a, [b], nu; a categorical one has no nu)."""
+        """Trainable parameters: gate (lam, or beta and tau), then prompt (a, [b], nu).
+
+        A categorical adapter's (a, [b]) come first, and it has no nu: a group of ArviZ whose first variable has
+        ``feature`` but not ``class`` (beta) labels a's scalars in ``az.summary`` as if transposed (its stacking
+        follows the group's order of dimensions, its labels each variable's)."""
         gate = ("lam",) if self.gate == "constant" else ("beta", "tau")
         prompt = ("a", "b") if self.prompts[0].bias else ("a",)
-        return gate + prompt + (() if self.categorical else ("nu",))
+        return prompt + gate if self.categorical else gate + prompt + ("nu",)
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of parameter ``name``: (d,) for the vectors a and beta, () otherwise; K >= 2 prompts add a
