@@ -4,27 +4,33 @@ checked against an independent NumPy/SciPy likelihood and MLE."""
 from __future__ import annotations
 
 import arviz as az
+import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from helpers import key, quiet_fit, ref_activation, seed
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jax.flatten_util import ravel_pytree
 from scipy import optimize, special
 
 from bayescmoe.cli import main
 from bayescmoe.diagnostics.collapse import collapse_report
+from bayescmoe.diagnostics.fisher import fisher_information
 from bayescmoe.diagnostics.signals import frozen_projection
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.inference.em import check_em
 from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.likelihood import class_log_probs, log_likelihood
-from bayescmoe.model.params import by_label
+from bayescmoe.model.params import by_label, flat_labels
+from bayescmoe.model.settings import get_setting
 from bayescmoe.model.simulate import simulate
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, check_params, model_inputs
 from bayescmoe.results.data import read_data
 from bayescmoe.results.datatree import class_labels_of, data_of, load, save, spec_of
 from bayescmoe.results.tables import fit_table
+from bayescmoe.studies.losses import error_groups
 from bayescmoe.workflow.predicting import predict
 
 WEIGHTS = {
@@ -248,6 +254,7 @@ def labelled_fit():
 
 
 @pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")
+@pytest.mark.filterwarnings("ignore:Found chain dimension to be longer")  # ArviZ's rootogram, internally
 def test_a_result_holds_discrete_y_classes_and_the_frozen_probabilities(labelled_fit, tmp_path):
     dt, spec, _ = labelled_fit
     assert class_labels_of(dt) == tuple(LABELS)
@@ -259,6 +266,8 @@ def test_a_result_holds_discrete_y_classes_and_the_frozen_probabilities(labelled
     assert "a[dog, 0]" in az.summary(dt).index
     elpd = az.loo(dt)
     assert np.isfinite(elpd.elpd) and elpd.n_data_points == 300
+    az.plot_ppc_rootogram(dt)  # ArviZ's posterior predictive check of discrete data
+    plt.close("all")
     back = load(save(dt, tmp_path / "c.nc"))
     assert spec_of(back) == spec and class_labels_of(back) == tuple(LABELS)
     inputs, y = data_of(back)
@@ -459,3 +468,28 @@ def test_the_command_fits_labelled_classes_and_predicts_their_probabilities(tmp_
     table = np.genfromtxt(pred, delimiter=",", names=True)
     total = sum(table[f"probability_{c}"] for c in ("setosa", "versicolor", "virginica"))
     np.testing.assert_allclose(total, 1.0, atol=1e-12)
+
+
+def test_the_score_has_mean_zero_at_the_truth_so_simulation_and_likelihood_agree():
+    setting = get_setting("classify-heterogeneous")
+    spec, truth = setting.spec, setting.truth.at(setting.spec, 1000)
+    x, y = simulate(key(14), spec, truth, 20_000)
+    flat, unravel = ravel_pytree({k: jnp.asarray(v) for k, v in truth.items()})
+    scores = jax.vmap(
+        jax.grad(lambda v, xi, yi: log_likelihood(spec, unravel(v), xi[None], yi[None])[0]), in_axes=(None, 0, 0)
+    )(flat, x, y)
+    z = np.asarray(scores.mean(axis=0) / (scores.std(axis=0) / np.sqrt(len(y))))
+    assert np.all(np.abs(z) < 4.5), z
+    info = fisher_information(spec, truth, key(15), 5000)
+    assert info.labels == flat_labels(spec) and np.all(info.eigenvalues > 0)
+
+
+def test_studies_built_on_nu_refuse_a_categorical_adapter():
+    with pytest.raises(BayescmoeError) as err:
+        error_groups(classifier(3))
+    assert err.value.field == "setting"
+    spec = classifier(2)
+    x, y = simulate(key(16), spec, truth_of(spec), 100)
+    with pytest.raises(BayescmoeError) as err:
+        fit_mle(spec, x, y, nu_floor=0.1)
+    assert err.value.field == "nu_floor"
