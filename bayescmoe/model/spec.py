@@ -601,28 +601,25 @@ def input_columns(spec: ModelSpec) -> tuple[str, ...]:
 
 def check_classes_data(spec: ModelSpec, inputs: np.ndarray, y: np.ndarray) -> None:
     """A categorical model's data: y holds class codes 0..C-1, and given class probabilities are >= 0 and sum to 1
-    (within :data:`PROBABILITY_TOL`) per row."""
+    (within :data:`PROBABILITY_TOL`) per row. Errors name the first bad row, counting from 0."""
     classes = spec.classes
     bad = np.flatnonzero((y != np.round(y)) | (y < 0) | (y > classes - 1))
-    require(
-        not bad.size,
-        "y",
-        f"must hold class codes 0..{classes - 1}; row {bad[0] if bad.size else 0} holds "
-        f"{y[bad[0]] if bad.size else 0:g}",
-    )
+    if bad.size:
+        raise BayescmoeError("y", f"must hold class codes 0..{classes - 1}; row {bad[0]} (from 0) holds {y[bad[0]]:g}")
     f = spec.frozen
     if f.mean != GIVEN or f.logits:
         return
     p0 = inputs[:, spec.dim : spec.dim + classes]
     negative = np.flatnonzero(np.any(p0 < 0, axis=1))
-    require(not negative.size, "h0", f"class probabilities must be >= 0; row {negative[0] if negative.size else 0}")
+    if negative.size:
+        raise BayescmoeError("h0", f"class probabilities must be >= 0; row {negative[0]} (from 0) has a negative one")
     off = np.flatnonzero(np.abs(p0.sum(axis=1) - 1.0) > PROBABILITY_TOL)
-    require(
-        not off.size,
-        "h0",
-        f"class probabilities must sum to 1 per row (within {PROBABILITY_TOL:g}); row {off[0] if off.size else 0} "
-        f"sums to {p0[off[0]].sum() if off.size else 1:.6g} (logits? set frozen.logits = true)",
-    )
+    if off.size:
+        raise BayescmoeError(
+            "h0",
+            f"class probabilities must sum to 1 per row (within {PROBABILITY_TOL:g}); row {off[0]} (from 0) sums to "
+            f"{p0[off[0]].sum():.6g} (logits? set frozen.logits = true)",
+        )
 
 
 def _numeric(text: str) -> bool:
