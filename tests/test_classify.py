@@ -493,3 +493,17 @@ def test_studies_built_on_nu_refuse_a_categorical_adapter():
     with pytest.raises(BayescmoeError) as err:
         fit_mle(spec, x, y, nu_floor=0.1)
     assert err.value.field == "nu_floor"
+
+
+def test_a_plug_in_prediction_of_a_parametric_classifier_is_the_mixture_at_the_mle():
+    spec = classifier(2, "sigmoid")
+    x, y = simulate(key(17), spec, truth_of(spec), 400)
+    dt = quiet_fit(spec, np.asarray(x), np.asarray(y), methods=["mle"], key=seed(18))
+    assert class_labels_of(dt) is None and list(dt["mle"]["class"].values) == [1]
+    new = np.random.default_rng(seed(19)).normal(size=(30, 2))
+    out = predict(dt, new, method="mle", num_samples=50, key=seed(20))
+    mle = {k: dt["mle"][k].values for k in spec.param_names}
+    np.testing.assert_allclose(out["probability"].values, np.exp(ref_class_log_probs(spec, mle, new)), rtol=1e-10)
+    np.testing.assert_array_equal(out["probability_lower"].values, out["probability"].values)  # one point
+    np.testing.assert_allclose(out["h0"].values, np.exp(ref_frozen_log_probs(spec, new)), rtol=1e-12)
+    assert list(out["class"].values) == [0, 1] and out["y"].shape == (1, 50, 30) and out["y"].dtype.kind == "i"
