@@ -3,6 +3,8 @@ checked against an independent NumPy/SciPy likelihood and MLE."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import arviz as az
 import jax
 import jax.numpy as jnp
@@ -69,16 +71,23 @@ def ref_frozen_log_probs(spec: ModelSpec, inputs: np.ndarray) -> np.ndarray:
 
 
 def ref_class_log_probs(spec: ModelSpec, params: dict, inputs: np.ndarray) -> np.ndarray:
-    """log p(y = c | x) (n, C) of the contaminated classifier, written from the maths."""
-    x = inputs[:, : spec.dim]
-    eta = ref_activation(spec.prompt.mean, x @ np.asarray(params["a"]).T + np.asarray(params.get("b", 0.0)))
-    adapter = special.log_softmax(np.column_stack([np.zeros(len(x)), eta]), axis=1)
+    """log p(y = c | x) (n, C) of the contaminated classifier (K >= 1 adapters), written from the maths."""
+    x, k = inputs[:, : spec.dim], spec.num_prompts
+    a = np.asarray(params["a"]).reshape(k, spec.classes - 1, spec.dim)
+    b = np.asarray(params.get("b", np.zeros((k, spec.classes - 1)))).reshape(k, spec.classes - 1)
+    adapters = []
+    for j, p in enumerate(spec.prompts):
+        eta = ref_activation(p.mean, x @ a[j].T + b[j])
+        adapters.append(special.log_softmax(np.column_stack([np.zeros(len(x)), eta]), axis=1))
     if spec.gate == "constant":
-        log_w, log_w0 = np.log(params["lam"]), np.log1p(-params["lam"])
-    else:
-        z = x @ params["beta"] + params["tau"]
-        log_w, log_w0 = -np.logaddexp(0, -z)[:, None], -np.logaddexp(0, z)[:, None]
-    return special.logsumexp(np.stack([log_w0 + ref_frozen_log_probs(spec, inputs), log_w + adapter]), axis=0)
+        lam = np.atleast_1d(params["lam"])
+        log_w, log_w0 = np.log(lam)[:, None, None], np.log1p(-lam.sum())
+    else:  # the softmax over (0, beta_k.x + tau_k): for one adapter, the sigmoid
+        z = x @ np.asarray(params["beta"]).reshape(k, spec.dim).T + np.asarray(params["tau"]).reshape(k)
+        norm = special.logsumexp(np.column_stack([np.zeros(len(x)), z]), axis=1)
+        log_w, log_w0 = (z - norm[:, None]).T[:, :, None], -norm[:, None]
+    terms = [log_w0 + ref_frozen_log_probs(spec, inputs), *(log_w + np.stack(adapters))]
+    return special.logsumexp(np.stack(terms), axis=0)
 
 
 def ref_log_likelihood(spec: ModelSpec, params: dict, inputs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -203,8 +212,9 @@ def test_bad_data_are_refused_naming_the_field(y, h0, field):
 
 
 def scipy_mle(spec: ModelSpec, inputs: np.ndarray, y: np.ndarray, start: dict) -> tuple[float, dict]:
-    """The MLE by SciPy's L-BFGS-B on the NumPy log-likelihood (lam on its logit scale), from ``start``."""
-    names = [n for n in spec.param_names]
+    """The MLE by SciPy's L-BFGS-B on the NumPy log-likelihood from ``start``: lam by the logits of
+    (w0, lam_1, ..., lam_K) with w0's fixed at 0."""
+    names = list(spec.param_names)
     shapes = [np.shape(start[n]) for n in names]
     sizes = [int(np.prod(s)) for s in shapes]
 
@@ -214,10 +224,15 @@ def scipy_mle(spec: ModelSpec, inputs: np.ndarray, y: np.ndarray, start: dict) -
             out[n] = v[i : i + k].reshape(s)
             i += k
         if "lam" in out:
-            out["lam"] = special.expit(out["lam"])
+            logits = np.atleast_1d(out["lam"])
+            out["lam"] = special.softmax(np.concatenate([[0.0], logits]))[1:].reshape(shapes[names.index("lam")])
         return out
 
-    v0 = np.concatenate([np.ravel(special.logit(start[n]) if n == "lam" else start[n]) for n in names])
+    def logits_of(lam):
+        lam = np.atleast_1d(lam)
+        return np.log(lam) - np.log1p(-lam.sum())
+
+    v0 = np.concatenate([np.ravel(logits_of(start[n]) if n == "lam" else start[n]) for n in names])
     res = optimize.minimize(lambda v: -ref_log_likelihood(spec, unpack(v), inputs, y).sum(), v0, method="L-BFGS-B")
     return -res.fun, unpack(res.x)
 
@@ -507,3 +522,65 @@ def test_a_plug_in_prediction_of_a_parametric_classifier_is_the_mixture_at_the_m
     np.testing.assert_array_equal(out["probability_lower"].values, out["probability"].values)  # one point
     np.testing.assert_allclose(out["h0"].values, np.exp(ref_frozen_log_probs(spec, new)), rtol=1e-12)
     assert list(out["class"].values) == [0, 1] and out["y"].shape == (1, 50, 30) and out["y"].dtype.kind == "i"
+
+
+def two_adapters(gate: str) -> tuple[ModelSpec, dict]:
+    """K = 2 adapters (linear and tanh, C = 3) beside the parametric p0, and a truth."""
+    prompts = [
+        PromptExpert("linear", family="categorical", classes=3),
+        PromptExpert("tanh", family="categorical", classes=3),
+    ]
+    spec = ModelSpec(classifier(3).frozen, prompts, gate=gate)
+    weights = (
+        {"lam": np.array([0.3, 0.25])} if gate == "constant" else {"beta": np.eye(2), "tau": np.array([-0.5, 0.5])}
+    )
+    a = np.array([[[-1.0, 2.0], [2.0, 0.5]], [[1.0, -2.0], [0.0, 2.0]]])
+    return spec, {**weights, "a": a, "b": np.array([[0.5, -1.0], [0.0, 1.0]])}
+
+
+@pytest.mark.parametrize("gate", ["constant", "sigmoid"])
+def test_two_adapters_match_scipy_sum_to_one_and_simulate_their_mixture(gate):
+    spec, truth = two_adapters(gate)
+    assert spec.param_names[:2] == ("a", "b") and spec.shape("a") == (2, 2, 2) and spec.shape("b") == (2, 2)
+    x, y = simulate(key(21), spec, truth, 30_000)
+    inputs, y = np.asarray(x), np.asarray(y)
+    got = np.asarray(log_likelihood(spec, truth, jnp.asarray(inputs[:50]), jnp.asarray(y[:50])))
+    np.testing.assert_allclose(got, ref_log_likelihood(spec, truth, inputs[:50], y[:50]), rtol=1e-12)
+    probs = np.exp(ref_class_log_probs(spec, truth, inputs))
+    np.testing.assert_allclose(np.exp(np.asarray(class_log_probs(spec, truth, x))), probs, rtol=1e-12)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
+    counts, expected = np.bincount(y.astype(int), minlength=3), probs.sum(axis=0)
+    assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected))
+
+
+def test_the_mle_of_two_adapters_matches_scipy_and_lies_above_the_truth():
+    spec, truth = two_adapters("constant")
+    x, y = simulate(key(22), spec, truth, 2000)
+    inputs, y = np.asarray(x), np.asarray(y)
+    est = fit_mle(spec, inputs, y, key=seed(23), init=truth)
+    theirs, _ = scipy_mle(spec, inputs, y, truth)
+    assert est.converged and est.log_likelihood >= ref_log_likelihood(spec, truth, inputs, y).sum() - 1e-9
+    assert est.log_likelihood == pytest.approx(theirs, abs=1e-3) or est.log_likelihood > theirs
+    assert est.log_likelihood == pytest.approx(ref_log_likelihood(spec, est.params, inputs, y).sum(), rel=1e-12)
+
+
+def test_two_adapters_fit_and_predict_with_labels_by_prompt_and_class():
+    spec, truth = two_adapters("constant")
+    x, y = simulate(key(24), spec, truth, 600)
+    labels = np.array(["ant", "bee", "cat"])[np.asarray(y).astype(int)]
+    dt = quiet_fit(spec, np.asarray(x), labels, methods=["map"], key=seed(25))
+    assert dt["map"]["a"].dims == ("prompt", "class", "feature") and list(dt["map"]["class"].values) == ["bee", "cat"]
+    assert "a[1, cat, 0]" in fit_table(dt).index
+    new = np.random.default_rng(seed(26)).normal(size=(20, 2))
+    out = predict(dt, new, method="map", num_samples=20, key=seed(27))
+    point = {k: dt["map"][k].values for k in spec.param_names}
+    np.testing.assert_allclose(out["probability"].values, np.exp(ref_class_log_probs(spec, point, new)), rtol=1e-10)
+    assert out["gate"].dims == ("obs", "prompt")
+
+
+def test_two_adapters_are_ordered_by_tau_only():
+    spec, _ = two_adapters("sigmoid")
+    assert replace(spec, order="tau").order == "tau"
+    with pytest.raises(BayescmoeError) as err:
+        replace(spec, order="b")
+    assert err.value.field == "order"

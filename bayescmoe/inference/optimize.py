@@ -257,7 +257,7 @@ TIE_SPREAD = 1e-3
 
 
 def spread_starts(spec: ModelSpec, inputs: Array, y: Array) -> list[Params]:
-    """Data-driven starts (unconstrained) for K >= 2 prompts; none for one.
+    """Data-driven starts (unconstrained) for K >= 2 prompts; none for one, nor for categorical adapters.
 
     The points f0 explains worst, more than :data:`OUTLIER_SD` sd from h0(x), weigh 1, the others
     :data:`INLIER_WEIGHT` (so that every band has a fit, even without outliers); the points sorted by their
@@ -265,7 +265,9 @@ def spread_starts(spec: ModelSpec, inputs: Array, y: Array) -> list[Params]:
     M-step (:func:`~bayescmoe.inference.em.expert_m_step`) on band k: the bands in increasing order, and in
     decreasing order too when the prompts differ; the gate at equal weights; relabelled to keep ``spec.order``.
     """
-    return [] if spec.num_prompts == 1 else [unconstrain(spec, p) for p in _spread_params(spec, inputs, y)]
+    if spec.num_prompts == 1 or spec.categorical:  # residuals y - h0(x) mean nothing for a class
+        return []
+    return [unconstrain(spec, p) for p in _spread_params(spec, inputs, y)]
 
 
 @partial(jax.jit, static_argnames="spec")

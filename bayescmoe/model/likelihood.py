@@ -129,10 +129,16 @@ def frozen_log_density(spec: ModelSpec, inputs: Array, y: Array) -> Array:
 
 def prompt_mean(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
     """h(x) = act(a.x [+ b]) of the prompt expert, shape (n,); (n, K) for K >= 2 prompts; a categorical
-    adapter's logits eta_c = act(a_c.x [+ b_c]), c = 1..C-1, shape (n, C - 1)."""
+    adapter's logits eta_c = act(a_c.x [+ b_c]), c = 1..C-1, shape (n, C - 1); (n, K, C - 1) for K >= 2."""
     x = features(spec, inputs)
-    if spec.categorical:
+    if spec.categorical and spec.num_prompts == 1:
         return expert_mean(spec.prompt.mean, x, params["a"].T, params.get("b"))
+    if spec.categorical:  # (n, K, C - 1)
+        b = params.get("b")
+        etas = [
+            expert_mean(p.mean, x, params["a"][k].T, None if b is None else b[k]) for k, p in enumerate(spec.prompts)
+        ]
+        return jnp.stack(etas, axis=1)
     if spec.num_prompts == 1:
         return expert_mean(spec.prompt.mean, x, params["a"], params.get("b"))
     b = params.get("b")
@@ -143,8 +149,10 @@ def prompt_mean(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> 
 def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array) -> Array:
     """log g(y | h(x), nu) of the prompt expert of its family (nu its variance), shape (n,); (n, K) for K >= 2."""
     mean = prompt_mean(spec, params, inputs)
-    if spec.categorical:
+    if spec.categorical and spec.num_prompts == 1:
         return categorical_log_prob(adapter_log_probs(mean), y)
+    if spec.categorical:
+        return jnp.stack([categorical_log_prob(adapter_log_probs(mean[:, k]), y) for k in range(spec.num_prompts)], 1)
     if spec.num_prompts == 1:
         return family_logpdf(spec.prompt.family, y, mean, params["nu"], spec.prompt.df)
     densities = [family_logpdf(p.family, y, mean[:, k], params["nu"][k], p.df) for k, p in enumerate(spec.prompts)]
@@ -153,10 +161,14 @@ def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], inputs: Arr
 
 def class_log_probs(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
     """log p(y = c | x) of a categorical model for every class, shape (n, C): the mixture of log p0 and the
-    adapter's log softmax(eta) under the gate's log weights."""
+    adapters' log softmax(eta) under the gate's log weights."""
     log_w, log_w0 = gate_log_weights(spec, params, inputs)
-    adapter = adapter_log_probs(prompt_mean(spec, params, inputs))
-    return log_add_exp(log_w0[:, None] + frozen_log_probs(spec, inputs), log_w[:, None] + adapter)
+    frozen = log_w0[:, None] + frozen_log_probs(spec, inputs)
+    eta = prompt_mean(spec, params, inputs)
+    if spec.num_prompts == 1:
+        return log_add_exp(frozen, log_w[:, None] + adapter_log_probs(eta))
+    adapters = jnp.stack([adapter_log_probs(eta[:, k]) for k in range(spec.num_prompts)], axis=1)  # (n, K, C)
+    return jax.nn.logsumexp(jnp.concatenate([frozen[:, None], log_w[:, :, None] + adapters], axis=1), axis=1)
 
 
 def mean_gap(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:

@@ -110,8 +110,9 @@ def by_label(
             parts = [str(i) for i in index]
             if features is not None and name in FEATURE_PARAMS:
                 parts[-1] = str(features[index[-1]])
-            if classes is not None and name in ("a", "b"):
-                parts[0] = str(classes[index[0]])
+            if classes is not None and name in ("a", "b"):  # the class axis is a's second last, b's last
+                at = -2 if name == "a" else -1
+                parts[at] = str(classes[index[at]])
             out[f"{name}[{', '.join(parts)}]"] = value[(Ellipsis, *index)]
     return out
 

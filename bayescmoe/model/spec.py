@@ -287,7 +287,8 @@ class ModelSpec:
         object.__setattr__(self, "priors", tuple(sorted(resolved.items())))
 
     def _check_classifier(self) -> None:
-        """A categorical expert mixes only with categorical experts of as many classes, one prompt for now."""
+        """A categorical expert mixes only with categorical experts of as many classes; K >= 2 adapters may be
+        ordered by their gate's tau only (their b holds one bias per class)."""
         f = self.frozen
         for k, p in enumerate(self.prompts):
             where = "prompt" if self.num_prompts == 1 else f"prompt[{k}]"
@@ -302,7 +303,11 @@ class ModelSpec:
                 f"{where}.classes",
                 f"is {p.classes} but frozen.classes is {f.classes}: the experts must share the classes",
             )
-        require(self.num_prompts == 1, "prompt", "a categorical model takes one prompt (K = 1)")
+        require(
+            self.order in (None, "tau"),
+            "order",
+            f"K >= 2 categorical adapters can be ordered by the gate's tau only, got {self.order!r}",
+        )
 
     @property
     def categorical(self) -> bool:
@@ -457,24 +462,36 @@ class ModelSpec:
 
     def _classifier_formula(self) -> str:
         """:meth:`formula` of a categorical model."""
-        f, p = self.frozen, self.prompt
+        f = self.frozen
         if f.mean == GIVEN:
             p0 = "softmax(h0(x))" if f.logits else "h0(x)"
         else:
             p0 = "softmax(W x" + (" + c)" if f.bias is not None else ")")
-        eta = "a_c.x" + (" + b_c" if p.bias else "")
-        eta = eta if p.mean == "linear" else f"{p.mean}({eta})"
-        w, one_minus = ("lam", "(1 - lam)") if self.gate == "constant" else ("w(x)", "(1 - w(x))")
-        gate = "" if self.gate == "constant" else ", w(x) = sigmoid(beta.x + tau)"
         priors = ", ".join(
             f"{name} ~ {prior.family}" + (f"({', '.join(f'{a:g}' for a in prior.args)})" if prior.args else "")
             for name, prior in self.priors
         )
-        model = (
-            f"p(y = c | x) = {one_minus} p0(c | x) + {w} softmax(eta(x))_c, c = 0..{self.classes - 1}, "
-            f"p0 = {p0}, eta_0 = 0, eta_c = {eta}{gate}"
-        )
-        return f"{model}\npriors: {priors}"
+        classes = f"c = 0..{self.classes - 1}, p0 = {p0}"
+        if self.num_prompts == 1:
+            p = self.prompt
+            eta = "a_c.x" + (" + b_c" if p.bias else "")
+            eta = eta if p.mean == "linear" else f"{p.mean}({eta})"
+            w, one_minus = ("lam", "(1 - lam)") if self.gate == "constant" else ("w(x)", "(1 - w(x))")
+            gate = "" if self.gate == "constant" else ", w(x) = sigmoid(beta.x + tau)"
+            model = f"p(y = c | x) = {one_minus} p0(c | x) + {w} softmax(eta(x))_c, {classes}, eta_0 = 0, eta_c = {eta}"
+            return f"{model}{gate}\npriors: {priors}"
+        terms, etas = [], []
+        for k, p in enumerate(self.prompts):
+            eta = f"a[{k}]_c.x" + (f" + b[{k}]_c" if p.bias else "")
+            etas.append(f"eta[{k}]_c = {eta if p.mean == 'linear' else f'{p.mean}({eta})'}")
+            terms.append(f"{f'lam[{k}]' if self.gate == 'constant' else f'w[{k}](x)'} softmax(eta[{k}](x))_c")
+        if self.gate == "constant":
+            w0, gate = "(1 - sum lam)", ""
+        else:
+            w0, gate = "w0(x)", ", (w0, w[k])(x) = softmax(0, beta[k].x + tau[k])"
+        order = f", {self.order} increasing across prompts" if self.order else ""
+        model = f"p(y = c | x) = {w0} p0(c | x) + {' + '.join(terms)}, {classes}, eta[k]_0 = 0, {', '.join(etas)}"
+        return f"{model}{gate}{order}\npriors: {priors}"
 
     def to_config(self) -> dict[str, Any]:
         """Plain dict (TOML/JSON form) that :meth:`from_config` reads back."""
