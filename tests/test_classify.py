@@ -341,6 +341,9 @@ def test_string_labels_need_as_many_classes_or_their_names():
     with pytest.raises(BayescmoeError) as err:
         quiet_fit(spec, x, y, class_labels=["a", "b"], methods=["mle"])
     assert err.value.field == "class_labels"
+    with pytest.raises(BayescmoeError) as err:  # a regression has no classes
+        quiet_fit(ModelSpec(FrozenExpert()), np.zeros((4, 1)), np.zeros(4), class_labels=["a", "b"], methods=["mle"])
+    assert err.value.field == "class_labels"
 
 
 def test_the_collapse_report_finds_the_needed_adapter(labelled_fit):

@@ -180,7 +180,8 @@ def fit(
     x, y, h0, nu0 = unpack(x, y, h0, nu0)
     require(y is not None, "y", "required: the targets, one per row of x")
     names = feature_names(spec, x, features)
-    labels = class_labels
+    require(class_labels is None or spec.categorical, "class_labels", "apply only to a categorical model")
+    labels = None
     if spec.categorical:
         y, labels = encode_classes(spec, y, class_labels)
     x, y = check_data(spec, model_inputs(spec, x, h0, nu0), y)
