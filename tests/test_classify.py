@@ -365,6 +365,12 @@ def test_the_adapter_closest_to_the_frozen_classifier():
     fitted = frozen_projection(given, model_inputs(given, x, logits))
     np.testing.assert_allclose(fitted["a"], spec.frozen.params()["a"], atol=1e-8)
     np.testing.assert_allclose(fitted["b"], spec.frozen.params()["b"], atol=1e-8)
+    # given probabilities, some rows with a 0 (infinite log-odds): the fit uses the other rows
+    probabilities = special.softmax(logits, axis=1)
+    probabilities[:10] = [0.0, 0.4, 0.6]
+    rounded = classifier(3, given="probabilities")
+    fitted = frozen_projection(rounded, model_inputs(rounded, x, probabilities))
+    np.testing.assert_allclose(fitted["a"], spec.frozen.params()["a"], atol=1e-8)
 
 
 def test_em_refuses_a_categorical_adapter():

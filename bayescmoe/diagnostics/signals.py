@@ -45,7 +45,7 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
   the prompt has its structure, else the least-squares fit of the prompt's mean to h0 on the stored
   x, with f0's variance plus the mean squared residual (nu is a variance for every family; a
   Student-t or Laplace f0 is compared through its mean and variance; a categorical adapter's logits are
-  fitted to the frozen classifier's log-odds against the reference class, without a variance). Against
+  fitted to the frozen classifier's finite log-odds against the reference class, without a variance). Against
   it: the **frozen distance** |posterior mean - its value| / posterior sd per scalar; the **frozen mean test**, the
   Mahalanobis distance D^2 of its mean parameters from the posterior of (a [, b]) and the chi^2
   tail probability p (``frozen_p``; p not small: the prompt may sit on f0); the same test on the
@@ -361,6 +361,10 @@ def frozen_projection(spec: ModelSpec, inputs: np.ndarray) -> dict[str, np.ndarr
         mean = {k: v for k, v in f.params().items() if k != "nu"}
         return {**mean, "nu": np.asarray(variance)} if with_nu else mean
     h0 = np.asarray(frozen_mean(spec, xj))  # (n,), or a classifier's log-odds (n, C - 1)
+    finite = np.all(np.isfinite(h0.reshape(len(h0), -1)), axis=1)
+    if not finite.all():  # a given class probability of 0 has infinite log-odds: fit the other rows
+        require(finite.any(), "h0", "every row has a class probability of 0: no finite log-odds to fit")
+        inputs, xj, h0 = inputs[finite], xj[finite], h0[finite]
     z = inputs[:, : spec.dim]
     design = np.column_stack([z, np.ones(len(z))]) if spec.prompt.bias else z
     start = np.linalg.lstsq(design, h0, rcond=None)[0]  # (d [+ 1],) or (d [+ 1], C - 1)
