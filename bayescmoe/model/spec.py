@@ -722,8 +722,9 @@ def feature_names(spec: ModelSpec, x: Any, names: Sequence[str] | None = None) -
 def model_inputs(spec: ModelSpec, x: Any, h0: Any = None, nu0: Any = None) -> np.ndarray:
     """The inputs the model reads, shape (n, spec.width): the features x, then h0 and nu0 if given.
 
-    ``h0`` is the frozen expert's mean per observation (the predictions of a pre-trained model) or
-    any JAX-traceable function of x; ``nu0`` its variance per observation. Each is required exactly
+    ``h0`` is the frozen expert's mean per observation (the predictions of a pre-trained model; a
+    frozen classifier's C class probabilities or logits, shape (n, C)) or any JAX-traceable function
+    of x; ``nu0`` its variance per observation. Each is required exactly
     when the spec's frozen expert says ``"given"`` for it. Inputs already of width
     ``spec.width`` pass through unchanged.
     """
