@@ -170,17 +170,24 @@ def predict(
         draws = {k: np.broadcast_to(v, (1, num_samples, *v.shape[2:])) for k, v in draws.items()}
     y_draws = observed(spec, posterior_predictive(spec, x_inputs, draws, key))
     columns = names or input_columns(spec)[: spec.dim]
-    data: dict[str, Any] = {
-        "x": (("obs", "feature"), inputs[:, : spec.dim]),
-        "y": (("chain", "draw", "obs"), y_draws),
-        **_band("gate", gate, prob),
-    }
+    x_data = (("obs", "feature"), inputs[:, : spec.dim])
     if spec.categorical:
-        data |= {"h0": (("obs", "class"), np.exp(np.asarray(frozen_log_probs(spec, x_inputs))))}
-        data |= _band("probability", mean, prob)
+        data: dict[str, Any] = {
+            "x": x_data,
+            "h0": (("obs", "class"), np.exp(np.asarray(frozen_log_probs(spec, x_inputs)))),
+            "y": (("chain", "draw", "obs"), y_draws),
+            **_band("probability", mean, prob),
+            **_band("gate", gate, prob),
+        }
     else:
-        data |= {"h0": (("obs",), np.asarray(frozen_mean(spec, x_inputs))), **_band("mean", mean, prob)}
-        data |= _band("y_pred", y_draws.reshape(-1, y_draws.shape[-1]), prob)
+        data = {
+            "x": x_data,
+            "h0": (("obs",), np.asarray(frozen_mean(spec, x_inputs))),
+            "y": (("chain", "draw", "obs"), y_draws),
+            **_band("mean", mean, prob),
+            **_band("gate", gate, prob),
+            **_band("y_pred", y_draws.reshape(-1, y_draws.shape[-1]), prob),
+        }
     attrs: dict[str, Any] = {"method": method, "ci_prob": prob, "setting": result.attrs.get("setting", "")}
     if y_new is not None:
         log_p, resp = (np.asarray(v) for v in _scores(spec, flat, x_inputs, jnp.asarray(y)))
