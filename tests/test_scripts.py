@@ -42,8 +42,10 @@ def test_script_runs_at_tiny_size(script, tmp_path, monkeypatch, capsys):
     name = script.stem.replace("_", "-")
     dt = results.load(tmp_path / f"{name}.nc")
     assert dt.attrs["setting"] == name and dt.attrs["n"] == 300
-    prompts = {"prompt": get_setting(name).spec.num_prompts} if get_setting(name).spec.num_prompts > 1 else {}
-    assert dt["posterior"].sizes == {"chain": 2, "draw": 40, "feature": 8, **prompts}
+    spec = get_setting(name).spec
+    prompts = {"prompt": spec.num_prompts} if spec.num_prompts > 1 else {}
+    classes = {"class": spec.classes - 1} if spec.categorical else {}
+    assert dt["posterior"].sizes == {"chain": 2, "draw": 40, "feature": spec.dim, **prompts, **classes}
     assert {"mle", "map", "truth", "log_likelihood"} <= set(dt.children)
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == ([f"{name}-pair.png", f"{name}-trace.png"] if not plots else [])

@@ -70,7 +70,12 @@ def add_column_arguments(parser: argparse.ArgumentParser) -> None:
         "--features", type=names, default=None, help="feature columns, comma-separated (default x1..xd)"
     )
     parser.add_argument("--target", default="y", help="the target column (default y)")
-    parser.add_argument("--h0", default="h0", help="the frozen expert's predictions, where the spec says given")
+    parser.add_argument(
+        "--h0",
+        default="h0",
+        help="the frozen expert's predictions, where the spec says given (a classifier's C class probabilities: "
+        "comma-separated columns, or a prefix P naming P_0..P_{C-1}; default h0_0..)",
+    )
     parser.add_argument("--nu0", default="nu0", help="the frozen expert's variances, where the spec says given")
     parser.add_argument("--ignore", type=names, default=(), help="columns to skip, comma-separated")
     parser.add_argument("--delimiter", default=None, help="the CSV delimiter (default: found from the header)")

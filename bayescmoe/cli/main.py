@@ -204,7 +204,8 @@ PREDICTION_SUFFIXES = (".csv", ".nc")
 
 def write_predictions(predictions, path: Path) -> Path:
     """Write :func:`~bayescmoe.workflow.predicting.predict`'s Dataset atomically: NetCDF whole, or CSV one row
-    per new row (its features and every per-row summary; the predictive draws stay in the NetCDF form)."""
+    per new row (its features and every per-row summary, a per-class one as ``<name>_<class>`` columns; the
+    predictive draws stay in the NetCDF form)."""
     import csv
 
     from bayescmoe.results.datatree import compressed
@@ -214,6 +215,9 @@ def write_predictions(predictions, path: Path) -> Path:
         return atomic_write(path, lambda tmp: predictions.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
     columns = {str(f): predictions["x"].sel(feature=f).values for f in predictions["feature"].values}
     columns |= {name: v.values for name, v in predictions.data_vars.items() if v.dims == ("obs",)}
+    for name, v in predictions.data_vars.items():
+        if v.dims == ("obs", "class"):
+            columns |= {f"{name}_{c}": v.sel({"class": c}).values for c in predictions["class"].values}
 
     def write(tmp: Path) -> None:
         with tmp.open("w", newline="") as handle:
@@ -269,7 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="simulate and fit a setting, or fit a data file (MLE, MAP, NUTS)")
     fit.add_argument("setting", nargs="?", help="setting name (see 'bayescmoe list')")
     fit.add_argument("--config", help="TOML file describing spec, truth and data instead of a name")
-    fit.add_argument("--data", help="fit this CSV, .npz or NetCDF file (x1..xd, y[, h0, nu0]) instead of simulating")
+    fit.add_argument(
+        "--data",
+        help="fit this CSV, .npz or NetCDF file (x1..xd, y[, h0, nu0]; y may hold class labels) instead of simulating",
+    )
     add_run_arguments(fit)
     add_column_arguments(fit)
     fit.set_defaults(func=_fit)

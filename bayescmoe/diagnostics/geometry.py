@@ -45,8 +45,9 @@ INTERVAL = 0.9
 
 
 def check_geometry_spec(spec: ModelSpec) -> None:
-    """Require a constant gate and prompt and frozen experts both linear with bias."""
+    """Require a constant gate and prompt and frozen experts both linear with bias, of a real y (with a variance)."""
     require(spec.gate == "constant", "spec", "posterior geometry needs the constant gate (lam)")
+    require(not spec.categorical, "spec", "posterior geometry is that of (a, b, nu): a categorical adapter has no nu")
     require(
         spec.prompt.mean == "linear" and spec.prompt.bias and spec.same_structure,
         "spec",

@@ -44,8 +44,9 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
 - **the prompt closest to f0** (:func:`frozen_projection`): f0's mean parameters and variance when
   the prompt has its structure, else the least-squares fit of the prompt's mean to h0 on the stored
   x, with f0's variance plus the mean squared residual (nu is a variance for every family; a
-  Student-t or Laplace f0 is compared through its mean and variance). Against it: the **frozen
-  distance** |posterior mean - its value| / posterior sd per scalar; the **frozen mean test**, the
+  Student-t or Laplace f0 is compared through its mean and variance; a categorical adapter's logits are
+  fitted to the frozen classifier's finite log-odds against the reference class, without a variance). Against
+  it: the **frozen distance** |posterior mean - its value| / posterior sd per scalar; the **frozen mean test**, the
   Mahalanobis distance D^2 of its mean parameters from the posterior of (a [, b]) and the chi^2
   tail probability p (``frozen_p``; p not small: the prompt may sit on f0); the same test on the
   draws whose gate is not near 0 (``frozen_p_gated``, NaN when fewer than :data:`GATED_SHARE_MIN` of
@@ -60,6 +61,7 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -87,7 +89,7 @@ from bayescmoe.model.likelihood import (
 from bayescmoe.model.params import by_label, name_of, prior_distributions, unconstrain
 from bayescmoe.model.priors import ORDERED, Prior
 from bayescmoe.model.spec import ModelSpec
-from bayescmoe.results.datatree import data_of, features_of, spec_of
+from bayescmoe.results.datatree import classes_of, data_of, features_of, spec_of
 
 #: gate parameters; all others belong to the prompt
 GATE_PARAMS = ("lam", "beta", "tau")
@@ -353,21 +355,33 @@ def frozen_projection(spec: ModelSpec, inputs: np.ndarray) -> dict[str, np.ndarr
     """The prompt closest to f0 on ``inputs`` (module docstring): mean parameters and variance nu."""
     f = spec.frozen
     xj = jnp.asarray(inputs)
-    variance = float(np.mean(family_variance(f.family, frozen_variance(spec, xj), f.laplace_reading)))
+    with_nu = "nu" in spec.param_names
+    variance = float(np.mean(family_variance(f.family, frozen_variance(spec, xj), f.laplace_reading))) if with_nu else 0
     if spec.same_structure:
-        return {**{k: v for k, v in f.params().items() if k != "nu"}, "nu": np.asarray(variance)}
-    h0 = np.asarray(frozen_mean(spec, xj))
+        mean = {k: v for k, v in f.params().items() if k != "nu"}
+        return {**mean, "nu": np.asarray(variance)} if with_nu else mean
+    h0 = np.asarray(frozen_mean(spec, xj))  # (n,), or a classifier's log-odds (n, C - 1)
+    finite = np.all(np.isfinite(h0.reshape(len(h0), -1)), axis=1)
+    if not finite.all():  # a given class probability of 0 has infinite log-odds: fit the other rows
+        require(finite.any(), "h0", "every row has a class probability of 0: no finite log-odds to fit")
+        inputs, xj, h0 = inputs[finite], xj[finite], h0[finite]
     z = inputs[:, : spec.dim]
     design = np.column_stack([z, np.ones(len(z))]) if spec.prompt.bias else z
-    start = np.linalg.lstsq(design, h0, rcond=None)[0]
-    split = lambda theta: {"a": theta[: spec.dim], **({"b": theta[spec.dim]} if spec.prompt.bias else {})}  # noqa: E731
-    residual = lambda theta: prompt_mean(spec, split(theta), xj) - h0  # noqa: E731
+    start = np.linalg.lstsq(design, h0, rcond=None)[0]  # (d [+ 1],) or (d [+ 1], C - 1)
+    start = np.concatenate([start[: spec.dim].T.ravel(), start[spec.dim :].ravel()])
+    size = math.prod(spec.shape("a"))
+
+    def split(theta):
+        mean = {"a": theta[:size].reshape(spec.shape("a"))}
+        return mean | ({"b": theta[size:].reshape(spec.shape("b"))} if spec.prompt.bias else {})
+
+    residual = lambda theta: jnp.ravel(prompt_mean(spec, split(theta), xj) - h0)  # noqa: E731
     jacobian = jax.jacfwd(residual)
     fit = optimize.least_squares(
         lambda t: np.asarray(residual(jnp.asarray(t))), start, jac=lambda t: np.asarray(jacobian(jnp.asarray(t)))
     )
     mean = {k: np.asarray(v) for k, v in split(fit.x).items()}
-    return {**mean, "nu": np.asarray(variance + float(np.mean(fit.fun**2)))}
+    return {**mean, "nu": np.asarray(variance + float(np.mean(fit.fun**2)))} if with_nu else mean
 
 
 def merge_probe(spec: ModelSpec, inputs: np.ndarray, y: np.ndarray, prompt: Mapping[str, np.ndarray]) -> float:
@@ -386,7 +400,7 @@ def merge_probe(spec: ModelSpec, inputs: np.ndarray, y: np.ndarray, prompt: Mapp
 def per_label(dt: xr.DataTree, names: tuple[str, ...], stat, **kwargs) -> dict[str, float]:
     """An ArviZ statistic of the posterior (``az.rhat``, ``az.ess``), one float per scalar label."""
     result = stat(dt, var_names=list(names), **kwargs).ds
-    labelled = by_label({k: result[k].values for k in names}, features=features_of(dt))
+    labelled = by_label({k: result[k].values for k in names}, features=features_of(dt), classes=classes_of(dt))
     return {label: float(v) for label, v in labelled.items()}
 
 
@@ -480,17 +494,19 @@ def diagnose(dt: xr.DataTree, *, eps: float | None = None, prompt: int | None = 
     require(eps is None or 0.0 < eps < 1.0, "eps", f"the gate's 'near 0' level must lie in (0, 1), got {eps}")
     eps = gate_eps(spec, x.shape[0]) if eps is None else eps
     features = features_of(dt)
-    natural = by_label(post, lead=2, features=features)
-    free = by_label(unconstrain(spec, post), lead=2, features=features)
+    classes = classes_of(dt)
+    natural = by_label(post, lead=2, features=features, classes=classes)
+    free = by_label(unconstrain(spec, post), lead=2, features=features, classes=classes)
     rhat = per_label(dt, names, az.rhat)
     ess_bulk = per_label(dt, names, az.ess, method="bulk")
     ess_tail = per_label(dt, names, az.ess, method="tail")
     priors = {name: prior_variance(spec, name) for name in names}
-    prior_var = by_label({name: var for name, (var, _) in priors.items()}, features=features)
-    map_ = by_label({k: dt["map"][k].values for k in names}, features=features) if "map" in dt.children else {}
+    prior_var = by_label({name: var for name, (var, _) in priors.items()}, features=features, classes=classes)
+    map_ = {k: dt["map"][k].values for k in names} if "map" in dt.children else {}
+    map_ = by_label(map_, features=features, classes=classes)
     inputs, y = data_of(dt)
     closest = frozen_projection(spec, inputs)
-    frozen = by_label(closest, features=features)
+    frozen = by_label(closest, features=features, classes=classes)
     wbar = gate_draws(whole, prompt)
     log_gate = np.log(np.maximum(wbar, np.finfo(float).tiny))
     parameters = []

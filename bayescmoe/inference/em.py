@@ -197,7 +197,13 @@ def em_step(
 
 def check_em(spec: ModelSpec) -> None:
     """Refuse a prompt family without an M-step here (Laplace), naming ``prompt.family`` (``prompt[k].family``
-    with K >= 2), and an ordering constraint over unlike prompts, naming ``order`` (module docstring)."""
+    with K >= 2), and an ordering constraint over unlike prompts, naming ``order`` (module docstring); and a
+    categorical adapter, whose M-step this EM does not have."""
+    require(
+        not spec.categorical,
+        "prompt.family",
+        "EM has no M-step for a categorical adapter; fit it by L-BFGS (fit_mle, or the sweep's 'direct' estimator)",
+    )
     for k, p in enumerate(spec.prompts):
         require(
             p.family != "laplace",

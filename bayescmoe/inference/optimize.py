@@ -95,9 +95,10 @@ def log_likelihood_and_prior(
 
 def floored(spec: ModelSpec, u: Params, nu_floor: float | Array = 0.0) -> Params:
     """Natural parameters of ``u`` under a variance floor: T(u) with ``nu_floor`` added to every prompt's nu, so
-    that nu = nu_floor + exp(u_nu) >= nu_floor (an ordering of nu is kept); ``nu_floor = 0`` is :func:`constrain`."""
+    that nu = nu_floor + exp(u_nu) >= nu_floor (an ordering of nu is kept); ``nu_floor = 0`` is :func:`constrain`
+    (and so is a spec without nu, a categorical one)."""
     params = constrain(spec, u)
-    return {**params, "nu": params["nu"] + nu_floor}
+    return {**params, "nu": params["nu"] + nu_floor} if "nu" in params else params
 
 
 #: a start whose nu lies at or below the floor (a data-driven one) starts this fraction of the floor above it
@@ -107,6 +108,8 @@ FLOOR_NUDGE = 1e-3
 def unfloored(spec: ModelSpec, params: Mapping[str, Array], nu_floor: float = 0.0) -> Params:
     """The inverse of :func:`floored`: u of natural ``params``, each nu first moved to at least
     (1 + :data:`FLOOR_NUDGE`) ``nu_floor``."""
+    if "nu" not in params:
+        return unconstrain(spec, params)
     nu = jnp.maximum(jnp.asarray(params["nu"], dtype=float) - nu_floor, FLOOR_NUDGE * nu_floor)
     return unconstrain(spec, {**params, "nu": nu})
 
@@ -208,8 +211,8 @@ def prompt_share(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, ma
 
 
 def spiked(params: Mapping[str, Array], min_nu: float) -> bool:
-    """Whether a fit ended in a variance spike: some prompt's nu below ``min_nu``."""
-    return bool(np.any(np.asarray(params["nu"]) < min_nu))
+    """Whether a fit ended in a variance spike: some prompt's nu below ``min_nu`` (never without a nu)."""
+    return "nu" in params and bool(np.any(np.asarray(params["nu"]) < min_nu))
 
 
 def stop_reason(
@@ -232,7 +235,8 @@ def best_start(objectives: np.ndarray, spikes: np.ndarray) -> int:
 
 def random_starts(key: Array, spec: ModelSpec, y: Array, num: int) -> list[Params]:
     """Starts drawn on the unconstrained scale: N(0, 1) each, log nu centred at log var(y) (each prompt's; under
-    ``order = "nu"`` the smallest's, the others' log-increments N(0, 1) on the log scale)."""
+    ``order = "nu"`` the smallest's, the others' log-increments N(0, 1) on the log scale; a categorical adapter
+    has no nu)."""
     shift = jnp.log(jnp.var(y))
     if spec.support("nu") == "positive_ordered":
         shift = jnp.zeros(spec.shape("nu")).at[0].set(shift)
@@ -240,7 +244,8 @@ def random_starts(key: Array, spec: ModelSpec, y: Array, num: int) -> list[Param
     for k in jax.random.split(key, num):
         keys = jax.random.split(k, len(spec.param_names))
         u = {name: jax.random.normal(kk, spec.shape(name)) for name, kk in zip(spec.param_names, keys, strict=True)}
-        u["nu"] = u["nu"] + shift
+        if "nu" in u:
+            u["nu"] = u["nu"] + shift
         starts.append(u)
     return starts
 
@@ -252,7 +257,7 @@ TIE_SPREAD = 1e-3
 
 
 def spread_starts(spec: ModelSpec, inputs: Array, y: Array) -> list[Params]:
-    """Data-driven starts (unconstrained) for K >= 2 prompts; none for one.
+    """Data-driven starts (unconstrained) for K >= 2 prompts; none for one, nor for categorical adapters.
 
     The points f0 explains worst, more than :data:`OUTLIER_SD` sd from h0(x), weigh 1, the others
     :data:`INLIER_WEIGHT` (so that every band has a fit, even without outliers); the points sorted by their
@@ -260,7 +265,9 @@ def spread_starts(spec: ModelSpec, inputs: Array, y: Array) -> list[Params]:
     M-step (:func:`~bayescmoe.inference.em.expert_m_step`) on band k: the bands in increasing order, and in
     decreasing order too when the prompts differ; the gate at equal weights; relabelled to keep ``spec.order``.
     """
-    return [] if spec.num_prompts == 1 else [unconstrain(spec, p) for p in _spread_params(spec, inputs, y)]
+    if spec.num_prompts == 1 or spec.categorical:  # residuals y - h0(x) mean nothing for a class
+        return []
+    return [unconstrain(spec, p) for p in _spread_params(spec, inputs, y)]
 
 
 @partial(jax.jit, static_argnames="spec")
@@ -379,8 +386,9 @@ def fit_map(
     require(inits or num_random_starts > 0, "init", "give an init or at least one random start")
     require(math.isfinite(nu_floor) and nu_floor >= 0, "nu_floor", f"must be a finite number >= 0, got {nu_floor}")
     inits = [check_params(spec, p, "init") for p in inits]
+    require(not spec.categorical or nu_floor == 0, "nu_floor", "a categorical adapter has no variance to floor")
     require(
-        all(np.all(np.asarray(p["nu"]) > nu_floor) for p in inits),
+        all(np.all(np.asarray(p.get("nu", np.inf)) > nu_floor) for p in inits),
         "init",
         f"every nu of an init must lie above nu_floor = {nu_floor:g}",
     )

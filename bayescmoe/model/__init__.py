@@ -12,7 +12,7 @@ from bayescmoe.runtime import load_numpyro as _load_numpyro
 
 _load_numpyro()  # before arviz can leave NumPyro a lazy stub (bayescmoe.runtime)
 
-from bayescmoe.model.likelihood import log_likelihood, summed_log_likelihood  # noqa: E402
+from bayescmoe.model.likelihood import class_log_probs, log_likelihood, summed_log_likelihood  # noqa: E402
 from bayescmoe.model.numpyro_model import ContaminatedMoE, model  # noqa: E402
 from bayescmoe.model.params import (  # noqa: E402
     constrain,
@@ -50,6 +50,7 @@ __all__ = [
     "Truth",
     "check_data",
     "check_params",
+    "class_log_probs",
     "constrain",
     "flat_labels",
     "get_setting",

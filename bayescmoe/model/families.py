@@ -21,14 +21,16 @@ Array = jax.Array
 
 FAMILIES = ("gaussian", "laplace", "student_t")
 LAPLACE_READINGS = ("variance", "scale")
+#: the family of a class target y in 0..C-1 (docs/classification.md): not a density of a real y, no variance
+CATEGORICAL = "categorical"
 
 
 def check_family(family: str, df: float | None, laplace_reading: str, field: str) -> None:
     """Validate a family name and its extra parameters."""
     require(
-        isinstance(family, str) and family in FAMILIES,
+        isinstance(family, str) and family in (*FAMILIES, CATEGORICAL),
         f"{field}.family",
-        f"unknown family {family!r}; choose from {list(FAMILIES)}",
+        f"unknown family {family!r}; choose from {[*FAMILIES, CATEGORICAL]}",
     )
     if family == "student_t":
         ok = isinstance(df, (int, float)) and not isinstance(df, bool) and math.isfinite(df) and df > 2
@@ -40,6 +42,22 @@ def check_family(family: str, df: float | None, laplace_reading: str, field: str
         f"{field}.laplace_reading",
         f"must be one of {list(LAPLACE_READINGS)}",
     )
+
+
+def check_classes(classes: object, field: str) -> None:
+    """A categorical expert's number of classes C: an integer >= 2."""
+    ok = isinstance(classes, int) and not isinstance(classes, bool) and classes >= 2
+    require(ok, field, f"a categorical expert needs classes = C >= 2, got {classes!r}")
+
+
+def categorical_log_prob(log_probs: Array, y: Array) -> Array:
+    """log p(y_i) of class codes y (n,), held as floats, from log class probabilities (n, C)."""
+    return jnp.take_along_axis(log_probs, y.astype(jnp.int32)[:, None], axis=1)[:, 0]
+
+
+def adapter_log_probs(eta: Array) -> Array:
+    """log softmax of the logits (0, eta_1, ..., eta_{C-1}) of an adapter, eta (n, C - 1): class 0 is the reference."""
+    return jax.nn.log_softmax(jnp.concatenate([jnp.zeros_like(eta[:, :1]), eta], axis=1), axis=1)
 
 
 def gaussian_logpdf(y: Array, mean: Array, nu: Array) -> Array:

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from bayescmoe.model.params import BOUNDARY_NUDGE
-from bayescmoe.model.spec import FEATURE_PARAMS, ModelSpec
+from bayescmoe.model.spec import ModelSpec
 
 
 def exchangeable_groups(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
@@ -42,7 +42,8 @@ def prompt_vectors(spec: ModelSpec, params: Mapping[str, Any]) -> np.ndarray:
             value = np.log(value) - np.log(np.maximum(1.0 - value.sum(-1, keepdims=True), BOUNDARY_NUDGE))
         elif name == "nu":
             value = np.log(value)
-        columns.append(value if name in FEATURE_PARAMS else value[..., None])
+        lead = value.ndim - len(spec.shape(name)) + 1  # the leading axes, through the prompt axis
+        columns.append(value.reshape(*value.shape[:lead], -1))  # a categorical adapter's a_k: C - 1 rows of d
     return np.concatenate(columns, axis=-1)
 
 

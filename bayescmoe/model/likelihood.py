@@ -14,6 +14,14 @@ lambda near 0 or 1 and large |beta.x + tau| stay finite. ``inputs`` are the mode
 (:func:`~bayescmoe.model.spec.model_inputs`): the d features, then h0 and nu0 where the frozen
 expert is given by its predictions.
 
+A categorical model (docs/classification.md) is the same mixture of class probabilities,
+
+    log p(y = c | x) = logaddexp( log(1 - w(x)) + log p0(c | x),  log w(x) + log softmax(eta(x))_c ),
+
+with log p0 from a log-softmax of the frozen logits (or the log of the given probabilities,
+renormalised) and eta_0 = 0: :func:`frozen_mean` and :func:`prompt_mean` are then the experts'
+logits against the reference class 0, shape (n, C - 1).
+
 Speed. log f0 does not depend on the parameters: fits compute it once per dataset
 (:func:`frozen_log_density`) and pass it as ``log_f0``. :func:`log_add_exp` and :func:`log_sigmoid`
 replace JAX's, whose NaN selects keep XLA's CPU backend from vectorising (the value and gradient at
@@ -32,7 +40,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from bayescmoe.model.experts import expert_mean
-from bayescmoe.model.families import family_logpdf
+from bayescmoe.model.families import adapter_log_probs, categorical_log_prob, family_logpdf
 from bayescmoe.model.spec import GIVEN, ModelSpec
 
 Array = jax.Array
@@ -81,9 +89,26 @@ def gate_log_weights(spec: ModelSpec, params: Mapping[str, Array], inputs: Array
     return log_sigmoid(logit), log_sigmoid(-logit)
 
 
-def frozen_mean(spec: ModelSpec, inputs: Array) -> Array:
-    """h0(x) of the pre-trained expert: act(a0.x [+ b0]), or the given column of the inputs."""
+def frozen_log_probs(spec: ModelSpec, inputs: Array) -> Array:
+    """log p0(c | x) of a frozen classifier, shape (n, C): log_softmax(x @ W.T [+ bias]), or of the given
+    columns h0 (logits, or probabilities renormalised per row)."""
     f = spec.frozen
+    if f.mean != GIVEN:
+        logits = features(spec, inputs) @ jnp.asarray(f.weight).T
+        return jax.nn.log_softmax(logits if f.bias is None else logits + jnp.asarray(f.bias), axis=1)
+    given = inputs[:, spec.dim : spec.dim + f.classes]
+    if f.logits:
+        return jax.nn.log_softmax(given, axis=1)
+    return jnp.log(given) - jnp.log(jnp.sum(given, axis=1, keepdims=True))
+
+
+def frozen_mean(spec: ModelSpec, inputs: Array) -> Array:
+    """h0(x) of the pre-trained expert: act(a0.x [+ b0]), or the given column of the inputs; a frozen
+    classifier's logits against the reference class, log p0(c | x) - log p0(0 | x), c >= 1."""
+    f = spec.frozen
+    if spec.categorical:
+        log_p0 = frozen_log_probs(spec, inputs)
+        return log_p0[:, 1:] - log_p0[:, :1]
     if f.mean == GIVEN:
         return inputs[:, spec.dim]
     return expert_mean(f.mean, features(spec, inputs), jnp.asarray(f.weight), f.bias)
@@ -95,14 +120,25 @@ def frozen_variance(spec: ModelSpec, inputs: Array) -> Array | float:
 
 
 def frozen_log_density(spec: ModelSpec, inputs: Array, y: Array) -> Array:
-    """log f0(y | h0(x), nu0) of the pre-trained expert, shape (n,)."""
+    """log f0(y | h0(x), nu0) of the pre-trained expert, shape (n,); log p0(y | x) of a frozen classifier."""
     f = spec.frozen
+    if spec.categorical:
+        return categorical_log_prob(frozen_log_probs(spec, inputs), y)
     return family_logpdf(f.family, y, frozen_mean(spec, inputs), frozen_variance(spec, inputs), f.df, f.laplace_reading)
 
 
 def prompt_mean(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
-    """h(x) = act(a.x [+ b]) of the prompt expert, shape (n,); (n, K) for K >= 2 prompts."""
+    """h(x) = act(a.x [+ b]) of the prompt expert, shape (n,); (n, K) for K >= 2 prompts; a categorical
+    adapter's logits eta_c = act(a_c.x [+ b_c]), c = 1..C-1, shape (n, C - 1); (n, K, C - 1) for K >= 2."""
     x = features(spec, inputs)
+    if spec.categorical and spec.num_prompts == 1:
+        return expert_mean(spec.prompt.mean, x, params["a"].T, params.get("b"))
+    if spec.categorical:  # (n, K, C - 1)
+        b = params.get("b")
+        etas = [
+            expert_mean(p.mean, x, params["a"][k].T, None if b is None else b[k]) for k, p in enumerate(spec.prompts)
+        ]
+        return jnp.stack(etas, axis=1)
     if spec.num_prompts == 1:
         return expert_mean(spec.prompt.mean, x, params["a"], params.get("b"))
     b = params.get("b")
@@ -113,10 +149,26 @@ def prompt_mean(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> 
 def prompt_log_density(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, y: Array) -> Array:
     """log g(y | h(x), nu) of the prompt expert of its family (nu its variance), shape (n,); (n, K) for K >= 2."""
     mean = prompt_mean(spec, params, inputs)
+    if spec.categorical and spec.num_prompts == 1:
+        return categorical_log_prob(adapter_log_probs(mean), y)
+    if spec.categorical:
+        return jnp.stack([categorical_log_prob(adapter_log_probs(mean[:, k]), y) for k in range(spec.num_prompts)], 1)
     if spec.num_prompts == 1:
         return family_logpdf(spec.prompt.family, y, mean, params["nu"], spec.prompt.df)
     densities = [family_logpdf(p.family, y, mean[:, k], params["nu"][k], p.df) for k, p in enumerate(spec.prompts)]
     return jnp.stack(densities, axis=1)
+
+
+def class_log_probs(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
+    """log p(y = c | x) of a categorical model for every class, shape (n, C): the mixture of log p0 and the
+    adapters' log softmax(eta) under the gate's log weights."""
+    log_w, log_w0 = gate_log_weights(spec, params, inputs)
+    frozen = log_w0[:, None] + frozen_log_probs(spec, inputs)
+    eta = prompt_mean(spec, params, inputs)
+    if spec.num_prompts == 1:
+        return log_add_exp(frozen, log_w[:, None] + adapter_log_probs(eta))
+    adapters = jnp.stack([adapter_log_probs(eta[:, k]) for k in range(spec.num_prompts)], axis=1)  # (n, K, C)
+    return jax.nn.logsumexp(jnp.concatenate([frozen[:, None], log_w[:, :, None] + adapters], axis=1), axis=1)
 
 
 def mean_gap(spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:

@@ -46,6 +46,8 @@ class ContaminatedMoE(dist.Distribution):
         validate_args: bool | None = None,
     ):
         self.spec, self.params, self.x, self.log_f0 = spec, dict(params), inputs, log_f0
+        if spec.categorical:  # class codes 0..C-1 (held as floats, like every y)
+            self.support = constraints.integer_interval(0, spec.classes - 1)
         super().__init__(batch_shape=inputs.shape[:1], validate_args=validate_args)
 
     def sample(self, key: Array, sample_shape: tuple[int, ...] = ()) -> Array:

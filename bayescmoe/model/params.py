@@ -92,10 +92,14 @@ def flat_labels(spec: ModelSpec) -> tuple[str, ...]:
 
 
 def by_label(
-    values: Mapping[str, np.ndarray], lead: int = 0, features: Sequence[object] | None = None
+    values: Mapping[str, np.ndarray],
+    lead: int = 0,
+    features: Sequence[object] | None = None,
+    classes: Sequence[object] | None = None,
 ) -> dict[str, np.ndarray]:
     """Split parameter arrays into scalars labelled as in ``az.summary`` (``a[0]``, ``a[1, 0]`` with K >= 2
-    prompts, or ``a[bmi]`` with the feature coordinate ``features``), keeping ``lead`` axes."""
+    prompts, or ``a[bmi]`` with the feature coordinate ``features``; a categorical adapter's ``a[dog, bmi]`` and
+    ``b[dog]`` with the class coordinate ``classes``), keeping ``lead`` axes."""
     out = {}
     for name, value in values.items():
         value = np.asarray(value)
@@ -106,6 +110,9 @@ def by_label(
             parts = [str(i) for i in index]
             if features is not None and name in FEATURE_PARAMS:
                 parts[-1] = str(features[index[-1]])
+            if classes is not None and name in ("a", "b"):  # the class axis is a's second last, b's last
+                at = -2 if name == "a" else -1
+                parts[at] = str(classes[index[at]])
             out[f"{name}[{', '.join(parts)}]"] = value[(Ellipsis, *index)]
     return out
 

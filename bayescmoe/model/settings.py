@@ -2,7 +2,8 @@
 
 P2's settings are those of its experiments; P1's protocol is not public, so its four cells are
 ours, in P2's style (d = 8, X ~ N(0, I_8)); the documentation's science page describes both. Two
-cells of paper ``ext`` give the prompt another family in the papers' designs.
+cells of paper ``ext`` give the prompt another family in the papers' designs; two classify a categorical y
+(docs/classification.md).
 Settings of one's own come from TOML files with the tables of :meth:`Setting.to_config`::
 
     name = "my-cell"                       # optional: defaults to the file's stem
@@ -130,6 +131,18 @@ P1_TWO = ModelSpec(FrozenExpert("gaussian", **P1_FROZEN), (PromptExpert(), Promp
 P1_SECOND_PROMPT = {"a": E1 + E2, "b": -1.0, "nu": 0.05}
 
 
+# Classification (docs/classification.md): a multinomial logistic frozen classifier, C = 3 classes, d = 2,
+# contaminated through a sigmoid gate by an adapter, linear (homogeneous: the frozen structure, so it can merge
+# into p0) or tanh (heterogeneous: distinguishable); class 0 is the reference (eta_0 = 0).
+C1_FROZEN = FrozenExpert("categorical", weight=((0.0, 0.0), (1.5, -1.0), (-0.5, 1.2)), bias=(0.0, 0.3, -0.2))
+C1_TRUTH = {"beta": np.array([1.0, -0.5]), "tau": -0.4, "a": np.array([[-1.0, 2.0], [2.0, 0.5]]), "b": [0.5, -1.0]}
+
+
+def classifier_spec(mean: str) -> ModelSpec:
+    """:data:`C1_FROZEN` with a categorical adapter of activation ``mean`` through a sigmoid gate."""
+    return ModelSpec(C1_FROZEN, PromptExpert(mean, family="categorical", classes=3), gate="sigmoid")
+
+
 def two_prompts(lam: tuple[float, float], first: dict, second: dict) -> Truth:
     """The truth of a K = 2 spec from each prompt's parameters (``first``, ``second``) and their weights."""
     stacked = {k: np.stack([np.asarray(first[k], float), np.asarray(second[k], float)]) for k in first}
@@ -234,6 +247,22 @@ SETTINGS: dict[str, Setting] = {
             "P1's Gaussian f0 with one prompt (lam* = 0.3, a* = -e1 + e2, b* = 0.5, nu* = 0.1), fitted with K = 2",
             P1_TWO,
             two_prompts((0.3, 0.0), P1_PROMPT, P1_PROMPT),
+        ),
+        Setting(
+            "classify-homogeneous",
+            "ext",
+            "classes, homogeneous adapter (not distinguishable)",
+            "C = 3, d = 2: multinomial logistic p0, linear adapter eta_c = a_c.x + b_c, sigmoid gate",
+            classifier_spec("linear"),
+            Truth(C1_TRUTH),
+        ),
+        Setting(
+            "classify-heterogeneous",
+            "ext",
+            "classes, heterogeneous adapter (distinguishable)",
+            "C = 3, d = 2: multinomial logistic p0, adapter eta_c = tanh(a_c.x + b_c), sigmoid gate",
+            classifier_spec("tanh"),
+            Truth(C1_TRUTH),
         ),
     )
 }

@@ -2,7 +2,8 @@
 
 X is standard normal (the papers' experiments) or uniform on the unit ball (the bounded X the
 theory assumes); Y picks the prompt with probability w(x), else the frozen expert (with K >= 2
-prompts: expert k with probability w_k(x), the frozen expert with w0(x)).
+prompts: expert k with probability w_k(x), the frozen expert with w0(x)). A categorical y is a class code
+drawn from p0(. | x) or from the adapter's softmax(eta(x)) (as a float, like every y).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayescmoe.errors import require
-from bayescmoe.model.families import family_sample
-from bayescmoe.model.likelihood import frozen_mean, frozen_variance, gate_log_weights, prompt_mean
+from bayescmoe.model.families import adapter_log_probs, family_sample
+from bayescmoe.model.likelihood import frozen_log_probs, frozen_mean, frozen_variance, gate_log_weights, prompt_mean
 from bayescmoe.model.spec import ModelSpec, check_data, check_params, model_inputs
 from bayescmoe.runtime import require_memory
 
@@ -37,24 +38,43 @@ def sample_x(key: Array, n: int, d: int, kind: str = "normal") -> Array:
     return radius * z / jnp.linalg.norm(z, axis=1, keepdims=True)
 
 
-def sample_y(key: Array, spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
-    """Y | X from the mixture: prompt with probability w(x), frozen expert otherwise (K >= 2: expert k
-    with probability w_k(x))."""
-    k_pick, k_frozen, k_prompt = jax.random.split(key, 3)
-    log_w, log_w0 = gate_log_weights(spec, params, inputs)
+def _expert_draws(
+    k_frozen: Array, k_prompt: Array, spec: ModelSpec, params: Mapping[str, Array], inputs: Array
+) -> tuple[Array, list[Array]]:
+    """One y per row from the frozen expert and from each of the K prompts (a class code, for a classifier)."""
+    mean = prompt_mean(spec, params, inputs)
+    keys = [k_prompt] if spec.num_prompts == 1 else list(jax.random.split(k_prompt, spec.num_prompts))
+    means = [mean] if spec.num_prompts == 1 else [mean[:, k] for k in range(spec.num_prompts)]
+    if spec.categorical:
+        y_frozen = jax.random.categorical(k_frozen, frozen_log_probs(spec, inputs), axis=1)
+        draws = [
+            jax.random.categorical(kk, adapter_log_probs(eta), axis=1) for kk, eta in zip(keys, means, strict=True)
+        ]
+        return y_frozen, draws
     f = spec.frozen
     nu0 = frozen_variance(spec, inputs)
     y_frozen = family_sample(k_frozen, f.family, frozen_mean(spec, inputs), nu0, f.df, f.laplace_reading)
-    mean = prompt_mean(spec, params, inputs)
+    nus = [params["nu"]] if spec.num_prompts == 1 else [params["nu"][k] for k in range(spec.num_prompts)]
+    draws = [
+        family_sample(kk, p.family, m, nu, p.df) for kk, p, m, nu in zip(keys, spec.prompts, means, nus, strict=True)
+    ]
+    return y_frozen, draws
+
+
+def sample_y(key: Array, spec: ModelSpec, params: Mapping[str, Array], inputs: Array) -> Array:
+    """Y | X from the mixture: prompt with probability w(x), frozen expert otherwise (K >= 2: expert k
+    with probability w_k(x)); a classifier's y is a class code, held as a float like every y."""
+    k_pick, k_frozen, k_prompt = jax.random.split(key, 3)
+    log_w, log_w0 = gate_log_weights(spec, params, inputs)
+    y_frozen, draws = _expert_draws(k_frozen, k_prompt, spec, params, inputs)
     if spec.num_prompts == 1:
         use_prompt = jnp.log(jax.random.uniform(k_pick, inputs.shape[:1])) < log_w
-        p = spec.prompt
-        return jnp.where(use_prompt, family_sample(k_prompt, p.family, mean, params["nu"], p.df), y_frozen)
-    keys = jax.random.split(k_prompt, spec.num_prompts)
-    draws = [family_sample(keys[k], p.family, mean[:, k], params["nu"][k], p.df) for k, p in enumerate(spec.prompts)]
-    pick = jax.random.categorical(k_pick, jnp.concatenate([log_w0[:, None], log_w], axis=1), axis=1)
-    every = jnp.stack([y_frozen, *draws], axis=1)
-    return jnp.take_along_axis(every, pick[:, None], axis=1)[:, 0]
+        y = jnp.where(use_prompt, draws[0], y_frozen)
+    else:
+        pick = jax.random.categorical(k_pick, jnp.concatenate([log_w0[:, None], log_w], axis=1), axis=1)
+        every = jnp.stack([y_frozen, *draws], axis=1)
+        y = jnp.take_along_axis(every, pick[:, None], axis=1)[:, 0]
+    return y.astype(float) if spec.categorical else y
 
 
 def simulate(

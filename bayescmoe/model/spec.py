@@ -9,12 +9,15 @@ logits with the frozen expert's fixed at 0). The frozen expert (family, h0 and n
 prompt g_k (Gaussian by default, or Laplace or Student-t, docs/guide.md: *The prompt's family*) has
 its mean parameters a_k (and bias b_k) and variance nu_k trained. Parameters travel as dicts keyed
 by :attr:`ModelSpec.param_names`; with K >= 2 prompts each has a leading ``prompt`` axis of length K.
+A categorical target (family ``categorical``, docs/classification.md) mixes a frozen classifier p0(c | x)
+with an adapter softmax(eta(x)): no variance, eta_0 = 0 and eta_c = act(a_c.x [+ b_c]) for c >= 1.
 
 The **model's inputs** (``inputs`` in every function below :func:`bayescmoe.fit`) are one array of
 shape (n, :attr:`ModelSpec.width`): the d features x that the prompt and the gate see, then, when
 the frozen expert is a pre-trained model given by its predictions, its mean h0 and variance nu0
-per row (:func:`input_columns` names the columns, :func:`model_inputs` builds them). Without given
-columns the inputs are the features themselves.
+per row (:func:`input_columns` names the columns, :func:`model_inputs` builds them); a frozen
+classifier given by its predictions has C columns h0, its class probabilities (or logits). Without
+given columns the inputs are the features themselves.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 from bayescmoe.errors import BayescmoeError, as_floats, require, require_positive_ints
 from bayescmoe.files import read_toml
 from bayescmoe.model.experts import check_mean
-from bayescmoe.model.families import check_family
+from bayescmoe.model.families import CATEGORICAL, check_classes, check_family
 from bayescmoe.model.priors import ORDERED, Prior, default_prior
 
 GATES = ("constant", "sigmoid")
@@ -44,6 +47,8 @@ ORDERABLE = ("b", "nu", "tau")
 CONFIG_FIELDS = ("name", "paper", "regime", "description", "spec", "truth", "data")
 #: the value of ``frozen.mean`` or ``frozen.nu`` that means "supplied per observation with the data"
 GIVEN = "given"
+#: given class probabilities of a frozen classifier may miss 1 by this much per row (they are renormalised)
+PROBABILITY_TOL = 1e-3
 
 
 def _finite(value: Any, field_name: str) -> float:
@@ -61,21 +66,35 @@ class FrozenExpert:
     ``bias`` in a config means, is no inner bias; ``weight=None`` is (1.0,)), or, with
     ``mean="given"``, the predictions of any pre-trained model supplied per observation with the
     data (``dim`` then says how many features x the prompt and the gate see). ``nu="given"``
-    supplies the variance nu0 per observation too. Given columns follow the d features in the
-    model's inputs (:func:`model_inputs`).
+    supplies the variance nu0 per observation too (``nu=None``, the default, is 1.0). Given columns
+    follow the d features in the model's inputs (:func:`model_inputs`).
+
+    A frozen classifier (``family="categorical"``, docs/classification.md) over ``classes`` = C >= 2
+    classes has no variance. Parametric, it is multinomial logistic: ``weight`` of shape (C, d) (nested
+    sequences), ``bias`` of shape (C,) or None, p0 = softmax(x @ weight.T + bias). Given, its C class
+    probabilities per row are the columns ``h0`` (``logits=True``: its logits instead).
     """
 
     family: str = "gaussian"
     mean: str = "linear"
-    weight: tuple[float, ...] | None = None
-    bias: float | None = None
-    nu: float | str = 1.0
+    weight: Any = None
+    bias: Any = None
+    nu: float | str | None = None
     df: float | None = None
     laplace_reading: str = "variance"
     dim: int | None = None
+    classes: int | None = None
+    logits: bool = False
 
     def __post_init__(self) -> None:
         check_family(self.family, self.df, self.laplace_reading, "frozen")
+        if self.family == CATEGORICAL:
+            self._check_classifier()
+            return
+        require(self.classes is None, "frozen.classes", f"applies only to a categorical expert, not {self.family}")
+        require(self.logits is False, "frozen.logits", f"applies only to a categorical expert, not {self.family}")
+        if self.nu is None:
+            object.__setattr__(self, "nu", 1.0)
         if self.mean == GIVEN:
             require(self.weight is None, "frozen.weight", "a frozen expert given by its predictions has no weight")
             require(self.bias is None, "frozen.bias", "a frozen expert given by its predictions has no bias")
@@ -101,14 +120,66 @@ class FrozenExpert:
             require(nu > 0, "frozen.nu", f"variance must be positive, got {nu}")
             object.__setattr__(self, "nu", nu)
 
+    def _check_classifier(self) -> None:
+        """Validate a frozen classifier (family ``categorical``): classes, no variance, its weights or given columns."""
+        require(self.nu is None, "frozen.nu", "a categorical expert has no variance: leave nu out")
+        require(isinstance(self.logits, bool), "frozen.logits", "must be true or false")
+        if self.mean == GIVEN:
+            require(self.weight is None, "frozen.weight", "a frozen expert given by its predictions has no weight")
+            require(self.bias is None, "frozen.bias", "a frozen expert given by its predictions has no bias")
+            require_positive_ints(**{"frozen.dim": self.dim})
+            check_classes(self.classes, "frozen.classes")
+            return
+        require(self.logits is False, "frozen.logits", "applies only to a classifier given by its predictions")
+        require(
+            self.mean == "linear",
+            "frozen.mean",
+            f"a parametric frozen classifier is multinomial logistic: 'linear' (or 'given'), got {self.mean!r}",
+        )
+        require(self.weight is not None, "frozen.weight", "required: the (C, d) weights of the frozen classifier")
+        weight = as_floats(self.weight, "frozen.weight")
+        require(weight.ndim == 2 and weight.size > 0, "frozen.weight", f"must be a (C, d) matrix, got {weight.shape}")
+        require(bool(np.all(np.isfinite(weight))), "frozen.weight", "must be finite")
+        classes = weight.shape[0] if self.classes is None else self.classes
+        check_classes(classes, "frozen.classes")
+        rows = weight.shape[0]
+        require(classes == rows, "frozen.classes", f"is {classes} but frozen.weight has {rows} rows")
+        require(
+            self.dim is None or self.dim == weight.shape[1],
+            "frozen.dim",
+            f"is {self.dim} but frozen.weight has {weight.shape[1]} columns",
+        )
+        if self.bias is not None:
+            bias = as_floats(self.bias, "frozen.bias")
+            require(bias.shape == (classes,), "frozen.bias", f"must have C = {classes} entries, got shape {bias.shape}")
+            require(bool(np.all(np.isfinite(bias))), "frozen.bias", "must be finite")
+            object.__setattr__(self, "bias", tuple(float(v) for v in bias))
+        object.__setattr__(self, "weight", tuple(tuple(float(v) for v in row) for row in weight))
+        object.__setattr__(self, "classes", classes)
+        object.__setattr__(self, "dim", weight.shape[1])
+
     @property
     def given(self) -> tuple[str, ...]:
         """Names of the per-observation columns this expert needs: ``h0`` and/or ``nu0``."""
         return tuple(name for name, field_value in (("h0", self.mean), ("nu0", self.nu)) if field_value == GIVEN)
 
+    def given_width(self, name: str) -> int:
+        """Columns of given ``name`` in the model's inputs: C for a classifier's h0, else 1."""
+        return self.classes if name == "h0" and self.family == CATEGORICAL else 1
+
     def params(self) -> dict[str, np.ndarray]:
-        """The frozen expert's mean parameters and variance, keyed like the prompt's."""
+        """The frozen expert's mean parameters and variance, keyed like the prompt's.
+
+        A frozen classifier's, in the adapter's parametrisation (class 0 the reference): a = W[1:] - W[0],
+        b = bias[1:] - bias[0]; no variance."""
         require(not self.given, "frozen", f"has no parameters: {', '.join(self.given)} given per observation")
+        if self.family == CATEGORICAL:
+            weight = np.asarray(self.weight)
+            out = {"a": weight[1:] - weight[0]}
+            if self.bias is not None:
+                bias = np.asarray(self.bias)
+                out["b"] = bias[1:] - bias[0]
+            return out
         out = {"a": np.asarray(self.weight), "nu": np.asarray(self.nu)}
         if self.bias is not None:
             out["b"] = np.asarray(self.bias)
@@ -121,17 +192,24 @@ class PromptExpert:
 
     ``family`` is one of the frozen expert's (gaussian, the default, laplace or student_t with a
     fixed ``df`` > 2), and nu is always its variance (the prompt has no Laplace "scale" reading).
+    A ``categorical`` adapter over ``classes`` = C classes has logits eta_0 = 0 and
+    eta_c = act(a_c.x [+ b_c]), c = 1..C-1, and no nu (docs/classification.md).
     """
 
     mean: str = "linear"
     bias: bool = True
     family: str = "gaussian"
     df: float | None = None
+    classes: int | None = None
 
     def __post_init__(self) -> None:
         check_mean(self.mean, "prompt.mean")
         require(isinstance(self.bias, bool), "prompt.bias", "must be true or false")
         check_family(self.family, self.df, "variance", "prompt")
+        if self.family == CATEGORICAL:
+            check_classes(self.classes, "prompt.classes")
+        else:
+            require(self.classes is None, "prompt.classes", f"applies only to a categorical prompt, not {self.family}")
         if self.df is not None:
             object.__setattr__(self, "df", float(self.df))
 
@@ -173,6 +251,8 @@ class ModelSpec:
                 f"the prompts must all have a bias or all not (prompt[0].bias = {prompts[0].bias})",
             )
         object.__setattr__(self, "prompt", prompts[0] if len(prompts) == 1 else tuple(prompts))
+        if self.categorical or any(p.family == CATEGORICAL for p in prompts):
+            self._check_classifier()
         if self.gate == SOFTMAX:
             object.__setattr__(self, "gate", "sigmoid")
         require(self.gate in GATES, "gate", f"unknown gate {self.gate!r}; choose from {[*GATES, SOFTMAX]}")
@@ -206,6 +286,39 @@ class ModelSpec:
             resolved[name] = prior
         object.__setattr__(self, "priors", tuple(sorted(resolved.items())))
 
+    def _check_classifier(self) -> None:
+        """A categorical expert mixes only with categorical experts of as many classes; K >= 2 adapters may be
+        ordered by their gate's tau only (their b holds one bias per class)."""
+        f = self.frozen
+        for k, p in enumerate(self.prompts):
+            where = "prompt" if self.num_prompts == 1 else f"prompt[{k}]"
+            require(
+                p.family == CATEGORICAL and f.family == CATEGORICAL,
+                f"{where}.family",
+                f"a categorical expert mixes only with categorical ones: frozen.family = {f.family!r}, "
+                f"{where}.family = {p.family!r}",
+            )
+            require(
+                p.classes == f.classes,
+                f"{where}.classes",
+                f"is {p.classes} but frozen.classes is {f.classes}: the experts must share the classes",
+            )
+        require(
+            self.order in (None, "tau"),
+            "order",
+            f"K >= 2 categorical adapters can be ordered by the gate's tau only, got {self.order!r}",
+        )
+
+    @property
+    def categorical(self) -> bool:
+        """Whether y is a class 0..C-1 (family ``categorical``, docs/classification.md)."""
+        return self.frozen.family == CATEGORICAL
+
+    @property
+    def classes(self) -> int | None:
+        """C, the number of classes of a categorical model; None for a real y."""
+        return self.frozen.classes
+
     @property
     def prompts(self) -> tuple[PromptExpert, ...]:
         """The K prompts, in order (one for the papers' model)."""
@@ -232,19 +345,26 @@ class ModelSpec:
     @property
     def width(self) -> int:
         """Columns of the model's inputs: the d features, then the frozen expert's given columns."""
-        return self.dim + len(self.frozen.given)
+        return self.dim + sum(self.frozen.given_width(name) for name in self.frozen.given)
 
     @property
     def param_names(self) -> tuple[str, ...]:
-        """Trainable parameters: gate (lam, or beta and tau), then prompt (a, [b], nu)."""
+        """Trainable parameters: gate (lam, or beta and tau), then prompt (a, [b], nu).
+
+        A categorical adapter's (a, [b]) come first, and it has no nu: a group of ArviZ whose first variable has
+        ``feature`` but not ``class`` (beta) labels a's scalars in ``az.summary`` as if transposed (its stacking
+        follows the group's order of dimensions, its labels each variable's)."""
         gate = ("lam",) if self.gate == "constant" else ("beta", "tau")
-        prompt = ("a", "b", "nu") if self.prompts[0].bias else ("a", "nu")
-        return gate + prompt
+        prompt = ("a", "b") if self.prompts[0].bias else ("a",)
+        return prompt + gate if self.categorical else gate + prompt + ("nu",)
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of parameter ``name``: (d,) for the vectors a and beta, () otherwise; K >= 2 prompts add a
-        leading axis of length K."""
+        leading axis of length K. A categorical adapter's a is (C - 1, d) and its b (C - 1,): one row per
+        class but the reference class 0."""
         lead = (self.num_prompts,) if self.num_prompts > 1 else ()
+        if self.categorical and name in ("a", "b"):
+            lead = (*lead, self.classes - 1)
         return lead + ((self.dim,) if name in FEATURE_PARAMS else ())
 
     def support(self, name: str) -> str:
@@ -306,6 +426,8 @@ class ModelSpec:
     def formula(self) -> str:
         """The model in one line, then its priors: what a script or a result's table shows of it."""
         f = self.frozen
+        if self.categorical:
+            return self._classifier_formula()
         if f.mean == GIVEN:
             h0 = "h0(x)"
         else:
@@ -338,11 +460,46 @@ class ModelSpec:
             w0, gate = "w0(x)", ", (w0, w[k])(x) = softmax(0, beta[k].x + tau[k])"
         return f"p(y | x) = {w0} {frozen}(y | {h0}, {nu0}) + {' + '.join(terms)}{gate}{order}\npriors: {priors}"
 
+    def _classifier_formula(self) -> str:
+        """:meth:`formula` of a categorical model."""
+        f = self.frozen
+        if f.mean == GIVEN:
+            p0 = "softmax(h0(x))" if f.logits else "h0(x)"
+        else:
+            p0 = "softmax(W x" + (" + c)" if f.bias is not None else ")")
+        priors = ", ".join(
+            f"{name} ~ {prior.family}" + (f"({', '.join(f'{a:g}' for a in prior.args)})" if prior.args else "")
+            for name, prior in self.priors
+        )
+        classes = f"c = 0..{self.classes - 1}, p0 = {p0}"
+        if self.num_prompts == 1:
+            p = self.prompt
+            eta = "a_c.x" + (" + b_c" if p.bias else "")
+            eta = eta if p.mean == "linear" else f"{p.mean}({eta})"
+            w, one_minus = ("lam", "(1 - lam)") if self.gate == "constant" else ("w(x)", "(1 - w(x))")
+            gate = "" if self.gate == "constant" else ", w(x) = sigmoid(beta.x + tau)"
+            model = f"p(y = c | x) = {one_minus} p0(c | x) + {w} softmax(eta(x))_c, {classes}, eta_0 = 0, eta_c = {eta}"
+            return f"{model}{gate}\npriors: {priors}"
+        terms, etas = [], []
+        for k, p in enumerate(self.prompts):
+            eta = f"a[{k}]_c.x" + (f" + b[{k}]_c" if p.bias else "")
+            etas.append(f"eta[{k}]_c = {eta if p.mean == 'linear' else f'{p.mean}({eta})'}")
+            terms.append(f"{f'lam[{k}]' if self.gate == 'constant' else f'w[{k}](x)'} softmax(eta[{k}](x))_c")
+        if self.gate == "constant":
+            w0, gate = "(1 - sum lam)", ""
+        else:
+            w0, gate = "w0(x)", ", (w0, w[k])(x) = softmax(0, beta[k].x + tau[k])"
+        order = f", {self.order} increasing across prompts" if self.order else ""
+        model = f"p(y = c | x) = {w0} p0(c | x) + {' + '.join(terms)}, {classes}, eta[k]_0 = 0, {', '.join(etas)}"
+        return f"{model}{gate}{order}\npriors: {priors}"
+
     def to_config(self) -> dict[str, Any]:
         """Plain dict (TOML/JSON form) that :meth:`from_config` reads back."""
-        frozen = {k: v for k, v in vars(self.frozen).items() if v is not None}
+        frozen = {k: v for k, v in vars(self.frozen).items() if v is not None and not (k == "logits" and v is False)}
         if self.frozen.mean != GIVEN:
-            frozen["weight"] = list(self.frozen.weight)
+            weight = self.frozen.weight
+            frozen["weight"] = [list(row) for row in weight] if self.categorical else list(weight)
+            frozen |= {"bias": list(self.frozen.bias)} if self.categorical and self.frozen.bias else {}
             del frozen["dim"]
         prompts = [{k: v for k, v in vars(p).items() if v is not None} for p in self.prompts]
         out = {
@@ -425,6 +582,8 @@ def check_params(spec: ModelSpec, params: Mapping[str, Any], field_name: str = "
         value = as_floats(params[name], where)
         shape = spec.shape(name)
         origin = [f"d = {spec.dim}, the length of frozen.weight"] if name in FEATURE_PARAMS else []
+        if spec.categorical and name in ("a", "b"):
+            origin = [f"C - 1 = {spec.classes - 1} classes besides the reference class 0", *origin]
         origin = ([f"K = {spec.num_prompts} prompts"] if spec.num_prompts > 1 else []) + origin
         origin = f" ({'; '.join(origin)})" if origin else ""
         require(value.shape == shape, where, f"must have shape {shape}{origin}, got {value.shape}")
@@ -444,13 +603,82 @@ def check_params(spec: ModelSpec, params: Mapping[str, Any], field_name: str = "
     return out
 
 
+def given_columns(spec: ModelSpec) -> tuple[str, ...]:
+    """Names of the frozen expert's given columns: h0 and/or nu0, or a frozen classifier's h0_0..h0_{C-1}."""
+    f = spec.frozen
+    return tuple(
+        name if f.given_width(name) == 1 else f"{name}_{c}" for name in f.given for c in range(f.given_width(name))
+    )
+
+
 def input_columns(spec: ModelSpec) -> tuple[str, ...]:
-    """Names of the model's input columns: x1..xd, then the frozen expert's given h0 and/or nu0."""
-    return tuple(f"x{j + 1}" for j in range(spec.dim)) + spec.frozen.given
+    """Names of the model's input columns: x1..xd, then the frozen expert's given columns (:func:`given_columns`)."""
+    return tuple(f"x{j + 1}" for j in range(spec.dim)) + given_columns(spec)
+
+
+def check_classes_data(spec: ModelSpec, inputs: np.ndarray, y: np.ndarray) -> None:
+    """A categorical model's data: y holds class codes 0..C-1, and given class probabilities are >= 0 and sum to 1
+    (within :data:`PROBABILITY_TOL`) per row. Errors name the first bad row, counting from 0."""
+    classes = spec.classes
+    bad = np.flatnonzero((y != np.round(y)) | (y < 0) | (y > classes - 1))
+    if bad.size:
+        raise BayescmoeError("y", f"must hold class codes 0..{classes - 1}; row {bad[0]} (from 0) holds {y[bad[0]]:g}")
+    f = spec.frozen
+    if f.mean != GIVEN or f.logits:
+        return
+    p0 = inputs[:, spec.dim : spec.dim + classes]
+    negative = np.flatnonzero(np.any(p0 < 0, axis=1))
+    if negative.size:
+        raise BayescmoeError("h0", f"class probabilities must be >= 0; row {negative[0]} (from 0) has a negative one")
+    off = np.flatnonzero(np.abs(p0.sum(axis=1) - 1.0) > PROBABILITY_TOL)
+    if off.size:
+        raise BayescmoeError(
+            "h0",
+            f"class probabilities must sum to 1 per row (within {PROBABILITY_TOL:g}); row {off[0]} (from 0) sums to "
+            f"{p0[off[0]].sum():.6g} (logits? set frozen.logits = true)",
+        )
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def encode_classes(
+    spec: ModelSpec, y: Any, labels: Sequence[str] | None = None
+) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """(codes, labels) of a categorical target: y of class codes 0..C-1 passes through (with ``labels``, their names,
+    if given); y of labels (strings) becomes codes, labels ``labels`` or else its C distinct values, sorted (as
+    numbers when they all are: "2" before "10")."""
+    values = np.asarray(y)
+    if labels is not None:
+        labels = tuple(str(v) for v in labels)
+        require(len(labels) == spec.classes, "class_labels", f"needs C = {spec.classes} labels, got {list(labels)}")
+        require(len(set(labels)) == len(labels), "class_labels", f"labels must differ, got {list(labels)}")
+    if values.dtype.kind not in "OUS":
+        return values, labels
+    strings = values.astype(str)
+    if labels is None:
+        found = set(strings.tolist())
+        found = sorted(found, key=float) if all(map(_numeric, found)) else sorted(found)
+        require(
+            len(found) == spec.classes,
+            "y",
+            f"holds {len(found)} distinct labels {found[:10]} for C = {spec.classes} classes: give class_labels",
+        )
+        labels = tuple(found)
+    unknown = sorted(set(strings.tolist()) - set(labels))
+    require(not unknown, "y", f"holds label(s) {unknown[:10]} outside the classes {list(labels)}")
+    code = {label: c for c, label in enumerate(labels)}
+    return np.array([code[v] for v in strings.tolist()], dtype=float), labels
 
 
 def check_data(spec: ModelSpec, inputs: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate data: ``inputs`` of shape (n, spec.width) (:func:`model_inputs`), y of shape (n,), all finite.
+    """Validate data: ``inputs`` of shape (n, spec.width) (:func:`model_inputs`), y of shape (n,), all finite;
+    for a categorical model also :func:`check_classes_data`.
 
     Errors name the field ``x``, which the inputs are (features, then any given h0 and nu0)."""
     inputs = as_floats(inputs, "x")
@@ -466,6 +694,8 @@ def check_data(spec: ModelSpec, inputs: Any, y: Any) -> tuple[np.ndarray, np.nda
     require(bool(np.all(np.isfinite(y))), "y", "contains NaN or inf")
     if "nu0" in given:
         require(bool(np.all(inputs[:, -1] > 0)), "nu0", "variances must be positive")
+    if spec.categorical:
+        check_classes_data(spec, inputs, y)
     return inputs, y
 
 
@@ -492,8 +722,9 @@ def feature_names(spec: ModelSpec, x: Any, names: Sequence[str] | None = None) -
 def model_inputs(spec: ModelSpec, x: Any, h0: Any = None, nu0: Any = None) -> np.ndarray:
     """The inputs the model reads, shape (n, spec.width): the features x, then h0 and nu0 if given.
 
-    ``h0`` is the frozen expert's mean per observation (the predictions of a pre-trained model) or
-    any JAX-traceable function of x; ``nu0`` its variance per observation. Each is required exactly
+    ``h0`` is the frozen expert's mean per observation (the predictions of a pre-trained model; a
+    frozen classifier's C class probabilities or logits, shape (n, C)) or any JAX-traceable function
+    of x; ``nu0`` its variance per observation. Each is required exactly
     when the spec's frozen expert says ``"given"`` for it. Inputs already of width
     ``spec.width`` pass through unchanged.
     """
@@ -517,10 +748,9 @@ def model_inputs(spec: ModelSpec, x: Any, h0: Any = None, nu0: Any = None) -> np
         if callable(value):
             value = value(jnp.asarray(x))
         column = as_floats(value, name)
-        require(
-            column.shape == (x.shape[0],),
-            name,
-            f"must have shape ({x.shape[0]},), one per row of x, got {column.shape}",
-        )
-        columns.append(column[:, None])
+        width = spec.frozen.given_width(name)
+        shape = (x.shape[0],) if width == 1 else (x.shape[0], width)
+        what = "one per row of x" if width == 1 else f"C = {width} class probabilities (or logits) per row of x"
+        require(column.shape == shape, name, f"must have shape {shape}, {what}, got {column.shape}")
+        columns.append(column.reshape(x.shape[0], width))
     return np.concatenate(columns, axis=1)

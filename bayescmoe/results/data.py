@@ -9,6 +9,11 @@ found from the header (comma, semicolon, tab or bar) unless given. ``.npz``: arr
 ``y`` (n,), ``h0``, ``nu0``. NetCDF: the same variables at the root, or in ``constant_data`` and
 ``observed_data`` (a bayescmoe result or any ArviZ file); the feature coordinate of ``x`` names its
 columns. Every problem is reported with the file and the row or column before any fit.
+
+A categorical model (docs/classification.md): a CSV target holds class labels, kept as strings
+(:func:`bayescmoe.fit` codes them); a frozen classifier given by its predictions needs C columns h0,
+named ``<h0>_0..<h0>_{C-1}`` (``h0_0, h0_1, ...`` by default) or listed (``--h0 p_cat,p_dog,p_emu``), in
+the order of the class codes; a ``.npz`` or NetCDF h0 is one (n, C) array.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from bayescmoe.errors import BayescmoeError, require
-from bayescmoe.model.spec import ModelSpec, check_data, model_inputs
+from bayescmoe.model.spec import ModelSpec, check_data, given_columns, model_inputs
 
 #: the file types :func:`read_data` reads, by suffix
 SUFFIXES = (".csv", ".npz", ".nc")
@@ -34,8 +39,8 @@ DELIMITERS = ",;\t|"
 class Columns:
     """Which columns of a data file are what: the d ``features`` (default: those named x1..xd, or the
     feature coordinate of a NetCDF ``x``), the ``target``, the frozen expert's ``h0`` and ``nu0`` (read
-    only where the spec says ``"given"``), columns to ``ignore``, and the CSV ``delimiter`` (found from
-    the header when None)."""
+    only where the spec says ``"given"``; a frozen classifier's C columns h0: :meth:`given_names`),
+    columns to ``ignore``, and the CSV ``delimiter`` (found from the header when None)."""
 
     features: tuple[str, ...] | None = None
     target: str = "y"
@@ -43,6 +48,19 @@ class Columns:
     nu0: str = "nu0"
     ignore: tuple[str, ...] = field(default=())
     delimiter: str | None = None
+
+    def given_names(self, spec: ModelSpec) -> dict[str, list[str]]:
+        """The columns of each given role (h0, nu0): one named column, or a frozen classifier's C columns h0, listed
+        comma-separated or named by the prefix ``h0``: ``<h0>_0..<h0>_{C-1}``."""
+        out = {}
+        for role in spec.frozen.given:
+            name, width = getattr(self, role), spec.frozen.given_width(role)
+            names = [n.strip() for n in name.split(",")] if "," in name else [name]
+            if width > 1 and len(names) == 1:
+                names = [f"{name}_{c}" for c in range(width)]
+            require(len(names) == width, role, f"names {len(names)} column(s) {names} for C = {width} classes")
+            out[role] = names
+        return out
 
     def select(self, where: str, spec: ModelSpec, names: Sequence[str], default: Sequence[str], require_y: bool):
         """(features, target or None, given columns) among the header ``names``; ``default``: the features
@@ -57,7 +75,7 @@ class Columns:
                 "data",
                 f"{where} has {len(features)} feature column(s) {features} but the spec has d = {spec.dim}{hint}",
             )
-        given = [getattr(self, role) for role in spec.frozen.given]
+        given = [name for role_names in self.given_names(spec).values() for name in role_names]
         target = self.target if require_y or self.target in names else None
         wanted = [*features, *([target] if target else []), *given]
         missing = [name for name in wanted if name not in names]
@@ -104,7 +122,8 @@ def _read_csv(path: Path, spec: ModelSpec, columns: Columns, require_y: bool) ->
     default = sorted((n for n in names if n.startswith("x") and n[1:].isdigit()), key=lambda n: int(n[1:]))
     features, target, given = columns.select(where, spec, names, default, require_y)
     require(len(lines) > 1, "data", f"{path} has a header but no rows")
-    used = {*features, *([target] if target else []), *given}
+    labels = target if spec.categorical else None  # class labels stay strings
+    used = {*features, *([target] if target else []), *given} - {labels}
     values = np.empty((len(lines) - 1, len(names)))
     for k, (line, row) in enumerate(lines[1:]):
         require(len(row) == len(names), "data", f"{path} row {line} has {len(row)} cells, the header {len(names)}")
@@ -118,17 +137,21 @@ def _read_csv(path: Path, spec: ModelSpec, columns: Columns, require_y: bool) ->
             if not np.isfinite(values[k, j]):
                 raise BayescmoeError("data", f"{path} row {line}, column {names[j]}: {cell.strip()} (must be finite)")
     column = {name: values[:, j] for j, name in enumerate(names)}
+    if labels is not None:
+        column[labels] = np.array([row[names.index(labels)].strip() for _, row in lines[1:]])
     if "nu0" in spec.frozen.given:
         rows = np.array([line for line, _ in lines[1:]])
         _require_finite(path, columns.nu0, column[columns.nu0], rows, variance=True)
-    return _table(spec, column, features, target, given)
+    return _table(spec, column, features, target, columns)
 
 
-def _table(spec: ModelSpec, column: dict, features: list[str], target: str | None, given: list[str]) -> dict:
-    """What :func:`read_data` assembles: ``features`` (names), ``x`` (n, d), ``y`` (or None), the given columns."""
+def _table(spec: ModelSpec, column: dict, features: list[str], target: str | None, columns: Columns) -> dict:
+    """What :func:`read_data` assembles: ``features`` (names), ``x`` (n, d), ``y`` (or None), the given columns
+    (a frozen classifier's h0 (n, C))."""
     table = {"features": features, "x": np.column_stack([column[f] for f in features])}
     table["y"] = None if target is None else column[target]
-    table |= {role: column[name] for role, name in zip(spec.frozen.given, given, strict=True)}
+    for role, names in columns.given_names(spec).items():
+        table[role] = column[names[0]] if len(names) == 1 else np.column_stack([column[name] for name in names])
     return table
 
 
@@ -150,21 +173,31 @@ def _tabulate(
     x = x[:, None] if x.ndim == 1 else x
     require(x.ndim == 2, "data", f"{path}: x must be 2-D (n, d), got shape {x.shape}")
     names = [str(v) for v in labels] if labels is not None else [f"x{j + 1}" for j in range(x.shape[1])]
+    column = {name: x[:, j] for j, name in enumerate(names)}
     others = {columns.target: "y", columns.h0: "h0", columns.nu0: "nu0"}
-    names += [name for name, array in others.items() if array in arrays]
-    features, target, given = columns.select(str(path), spec, names, names[: x.shape[1]], require_y)
-    require(x.shape[0] > 0, "data", f"{path} has no rows")
-    column = {name: x[:, j] for j, name in enumerate(names[: x.shape[1]])}
-    for name in names[x.shape[1] :]:
-        values = _real(path, name, arrays[others[name]])
+    for name, key in others.items():
+        if key not in arrays:
+            continue
+        if key == "h0" and spec.categorical and "h0" in spec.frozen.given:  # one (n, C) array of C columns
+            values, split = _real(path, name, arrays[key]), columns.given_names(spec)["h0"]
+            shape = (x.shape[0], len(split))
+            require(values.shape == shape, "data", f"{path}: {name} must have shape {shape}, got {values.shape}")
+            column |= {n: values[:, c] for c, n in enumerate(split)}
+            continue
+        categorical_y = key == "y" and spec.categorical and np.asarray(arrays[key]).dtype.kind in "OUS"
+        values = np.asarray(arrays[key]).astype(str) if categorical_y else _real(path, name, arrays[key])
         require(
             values.shape == (x.shape[0],), "data", f"{path}: {name} must have shape ({x.shape[0]},), got {values.shape}"
         )
         column[name] = values
+    features, target, given = columns.select(str(path), spec, list(column), names, require_y)
+    require(x.shape[0] > 0, "data", f"{path} has no rows")
     rows = np.arange(x.shape[0])
     for name in (*features, *([target] if target else []), *given):
-        _require_finite(path, name, column[name], rows, variance=name == columns.nu0 and "nu0" in spec.frozen.given)
-    return _table(spec, column, features, target, given)
+        if column[name].dtype.kind == "f":
+            variance = name == columns.nu0 and "nu0" in spec.frozen.given
+            _require_finite(path, name, column[name], rows, variance=variance)
+    return _table(spec, column, features, target, columns)
 
 
 def _read_npz(path: Path, spec: ModelSpec, columns: Columns, require_y: bool) -> dict:
@@ -215,7 +248,8 @@ def read_data(
     header when None). The inputs are an ``xarray.DataArray`` (obs, column) of shape (n, spec.width)
     whose column coordinate names the features, then the given h0 and nu0: :func:`bayescmoe.fit`
     labels the result's features with those names. ``require_y=False`` (new rows to predict) reads
-    a file with or without the target; y is then None when it has none."""
+    a file with or without the target; y is then None when it has none. A categorical CSV's y is its class
+    labels, as strings."""
     path = Path(path)
     names = None if features is None else tuple(features)
     columns = Columns(names, target, h0, nu0, tuple(ignore), delimiter)
@@ -226,6 +260,8 @@ def read_data(
     table = reader(path, spec, columns, require_y)
     inputs = model_inputs(spec, table["x"], table.get("h0"), table.get("nu0"))
     y = table["y"]
-    inputs, checked = check_data(spec, inputs, np.zeros(len(inputs)) if y is None else y)
-    labels = [*table["features"], *spec.frozen.given]
-    return xr.DataArray(inputs, dims=("obs", "column"), coords={"column": labels}), None if y is None else checked
+    labelled = y is not None and y.dtype.kind in "OUS"  # class labels: bayescmoe.fit and predict code them
+    inputs, checked = check_data(spec, inputs, np.zeros(len(inputs)) if y is None or labelled else y)
+    labels = [*table["features"], *given_columns(spec)]
+    inputs = xr.DataArray(inputs, dims=("obs", "column"), coords={"column": labels})
+    return inputs, y if y is None or labelled else checked

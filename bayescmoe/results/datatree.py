@@ -8,6 +8,10 @@ functions (``az.loo``, ``az.loo_pit``, ``az.plot_ppc_dist``, ``az.plot_prior_pos
 children ``se`` and ``information``, convergence in attrs) and ``truth``. The root attrs hold the
 spec as JSON and the seeds, so :func:`spec_of` and :func:`data_of` rebuild the model and its data
 from the file alone.
+
+A categorical model (docs/classification.md) stores y as integer class codes (observed, predictive), so that
+ArviZ treats it as discrete; its adapter's a and b run along ``class`` (1..C-1, the classes but the reference)
+and a given frozen classifier's h0 along ``class`` (0..C-1) in ``constant_data``.
 """
 
 from __future__ import annotations
@@ -41,19 +45,47 @@ from bayescmoe.model.spec import FEATURE_PARAMS, ModelSpec, check_data, check_pa
 POINTWISE_GROUPS = ("log_likelihood", "posterior_predictive", "prior_predictive")
 #: HDF5's byte shuffle then gzip (zlib level 4), on every numeric array :func:`save` writes
 COMPRESSION = {"zlib": True, "complevel": 4, "shuffle": True}
-DATA_DIMS = {"y": ["obs"], "x": ["obs", "feature"], "h0": ["obs"], "nu0": ["obs"]}
+DATA_DIMS = {"y": ["obs"]}
+#: the root attribute holding a categorical result's class labels as JSON (code c is the c-th)
+CLASS_LABELS = "class_labels"
 
 
 def param_dims(spec: ModelSpec) -> dict[str, list[str]]:
-    """The dimensions of each parameter: ``feature`` for a and beta, after ``prompt`` with K >= 2 prompts."""
+    """The dimensions of each parameter: ``feature`` for a and beta, after ``prompt`` with K >= 2 prompts; a
+    categorical adapter's a and b along ``class`` (before ``feature``)."""
     lead = ["prompt"] if spec.num_prompts > 1 else []
-    return {name: lead + (["feature"] if name in FEATURE_PARAMS else []) for name in spec.param_names}
+    dims = {}
+    for name in spec.param_names:
+        classes = ["class"] if spec.categorical and name in ("a", "b") else []
+        dims[name] = lead + classes + (["feature"] if name in FEATURE_PARAMS else [])
+    return dims
 
 
 def param_coords(spec: ModelSpec) -> dict[str, np.ndarray]:
-    """The coordinates of the parameters' dimensions: features 0..d-1, prompts 0..K-1 (K >= 2)."""
+    """The coordinates of the parameters' dimensions: features 0..d-1, prompts 0..K-1 (K >= 2), and a categorical
+    adapter's classes 1..C-1."""
     prompt = {"prompt": np.arange(spec.num_prompts)} if spec.num_prompts > 1 else {}
-    return {"feature": np.arange(spec.dim), **prompt}
+    classes = {"class": np.arange(1, spec.classes)} if spec.categorical else {}
+    return {"feature": np.arange(spec.dim), **prompt, **classes}
+
+
+def observed(spec: ModelSpec, y: np.ndarray) -> np.ndarray:
+    """y as stored: integer class codes for a categorical model (ArviZ's discrete data), else as it is."""
+    return np.asarray(y).astype(np.int64) if spec.categorical else np.asarray(y)
+
+
+def constant_data(spec: ModelSpec, inputs: np.ndarray) -> xr.DataTree:
+    """The group ``constant_data``: the features ``x`` (obs, feature) and the frozen expert's given columns (h0,
+    nu0; a frozen classifier's h0 along ``class``, 0..C-1)."""
+    data, dims, start = {"x": inputs[:, : spec.dim]}, {"x": ["obs", "feature"]}, spec.dim
+    for name in spec.frozen.given:
+        width = spec.frozen.given_width(name)
+        data[name] = inputs[:, start : start + width] if width > 1 else inputs[:, start]
+        dims[name] = ["obs", "class"] if width > 1 else ["obs"]
+        start += width
+    coords = {"obs": np.arange(len(inputs)), "feature": np.arange(spec.dim)}
+    coords |= {"class": np.arange(spec.classes)} if spec.categorical else {}
+    return az.from_dict({"constant_data": data}, coords=coords, dims=dims)["constant_data"]
 
 
 def params_dataset(spec: ModelSpec, params: Mapping[str, Any], attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
@@ -123,12 +155,14 @@ def to_datatree(
     pointwise_thin: int = 1,
     key: jax.Array | int = 0,
     features: Sequence[str] | None = None,
+    class_labels: Sequence[str] | None = None,
 ) -> xr.DataTree:
     """Collect a fit into one DataTree (see module docstring); ``attrs`` adds seeds, setting name, n...
 
     ``features``: the names of the d features, the labels of every ``feature`` coordinate (``a[bmi]``
     in ``az.summary``); by default those ``inputs`` carry (:func:`~bayescmoe.model.spec.feature_names`),
-    else 0..d-1.
+    else 0..d-1. ``class_labels``: a categorical model's C class labels (code c is the c-th), stored in the
+    attribute ``class_labels`` and labelling every ``class`` coordinate.
 
     With a NUTS fit: ``log_prior`` and ``unconstrained_posterior`` always; the pointwise groups
     ``log_likelihood`` (``log_likelihood``) and ``posterior_predictive`` (``predictive``), each
@@ -139,20 +173,18 @@ def to_datatree(
     per spec and data shape, which replicate studies that only need the posterior skip.
     """
     require_positive_ints(pointwise_thin=pointwise_thin)
+    require(class_labels is None or spec.categorical, "class_labels", "apply only to a categorical model")
     require(isinstance(prior_draws, int) and prior_draws >= 0, "prior_draws", f"must be >= 0, got {prior_draws!r}")
     names = feature_names(spec, inputs, features)
     inputs, y = check_data(spec, inputs, y)
     coords = {**param_coords(spec), "obs": np.arange(y.shape[0])}
     dims = {**param_dims(spec), **DATA_DIMS}
-    constant = {
-        "x": inputs[:, : spec.dim],
-        **{name: inputs[:, spec.dim + j] for j, name in enumerate(spec.frozen.given)},
-    }
     k_prior, k_post = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key)
+    y_stored = observed(spec, y)
     if nuts is not None:
         samples = nuts.samples
-        groups = {"posterior": samples, "sample_stats": sample_stats(nuts), "observed_data": {"y": y}}
-        dt = az.from_dict({**groups, "constant_data": constant}, coords=coords, dims=dims)
+        groups = {"posterior": samples, "sample_stats": sample_stats(nuts), "observed_data": {"y": y_stored}}
+        dt = az.from_dict(groups, coords=coords, dims=dims)
         dt["log_prior"] = draws_tree(spec, log_prior_draws(spec, samples))
         dt["unconstrained_posterior"] = draws_tree(spec, unconstrain(spec, samples))
         thinned = {k: v[:, ::pointwise_thin] for k, v in samples.items()}
@@ -162,15 +194,17 @@ def to_datatree(
         if log_likelihood:
             pointwise["log_likelihood"] = pointwise_log_likelihood(spec, jnp.asarray(inputs), jnp.asarray(y), thinned)
         if predictive:
-            pointwise["posterior_predictive"] = posterior_predictive(spec, jnp.asarray(inputs), thinned, k_post)
+            y_post = posterior_predictive(spec, jnp.asarray(inputs), thinned, k_post)
+            pointwise["posterior_predictive"] = observed(spec, y_post)
         thin = az.from_dict({g: {"y": v} for g, v in pointwise.items()}, coords={**coords, "draw": draw}, dims=dims)
         for group in pointwise:
             dt[group] = thin[group]
     else:
-        dt = az.from_dict({"observed_data": {"y": y}, "constant_data": constant}, coords=coords, dims=dims)
+        dt = az.from_dict({"observed_data": {"y": y_stored}}, coords=coords, dims=dims)
+    dt["constant_data"] = constant_data(spec, inputs)
     if prior_draws and proper_prior(spec):
         prior = {k: v[None] for k, v in prior_draws_of(spec, jnp.asarray(inputs), k_prior, prior_draws).items()}
-        y_prior = prior.pop("y")
+        y_prior = observed(spec, prior.pop("y"))
         dt["prior"] = draws_tree(spec, prior)
         obs = {"obs": coords["obs"]}
         dt["prior_predictive"] = xr.DataTree(xr.Dataset({"y": (("chain", "draw", "obs"), y_prior)}, coords=obs))
@@ -185,7 +219,20 @@ def to_datatree(
             **{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in (attrs or {}).items()},
         }
     )
+    if class_labels is not None:
+        dt = with_classes(dt, class_labels)
     return dt if names is None else with_features(dt, names)
+
+
+def with_classes(dt: xr.DataTree, labels: Sequence[str]) -> xr.DataTree:
+    """``dt`` with its class labels stored (:data:`CLASS_LABELS`) and labelling every ``class`` coordinate: the C
+    classes of the data, the C - 1 of the adapter's parameters (all but the reference class)."""
+    labels = [str(v) for v in labels]
+    dt.attrs[CLASS_LABELS] = json.dumps(labels)
+    for node in dt.subtree:
+        if "class" in node.dataset.dims:
+            node.dataset = node.dataset.assign_coords({"class": labels[len(labels) - node.dataset.sizes["class"] :]})
+    return dt
 
 
 def with_features(dt: xr.DataTree, names: Sequence[str]) -> xr.DataTree:
@@ -194,6 +241,18 @@ def with_features(dt: xr.DataTree, names: Sequence[str]) -> xr.DataTree:
         if "feature" in node.dataset.dims:
             node.dataset = node.dataset.assign_coords(feature=list(names))
     return dt
+
+
+def class_labels_of(dt: xr.DataTree) -> tuple[str, ...] | None:
+    """The class labels (code c is the c-th) of a categorical result fitted to labelled y, or None (codes 0..C-1)."""
+    labels = dt.attrs.get(CLASS_LABELS)
+    return None if labels is None else tuple(json.loads(labels))
+
+
+def classes_of(dt: xr.DataTree) -> np.ndarray | None:
+    """The class coordinate of a categorical result's adapter parameters (the classes but the reference: labels,
+    or codes 1..C-1), as ``az.summary`` labels them; None for a real y."""
+    return dt["posterior"]["class"].values if "posterior" in dt.children and "class" in dt["posterior"].coords else None
 
 
 def features_of(dt: xr.DataTree) -> tuple[str, ...] | None:
@@ -254,8 +313,8 @@ def spec_of(dt: xr.DataTree) -> ModelSpec:
 def data_of(dt: xr.DataTree) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, y) the result was fitted to: the model's inputs (features, then any given h0, nu0) and y."""
     constant = dt["constant_data"]
-    given = [constant[name].values[:, None] for name in spec_of(dt).frozen.given]
-    return np.concatenate([constant["x"].values, *given], axis=1), dt["observed_data"]["y"].values
+    given = [constant[name].values.reshape(len(constant["obs"]), -1) for name in spec_of(dt).frozen.given]
+    return np.concatenate([constant["x"].values, *given], axis=1), dt["observed_data"]["y"].values.astype(float)
 
 
 def params_of(dt: xr.DataTree, group: str) -> dict[str, np.ndarray]:

@@ -13,9 +13,12 @@ from bayescmoe.results.evidence import stored_evidence
 
 
 def flatten(ds: xr.Dataset, names: tuple[str, ...]) -> dict[str, float]:
-    """{"a[0]": ..., "nu": ...}: one entry per scalar, labelled as in ``az.summary`` (by the feature coordinate)."""
+    """{"a[0]": ..., "nu": ...}: one entry per scalar, labelled as in ``az.summary`` (by the feature coordinate, and
+    a categorical adapter's class coordinate)."""
     features = ds["feature"].values if "feature" in ds.coords else None
-    return {k: float(v) for k, v in by_label({n: ds[n].values for n in names}, features=features).items()}
+    classes = ds["class"].values if "class" in ds.coords else None
+    values = by_label({n: ds[n].values for n in names}, features=features, classes=classes)
+    return {k: float(v) for k, v in values.items()}
 
 
 def fit_table(dt: xr.DataTree) -> pd.DataFrame:

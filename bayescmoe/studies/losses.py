@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from bayescmoe.errors import require
 from bayescmoe.model.spec import ModelSpec
 from bayescmoe.model.truth import Truth
 
@@ -25,7 +26,9 @@ MERGE_GROUPS = ("a_merge", "a_perp")
 
 
 def error_groups(spec: ModelSpec, merging: bool = False) -> tuple[str, ...]:
-    """The parameter groups whose errors a sweep records (with :data:`MERGE_GROUPS` after ``a`` if ``merging``)."""
+    """The parameter groups whose errors a sweep records (with :data:`MERGE_GROUPS` after ``a`` if ``merging``);
+    refused for a categorical adapter, which has no nu and no rate protocol yet."""
+    require(not spec.categorical, "setting", "the rate sweeps record errors of a regression's prompt (with nu)")
     if spec.gate == "constant":
         groups = ("lam", "a", "b", "nu") if spec.prompt.bias else ("lam", "a", "nu")
     else:

@@ -30,7 +30,7 @@ from bayescmoe.inference.nuts import fit_nuts
 from bayescmoe.inference.optimize import fit_map, fit_mle
 from bayescmoe.model.settings import Setting
 from bayescmoe.model.simulate import simulate
-from bayescmoe.model.spec import ModelSpec, check_data, feature_names, model_inputs
+from bayescmoe.model.spec import ModelSpec, check_data, encode_classes, feature_names, model_inputs
 from bayescmoe.results.datatree import to_datatree
 from bayescmoe.results.evidence import ATTRIBUTE
 from bayescmoe.runtime import require_memory
@@ -120,6 +120,7 @@ def fit(
     nu0: Any = None,
     *,
     features: Sequence[str] | None = None,
+    class_labels: Sequence[str] | None = None,
     methods: Sequence[str] = METHODS,
     key: Array | int = 0,
     truth: Mapping[str, Any] | None = None,
@@ -141,6 +142,9 @@ def fit(
     x is the features (n, d): an array, a pandas DataFrame or an xarray DataArray, whose column names
     (or ``features``) label the ``feature`` coordinate of the result (``a[bmi]`` in ``az.summary``);
     or an xarray Dataset with variables ``x``, ``y`` and the given ``h0``, ``nu0`` (:func:`unpack`).
+    A categorical model (docs/classification.md) takes y as class codes 0..C-1 or as labels (strings:
+    coded in sorted order, or in the order of ``class_labels``), and a given frozen classifier's
+    class probabilities (or logits) as ``h0`` (n, C); the labels label the result's classes.
     A frozen expert given by its predictions (``frozen.mean = "given"``) takes them as ``h0`` (one
     per row, or a JAX-traceable function of x), and ``nu0`` likewise
     (:func:`~bayescmoe.model.spec.model_inputs`; inputs that already carry them pass through).
@@ -176,6 +180,10 @@ def fit(
     x, y, h0, nu0 = unpack(x, y, h0, nu0)
     require(y is not None, "y", "required: the targets, one per row of x")
     names = feature_names(spec, x, features)
+    require(class_labels is None or spec.categorical, "class_labels", "apply only to a categorical model")
+    labels = None
+    if spec.categorical:
+        y, labels = encode_classes(spec, y, class_labels)
     x, y = check_data(spec, model_inputs(spec, x, h0, nu0), y)
     require_fit_memory(spec, int(y.shape[0]), **options)
     k_mle, k_map, k_nuts, k_pred = jax.random.split(split_seed(key)[1] if isinstance(key, int) else key, 4)
@@ -216,6 +224,7 @@ def fit(
             pointwise_thin=pointwise_thin,
             key=k_pred,
             features=names,
+            class_labels=labels,
         )
         if nuts is not None and evidence is not None:
             found = _timed(meta, bar, "evidence", prompt_evidence, dt, evidence)

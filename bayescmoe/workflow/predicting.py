@@ -15,6 +15,14 @@ default probability unless given). With the new y: the pointwise log predictive 
 lpd_i = log mean_s p(y_i | x_i, theta_s), the frozen expert's log f0(y_i | x_i), and their held-out
 difference sum_i (lpd_i - log f0_i) with its standard error sqrt(m) sd_i(lpd_i - log f0_i) over the
 m rows (the error az.compare gives a difference of pointwise scores): does the prompt help on new data?
+
+A categorical model (docs/classification.md) predicts class probabilities instead of a mean,
+
+    P(y = c | x, theta) = (1 - w(x)) p0(c | x) + w(x) softmax(eta(x))_c,
+
+summarised as ``probability`` (obs, class) with its band, beside the frozen classifier's ``h0`` = p0(c | x);
+the classes are labelled by the result's class labels (``class_labels``, a fit from a data file's labels) or
+0..C-1, and the predictive draws ``y`` are class codes.
 """
 
 from __future__ import annotations
@@ -33,15 +41,25 @@ from jax.scipy.special import logsumexp
 from bayescmoe.errors import require, require_positive_ints
 from bayescmoe.inference.predictive import posterior_predictive
 from bayescmoe.model.likelihood import (
+    class_log_probs,
     frozen_log_density,
+    frozen_log_probs,
     frozen_mean,
     gate_log_weights,
     log_likelihood,
     prompt_mean,
     responsibilities,
 )
-from bayescmoe.model.spec import ModelSpec, check_data, feature_names, input_columns, model_inputs
-from bayescmoe.results.datatree import features_of, params_of, spec_of
+from bayescmoe.model.spec import (
+    ModelSpec,
+    check_data,
+    encode_classes,
+    feature_names,
+    given_columns,
+    input_columns,
+    model_inputs,
+)
+from bayescmoe.results.datatree import class_labels_of, features_of, observed, params_of, spec_of
 from bayescmoe.workflow.fitting import unpack
 
 Array = jax.Array
@@ -63,10 +81,13 @@ def _draws(dt: xr.DataTree, spec: ModelSpec, method: str) -> dict[str, np.ndarra
 
 @partial(jax.jit, static_argnames="spec")
 def _summaries(spec: ModelSpec, draws: dict[str, Array], inputs: Array) -> tuple[Array, Array]:
-    """E[y | x, theta] and w(x) for every draw (leading axis) and row."""
+    """E[y | x, theta] (a categorical model's class probabilities, (rows, C)) and w(x) for every draw (leading axis)
+    and row."""
 
     def one(params: dict[str, Array]) -> tuple[Array, Array]:
         log_w, log_w0 = gate_log_weights(spec, params, inputs)
+        if spec.categorical:
+            return jnp.exp(class_log_probs(spec, params, inputs)), jnp.exp(log_w)
         w, h0, h = jnp.exp(log_w), frozen_mean(spec, inputs), prompt_mean(spec, params, inputs)
         if spec.num_prompts > 1:
             return jnp.exp(log_w0) * h0 + jnp.sum(w * h, axis=1), w
@@ -88,8 +109,8 @@ def _scores(spec: ModelSpec, draws: dict[str, Array], inputs: Array, y: Array) -
 
 def _band(name: str, values: np.ndarray, prob: float) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
     """Mean and equal-tailed interval of ``prob`` over the leading axis, as ``name``, ``name_lower``, ``name_upper``
-    (over ``obs``, and ``prompt`` for a per-prompt quantity)."""
-    dims = ("obs", "prompt")[: values.ndim - 1]
+    (over ``obs``, and ``prompt`` for a per-prompt quantity, ``class`` for a class probability)."""
+    dims = ("obs", "class" if name == "probability" else "prompt")[: values.ndim - 1]
     lower, upper = np.quantile(values, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
     return {name: (dims, values.mean(axis=0)), f"{name}_lower": (dims, lower), f"{name}_upper": (dims, upper)}
 
@@ -115,7 +136,9 @@ def predict(
     ``method``: the posterior's draws (``"nuts"``) or the stored ``"map"`` or ``"mle"`` as a plug-in
     point. Returns a Dataset over ``obs`` (the new rows), ``feature`` (and ``prompt``): the inputs ``x`` and
     ``h0``; the predictive draws ``y`` (chain, draw, obs); ``mean``, ``gate`` and ``y_pred`` with
-    ``_lower`` / ``_upper`` bounds of the ``ci_prob`` interval; with ``y_new`` also
+    ``_lower`` / ``_upper`` bounds of the ``ci_prob`` interval (a categorical model: ``probability``
+    along ``class`` with its bounds, ``gate``, and ``h0`` the frozen classifier's p0; module docstring);
+    with ``y_new`` also
     ``responsibility`` (posterior mean of P(prompt | x, y)), ``log_predictive_density`` and
     ``log_predictive_density_frozen``, and in ``attrs`` the held-out totals ``elpd``, ``elpd_frozen``,
     ``elpd_diff`` and ``elpd_diff_se``.
@@ -132,8 +155,12 @@ def predict(
         given = [str(c) for c in (x_new.columns if hasattr(x_new, "columns") else x_new[x_new.dims[1]].values)]
         missing = [n for n in names if n not in given]
         require(not missing, "x", f"has no column(s) {missing} of the fitted features {list(names)}")
-        x_new = np.column_stack([np.asarray(x_new)[:, given.index(n)] for n in names])
+        carried = [c for c in given_columns(spec) if c in given]  # the frozen expert's columns, when x_new has them
+        x_new = np.column_stack([np.asarray(x_new)[:, given.index(n)] for n in (*names, *carried)])
     inputs = model_inputs(spec, x_new, h0, nu0)
+    if spec.categorical and y_new is not None:
+        labels = class_labels_of(result) or tuple(str(c) for c in range(spec.classes))
+        y_new = encode_classes(spec, y_new, labels)[0]
     inputs, y = check_data(spec, inputs, np.zeros(len(inputs)) if y_new is None else y_new)
     key = jax.random.PRNGKey(key) if isinstance(key, int) else key
     flat = {k: jnp.asarray(v.reshape(-1, *v.shape[2:])) for k, v in draws.items()}  # (S, ...), S = 1 for a point
@@ -141,16 +168,26 @@ def predict(
     mean, gate = (np.asarray(v) for v in _summaries(spec, flat, x_inputs))
     if method != "nuts":  # a point predicts num_samples draws of y
         draws = {k: np.broadcast_to(v, (1, num_samples, *v.shape[2:])) for k, v in draws.items()}
-    y_draws = posterior_predictive(spec, x_inputs, draws, key)
+    y_draws = observed(spec, posterior_predictive(spec, x_inputs, draws, key))
     columns = names or input_columns(spec)[: spec.dim]
-    data: dict[str, Any] = {
-        "x": (("obs", "feature"), inputs[:, : spec.dim]),
-        "h0": (("obs",), np.asarray(frozen_mean(spec, x_inputs))),
-        "y": (("chain", "draw", "obs"), y_draws),
-        **_band("mean", mean, prob),
-        **_band("gate", gate, prob),
-        **_band("y_pred", y_draws.reshape(-1, y_draws.shape[-1]), prob),
-    }
+    x_data = (("obs", "feature"), inputs[:, : spec.dim])
+    if spec.categorical:
+        data: dict[str, Any] = {
+            "x": x_data,
+            "h0": (("obs", "class"), np.exp(np.asarray(frozen_log_probs(spec, x_inputs)))),
+            "y": (("chain", "draw", "obs"), y_draws),
+            **_band("probability", mean, prob),
+            **_band("gate", gate, prob),
+        }
+    else:
+        data = {
+            "x": x_data,
+            "h0": (("obs",), np.asarray(frozen_mean(spec, x_inputs))),
+            "y": (("chain", "draw", "obs"), y_draws),
+            **_band("mean", mean, prob),
+            **_band("gate", gate, prob),
+            **_band("y_pred", y_draws.reshape(-1, y_draws.shape[-1]), prob),
+        }
     attrs: dict[str, Any] = {"method": method, "ci_prob": prob, "setting": result.attrs.get("setting", "")}
     if y_new is not None:
         log_p, resp = (np.asarray(v) for v in _scores(spec, flat, x_inputs, jnp.asarray(y)))
@@ -158,7 +195,7 @@ def predict(
         frozen = np.asarray(frozen_log_density(spec, x_inputs, jnp.asarray(y)))
         diff = lpd - frozen
         data |= {
-            "y_observed": (("obs",), y),
+            "y_observed": (("obs",), observed(spec, y)),
             "responsibility": (("obs", "prompt")[: resp.ndim - 1], resp.mean(axis=0)),
             "log_predictive_density": (("obs",), lpd),
             "log_predictive_density_frozen": (("obs",), frozen),
@@ -172,4 +209,7 @@ def predict(
     coords = {"obs": np.arange(len(inputs)) if rows is None else rows, "feature": list(columns)}
     if spec.num_prompts > 1:
         coords["prompt"] = np.arange(spec.num_prompts)
+    if spec.categorical:
+        labels = class_labels_of(result)
+        coords["class"] = np.arange(spec.classes) if labels is None else list(labels)
     return xr.Dataset(data, coords=coords, attrs=attrs)
