@@ -3,8 +3,13 @@ against heterogeneous adapters*): the error groups of an adapter, its cells' tru
 
 from __future__ import annotations
 
+import runpy
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+import xarray as xr
 from helpers import seed
 
 from bayescmoe.errors import BayescmoeError
@@ -12,6 +17,8 @@ from bayescmoe.model.settings import C1_DISTINCT, C1_MERGE, get_setting
 from bayescmoe.studies.losses import error_groups, group_errors, merge_direction
 from bayescmoe.studies.protocols import CLASSIFY_DISTINCT, CLASSIFY_MERGES, Protocol, get_protocol
 from bayescmoe.studies.sweep import SweepConfig, new_dataset
+
+ROOT = Path(__file__).parents[1]
 
 
 def test_error_groups_of_an_adapter_have_no_nu_and_those_of_a_regression_are_unchanged():
@@ -84,3 +91,26 @@ def test_a_sweep_stores_an_adapters_rows_per_class_and_refuses_to_mix_them_with_
     with pytest.raises(BayescmoeError) as err:
         new_dataset(Protocol("mixed", ("p1-family", "classify-distinct-constant"), (100, 200), 1), SweepConfig())
     assert err.value.field == "protocol"
+
+
+@pytest.mark.slow
+def test_quick_script_fits_every_cell_above_the_truth_and_gives_merging_cells_no_verdict(tmp_path, monkeypatch):
+    out = tmp_path / "quick"
+    flags = ["--quick", "--no-progress", "--n-boot", "50", "--seed", str(seed(0)), "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", ["rates_classify.py", *flags])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(ROOT / "analyses" / "rates_classify.py"), run_name="__main__")
+    assert stop.value.code == 0
+    rows = [line.split(" | ") for line in (out / "slopes.md").read_text().splitlines() if line.startswith("| classify")]
+    assert len(rows) == 5 + 7 + 3 + 5  # merging: gate, a, a_merge, a_perp, b; distinct: gate, a, b
+    for row in rows:
+        merging = row[0].removeprefix("| ") in CLASSIFY_MERGES
+        assert (row[4] == "none") == merging and (row[5] == "") == merging  # theory, and its verdict
+        assert row[-1] == "0 / 6 |"  # 3 sizes x 2 replicates, none below the truth's log-likelihood
+    ds = xr.open_dataset(out / "sweep.nc", engine="h5netcdf").load()
+    assert bool(ds["done"].all()) and not bool(ds["below_truth"].any())
+    cell = ds.sel(setting="classify-merging-constant", n=10_000, replicate=0)
+    setting = get_setting("classify-merging-constant")
+    np.testing.assert_allclose(cell["a_true"].values, setting.truth.at(setting.spec, 10_000)["a"])
+    assert all((out / f"{s}.png").stat().st_size > 0 for s in (*CLASSIFY_MERGES, *CLASSIFY_DISTINCT))
+
