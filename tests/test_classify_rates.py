@@ -7,13 +7,16 @@ import runpy
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 import xarray as xr
 from helpers import seed
 
+from bayescmoe.diagnostics.fisher import gate_basis, subspace_overlap
 from bayescmoe.errors import BayescmoeError
 from bayescmoe.model.settings import C1_DISTINCT, C1_MERGE, get_setting
+from bayescmoe.studies.fisher_paths import classify_paths, eigen_slopes, path_information
 from bayescmoe.studies.losses import error_groups, group_errors, merge_direction
 from bayescmoe.studies.protocols import CLASSIFY_DISTINCT, CLASSIFY_MERGES, Protocol, get_protocol
 from bayescmoe.studies.sweep import SweepConfig, new_dataset
@@ -114,3 +117,19 @@ def test_quick_script_fits_every_cell_above_the_truth_and_gives_merging_cells_no
     np.testing.assert_allclose(cell["a_true"].values, setting.truth.at(setting.spec, 10_000)["a"])
     assert all((out / f"{s}.png").stat().st_size > 0 for s in (*CLASSIFY_MERGES, *CLASSIFY_DISTINCT))
 
+
+@pytest.mark.parametrize(("gate", "weak", "power"), [("constant", 1, 4.0), ("sigmoid", 3, 2.0)])
+def test_the_information_of_a_merging_adapter_vanishes_in_the_gate_and_its_controls_does_not(gate, weak, power):
+    """Along the merging path the gate's eigenvalue(s) fall like Delta^4 (constant: e_lam, first order a combination
+    of the adapter's scores) or Delta^2 (sigmoid: the d + 1 gate directions); the tanh control stays bounded."""
+    deltas = np.array([0.1, 0.01, 0.001])
+    merging, control = classify_paths(deltas, gate)
+    slopes = {}
+    for path in (merging, control):
+        infos = path_information(path, jax.random.PRNGKey(seed(1)), 8000)
+        slopes[path.name] = eigen_slopes(deltas, np.array([i.eigenvalues for i in infos]))
+        if path is merging:
+            basis = gate_basis(path.spec)
+            assert subspace_overlap(infos[-1].eigenvectors, basis) > 0.99  # the weakest span the gate coordinates
+    np.testing.assert_allclose(slopes["merging"][:weak], power, atol=0.25)
+    assert np.all(np.abs(slopes["merging"][weak:]) < 0.1) and np.all(np.abs(slopes["control"]) < 0.1)
