@@ -3,7 +3,7 @@
 P2's settings are those of its experiments; P1's protocol is not public, so its four cells are
 ours, in P2's style (d = 8, X ~ N(0, I_8)); the documentation's science page describes both. Two
 cells of paper ``ext`` give the prompt another family in the papers' designs; two classify a categorical y
-(docs/classification.md).
+(docs/classification.md), and four more are the cells of its rate protocol.
 Settings of one's own come from TOML files with the tables of :meth:`Setting.to_config`::
 
     name = "my-cell"                       # optional: defaults to the file's stem
@@ -336,7 +336,8 @@ def p1_noise_merge(name: str, alpha: float, regime: str, family: str = "gaussian
 #: the slowed-rate cells (README "Convergence rates"; the merging gap is small against the noise, so
 #: the local expansion behind the slowed rates holds), which differ from a script's setting only in
 #: their truth schedule, and their non-Gaussian twins, which differ from them or from
-#: ``p1-laplace-prompt`` only in a family (docs/open-questions.md: *Non-Gaussian prompts*)
+#: ``p1-laplace-prompt`` only in a family (docs/open-questions.md: *Non-Gaussian prompts*), and the
+#: classification rate cells (:func:`classifier_cell`)
 PROTOCOL_CELLS: dict[str, Setting] = {
     s.name: s
     for s in (

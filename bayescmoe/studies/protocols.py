@@ -98,7 +98,7 @@ FAMILY_DISTINCT = ("p1-family", "p1-laplace-prompt", "p1-t5-prompt")
 #: adapters merging into p0 at n^-1/8 and heterogeneous (tanh) ones, each behind a constant and a sigmoid gate.
 #: n^-1/2 for the heterogeneous cells (a fixed truth, distinguishable); no theory entry for the merging cells,
 #: whose rates in the classification paper could not be read. The grid starts at 1e4: at 1e3 the tanh adapter's
-#: slopes ran off to |a| ~ 1e3..1e5 in most fits, and the merging cells' gates saturated.
+#: slopes ran off to |a| ~ 1e3..1e5 in many trial fits, and some merging cells' gates saturated.
 CLASSIFY_MERGES = ("classify-merging-constant", "classify-merging-sigmoid")
 CLASSIFY_DISTINCT = ("classify-distinct-constant", "classify-distinct-sigmoid")
 CLASSIFY_GRID = log_grid(1e4, 2e5, 8)
