@@ -39,14 +39,25 @@ Theory. The Delta^4 argument above needs only a twice-differentiable density: it
 Student-t. A Laplace density has a kink at its mode: the remainder of its first-order expansion is
 O(Delta) on an interval of width O(Delta) around the mode, so the weakest eigenvalue should fall
 like Delta^3 (gate at n^-1/2 / Delta^(3/2)). The control's spectrum stays bounded.
+Classification (groups classify, classify_sigmoid): the cells of analyses/rates_classify.py, C = 3, d = 2,
+a multinomial logistic p0, gate lam* = 0.5 or sigmoid(beta.x + tau) with beta* = (1, -0.5), tau* = -0.4
+(bayescmoe.studies.fisher_paths.classify_paths):
+  merging    linear adapter = p0's (a, b) + Delta (diag(1, 1), (0.5, -0.5))/||.||
+  control    tanh adapter (heterogeneous: never equal to p0), the same moves
+Theory, by the argument above (not a theorem of the classification paper, whose rates could not be read):
+at the merge the gate score (softmax(eta) - p0)/p vanishes; its first-order term is a combination of the
+adapter's scores, so the constant gate's weakest eigenvalue should fall like Delta^4, and nothing like the
+heat equation makes the second-order term one (it is quadratic in x, the scores linear). Behind a sigmoid
+gate, as in P2, the d + 1 gate eigenvalues should fall like Delta^2.
 Slopes: log-log least squares on Delta <= 0.1, eigenvalues under 1e-13 x the largest left out.
 With the families group, the group families_rates holds what the information at each truth of the
 families rate protocol predicts (analyses/rates_families.py): each error group's sd, sqrt of its
 block of I(theta*_n)^-1 / n, per n, and its log-log slope on that grid (the mean |error| of a normal
-MLE is 0.80 sd for a scalar).
+MLE is 0.80 sd for a scalar); with the classification groups, classify_rates and classify_sigmoid_rates
+hold the same for their merging cell on the grid of analyses/rates_classify.py.
 
     python analyses/fisher_paths.py                # every group, 13 Delta values from 1 to 1e-3, 20000 MC draws
-    python analyses/fisher_paths.py --paper p2     # one group (p1, p2, families or all)
+    python analyses/fisher_paths.py --paper p2     # one group (p1, p2, families, classify, classify_sigmoid or all)
     python analyses/fisher_paths.py --quick        # 4 Delta values, 4000 draws
 
 Writes <out>/fisher.nc (a DataTree, one group per paper or group) and <out>/fisher.png (one row each).
@@ -82,6 +93,7 @@ from bayescmoe.studies.fisher_paths import (
     P2_NU0,
     SLOPE_MAX_DELTA,
     FisherPath,
+    classify_paths,
     eigen_slopes,
     family_paths,
     p2_paths,
@@ -89,11 +101,17 @@ from bayescmoe.studies.fisher_paths import (
     predicted_sd,
     standard_paths,
 )
-from bayescmoe.studies.protocols import get_protocol
+from bayescmoe.studies.protocols import CLASSIFY_MERGES, get_protocol
 from bayescmoe.studies.slopes import loglog_fit
 
 #: the paths of each paper or group (functions of the Delta grid)
-PAPERS = {"p1": standard_paths, "p2": p2_paths, "families": family_paths}
+PAPERS = {
+    "p1": standard_paths,
+    "p2": p2_paths,
+    "families": family_paths,
+    "classify": lambda deltas: classify_paths(deltas, "constant"),
+    "classify_sigmoid": lambda deltas: classify_paths(deltas, "sigmoid"),
+}
 
 
 def fisher_dataset(paths: Sequence[FisherPath], deltas: np.ndarray, num_samples: int, seed: int) -> xr.Dataset:
@@ -103,7 +121,8 @@ def fisher_dataset(paths: Sequence[FisherPath], deltas: np.ndarray, num_samples:
     """
     key = jax.random.PRNGKey(seed)
     fields: dict[str, list] = {k: [] for k in ("information", "eigenvalue", "eigenvector", "slope", "gate_overlap")}
-    heat = paths[0].spec.prompt.mean == "linear" and paths[0].spec.prompt.bias
+    spec = paths[0].spec
+    heat = spec.prompt.mean == "linear" and spec.prompt.bias and not spec.categorical  # b and nu: no nu in a class
     cosines: dict[str, list] = {"cos_gate": [], "gate_projection": [], "cos_direction": []}
     if heat:
         cosines["cos_heat"] = []
@@ -225,7 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Compute, write ``<out>/fisher.nc`` and ``<out>/fisher.png``, print the slope tables."""
     parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="4 Delta values and 4000 Monte Carlo draws")
-    parser.add_argument("--paper", choices=(*PAPERS, "all"), default="all", help="paths of P1, P2, the families or all")
+    parser.add_argument(
+        "--paper", choices=(*PAPERS, "all"), default="all", help="paths of P1, P2, the families, the classifiers or all"
+    )
     parser.add_argument("--num-samples", type=int, default=None, help="Monte Carlo draws of (X, Y) (default 20000)")
     add_output_arguments(parser, "results/fisher")
 
@@ -240,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "families" in sets:
             protocol = get_protocol("families")
             groups["families_rates"] = rate_predictions(protocol.settings, protocol.n_grid, num_samples, args.seed)
+        grid = get_protocol("classify").n_grid
+        for paper, cell in (("classify", CLASSIFY_MERGES[0]), ("classify_sigmoid", CLASSIFY_MERGES[1])):
+            if paper in sets:
+                groups[f"{paper}_rates"] = rate_predictions((cell,), grid, num_samples, args.seed)
         tree = xr.DataTree.from_dict(groups)
         tree.attrs.update({"papers": " ".join(papers), "p2_nu0": P2_NU0})
         out = Path(args.out)
@@ -248,8 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for paper, ds in sets.items():
             print(format_table(ds, paper))
             print()
-        if "families_rates" in groups:
-            print(format_predictions(groups["families_rates"]))
+        for name in (g for g in groups if g.endswith("_rates")):
+            print(format_predictions(groups[name]))
             print()
         print(f"{num_samples} Monte Carlo draws, {deltas.size} Delta values, {time.perf_counter() - start:.1f} s")
         print(f"wrote {nc} and {png}")

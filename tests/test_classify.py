@@ -32,7 +32,6 @@ from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert, check_pa
 from bayescmoe.results.data import read_data
 from bayescmoe.results.datatree import class_labels_of, data_of, load, save, spec_of
 from bayescmoe.results.tables import fit_table
-from bayescmoe.studies.losses import error_groups
 from bayescmoe.workflow.predicting import predict
 
 WEIGHTS = {
@@ -508,10 +507,7 @@ def test_the_score_has_mean_zero_at_the_truth_so_simulation_and_likelihood_agree
     assert info.labels == flat_labels(spec) and np.all(info.eigenvalues > 0)
 
 
-def test_studies_built_on_nu_refuse_a_categorical_adapter():
-    with pytest.raises(BayescmoeError) as err:
-        error_groups(classifier(3))
-    assert err.value.field == "setting"
+def test_a_variance_floor_is_refused_for_a_categorical_adapter():
     spec = classifier(2)
     x, y = simulate(key(16), spec, truth_of(spec), 100)
     with pytest.raises(BayescmoeError) as err:

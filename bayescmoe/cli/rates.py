@@ -40,10 +40,10 @@ def write_figures(
         if done.sum() < 2:
             continue
         sub = ds.isel(n=done)
-        groups = groups_of(ds, setting) if groups is None else groups
+        panels = groups_of(ds, setting) if groups is None else groups  # per setting: the gates' groups differ
         rows = table[table.setting == setting].set_index("group")
-        slopes = {g: Slope(*rows.loc[g, ["slope", "intercept", "lo", "hi"]]) for g in groups}
-        summaries = {g: error_summary(sub, setting, g) for g in groups}
+        slopes = {g: Slope(*rows.loc[g, ["slope", "intercept", "lo", "hi"]]) for g in panels}
+        summaries = {g: error_summary(sub, setting, g) for g in panels}
         paths.append(plot_rates(setting, summaries, slopes, protocol.theory.get(setting, {}), out / f"{setting}.png"))
     return paths
 

@@ -3,7 +3,7 @@
 P2's settings are those of its experiments; P1's protocol is not public, so its four cells are
 ours, in P2's style (d = 8, X ~ N(0, I_8)); the documentation's science page describes both. Two
 cells of paper ``ext`` give the prompt another family in the papers' designs; two classify a categorical y
-(docs/classification.md).
+(docs/classification.md), and four more are the cells of its rate protocol.
 Settings of one's own come from TOML files with the tables of :meth:`Setting.to_config`::
 
     name = "my-cell"                       # optional: defaults to the file's stem
@@ -138,9 +138,35 @@ C1_FROZEN = FrozenExpert("categorical", weight=((0.0, 0.0), (1.5, -1.0), (-0.5, 
 C1_TRUTH = {"beta": np.array([1.0, -0.5]), "tau": -0.4, "a": np.array([[-1.0, 2.0], [2.0, 0.5]]), "b": [0.5, -1.0]}
 
 
-def classifier_spec(mean: str) -> ModelSpec:
-    """:data:`C1_FROZEN` with a categorical adapter of activation ``mean`` through a sigmoid gate."""
-    return ModelSpec(C1_FROZEN, PromptExpert(mean, family="categorical", classes=3), gate="sigmoid")
+def classifier_spec(mean: str, gate: str = "sigmoid") -> ModelSpec:
+    """:data:`C1_FROZEN` with a categorical adapter of activation ``mean`` through a ``gate``."""
+    return ModelSpec(C1_FROZEN, PromptExpert(mean, family="categorical", classes=3), gate=gate)
+
+
+#: the rate cells of docs/classification.md (*Rates: homogeneous against heterogeneous adapters*): the gates,
+#: and the direction in which a homogeneous adapter leaves p0 (``merging_prompt``: a* = p0's + n^-1/8 this)
+C1_CONSTANT, C1_SIGMOID = {"lam": 0.5}, {k: C1_TRUTH[k] for k in ("beta", "tau")}
+C1_MERGE = {"a": np.array([[1.0, 0.0], [0.0, 1.0]]), "b": np.array([0.5, -0.5])}
+#: a heterogeneous adapter whose tanh is not saturated for most x (unit rows): C1_TRUTH's slopes (norms about 2.2)
+#: leave tanh near +-1 for most x, and its MLE ran off to |a| ~ 1e4 at n = 1e3
+C1_DISTINCT = {"a": np.array([[-0.6, 0.8], [0.8, 0.6]]), "b": np.array([0.5, -0.5])}
+
+
+def classifier_cell(gate: str, homogeneous: bool) -> Setting:
+    """A rate cell: a linear adapter merging into p0 at n^-1/8 (homogeneous), or a fixed tanh adapter."""
+    spec = classifier_spec("linear" if homogeneous else "tanh", gate)
+    gates = C1_CONSTANT if gate == "constant" else C1_SIGMOID
+    weight = "lam* = 0.5" if gate == "constant" else "sigmoid gate"
+    if homogeneous:
+        truth = merging_prompt(spec, gates, 1.0, 1 / 8, C1_MERGE)
+        what = f"C = 3, d = 2, {weight}: linear adapter = p0's + n^-1/8 (diag(1, 1), (0.5, -0.5))"
+        regime = "classes, homogeneous adapter merging into p0"
+    else:
+        truth = Truth({**gates, **C1_DISTINCT})
+        what = f"C = 3, d = 2, {weight}: adapter eta_c = tanh(a_c.x + b_c), fixed, a* with unit rows"
+        regime = "classes, heterogeneous adapter (distinguishable)"
+    name = f"classify-{'merging' if homogeneous else 'distinct'}-{gate}"
+    return Setting(name, "ext", regime, what, spec, truth, n=10_000)
 
 
 def two_prompts(lam: tuple[float, float], first: dict, second: dict) -> Truth:
@@ -310,7 +336,8 @@ def p1_noise_merge(name: str, alpha: float, regime: str, family: str = "gaussian
 #: the slowed-rate cells (README "Convergence rates"; the merging gap is small against the noise, so
 #: the local expansion behind the slowed rates holds), which differ from a script's setting only in
 #: their truth schedule, and their non-Gaussian twins, which differ from them or from
-#: ``p1-laplace-prompt`` only in a family (docs/open-questions.md: *Non-Gaussian prompts*)
+#: ``p1-laplace-prompt`` only in a family (docs/open-questions.md: *Non-Gaussian prompts*), and the
+#: classification rate cells (:func:`classifier_cell`)
 PROTOCOL_CELLS: dict[str, Setting] = {
     s.name: s
     for s in (
@@ -327,6 +354,7 @@ PROTOCOL_CELLS: dict[str, Setting] = {
         ),
         p1_noise_merge("p1-merging-slow-t5", 1 / 8, "merging Student-t(5) prompt and f0, small gap", "student_t"),
         p1_noise_merge("p1-merging-slow-laplace", 1 / 8, "merging Laplace prompt and f0, small gap", "laplace"),
+        *(classifier_cell(g, h) for h in (True, False) for g in ("constant", "sigmoid")),
         Setting(
             "p1-t5-prompt",
             "ext",

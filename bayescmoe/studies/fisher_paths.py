@@ -7,7 +7,8 @@ A :class:`FisherPath` is a sequence of truths at distance Delta from a collapse:
 fits how each eigenvalue falls with Delta: Delta^4 on P1's merging path, Delta^6 on the heat path,
 Delta^2 for the d + 1 gate directions of P2 (the derivations are in :mod:`bayescmoe.diagnostics.fisher`).
 :func:`setting_path` is the merging path of a named rate-protocol cell, :func:`family_paths` those of
-the cells of docs/open-questions.md: *Non-Gaussian prompts*.
+the cells of docs/open-questions.md: *Non-Gaussian prompts*, :func:`classify_paths` those of a categorical
+adapter merging into a frozen classifier.
 
 Background: docs/science.md, *When learning slows*, *The rates*.
 """
@@ -26,7 +27,7 @@ from bayescmoe.model.params import flat_labels
 from bayescmoe.model.settings import get_setting
 from bayescmoe.model.spec import FrozenExpert, ModelSpec, PromptExpert
 from bayescmoe.studies.losses import error_groups, merge_direction
-from bayescmoe.studies.protocols import FAMILY_MERGES
+from bayescmoe.studies.protocols import CLASSIFY_MERGES, FAMILY_MERGES
 from bayescmoe.studies.slopes import loglog_fit
 
 Array = jax.Array
@@ -179,12 +180,22 @@ def family_paths(deltas: np.ndarray) -> tuple[FisherPath, ...]:
     return (*(setting_path(name, deltas) for name in FAMILY_MERGES), control._replace(name="control"))
 
 
+def classify_paths(deltas: np.ndarray, gate: str) -> tuple[FisherPath, ...]:
+    """The merging path of the classification cell behind ``gate`` (docs/classification.md: *Rates: homogeneous
+    against heterogeneous adapters*), and a control: the same moves with its heterogeneous (tanh) adapter."""
+    merging, distinct = f"classify-merging-{gate}", f"classify-distinct-{gate}"
+    require(merging in CLASSIFY_MERGES, "gate", f"must be 'constant' or 'sigmoid', got {gate!r}")
+    control = setting_path(merging, deltas, get_setting(distinct).spec)
+    return setting_path(merging, deltas)._replace(name="merging"), control._replace(name="control")
+
+
 def predicted_sd(name: str, n_grid: tuple[int, ...], key: Array, num_samples: int) -> dict[str, np.ndarray]:
     """The local prediction of a rate cell's errors: per group, sqrt of its block of I(theta*_n)^-1 / n at each n.
 
     The information at each n's truth is :func:`fisher_information` with the same random numbers; a vector
     group's value is the root of its block's trace (``a_merge``: u^T C u along the slope's merging direction
-    u, ``a_perp`` the rest), the scale of the mean error norm if the MLE were normal with that covariance.
+    u, ``a_perp`` the rest; ``exp_tau`` by the delta method), the scale of the mean error norm if the MLE
+    were normal with that covariance.
     """
     setting = get_setting(name)
     spec, u = setting.spec, merge_direction(setting.truth)
@@ -194,8 +205,11 @@ def predicted_sd(name: str, n_grid: tuple[int, ...], key: Array, num_samples: in
     for n in n_grid:
         info = fisher_information(spec, setting.truth.at(spec, n), key, num_samples)
         cov = np.linalg.inv(info.matrix) / n
-        block = {g: np.flatnonzero([lab.split("[")[0] == g for lab in labels]) for g in ("lam", "a", "b", "nu")}
+        names = ("lam", "beta", "tau", "a", "b", "nu")
+        block = {g: np.flatnonzero([lab.split("[")[0] == g for lab in labels]) for g in names}
         var = {g: float(np.trace(cov[np.ix_(idx, idx)])) for g, idx in block.items() if idx.size}
+        if "tau" in var:  # the delta method: d exp(tau) = exp(tau) d tau
+            var["exp_tau"] = float(np.exp(2 * setting.truth.at(spec, n)["tau"])) * var["tau"]
         if u is not None:
             a = cov[np.ix_(block["a"], block["a"])]
             var["a_merge"] = float(u @ a @ u)

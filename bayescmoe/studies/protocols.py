@@ -94,6 +94,14 @@ FAMILY_GRID = P1_SLOW_GRID[:9]
 FAMILY_DISTINCT_REPLICATES = 20
 FAMILY_MERGES = ("p1-merging-slow", "p1-merging-slow-t5", "p1-merging-slow-laplace")
 FAMILY_DISTINCT = ("p1-family", "p1-laplace-prompt", "p1-t5-prompt")
+#: classification (docs/classification.md: *Rates: homogeneous against heterogeneous adapters*): homogeneous
+#: adapters merging into p0 at n^-1/8 and heterogeneous (tanh) ones, each behind a constant and a sigmoid gate.
+#: n^-1/2 for the heterogeneous cells (a fixed truth, distinguishable); no theory entry for the merging cells,
+#: whose rates in the classification paper could not be read. The grid starts at 1e4: at 1e3 the tanh adapter's
+#: slopes ran off to |a| ~ 1e3..1e5 in many trial fits, and some merging cells' gates saturated.
+CLASSIFY_MERGES = ("classify-merging-constant", "classify-merging-sigmoid")
+CLASSIFY_DISTINCT = ("classify-distinct-constant", "classify-distinct-sigmoid")
+CLASSIFY_GRID = log_grid(1e4, 2e5, 8)
 #: P2's reported (b-ii) slopes, compared with both readings of (b-ii)
 P2_B_II = {"beta": -0.39, "tau": -0.22, "exp_tau": -0.22, "a": -0.37, "nu": -0.39}
 
@@ -155,6 +163,13 @@ PROTOCOLS: dict[str, Protocol] = {
         n_grid=N_GRID,
         replicates=FAMILY_DISTINCT_REPLICATES,
         theory={"p1-family": _same(HALF, P1_GROUPS)},
+    ),
+    "classify": Protocol(
+        name="classify",
+        settings=(*CLASSIFY_MERGES, *CLASSIFY_DISTINCT),
+        n_grid=CLASSIFY_GRID,
+        replicates=REPLICATES,
+        theory={s: _same(HALF, error_groups(get_setting(s).spec)) for s in CLASSIFY_DISTINCT},
     ),
 }
 

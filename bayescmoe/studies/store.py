@@ -50,8 +50,12 @@ def empty_dataset(
     params: Sequence[str],
     groups: Sequence[str],
     attrs: Mapping[str, Any],
+    rows: int | None = None,
 ) -> xr.Dataset:
-    """All-NaN dataset with estimates, truths, errors, losses and fit records for every cell."""
+    """All-NaN dataset with estimates, truths, errors, losses and fit records for every cell.
+
+    ``rows``: for categorical adapters, the C - 1 rows of their a and b (dimension ``class``, classes 1..C-1).
+    """
     coords = {
         "setting": list(settings),
         "n": list(n_grid),
@@ -60,9 +64,15 @@ def empty_dataset(
     }
     cell = ("setting", "n", "replicate")
     shape = (len(settings), len(n_grid), replicates)
+    per_class: tuple[tuple[str, ...], tuple[int, ...]] = ((), ())
+    if rows is not None:
+        coords["class"] = np.arange(1, rows + 1)
+        per_class = (("class",), (rows,))
     data: dict[str, Any] = {}
     for p in params:
-        dims, full = ((*cell, "feature"), (*shape, dim)) if p in FEATURE_PARAMS else (cell, shape)
+        lead = per_class if p in ("a", "b") else ((), ())
+        dims, full = (*cell, *lead[0]), (*shape, *lead[1])
+        dims, full = ((*dims, "feature"), (*full, dim)) if p in FEATURE_PARAMS else (dims, full)
         data[f"{p}_hat"] = (dims, np.full(full, np.nan))
         data[f"{p}_true"] = (dims, np.full(full, np.nan))
     for name in [*(f"err_{g}" for g in groups), "loss_D1", "loss_D2", *SCALARS]:

@@ -8,7 +8,9 @@ L-BFGS on the likelihood), ``plain`` (the same without preconditioning) and ``em
 (:mod:`bayescmoe.inference.em`, as the papers ran it). Starts: ``truth`` perturbed on each
 parameter's statistical scale (:func:`cell_starts`; the papers started "near the truth"), or
 ``random`` (:func:`bayescmoe.inference.optimize.random_starts`, best of several). Data are padded to
-sizes 2^(k/2) with a 0/1 mask so that a 20-point n grid compiles about 14 programs per spec.
+sizes 2^(k/2) with a 0/1 mask so that a 20-point n grid compiles about 14 programs per spec. A
+categorical adapter is swept the same way (docs/classification.md: *Rates: homogeneous against
+heterogeneous adapters*): it has no nu, and its a and b are stored per class.
 """
 
 from __future__ import annotations
@@ -115,13 +117,15 @@ def cell_starts(key: jax.Array, spec: ModelSpec, truth: dict, y: jax.Array, conf
     N(0, perturbation^2) on logit lam, beta, tau and log nu (logit and relative units), and
     N(0, (perturbation sqrt(nu*))^2) on the prompt's mean parameters a and b, so that the start's
     prompt mean is off by a fraction of the noise sd whatever nu0 (an absolute 0.1 on ``a`` at
-    nu0 = 0.001 is 9 noise sd in d = 8: a start in another basin, not near the truth).
+    nu0 = 0.001 is 9 noise sd in d = 8: a start in another basin, not near the truth). A categorical
+    adapter has no nu: its logit parameters move by N(0, perturbation^2), logits being on their own scale.
     """
     if config.init == "random":
         return random_starts(key, spec, y, config.random_starts)
     u = unconstrain(spec, truth)
     keys = dict(zip(u, jax.random.split(key, len(u)), strict=True))
-    sd = np.sqrt(np.asarray(truth["nu"], dtype=float))  # each prompt's noise sd, broadcast over its mean parameters
+    # each prompt's noise sd, broadcast over its mean parameters (1: logit units for an adapter)
+    sd = np.sqrt(np.asarray(truth["nu"], dtype=float)) if "nu" in truth else np.ones(())
     scale = {k: sd.reshape(sd.shape + (1,) * (np.ndim(truth[k]) - sd.ndim)) if k in MEAN_PARAMS else 1.0 for k in u}
     return [{k: v + config.perturbation * scale[k] * jax.random.normal(keys[k], v.shape) for k, v in u.items()}]
 
@@ -244,7 +248,11 @@ def new_dataset(protocol: Protocol, config: SweepConfig) -> xr.Dataset:
         "below_truth_tol": BELOW_TRUTH_TOL,
     }
     dim = max(s.spec.dim for s in settings)
-    return empty_dataset(protocol.settings, protocol.n_grid, protocol.replicates, dim, params, groups, attrs)
+    rows = {s.spec.classes - 1 if s.spec.categorical else None for s in settings}
+    require(len(rows) == 1, "protocol", "a sweep holds regressions only, or classifiers of one number of classes")
+    return empty_dataset(
+        protocol.settings, protocol.n_grid, protocol.replicates, dim, params, groups, attrs, rows.pop()
+    )
 
 
 def run_sweep(
