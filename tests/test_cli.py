@@ -118,7 +118,8 @@ def test_bad_config_from_the_shell_is_one_line_without_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "bayescmoe: error: frozen.family: unknown family 'cauchy'; choose from ['gaussian', 'laplace', 'student_t', 'categorical']"
+        "bayescmoe: error: frozen.family: unknown family 'cauchy'; "
+        "choose from ['gaussian', 'laplace', 'student_t', 'categorical']"
     ]
     assert not out.exists()
 
