@@ -24,7 +24,14 @@ from pathlib import Path
 import bayescmoe
 from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
 from bayescmoe.plots.classify import plot_classify_shift
-from bayescmoe.studies.classify_shift import fit_table, reliability, run_classify_shift, shift_table
+from bayescmoe.studies.classify_shift import (
+    digits_shift,
+    fit_table,
+    reliability,
+    run_classify_shift,
+    scores,
+    shift_table,
+)
 from bayescmoe.studies.collapse_paths import Chains
 
 #: (n grid, replicates, NUTS chains) of the full and the quick run
@@ -49,9 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             n_grid, args.replicates or replicates, out / "classify-shift.nc", chains=chains, gate=args.gate,
             seed=args.seed, progress=not args.no_progress,
         )  # fmt: skip
+        data = digits_shift(seed=args.seed)
+        home = scores(data.h0_source, data.y_source)
         print(
             f"source {ds.attrs['source_rows']} rows, target {ds.attrs['target_rows']} "
-            f"(held out {ds.attrs['target_rows'] - ds.attrs['pool_rows']}, labelled pool {ds.attrs['pool_rows']})"
+            f"(held out {ds.attrs['target_rows'] - ds.attrs['pool_rows']}, labelled pool {ds.attrs['pool_rows']}); "
+            f"p0 on its source (in sample): log loss {home['log_loss']:.3f}, accuracy {home['accuracy']:.3f}"
         )
         print(shift_table(ds).to_string(float_format=lambda v: f"{v:.3f}"))
         print(fit_table(ds).to_string(float_format=lambda v: f"{v:.3g}"))

@@ -82,11 +82,12 @@ LOGISTIC = {"max_iter": 5000}
 
 @dataclass(frozen=True)
 class ShiftData:
-    """The source and target parts (``x`` the features, ``y`` the class codes), p0 on the target (``h0``), and the
-    target's held-out rows (``test``) and labelled pool (``pool``) as row indices."""
+    """The source and target parts (``x`` the features, ``y`` the class codes), p0 on the source (``h0_source``) and
+    on the target (``h0``), and the target's held-out rows (``test``) and labelled pool (``pool``) as row indices."""
 
     x_source: np.ndarray
     y_source: np.ndarray
+    h0_source: np.ndarray
     x_target: np.ndarray
     y_target: np.ndarray
     h0: np.ndarray
@@ -112,8 +113,9 @@ def digits_shift(features: int = 5, test_rows: int = 300, seed: int = 0) -> Shif
     x_target, y_target = z[~source], y[~source]
     rows = np.random.default_rng(seed).permutation(len(y_target))
     return ShiftData(
-        z[source], y[source], x_target, y_target, frozen.predict_proba(x_target), rows[:test_rows], rows[test_rows:]
-    )
+        z[source], y[source], frozen.predict_proba(z[source]), x_target, y_target, frozen.predict_proba(x_target),
+        rows[:test_rows], rows[test_rows:],
+    )  # fmt: skip
 
 
 def adapter_spec(data: ShiftData, gate: str = "sigmoid") -> ModelSpec:
