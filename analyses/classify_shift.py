@@ -8,7 +8,7 @@ log loss, accuracy, expected calibration error, reliability diagrams, and the co
 (docs/classification.md: *A worked example: a pre-trained classifier on a shifted population*). One resumable
 store, <out>/classify-shift.nc.
 
-    python analyses/classify_shift.py            # n = 20 ... 600, 4 replicates, 2 x (300 + 300) draws
+    python analyses/classify_shift.py            # n = 20 ... 600, 6 replicates, 4 x (500 + 500) draws
     python analyses/classify_shift.py --quick    # n = 30, 300, 1 replicate, 2 x (150 + 150) draws
 
 Prints the metrics table (per n and method) and the fits table (per n), and draws <out>/classify-shift.png.
@@ -35,7 +35,7 @@ from bayescmoe.studies.classify_shift import (
 from bayescmoe.studies.collapse_paths import Chains
 
 #: (n grid, replicates, NUTS chains) of the full and the quick run
-FULL = ((20, 50, 100, 200, 400, 600), 4, Chains(300, 300, 2))
+FULL = ((20, 50, 100, 200, 400, 600), 6, Chains(500, 500, 4))
 QUICK = ((30, 300), 1, Chains(150, 150, 2))
 
 

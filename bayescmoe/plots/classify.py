@@ -3,7 +3,8 @@
 Left three panels: held-out log loss, accuracy and expected calibration error against the number of labelled
 target rows n (log axis), one line per method with +/- 1 standard error over the replicates. Right two panels:
 reliability diagrams (accuracy against mean confidence of the top class, per confidence bin, pooled over the
-replicates) at a small and a large n, the diagonal being perfect calibration.
+replicates; a marker's area is its bin's share of the rows) at a small and a large n, the diagonal being
+perfect calibration.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from bayescmoe.files import atomic_write
 
@@ -23,6 +25,9 @@ STYLES = {
     "refit": ("refit on the n rows", "C2", ":"),
     "pooled": ("refit on source + n rows", "C3", ":"),
 }
+
+#: the log-loss axis's labelled ticks
+LOSS_TICKS = (0.4, 0.5, 0.7, 1, 2, 5)
 
 
 def plot_classify_shift(table: pd.DataFrame, small: pd.DataFrame, large: pd.DataFrame, path: str | Path) -> Path:
@@ -38,10 +43,17 @@ def plot_classify_shift(table: pd.DataFrame, small: pd.DataFrame, large: pd.Data
                         capsize=2, label=label)  # fmt: skip
         for ax, bins in zip(axes[3:], (small, large), strict=True):
             at = bins[(bins["method"] == method) & (bins["count"] > 0)]
-            ax.plot(at["confidence"], at["accuracy"], color=colour, ls=style, marker="o", ms=3, label=label)
-    for ax, ylabel in zip(axes[:3], ("held-out log loss", "held-out accuracy", "expected calibration error"),
+            ax.plot(at["confidence"], at["accuracy"], color=colour, ls=style, lw=1)
+            ax.scatter(at["confidence"], at["accuracy"], s=at["count"] / at["count"].sum() * 200, color=colour)
+    grid = sorted(frame["n"].unique())
+    for ax, ylabel in zip(axes[:3], ("held-out log loss (log axis)", "held-out accuracy", "expected calibration error"),
                           strict=True):  # fmt: skip
         ax.set(xscale="log", xlabel="labelled target rows n", ylabel=ylabel)
+        ax.set_xticks(grid, [str(n) for n in grid], fontsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    axes[0].set_yscale("log")
+    axes[0].set_yticks(LOSS_TICKS, [f"{t:g}" for t in LOSS_TICKS])
+    axes[0].yaxis.set_minor_formatter(NullFormatter())
     axes[0].legend(fontsize=7)
     for ax, bins in zip(axes[3:], (small, large), strict=True):
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8)
