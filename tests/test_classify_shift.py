@@ -82,16 +82,16 @@ def test_the_quick_study_scores_every_method_and_the_adapter_helps_at_the_larges
     for metric in ("log_loss", "log_loss_se", "accuracy", "ece"):
         assert np.all(np.isfinite(ds[metric].values)), metric
     assert np.all((ds["accuracy"] >= 0) & (ds["accuracy"] <= 1) & (ds["ece"] >= 0) & (ds["ece"] <= 1))
-    frozen = ds.sel(method="frozen")
+    frozen = ds.sel({"method": "frozen"})
     for metric in ("log_loss", "accuracy", "ece"):
         assert np.ptp(frozen[metric].values) == 0, metric
     counts = sum(ds[f"count_{k}"] for k in range(BINS))
     assert np.all(counts == 300)
-    nuts = ds.sel(method="nuts")
+    nuts = ds.sel({"method": "nuts"})
     np.testing.assert_allclose(frozen["log_loss"] - nuts["log_loss"], ds["heldout_gain"], atol=1e-6)
     largest = ds.isel(n=-1)
-    assert float(largest["log_loss"].sel(method="nuts")) <= float(
-        largest["log_loss"].sel(method="frozen") + 2 * largest["heldout_gain_se"]
+    assert float(largest["log_loss"].sel({"method": "nuts"})) <= float(
+        largest["log_loss"].sel({"method": "frozen"}) + 2 * largest["heldout_gain_se"]
     )
     verdicts = ds["verdict"].values
     assert np.all((verdicts >= 0) & (verdicts < len(VERDICTS)) & (verdicts == np.round(verdicts)))
