@@ -1,7 +1,7 @@
 """The plots layer: every figure, drawn from numbers computed below (no statistics computed here).
 
 ``fit`` (trace and pair plots of a result), ``checks`` (posterior predictive and LOO-PIT),
-``rates``, ``coverage``, ``fisher``, ``geometry`` and ``sbc`` (the figures of the studies). Each
+``rates``, ``coverage``, ``fisher``, ``geometry``, ``sbc`` and ``classify`` (the figures of the studies). Each
 function writes one PNG atomically and returns its path. May import every layer below it; the
 command layer (CLI, ``analyses/``, ``models/``) calls it.
 """

@@ -6,7 +6,8 @@ process or on a Dask cluster), ``sweep`` and ``protocols``
 ``coverage`` and ``contraction`` (full Bayes against the MLE and MAP), ``sbc`` (simulation-based
 calibration), ``fisher_paths`` and ``collapse_paths`` (paths from identified to collapsed),
 ``singular`` (:func:`singular_report`: the learning coefficient, WBIC, WAIC and the evidence of one
-result, from about 34 NUTS runs on power posteriors), ``singular_paths`` and ``singular_validation``.
+result, from about 34 NUTS runs on power posteriors), ``singular_paths`` and ``singular_validation``,
+``classify_shift`` (a pre-trained classifier on a shifted population; it needs scikit-learn).
 Imports every layer below it: model, inference, results, diagnostics, workflow.
 """
 

@@ -163,7 +163,7 @@ def overfitted_fits(ds: xr.Dataset) -> pd.DataFrame:
     return frame.drop(columns=["done", "setting"]).reset_index(drop=True)
 
 
-def _counts(codes: np.ndarray, names: Sequence[str]) -> str:
+def code_counts(codes: np.ndarray, names: Sequence[str]) -> str:
     """``"prompt vanishing 3, identified 1"``: how often each named code occurs, the commonest first."""
     values, counts = np.unique(codes.astype(int), return_counts=True)
     return ", ".join(f"{names[v]} {c}" for c, v in sorted(zip(counts, values, strict=True), key=lambda cv: -cv[0]))
@@ -185,6 +185,6 @@ def overfitted_table(ds: xr.Dataset) -> pd.DataFrame:
             row |= {o: float(np.mean(codes == i)) if done.any() else np.nan for i, o in enumerate(outcomes)}
             for field in ("small_median", "distance", "frozen_distance"):
                 row[field] = float(np.median(cell[field].values[done])) if done.any() else np.nan
-            row["verdicts"] = _counts(cell["verdict"].values[done], verdicts)
+            row["verdicts"] = code_counts(cell["verdict"].values[done], verdicts)
             rows.append(row)
     return pd.DataFrame(rows).set_index(["alpha", "alpha0", "n"])
