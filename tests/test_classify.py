@@ -589,3 +589,23 @@ def test_two_adapters_are_ordered_by_tau_only():
     with pytest.raises(BayescmoeError) as err:
         replace(spec, order="b")
     assert err.value.field == "order"
+
+
+def test_the_adapter_start_finds_the_mode_random_starts_miss_behind_a_constant_gate():
+    """On 600 shifted digits every random start's constant gate falls to lam -> 0, where the adapter's logits get no
+    gradient (p0 alone); the data-driven start (the adapter fitted alone, weighing 0.9) reaches the adapter's mode."""
+    from bayescmoe.inference.optimize import ADAPTER_WEIGHT, spread_starts
+    from bayescmoe.model.params import constrain
+    from bayescmoe.model.spec import model_inputs
+    from bayescmoe.studies.classify_shift import adapter_spec, digits_shift, labelled_rows
+
+    data = digits_shift(seed=0)
+    rows = labelled_rows(data, 600, 0, 0)
+    spec = adapter_spec(data, "constant")
+    inputs, y = model_inputs(spec, data.x_target[rows], data.h0[rows]), jnp.asarray(data.y_target[rows], float)
+    (start,) = spread_starts(spec, jnp.asarray(inputs), y)
+    assert float(constrain(spec, start)["lam"]) == pytest.approx(ADAPTER_WEIGHT)
+    est = fit_map(spec, inputs, y, key=key(0), num_random_starts=4)
+    ends = est.start_objectives  # mean negative log posterior per row where each start ended: 4 random, the adapter's
+    assert ends[4] <= ends.min() + 1e-9 and est.converged and float(est.params["lam"]) > 0.5
+    assert np.max(ends[:4]) - ends[4] > 0.05, ends  # a random start trapped at lam -> 0

@@ -46,6 +46,7 @@ from bayescmoe.model.likelihood import (
     frozen_variance,
     gate_log_weights,
     log_likelihood,
+    prompt_log_density,
 )
 from bayescmoe.model.params import Params, constrain, flat_labels, log_posterior, log_prior, unconstrain
 from bayescmoe.model.spec import ModelSpec, check_data, check_params
@@ -257,7 +258,8 @@ TIE_SPREAD = 1e-3
 
 
 def spread_starts(spec: ModelSpec, inputs: Array, y: Array) -> list[Params]:
-    """Data-driven starts (unconstrained) for K >= 2 prompts; none for one, nor for categorical adapters.
+    """Data-driven starts (unconstrained) for K >= 2 prompts, none for one; for categorical adapters
+    :func:`_adapter_params`.
 
     The points f0 explains worst, more than :data:`OUTLIER_SD` sd from h0(x), weigh 1, the others
     :data:`INLIER_WEIGHT` (so that every band has a fit, even without outliers); the points sorted by their
@@ -265,9 +267,41 @@ def spread_starts(spec: ModelSpec, inputs: Array, y: Array) -> list[Params]:
     M-step (:func:`~bayescmoe.inference.em.expert_m_step`) on band k: the bands in increasing order, and in
     decreasing order too when the prompts differ; the gate at equal weights; relabelled to keep ``spec.order``.
     """
-    if spec.num_prompts == 1 or spec.categorical:  # residuals y - h0(x) mean nothing for a class
+    if spec.categorical:  # residuals y - h0(x) mean nothing for a class
+        return [unconstrain(spec, _adapter_params(spec, inputs, y))]
+    if spec.num_prompts == 1:
         return []
     return [unconstrain(spec, p) for p in _spread_params(spec, inputs, y)]
+
+
+#: the adapters' total weight at their data-driven start, and the ridge that keeps their alone-fit finite
+ADAPTER_WEIGHT, ADAPTER_RIDGE = 0.9, 1e-3
+
+
+@partial(jax.jit, static_argnames="spec")
+def _adapter_params(spec: ModelSpec, inputs: Array, y: Array) -> Params:
+    """The start of categorical adapters: each fitted alone to every row (a ridge-penalised multinomial
+    regression, by L-BFGS), together weighing :data:`ADAPTER_WEIGHT`. A random adapter fits worse than p0, so
+    from random starts a constant gate falls to 0 before the adapter learns, where its logits get no gradient."""
+    names = [n for n in ("a", "b") if n in spec.param_names]
+    flat, unravel = ravel_pytree({n: jnp.zeros(spec.shape(n)) for n in names})
+
+    def loss(v: Array) -> Array:
+        p = unravel(v)
+        return -jnp.mean(prompt_log_density(spec, p, inputs, y)) + ADAPTER_RIDGE * jnp.sum(v**2)
+
+    adapter = unravel(minimize(loss, flat, max_iter=500, tol=1e-6).x)
+    k = spec.num_prompts
+    weight = ADAPTER_WEIGHT / k
+    if spec.gate == "constant":
+        gate = {"lam": jnp.asarray(weight) if k == 1 else jnp.full(k, weight)}
+    else:  # softmax over (0, tau_k): w_k = e^tau / (1 + k e^tau)
+        tau = jnp.log(weight / (1.0 - ADAPTER_WEIGHT))
+        gate = {"beta": jnp.zeros(spec.shape("beta")), "tau": jnp.full(spec.shape("tau"), tau)}
+    params = {**gate, **adapter}
+    if spec.order is not None:
+        params[spec.order] = params[spec.order] + TIE_SPREAD * jnp.arange(k)
+    return params
 
 
 @partial(jax.jit, static_argnames="spec")
