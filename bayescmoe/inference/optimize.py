@@ -291,16 +291,15 @@ def _adapter_params(spec: ModelSpec, inputs: Array, y: Array) -> Params:
         return -jnp.mean(prompt_log_density(spec, p, inputs, y)) + ADAPTER_RIDGE * jnp.sum(v**2)
 
     adapter = unravel(minimize(loss, flat, max_iter=500, tol=1e-6).x)
-    k = spec.num_prompts
-    weight = ADAPTER_WEIGHT / k
+    weight = ADAPTER_WEIGHT / spec.num_prompts
     if spec.gate == "constant":
-        gate = {"lam": jnp.asarray(weight) if k == 1 else jnp.full(k, weight)}
-    else:  # softmax over (0, tau_k): w_k = e^tau / (1 + k e^tau)
+        gate = {"lam": jnp.full(spec.shape("lam"), weight)}
+    else:  # softmax over (0, tau_k): w_k = e^tau / (1 + K e^tau)
         tau = jnp.log(weight / (1.0 - ADAPTER_WEIGHT))
         gate = {"beta": jnp.zeros(spec.shape("beta")), "tau": jnp.full(spec.shape("tau"), tau)}
     params = {**gate, **adapter}
     if spec.order is not None:
-        params[spec.order] = params[spec.order] + TIE_SPREAD * jnp.arange(k)
+        params[spec.order] = params[spec.order] + TIE_SPREAD * jnp.arange(spec.num_prompts)
     return params
 
 
