@@ -13,7 +13,10 @@ which separates into a gate part and a prompt part:
   weighted least squares with weights r u, then s^2 = sum r u (y - h)^2 / sum r and nu = s^2 df / (df - 2).
   It does not decrease the prompt's part of Q, so EM stays monotone (a generalised EM);
 - a Laplace prompt has no such step here (its mean's M-step is a weighted L1 regression): :func:`check_em`
-  refuses it, and L-BFGS (:func:`~bayescmoe.inference.optimize.fit_mle`) fits it.
+  refuses it, and L-BFGS (:func:`~bayescmoe.inference.optimize.fit_mle`) fits it;
+- categorical adapter (docs/classification.md): argmax over (a, [b]) of sum_i r_i log softmax(eta(x_i))_{y_i}, a
+  multinomial logistic regression weighted by r, by compiled L-BFGS from the current value. It is concave for a
+  linear adapter, so the step is exact; for a non-linear one it does not decrease Q (a generalised EM).
 
 K >= 2 prompts: the E-step gives r_ik = w_k(x_i) g_k(y_i | h_k(x_i), nu_k) / p(y_i | x_i) for each prompt and
 r_i0 = 1 - sum_k r_ik for the frozen expert, and
@@ -44,7 +47,7 @@ from jax.flatten_util import ravel_pytree
 from bayescmoe.errors import require
 from bayescmoe.inference.lbfgs import minimize
 from bayescmoe.model.experts import expert_mean
-from bayescmoe.model.families import family_scale
+from bayescmoe.model.families import adapter_log_probs, categorical_log_prob, family_scale
 from bayescmoe.model.likelihood import (
     features,
     frozen_log_density,
@@ -147,6 +150,24 @@ def expert_m_step(
     return {**mean_params, "nu": jnp.maximum(nu, MIN_NU)}
 
 
+def adapter_m_step(
+    prompt: PromptExpert, params: Mapping[str, Array], x: Array, y: Array, r: Array, mask: Array
+) -> Params:
+    """A categorical adapter's M-step (module docstring) on the features ``x``: argmax over (a, [b]) of
+    sum mask r log softmax(0, act(a.x [+ b]))_y, by L-BFGS from ``params`` (never below its value there)."""
+    names = ("a", "b") if prompt.bias else ("a",)
+    flat0, unravel = ravel_pytree({k: params[k] for k in names})
+    weights = mask * r
+    total = jnp.maximum(jnp.sum(weights), jnp.finfo(weights.dtype).tiny)
+
+    def loss(v):
+        p = unravel(v)
+        eta = expert_mean(prompt.mean, x, p["a"].T, p.get("b"))
+        return -jnp.sum(weights * categorical_log_prob(adapter_log_probs(eta), y)) / total
+
+    return unravel(minimize(loss, flat0, max_iter=INNER_MAX_ITER, tol=INNER_TOL).x)
+
+
 def prompt_m_step(
     spec: ModelSpec,
     params: Mapping[str, Array],
@@ -156,16 +177,19 @@ def prompt_m_step(
     mask: Array,
     closed_form: bool = True,
 ) -> Params:
-    """The prompts' M-step: :func:`expert_m_step` of each prompt on its own responsibilities (r (n,), or (n, K)
-    with K >= 2 prompts)."""
+    """The prompts' M-step: :func:`expert_m_step` (:func:`adapter_m_step` for a categorical adapter) of each
+    prompt on its own responsibilities (r (n,), or (n, K) with K >= 2 prompts)."""
     x = features(spec, inputs)
+
+    def step(prompt: PromptExpert, p: Mapping[str, Array], r_k: Array) -> Params:
+        if spec.categorical:
+            return adapter_m_step(prompt, p, x, y, r_k, mask)
+        return expert_m_step(prompt, p, x, y, r_k, mask, closed_form)
+
     if spec.num_prompts == 1:
-        return expert_m_step(spec.prompt, params, x, y, r, mask, closed_form)
+        return step(spec.prompt, params, r)
     names = [k for k in ("a", "b", "nu") if k in params]
-    steps = [
-        expert_m_step(p, {k: params[k][i] for k in names}, x, y, r[:, i], mask, closed_form)
-        for i, p in enumerate(spec.prompts)
-    ]
+    steps = [step(p, {k: params[k][i] for k in names}, r[:, i]) for i, p in enumerate(spec.prompts)]
     return {k: jnp.stack([step[k] for step in steps]) for k in steps[0]}
 
 
@@ -197,13 +221,7 @@ def em_step(
 
 def check_em(spec: ModelSpec) -> None:
     """Refuse a prompt family without an M-step here (Laplace), naming ``prompt.family`` (``prompt[k].family``
-    with K >= 2), and an ordering constraint over unlike prompts, naming ``order`` (module docstring); and a
-    categorical adapter, whose M-step this EM does not have."""
-    require(
-        not spec.categorical,
-        "prompt.family",
-        "EM has no M-step for a categorical adapter; fit it by L-BFGS (fit_mle, or the sweep's 'direct' estimator)",
-    )
+    with K >= 2), and an ordering constraint over unlike prompts, naming ``order`` (module docstring)."""
     for k, p in enumerate(spec.prompts):
         require(
             p.family != "laplace",
