@@ -26,6 +26,7 @@ from bayescmoe.errors import BayescmoeError
 from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize
 from bayescmoe.inference.optimize import (
     SATURATED,
+    SATURATED_PROMPT,
     SPIKE,
     batched_lbfgs_solve,
     best_start,
@@ -102,6 +103,14 @@ def test_stop_reason_names_saturated_gates_and_spikes():
     sigmoid = get_setting("p2-distinguishable").spec
     gate = {"beta": jnp.zeros(8), "tau": jnp.asarray(-21.0), "a": jnp.zeros(8), "nu": jnp.asarray(0.1)}
     assert stop_reason(sigmoid, gate, x, mask, 0, 1e-6) == SATURATED  # the reported tau = -21
+    tanh = make_spec("gaussian", prompt_mean="tanh")  # d = 2; a = (-1, 0.5): |a.x + b| > 9.9 on few rows
+    x2, ones = jax.random.normal(key(1), (1000, 2)), jnp.ones(1000)
+    moderate = {k: jnp.asarray(v) for k, v in make_params(tanh).items()}
+    assert stop_reason(tanh, moderate, x2, ones, 0, 1e-6) == "gradient"
+    run_off = {**moderate, "a": 1e3 * moderate["a"]}  # flat on ~99% of the rows
+    assert stop_reason(tanh, run_off, x2, ones, 0, 1e-6) == SATURATED_PROMPT
+    assert stop_reason(tanh, run_off, x2, ones.at[20:].set(0.0), 0, 1e-6) == SATURATED_PROMPT  # masked alike
+    assert stop_reason(make_spec("gaussian"), run_off, x2, ones, 0, 1e-6) == "gradient"  # a linear prompt never
 
 
 def test_data_beyond_float64_is_a_one_line_error():

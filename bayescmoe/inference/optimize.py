@@ -14,8 +14,9 @@ nu >= nu_floor (:func:`floored`; docs/open-questions.md: *2. An extra prompt for
 ``converged`` is honest: it holds only when the solver stopped at a stationary point or on a flat
 ridge (:data:`bayescmoe.inference.lbfgs.STOPS`) *and* the end is not degenerate. A small gradient
 where the gate is saturated (fewer than one expected observation from the prompt, from any of K >= 2
-prompts, or from the frozen expert) or at a variance spike is not convergence; ``stop_reason`` names
-what stopped the solver.
+prompts, or from the frozen expert), at a variance spike, or where a sigmoid or tanh prompt (or adapter) has
+run off into its flat tails (:func:`saturated_prompt`: its slope below 1e-8 on most rows, so that its
+parameters no longer move the likelihood) is not convergence; ``stop_reason`` names what stopped the solver.
 
 Starts: the given ones, random ones, and with K >= 2 prompts the data-driven :func:`spread_starts`
 (benchmarks/multistart_prompts.py: 4 random starts alone missed the best maximum of two prompts on up to
@@ -38,6 +39,7 @@ from jax.flatten_util import ravel_pytree
 from bayescmoe.errors import require
 from bayescmoe.inference.em import expert_m_step, in_order
 from bayescmoe.inference.lbfgs import STOPS, diagonal_scale, minimize, stopped_converged
+from bayescmoe.model.experts import ACTIVATIONS
 from bayescmoe.model.labels import align_prompts
 from bayescmoe.model.likelihood import (
     features,
@@ -201,7 +203,11 @@ def batched_lbfgs_solve(
 #: the stop reasons that count as convergence
 CONVERGED = STOPS[:2]
 #: stop reasons of a degenerate end, which override the solver's own
-SATURATED, SPIKE = "saturated gate", "variance spike"
+SATURATED, SPIKE, SATURATED_PROMPT = "saturated gate", "variance spike", "saturated prompt"
+#: a saturating activation's slope below this is flat (tanh beyond |z| = 9.9, sigmoid beyond 18.4) ...
+FLAT_SLOPE = 1e-8
+#: ... and a prompt whose unit is flat on more than this share of the rows has run off into its tails
+FLAT_SHARE = 0.5
 
 
 def prompt_share(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, mask: Array) -> tuple[Array, Array]:
@@ -209,6 +215,26 @@ def prompt_share(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, ma
     prompt, shape (K,), with K >= 2) and of the frozen expert."""
     log_w, log_w0 = gate_log_weights(spec, params, inputs)
     return jnp.sum(mask * jnp.exp(log_w).T, axis=-1), jnp.sum(mask * jnp.exp(log_w0))
+
+
+def saturated_prompt(spec: ModelSpec, params: Mapping[str, Array], inputs: Array, mask: Array) -> bool:
+    """Whether some unit act(a.x [+ b]) of a sigmoid or tanh prompt (an adapter's logit, for a categorical one) has
+    slope act' below :data:`FLAT_SLOPE` on more than :data:`FLAT_SHARE` of the unmasked rows: its parameters
+    then hardly move the likelihood, and a small gradient there is the flat tail of a fit running off to
+    infinity (a saturated adapter's slopes grew to 1e3-1e5 in trial fits), not a stationary point."""
+    x = features(spec, inputs)
+    for k, prompt in enumerate(spec.prompts):
+        if prompt.mean not in ("sigmoid", "tanh"):
+            continue
+        a = params["a"] if spec.num_prompts == 1 else params["a"][k]
+        z = x @ jnp.atleast_2d(a).T  # (n, units): one unit, or C - 1 logits
+        if "b" in params:
+            z = z + (params["b"] if spec.num_prompts == 1 else params["b"][k])
+        slope = jax.vmap(jax.vmap(jax.grad(ACTIVATIONS[prompt.mean])))(z)
+        flat = jnp.sum(mask[:, None] * (slope < FLAT_SLOPE), axis=0) / jnp.sum(mask)
+        if bool(jnp.any(flat > FLAT_SHARE)):
+            return True
+    return False
 
 
 def spiked(params: Mapping[str, Array], min_nu: float) -> bool:
@@ -220,11 +246,14 @@ def stop_reason(
     spec: ModelSpec, params: Mapping[str, Array], inputs: Array, mask: Array, code: int, min_nu: float
 ) -> str:
     """Why a fit ended: a variance spike (any nu < ``min_nu``), a saturated gate (an expert, the frozen one or a
-    prompt, expected to explain fewer than one observation), else the solver's own reason ``STOPS[code]``."""
+    prompt, expected to explain fewer than one observation), a saturated prompt (:func:`saturated_prompt`), else
+    the solver's own reason ``STOPS[code]``."""
     if spiked(params, min_nu):
         return SPIKE
     if min(float(np.min(v)) for v in prompt_share(spec, params, inputs, mask)) < 1.0:
         return SATURATED
+    if saturated_prompt(spec, params, inputs, mask):
+        return SATURATED_PROMPT
     return STOPS[int(code)]
 
 

@@ -34,6 +34,7 @@ from bayescmoe.inference.lbfgs import STOPS
 from bayescmoe.inference.optimize import (
     CONVERGED,
     SATURATED,
+    SATURATED_PROMPT,
     SPIKE,
     SPIKE_FRACTION,
     best_start,
@@ -58,7 +59,7 @@ INITS = ("truth", "random")
 #: observation (the L-BFGS stopping rules leave at most ~1e-10 (1 + |mean|) per iteration)
 BELOW_TRUTH_TOL = 1e-6
 #: why a fit stopped, by the code of a sweep's ``stop`` variable
-STOP_NAMES = (*STOPS, SATURATED, SPIKE)
+STOP_NAMES = (*STOPS, SATURATED, SPIKE, SATURATED_PROMPT)
 
 
 @dataclass(frozen=True)
