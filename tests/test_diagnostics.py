@@ -194,6 +194,8 @@ def test_gate_eps_is_ten_observations_per_prompt_parameter():
     assert dg.gate_eps(SPEC, 1000) == pytest.approx(10 * 4 / 1000)  # a (2), b, nu
     p2 = ModelSpec(FrozenExpert("laplace", "tanh", weight=(1.0,) * 8, nu=0.001), gate="sigmoid")
     assert dg.gate_eps(p2.with_priors({}), 2000) == pytest.approx(10 * 10 / 2000)
+    assert dg.gate_eps(SPEC, 100) == pytest.approx(10 * 4 / 160) == dg.GATE_EPS_MAX  # the cap takes over at n = 160
+    assert dg.gate_eps(SPEC, 20) == dg.GATE_EPS_MAX  # not 2: a prompt's share of the data is at most 1
 
 
 def test_sigmoid_gate_weight_is_its_mean_over_x():

@@ -31,10 +31,13 @@ Per scalar parameter (labelled as ``az.summary`` does, ``a[0]``):
   gate, the mean of sigmoid(beta.x + tau) for the sigmoid one), per draw, and n wbar, the expected
   number of observations the prompt explains. **Prompt observations**: the posterior median of
   n wbar. "Near 0" means fewer than :data:`OBS_PER_PARAM` observations per prompt parameter:
-  n wbar < OBS_PER_PARAM k, i.e. wbar < eps = OBS_PER_PARAM k / n; the posterior (and prior) mass
-  below eps is reported too. The median keeps falling as a collapse deepens, where the mass below a
-  fixed eps need not: an unidentified sigmoid gate spreads its draws over decades of wbar, up into
-  draws where the prompt nearly coincides with f0 and can take a larger share.
+  n wbar < OBS_PER_PARAM k, i.e. wbar < eps = OBS_PER_PARAM k / n, and never a share above
+  :data:`GATE_EPS_MAX` (eps = min(OBS_PER_PARAM k / n, GATE_EPS_MAX)): with many prompt parameters and
+  few rows, OBS_PER_PARAM k / n reaches 1, and every gate would be "near 0" (a 60-parameter adapter that
+  takes 60% of 600 rows and clearly helps). The posterior (and prior) mass below eps is reported too.
+  The median keeps falling as a collapse deepens, where the mass below a fixed eps need not: an
+  unidentified sigmoid gate spreads its draws over decades of wbar, up into draws where the prompt
+  nearly coincides with f0 and can take a larger share.
 - **funnel**: prompt draws (unconstrained scale, less their linear fit on log wbar) binned by
   quantiles of log wbar; the correlation between the bin's median log wbar and the log of the
   prompt's residual spread in it, and the spread ratio
@@ -101,8 +104,10 @@ LOG_VARIANCE = {
     "inversegamma": lambda args: float(special.polygamma(1, args[0])),
     "halfcauchy": lambda args: np.pi**2 / 4,
 }
-#: the prompt "vanishes" when it explains fewer observations than this per prompt parameter
+#: the prompt "vanishes" when it explains fewer observations than this per prompt parameter ...
 OBS_PER_PARAM = 10
+#: ... and a share of the data below this: a gate that gives the prompt more is not near 0
+GATE_EPS_MAX = 0.25
 #: equal-count gate bins of the funnel statistic
 FUNNEL_BINS = 5
 #: grid points of the kernel density estimate of the dip
@@ -249,9 +254,9 @@ def expected_prompt_observations(wbar: np.ndarray, n: int) -> float:
 
 
 def gate_eps(spec: ModelSpec, n: int) -> float:
-    """The gate is near 0 below eps = OBS_PER_PARAM k / n, k the number of prompt scalars."""
+    """The gate is near 0 below eps = min(OBS_PER_PARAM k / n, GATE_EPS_MAX), k the number of prompt scalars."""
     k = sum(int(np.prod(spec.shape(name))) for name in spec.param_names if name not in GATE_PARAMS)
-    return OBS_PER_PARAM * k / n
+    return min(OBS_PER_PARAM * k / n, GATE_EPS_MAX)
 
 
 def chain_disagreement(draws: np.ndarray) -> float:
