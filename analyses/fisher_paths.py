@@ -54,11 +54,12 @@ With the families group, the group families_rates holds what the information at 
 families rate protocol predicts (analyses/rates_families.py): each error group's sd, sqrt of its
 block of I(theta*_n)^-1 / n, per n, and its log-log slope on that grid (the mean |error| of a normal
 MLE is 0.80 sd for a scalar); with the classification groups, classify_rates and classify_sigmoid_rates
-hold the same for their merging cell on the grid of analyses/rates_classify.py.
+hold the same for their merging cell on the grid of analyses/rates_classify.py (or of --rate-sizes).
 
     python analyses/fisher_paths.py                # every group, 13 Delta values from 1 to 1e-3, 20000 MC draws
     python analyses/fisher_paths.py --paper p2     # one group (p1, p2, families, classify, classify_sigmoid or all)
     python analyses/fisher_paths.py --quick        # 4 Delta values, 4000 draws
+    python analyses/fisher_paths.py --paper classify --rate-sizes 1e12,1e14,5   # the predicted slopes far out
 
 Writes <out>/fisher.nc (a DataTree, one group per paper or group) and <out>/fisher.png (one row each).
 
@@ -77,7 +78,7 @@ import numpy as np
 import xarray as xr
 
 import bayescmoe
-from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked
+from bayescmoe.cli import OneLineParser, add_output_arguments, guarded, parse_checked, sizes
 from bayescmoe.diagnostics.fisher import (
     EIGEN_FLOOR,
     cosine,
@@ -248,6 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--paper", choices=(*PAPERS, "all"), default="all", help="paths of P1, P2, the families, the classifiers or all"
     )
     parser.add_argument("--num-samples", type=int, default=None, help="Monte Carlo draws of (X, Y) (default 20000)")
+    parser.add_argument(
+        "--rate-sizes",
+        default=None,
+        help="LO,HI,NUM: the classifiers' rate predictions on NUM log-spaced n instead of the rate protocol's grid",
+    )
     add_output_arguments(parser, "results/fisher")
 
     def run() -> None:
@@ -261,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "families" in sets:
             protocol = get_protocol("families")
             groups["families_rates"] = rate_predictions(protocol.settings, protocol.n_grid, num_samples, args.seed)
-        grid = get_protocol("classify").n_grid
+        protocol = get_protocol("classify")
+        grid = (protocol.with_grid(*sizes(args.rate_sizes)) if args.rate_sizes else protocol).n_grid
         for paper, cell in (("classify", CLASSIFY_MERGES[0]), ("classify_sigmoid", CLASSIFY_MERGES[1])):
             if paper in sets:
                 groups[f"{paper}_rates"] = rate_predictions((cell,), grid, num_samples, args.seed)

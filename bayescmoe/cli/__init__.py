@@ -13,6 +13,7 @@ from bayescmoe.cli.args import (
     fit_options,
     guarded,
     parse_checked,
+    sizes,
 )
 from bayescmoe.cli.main import main, report_run, run_script
 
@@ -28,4 +29,5 @@ __all__ = [
     "parse_checked",
     "report_run",
     "run_script",
+    "sizes",
 ]

@@ -32,6 +32,15 @@ def seed(text: str) -> int:
     return value
 
 
+def sizes(text: str) -> tuple[float, float, int]:
+    """``LO,HI,NUM`` of a ``--sizes`` flag: NUM log-spaced sample sizes from LO to HI."""
+    try:
+        lo, hi, num = text.split(",")
+        return float(lo), float(hi), int(num)
+    except ValueError:
+        raise BayescmoeError("sizes", f"expected LO,HI,NUM such as 1e4,1e6,12, got {text!r}") from None
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line."""
 

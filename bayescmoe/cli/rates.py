@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayescmoe.cli.args import OneLineParser, add_cluster_arguments, cluster_of, guarded, seed
-from bayescmoe.errors import BayescmoeError
+from bayescmoe.cli.args import OneLineParser, add_cluster_arguments, cluster_of, guarded, seed, sizes
 from bayescmoe.files import atomic_write, require_writable
 from bayescmoe.model.settings import get_setting
 from bayescmoe.plots.rates import plot_rates
@@ -102,7 +101,7 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
         if args.settings:
             protocol = protocol.with_settings(tuple(args.settings.split(",")))
         if args.sizes:
-            lo, hi, num = _sizes(args.sizes)
+            lo, hi, num = sizes(args.sizes)
             protocol = protocol.with_grid(lo, hi, num)
         config = SweepConfig(
             estimator=args.estimator,
@@ -119,12 +118,3 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
         print(f"wrote {out / 'sweep.nc'}, {out / 'slopes.md'} and one figure per setting in {out}")
 
     return guarded(run)
-
-
-def _sizes(text: str) -> tuple[float, float, int]:
-    """``LO,HI,NUM`` of ``--sizes``."""
-    try:
-        lo, hi, num = text.split(",")
-        return float(lo), float(hi), int(num)
-    except ValueError:
-        raise BayescmoeError("sizes", f"expected LO,HI,NUM such as 1e4,1e6,12, got {text!r}") from None
