@@ -85,6 +85,18 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
         default="ours",
         help="EM's stopping rule: ours (mean log-lik gain < 1e-10) or papers (relative change < 1e-6, at most 2000)",
     )
+    parser.add_argument(
+        "--tol",
+        type=float,
+        default=SweepConfig.tol,
+        help="L-BFGS stops when the preconditioned gradient of the mean objective is below this",
+    )
+    parser.add_argument(
+        "--ftol",
+        type=float,
+        default=SweepConfig.ftol,
+        help="... or when one iteration changes the mean objective by at most this (1 + |value|); 0: only by 0",
+    )
     parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the slope intervals")
     parser.add_argument("--out", default=None, help="output directory (default results/rates-<protocol>...)")
@@ -109,6 +121,8 @@ def protocol_main(name: str, doc: str | None, argv: Sequence[str] | None = None)
             perturbation=args.perturbation,
             random_starts=args.starts,
             seed=args.seed,
+            tol=args.tol,
+            ftol=args.ftol,
             **EM_STOPS[args.em_stop],
         )
         em = f"-{args.em_stop}" if args.estimator == "em" and args.em_stop != "ours" else ""

@@ -33,6 +33,7 @@ from bayescmoe.inference.em import check_em, em_fit, mean_loglik
 from bayescmoe.inference.lbfgs import STOPS
 from bayescmoe.inference.optimize import (
     CONVERGED,
+    FTOL,
     SATURATED,
     SATURATED_PROMPT,
     SPIKE,
@@ -73,6 +74,7 @@ class SweepConfig:
     seed: int = 0
     max_iter: int = 1000
     tol: float = 1e-6
+    ftol: float = FTOL
     em_max_iter: int = 2000
     em_tol: float = 1e-10
     em_relative: bool = False
@@ -82,6 +84,8 @@ class SweepConfig:
         require(self.init in INITS, "init", f"must be one of {list(INITS)}")
         require(self.perturbation >= 0, "perturbation", "must be >= 0")
         require(self.random_starts > 0, "random_starts", "must be a positive integer")
+        require(self.tol >= 0, "tol", "must be >= 0")
+        require(self.ftol >= 0, "ftol", "must be >= 0")
 
 
 def padded_size(n: int) -> int:
@@ -169,7 +173,7 @@ def fit_starts(
             fits.append((em.params, float(em.mean_loglik), int(em.n_iter), int(em.stop)))
         else:
             solve = lbfgs_solve(
-                u0, spec, inputs, y, mask, config.max_iter, config.tol, precondition=estimator == "direct"
+                u0, spec, inputs, y, mask, config.max_iter, config.tol, config.ftol, precondition=estimator == "direct"
             )
             fits.append((constrain(spec, solve.u), -float(solve.objective), int(solve.n_iter), int(solve.stop)))
     spikes = np.array([spiked(f[0], min_nu) for f in fits])
