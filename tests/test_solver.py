@@ -132,6 +132,23 @@ def test_best_start_skips_spikes_unless_all_are():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["p1-merging-slow", "classify-merging-constant"])
+def test_a_large_n_sweep_fit_stops_at_the_maximum_not_near_its_start(name):
+    """At n = 1e6 a merging cell's weak direction has a gradient of about sqrt(lambda / n) one sd from the maximum:
+    with the mean objective's fixed rules the sweep's fit stopped up to 0.6 log-likelihood units short of it
+    (lam one sd away). A solve continued from the fit's end to a gradient of 1e-12 gains at most 0.01."""
+    n = 1_000_000
+    config = SweepConfig(seed=seed(3))
+    cell = simulate_cell(get_setting(name), n, 0, config)
+    gains = []
+    for start in [*cell.starts[:1], {k: v + 0.05 for k, v in cell.starts[0].items()}]:
+        fit = lbfgs_solve(start, cell.spec, cell.x, cell.y, cell.mask, config.max_iter, config.tol, config.ftol)
+        polished = lbfgs_solve(fit.u, cell.spec, cell.x, cell.y, cell.mask, 2000, 1e-12, 0.0)
+        gains.append(n * (float(fit.objective) - float(polished.objective)))
+    assert max(gains) < 0.01, gains
+
+
+@pytest.mark.slow
 def test_unpreconditioned_solver_reaches_the_same_optimum():
     setting = get_setting("p1-family")
     cell = simulate_cell(setting, 2000, 0, SweepConfig(seed=seed(0)))
