@@ -258,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> None:
         args = parse_checked(parser, argv)
+        classify = get_protocol("classify")  # its grid, or --rate-sizes', checked before any work
+        grid = (classify.with_grid(*sizes(args.rate_sizes)) if args.rate_sizes else classify).n_grid
         deltas = np.logspace(0, -3, 4 if args.quick else 13)
         num_samples = args.num_samples or (4000 if args.quick else 20000)
         papers = list(PAPERS) if args.paper == "all" else [args.paper]
@@ -267,8 +269,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "families" in sets:
             protocol = get_protocol("families")
             groups["families_rates"] = rate_predictions(protocol.settings, protocol.n_grid, num_samples, args.seed)
-        protocol = get_protocol("classify")
-        grid = (protocol.with_grid(*sizes(args.rate_sizes)) if args.rate_sizes else protocol).n_grid
         for paper, cell in (("classify", CLASSIFY_MERGES[0]), ("classify_sigmoid", CLASSIFY_MERGES[1])):
             if paper in sets:
                 groups[f"{paper}_rates"] = rate_predictions((cell,), grid, num_samples, args.seed)

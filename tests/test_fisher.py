@@ -230,3 +230,7 @@ def test_script_rejects_an_unknown_paper_in_one_line(tmp_path, capsys):
     loader.loader.exec_module(module)
     assert module.main(["--paper", "p3", "--out", str(tmp_path)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
+    for bad in ("1e4,x", "1e6,1e4,5"):  # refused before any information is computed
+        assert module.main(["--paper", "classify", "--rate-sizes", bad, "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("bayescmoe: error: sizes") and not any(tmp_path.iterdir())

@@ -176,6 +176,8 @@ def test_protocol_subsets_and_unknown_settings():
         (lambda: SweepConfig(init="prior"), "init"),
         (lambda: SweepConfig(perturbation=-0.1), "perturbation"),
         (lambda: SweepConfig(random_starts=0), "random_starts"),
+        (lambda: SweepConfig(tol=-1e-6), "tol"),
+        (lambda: SweepConfig(ftol=-1.0), "ftol"),
     ],
 )
 def test_bad_sweep_options_name_their_field(build, field):
@@ -189,6 +191,15 @@ def test_bad_protocol_option_is_one_line_error_without_output(tmp_path, capsys):
     assert protocol_main("p2", None, ["--quick", "--settings", "p1-family", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("bayescmoe: error: settings")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag", ["--tol", "--ftol"])
+def test_a_negative_tolerance_is_a_one_line_error_without_output(flag, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert protocol_main("p1-slow", None, [flag, "-1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"bayescmoe: error: {flag[2:]}")
     assert not out.exists()
 
 
